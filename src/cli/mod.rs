@@ -1,0 +1,7 @@
+//! Command-line helpers: hex input and the text renderers the subcommands print.
+
+pub mod hex;
+pub mod render;
+
+pub use hex::{hex_spaced, parse_hex, HexError};
+pub use render::{render_accept, render_decode, DecodeReport, Paint};

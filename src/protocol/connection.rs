@@ -1,0 +1,302 @@
+//! A sans-IO WebSocket connection (after the handshake): bytes in, events out, bytes to send.
+//! It owns no socket; the caller reads, calls [`Connection::receive_data`], and writes
+//! [`Connection::data_to_send`]. The shape follows python-websockets' protocol.py.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::close::{close_payload, parse_close_payload, CloseCode};
+use super::decoder::{Decoded, Decoder, DecoderConfig, Frame};
+use super::frame::{encode_frame, FrameHeader, OpCode};
+use super::message::Message;
+use super::violation::Violation;
+use super::Role;
+
+/// Where the closing handshake (§7) stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectionState {
+    /// Data may flow both ways.
+    Open,
+    /// We sent a close frame and wait for the peer's.
+    CloseSent,
+    /// The peer sent a close frame and we have not answered yet (auto-close off).
+    CloseReceived,
+    /// Both close frames were exchanged, or the connection was failed.
+    Closed,
+}
+
+/// What a call to [`Connection::receive_data`] produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectionEvent {
+    /// A frame arrived (reported even when it breaks rules).
+    Frame(Frame),
+    /// A text or binary message is complete.
+    Message(Message),
+    /// The peer's close frame arrived.
+    CloseReceived {
+        /// The status code, if the body had one.
+        code: Option<CloseCode>,
+        /// The reason text (lossy if it was not UTF-8).
+        reason: String,
+    },
+    /// The peer broke a rule; a close frame with the rule's code is queued and the TCP
+    /// connection should be closed (§7.1.7).
+    Failed(Violation),
+    /// Both close frames have been exchanged.
+    CloseHandshakeDone,
+}
+
+/// Why something could not be sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// A close frame was already sent; nothing may follow it (§5.5.1).
+    #[error("a close frame was already sent")]
+    Closed,
+    /// Control frame payloads are at most 125 bytes (§5.5).
+    #[error("control frame payload of {0} bytes; the limit is 125")]
+    ControlTooLong(usize),
+    /// Close reasons are at most 123 bytes (125 minus the code).
+    #[error("close reason of {0} bytes; the limit is 123")]
+    ReasonTooLong(usize),
+}
+
+/// One end of a WebSocket connection.
+pub struct Connection {
+    role: Role,
+    decoder: Decoder,
+    state: ConnectionState,
+    out: Vec<u8>,
+    scratch: Vec<Decoded>,
+    failed: bool,
+    /// Answer pings with pongs automatically (§5.5.2).
+    pub auto_pong: bool,
+    /// Answer a close frame with a close frame automatically (§5.5.1).
+    pub auto_close: bool,
+}
+
+impl Connection {
+    /// A connection in the open state, for an endpoint playing `role`. The decoder judges the
+    /// peer's frames (`config.sender` is set to the peer's role).
+    pub fn new(role: Role, mut config: DecoderConfig) -> Self {
+        config.sender = Some(role.peer());
+        Self {
+            role,
+            decoder: Decoder::new(config),
+            state: ConnectionState::Open,
+            out: Vec::new(),
+            scratch: Vec::new(),
+            failed: false,
+            auto_pong: true,
+            auto_close: true,
+        }
+    }
+
+    /// This endpoint's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The closing-handshake state.
+    pub fn state(&self) -> ConnectionState {
+        self.state
+    }
+
+    /// The decoder (to install an extension, read its position).
+    pub fn decoder_mut(&mut self) -> &mut Decoder {
+        &mut self.decoder
+    }
+
+    /// Whether the caller should now close the TCP connection: after a failure (§7.1.7), or as
+    /// the server once the close handshake is done (§7.1.1: the server closes TCP first).
+    pub fn should_close_tcp(&self) -> bool {
+        self.failed || (self.state == ConnectionState::Closed && self.role == Role::Server)
+    }
+
+    /// Takes the bytes queued for the wire.
+    pub fn data_to_send(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Whether bytes are queued.
+    pub fn has_data_to_send(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// Feeds received bytes; appends what happened to `events`.
+    pub fn receive_data(&mut self, data: &[u8], events: &mut Vec<ConnectionEvent>) {
+        let mut decoded = std::mem::take(&mut self.scratch);
+        self.decoder.feed(data, &mut decoded);
+        for d in decoded.drain(..) {
+            match d {
+                Decoded::Frame(frame) => {
+                    if !self.failed {
+                        if let Some(v) = frame.violations.first().cloned() {
+                            self.fail(v.clone());
+                            events.push(ConnectionEvent::Frame(frame));
+                            events.push(ConnectionEvent::Failed(v));
+                            continue;
+                        }
+                        self.on_control(&frame, events);
+                    }
+                    events.push(ConnectionEvent::Frame(frame));
+                }
+                Decoded::Message(m) => {
+                    if !self.failed {
+                        events.push(ConnectionEvent::Message(m));
+                    }
+                }
+            }
+        }
+        self.scratch = decoded;
+    }
+
+    /// Fails the connection (§7.1.7): queue a close frame with the violation's code and stop.
+    fn fail(&mut self, v: Violation) {
+        self.failed = true;
+        if matches!(
+            self.state,
+            ConnectionState::Open | ConnectionState::CloseReceived
+        ) {
+            let mut reason = v.rule.description().to_string();
+            truncate_utf8(&mut reason, 123);
+            self.queue_close(v.close_code().code(), &reason);
+        }
+        self.state = ConnectionState::Closed;
+    }
+
+    fn on_control(&mut self, frame: &Frame, events: &mut Vec<ConnectionEvent>) {
+        match frame.header.opcode {
+            // §5.5.2: on a Ping, an endpoint MUST send a Pong with the same payload, unless it
+            // already received a Close.
+            OpCode::Ping if self.auto_pong && self.state == ConnectionState::Open => {
+                self.queue(OpCode::Pong, &frame.payload);
+            }
+            OpCode::Close => {
+                // The decoder has already rejected 1-byte bodies, bad codes and bad reasons.
+                let (code, reason) = match parse_close_payload(&frame.payload) {
+                    Ok(Some(p)) => (Some(p.code), p.reason.unwrap_or_default()),
+                    _ => (None, String::new()),
+                };
+                events.push(ConnectionEvent::CloseReceived {
+                    code,
+                    reason: reason.clone(),
+                });
+                match self.state {
+                    ConnectionState::Open if self.auto_close => {
+                        // §5.5.1: answer with a Close frame, typically echoing the status code.
+                        let body = code
+                            .map(|c| close_payload(c.code(), ""))
+                            .unwrap_or_default();
+                        self.queue(OpCode::Close, &body);
+                        self.state = ConnectionState::Closed;
+                        events.push(ConnectionEvent::CloseHandshakeDone);
+                    }
+                    ConnectionState::Open => self.state = ConnectionState::CloseReceived,
+                    ConnectionState::CloseSent => {
+                        self.state = ConnectionState::Closed;
+                        events.push(ConnectionEvent::CloseHandshakeDone);
+                    }
+                    ConnectionState::CloseReceived | ConnectionState::Closed => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn mask_key(&self) -> Option<[u8; 4]> {
+        // §5.3: a client masks every frame with a fresh, unpredictable key; a server never masks.
+        (self.role == Role::Client).then(fresh_mask_key)
+    }
+
+    fn queue(&mut self, opcode: OpCode, payload: &[u8]) {
+        let header = FrameHeader::new(opcode, payload.len() as u64, self.mask_key());
+        encode_frame(header, payload, &mut self.out);
+    }
+
+    fn queue_close(&mut self, code: u16, reason: &str) {
+        self.queue(OpCode::Close, &close_payload(code, reason));
+    }
+
+    fn check_open(&self) -> Result<(), SendError> {
+        match self.state {
+            ConnectionState::Open | ConnectionState::CloseReceived => Ok(()),
+            _ => Err(SendError::Closed),
+        }
+    }
+
+    /// Queues a text message in one frame.
+    pub fn send_text(&mut self, text: &str) -> Result<(), SendError> {
+        self.check_open()?;
+        self.queue(OpCode::Text, text.as_bytes());
+        Ok(())
+    }
+
+    /// Queues a binary message in one frame.
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), SendError> {
+        self.check_open()?;
+        self.queue(OpCode::Binary, data);
+        Ok(())
+    }
+
+    /// Queues a ping.
+    pub fn send_ping(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        self.send_control(OpCode::Ping, payload)
+    }
+
+    /// Queues a pong (unsolicited pongs are allowed as a heartbeat, §5.5.3).
+    pub fn send_pong(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        self.send_control(OpCode::Pong, payload)
+    }
+
+    fn send_control(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), SendError> {
+        self.check_open()?;
+        if payload.len() > 125 {
+            return Err(SendError::ControlTooLong(payload.len()));
+        }
+        self.queue(opcode, payload);
+        Ok(())
+    }
+
+    /// Starts (or answers) the closing handshake.
+    pub fn send_close(&mut self, code: u16, reason: &str) -> Result<(), SendError> {
+        self.check_open()?;
+        if reason.len() > 123 {
+            return Err(SendError::ReasonTooLong(reason.len()));
+        }
+        self.queue_close(code, reason);
+        self.state = match self.state {
+            ConnectionState::CloseReceived => ConnectionState::Closed,
+            _ => ConnectionState::CloseSent,
+        };
+        Ok(())
+    }
+
+    /// Queues a frame exactly as given (any opcode, RSV bits, even a lie about the length):
+    /// for demonstrating what a peer does with bad input. The connection state does not change.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+}
+
+/// A masking key from the operating system's random source.
+pub fn fresh_mask_key() -> [u8; 4] {
+    static FALLBACK: AtomicU32 = AtomicU32::new(0x5EED_1234);
+    let mut key = [0u8; 4];
+    if getrandom::fill(&mut key).is_err() {
+        // The OS source failing is not something input can cause; still never reuse a key.
+        key = FALLBACK
+            .fetch_add(0x9E37_79B9, Ordering::Relaxed)
+            .to_le_bytes();
+    }
+    key
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary.
+pub fn truncate_utf8(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+}

@@ -1,0 +1,351 @@
+//! The incremental, lossless frame decoder.
+//!
+//! Push bytes in any chunking; get back every frame exactly as it was on the wire, each with the
+//! rules it broke, and the messages the frames complete. Decoding is separate from judging: a
+//! frame that breaks a rule is still reported in full. Only two things stop the decoder, because
+//! after them it cannot know where the next frame starts without buffering unbounded data: a
+//! 64-bit length with the top bit set and a frame over the size limit.
+
+use std::borrow::Cow;
+
+use bytes::{Bytes, BytesMut};
+
+use super::extension::Extension;
+use super::frame::{FieldSpans, FrameHeader, LenEncoding};
+use super::mask::apply_mask;
+use super::message::{Assembler, Fragment, Message};
+use super::violation::{Rule, Violation};
+use super::Role;
+
+/// Size limits, each answered with close code 1009 when exceeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest accepted frame payload, in bytes.
+    pub max_frame_size: u64,
+    /// Largest accepted (reassembled) message, in bytes.
+    pub max_message_size: u64,
+}
+
+impl Default for Limits {
+    /// 16 MiB each: Autobahn 9.* sends messages of up to 16 MiB.
+    fn default() -> Self {
+        Self {
+            max_frame_size: 16 << 20,
+            max_message_size: 16 << 20,
+        }
+    }
+}
+
+/// How to judge what is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DecoderConfig {
+    /// Who sent the bytes; decides the masking rule. `None` skips that rule (unknown sender).
+    pub sender: Option<Role>,
+    /// Size limits.
+    pub limits: Limits,
+}
+
+/// One frame as it was on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// Stream offset of the frame's first byte.
+    pub offset: u64,
+    /// Every header field.
+    pub header: FrameHeader,
+    /// The header bytes exactly as received.
+    pub header_bytes: Bytes,
+    /// The payload after unmasking (what the application sees). Empty when not captured.
+    pub payload: Bytes,
+    /// False when the payload was not kept because the frame broke a limit and decoding stopped.
+    pub payload_captured: bool,
+    /// Where this frame sits in its message.
+    pub fragment: Fragment,
+    /// The rules this frame broke (header rules and message rules).
+    pub violations: Vec<Violation>,
+}
+
+impl Frame {
+    /// Byte ranges of each field, relative to [`Frame::offset`].
+    pub fn spans(&self) -> FieldSpans {
+        self.header.spans()
+    }
+
+    /// Stream offset where the payload starts.
+    pub fn payload_offset(&self) -> u64 {
+        self.offset + self.header_bytes.len() as u64
+    }
+
+    /// Stream offset one past the last byte of the frame (as far as it was captured).
+    pub fn end_offset(&self) -> u64 {
+        self.payload_offset() + self.payload.len() as u64
+    }
+
+    /// The payload as it was on the wire (masked again if the frame was masked: XOR is its own
+    /// inverse, so storing the unmasked payload once loses nothing).
+    pub fn wire_payload(&self) -> Cow<'_, [u8]> {
+        match self.header.mask_key {
+            Some(key) => {
+                let mut v = self.payload.to_vec();
+                apply_mask(&mut v, key, 0);
+                Cow::Owned(v)
+            }
+            None => Cow::Borrowed(&self.payload),
+        }
+    }
+
+    /// Every byte of the frame as it was on the wire.
+    pub fn wire_bytes(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.header_bytes.len() + self.payload.len());
+        v.extend_from_slice(&self.header_bytes);
+        v.extend_from_slice(&self.wire_payload());
+        v
+    }
+}
+
+/// What the decoder produces, in stream order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decoded {
+    /// A frame (always reported, even when it breaks rules).
+    Frame(Frame),
+    /// A message completed by the frame just before it.
+    Message(Message),
+}
+
+/// Bytes held back because they do not yet form a whole frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pending {
+    /// Nothing is pending: the stream ends on a frame boundary.
+    Nothing,
+    /// Part of a header: `have` bytes of it.
+    PartialHeader {
+        /// Bytes received.
+        have: usize,
+    },
+    /// A whole header and part of the payload.
+    PartialPayload {
+        /// The payload length the header announces.
+        payload_len: u64,
+        /// Payload bytes received.
+        have: u64,
+    },
+}
+
+/// The incremental decoder. See the module docs.
+pub struct Decoder {
+    config: DecoderConfig,
+    buf: BytesMut,
+    /// Stream offset of `buf[0]`.
+    buf_offset: u64,
+    /// Set when decoding cannot go on (see module docs); later bytes are only counted.
+    stopped: bool,
+    ignored: u64,
+    assembler: Assembler,
+    extension: Option<Box<dyn Extension>>,
+}
+
+impl Decoder {
+    /// A decoder at the start of a stream.
+    pub fn new(config: DecoderConfig) -> Self {
+        Self {
+            config,
+            buf: BytesMut::new(),
+            buf_offset: 0,
+            stopped: false,
+            ignored: 0,
+            assembler: Assembler::new(config.limits.max_message_size),
+            extension: None,
+        }
+    }
+
+    /// Installs a negotiated extension (it may claim RSV bits and transform payloads).
+    pub fn set_extension(&mut self, extension: Box<dyn Extension>) {
+        self.extension = Some(extension);
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &DecoderConfig {
+        &self.config
+    }
+
+    /// Whether decoding stopped for good (a length the decoder cannot follow).
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// Bytes received after decoding stopped.
+    pub fn ignored_bytes(&self) -> u64 {
+        self.ignored
+    }
+
+    /// Stream offset of the next byte to be pushed.
+    pub fn stream_position(&self) -> u64 {
+        self.buf_offset + self.buf.len() as u64 + self.ignored
+    }
+
+    /// What is held back waiting for more bytes.
+    pub fn pending(&self) -> Pending {
+        if self.buf.is_empty() || self.stopped {
+            return Pending::Nothing;
+        }
+        match FrameHeader::parse(&self.buf) {
+            None => Pending::PartialHeader {
+                have: self.buf.len(),
+            },
+            Some((header, header_len)) => Pending::PartialPayload {
+                payload_len: header.payload_len,
+                have: (self.buf.len() - header_len) as u64,
+            },
+        }
+    }
+
+    /// Feeds bytes; appends what they complete to `out`.
+    pub fn feed(&mut self, data: &[u8], out: &mut Vec<Decoded>) {
+        if self.stopped {
+            self.ignored += data.len() as u64;
+            return;
+        }
+        self.buf.extend_from_slice(data);
+        while !self.stopped {
+            let Some((header, header_len)) = FrameHeader::parse(&self.buf) else {
+                break;
+            };
+            let mut violations = Vec::new();
+            let fatal = self.check_header(&header, header_len, &mut violations);
+            if fatal {
+                let header_bytes = self.buf.split_to(header_len).freeze();
+                self.ignored += self.buf.len() as u64;
+                self.buf.clear();
+                self.stopped = true;
+                let frame = Frame {
+                    offset: self.buf_offset,
+                    header,
+                    header_bytes,
+                    payload: Bytes::new(),
+                    payload_captured: false,
+                    fragment: Fragment::Stray,
+                    violations,
+                };
+                out.push(Decoded::Frame(frame));
+                break;
+            }
+            // Not fatal, so payload_len <= max_frame_size, which the caller chose to fit in memory.
+            let Ok(payload_len) = usize::try_from(header.payload_len) else {
+                break;
+            };
+            let total = header_len + payload_len;
+            if self.buf.len() < total {
+                // No reserve for the announced size: a hostile header must not make us allocate
+                // memory it never sends. The buffer grows with the bytes that do arrive.
+                break;
+            }
+            let mut raw = self.buf.split_to(total);
+            let mut payload = raw.split_off(header_len);
+            if let Some(key) = header.mask_key {
+                apply_mask(&mut payload, key, 0);
+            }
+            let mut frame = Frame {
+                offset: self.buf_offset,
+                header,
+                header_bytes: raw.freeze(),
+                payload: payload.freeze(),
+                payload_captured: true,
+                fragment: Fragment::Stray,
+                violations,
+            };
+            self.buf_offset += total as u64;
+            let message = self.assembler.on_frame(&mut frame, &mut self.extension);
+            out.push(Decoded::Frame(frame));
+            if let Some(m) = message {
+                out.push(Decoded::Message(m));
+            }
+        }
+    }
+
+    /// Judges the header alone. Returns true when decoding cannot continue past it.
+    fn check_header(&self, h: &FrameHeader, header_len: usize, out: &mut Vec<Violation>) -> bool {
+        let at = self.buf_offset;
+        let byte0 = at..at + 1;
+        let byte1 = at + 1..at + 2;
+        let len_field = at + 1..at + 2 + h.len_encoding.extra_bytes() as u64;
+        let first_fragment = !h.opcode.is_control() && !self.assembler.has_open_message();
+        let allowed = self
+            .extension
+            .as_ref()
+            .map_or([false; 3], |e| e.allowed_rsv(h.opcode, first_fragment));
+        for (i, (&set, &ok)) in h.rsv.iter().zip(allowed.iter()).enumerate() {
+            if set && !ok {
+                // §5.2: a nonzero RSV value with no extension defining it fails the connection.
+                out.push(Violation::new(
+                    Rule::ReservedBitSet,
+                    byte0.clone(),
+                    format!("RSV{}", i + 1),
+                ));
+            }
+        }
+        if h.opcode.is_reserved() {
+            // §5.2: on an unknown opcode the receiving endpoint MUST fail the connection.
+            out.push(Violation::new(
+                Rule::ReservedOpcode,
+                byte0.clone(),
+                h.opcode.to_string(),
+            ));
+        }
+        match (self.config.sender, h.masked) {
+            // §5.1: a server MUST close on an unmasked client frame; a client on a masked one.
+            (Some(Role::Client), false) => {
+                out.push(Violation::new(Rule::UnmaskedClientFrame, byte1.clone(), ""));
+            }
+            (Some(Role::Server), true) => {
+                out.push(Violation::new(Rule::MaskedServerFrame, byte1.clone(), ""));
+            }
+            _ => {}
+        }
+        if h.opcode.is_control() {
+            if h.payload_len > 125 {
+                // §5.5: all control frames MUST have a payload length of 125 bytes or less.
+                out.push(Violation::new(
+                    Rule::ControlFrameTooLong,
+                    len_field.clone(),
+                    format!("{} bytes", h.payload_len),
+                ));
+            }
+            if !h.fin {
+                // §5.5: control frames MUST NOT be fragmented.
+                out.push(Violation::new(Rule::FragmentedControlFrame, byte0, ""));
+            }
+        }
+        let minimal = LenEncoding::minimal_for(h.payload_len);
+        if h.len_encoding != minimal && h.payload_len >> 63 == 0 {
+            // §5.2: the minimal number of bytes MUST be used to encode the length.
+            out.push(Violation::new(
+                Rule::NonMinimalLength,
+                len_field.clone(),
+                format!(
+                    "{} bytes sent as {}",
+                    h.payload_len,
+                    h.len_encoding.describe()
+                ),
+            ));
+        }
+        let mut fatal = false;
+        if h.payload_len >> 63 != 0 {
+            // §5.2: the most significant bit of the 64-bit length MUST be 0.
+            out.push(Violation::new(Rule::LengthTopBitSet, len_field.clone(), ""));
+            fatal = true;
+        }
+        if h.payload_len > self.config.limits.max_frame_size {
+            // §10.4: an implementation may limit frame size; the close code for that is 1009.
+            out.push(Violation::new(
+                Rule::FrameTooBig,
+                len_field,
+                format!(
+                    "{} bytes, limit {}",
+                    h.payload_len, self.config.limits.max_frame_size
+                ),
+            ));
+            fatal = true;
+        }
+        debug_assert!(header_len == h.header_len());
+        fatal
+    }
+}

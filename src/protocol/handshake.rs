@@ -1,0 +1,552 @@
+//! The opening handshake, server side: parse the upgrade request (§4.1), check every rule of
+//! §4.2.1 by name, and build the answer (§4.2.2: 101; §4.4: 426; otherwise 400 or 431).
+
+use std::fmt;
+
+use super::accept::{AcceptDerivation, KeyCheck};
+
+/// Base of the links shown next to each check.
+pub const RFC_URL: &str = "https://www.rfc-editor.org/rfc/rfc6455";
+
+/// Bounds on the request head, answered with 431 when exceeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandshakeLimits {
+    /// Largest request head (request line + headers + blank line), in bytes.
+    pub max_bytes: usize,
+    /// Most header fields.
+    pub max_headers: usize,
+}
+
+impl Default for HandshakeLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 16 * 1024,
+            max_headers: 64,
+        }
+    }
+}
+
+/// One header field, in the order received. The value is kept as bytes: HTTP allows obs-text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// The name as sent (case preserved).
+    pub name: String,
+    /// The raw value.
+    pub value: Vec<u8>,
+}
+
+/// A complete request head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The exact bytes of the head, through the blank line.
+    pub raw: Vec<u8>,
+    /// The method (`GET`).
+    pub method: String,
+    /// The request target (any path is accepted; the seed client uses `/ws`).
+    pub path: String,
+    /// Minor HTTP version: 1 for HTTP/1.1, 0 for HTTP/1.0.
+    pub version: u8,
+    /// Header fields in order.
+    pub headers: Vec<Header>,
+}
+
+/// Result of feeding bytes to [`parse_request`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    /// The head is not complete yet: read more. A normal answer, not an error.
+    Partial,
+    /// The head is complete; bytes after `request.raw.len()` belong to the WebSocket stream.
+    Complete(Request),
+}
+
+/// Why a request could not even be checked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandshakeError {
+    /// The head is longer than the limit.
+    #[error("request head larger than {limit} bytes")]
+    TooLarge {
+        /// The limit in force.
+        limit: usize,
+    },
+    /// More header fields than the limit.
+    #[error("more than {limit} header fields")]
+    TooManyHeaders {
+        /// The limit in force.
+        limit: usize,
+    },
+    /// Not parseable as an HTTP/1.x request.
+    #[error("malformed HTTP request: {0}")]
+    Malformed(String),
+}
+
+impl HandshakeError {
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::TooLarge { .. } | Self::TooManyHeaders { .. } => 431,
+            Self::Malformed(_) => 400,
+        }
+    }
+
+    /// The full response bytes, with the reason in the body.
+    pub fn response(&self) -> Vec<u8> {
+        error_response(self.status(), &[], &format!("{self}\n"))
+    }
+}
+
+/// Parses a request head from the start of `buf`.
+pub fn parse_request(buf: &[u8], limits: &HandshakeLimits) -> Result<Parsed, HandshakeError> {
+    let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
+    let mut req = httparse::Request::new(&mut headers);
+    let head_len = match req.parse(buf) {
+        Ok(httparse::Status::Partial) => {
+            if buf.len() >= limits.max_bytes {
+                return Err(HandshakeError::TooLarge {
+                    limit: limits.max_bytes,
+                });
+            }
+            return Ok(Parsed::Partial);
+        }
+        Ok(httparse::Status::Complete(n)) => n,
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(HandshakeError::TooManyHeaders {
+                limit: limits.max_headers,
+            })
+        }
+        Err(e) => return Err(HandshakeError::Malformed(e.to_string())),
+    };
+    if head_len > limits.max_bytes {
+        return Err(HandshakeError::TooLarge {
+            limit: limits.max_bytes,
+        });
+    }
+    Ok(Parsed::Complete(Request {
+        raw: buf[..head_len].to_vec(),
+        method: req.method.unwrap_or_default().to_string(),
+        path: req.path.unwrap_or_default().to_string(),
+        version: req.version.unwrap_or_default(),
+        headers: req
+            .headers
+            .iter()
+            .map(|h| Header {
+                name: h.name.to_string(),
+                value: h.value.to_vec(),
+            })
+            .collect(),
+    }))
+}
+
+impl Request {
+    /// Values of every field named `name` (case-insensitive), in order.
+    pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_slice())
+    }
+
+    /// The single value of `name` as trimmed text, when present exactly once.
+    pub fn single(&self, name: &str) -> Option<String> {
+        let mut it = self.values(name);
+        let first = it.next()?;
+        if it.next().is_some() {
+            return None;
+        }
+        Some(String::from_utf8_lossy(first).trim().to_string())
+    }
+
+    /// Comma-separated tokens across every field named `name`, trimmed, empty ones skipped.
+    pub fn tokens(&self, name: &str) -> Vec<String> {
+        self.values(name)
+            .flat_map(|v| {
+                String::from_utf8_lossy(v)
+                    .split(',')
+                    .map(|t| t.trim().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|t| !t.is_empty())
+            .collect()
+    }
+
+    /// Whether the request asks for a WebSocket upgrade at all (an `Upgrade` field naming it).
+    pub fn wants_websocket(&self) -> bool {
+        self.tokens("Upgrade")
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case("websocket"))
+    }
+}
+
+/// The rules of §4.2.1, one per item, plus the optional fields shown for information.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CheckId {
+    /// Item 1: the method is GET.
+    Method,
+    /// Item 1: HTTP/1.1 or higher.
+    HttpVersion,
+    /// Item 2: a Host field.
+    Host,
+    /// Item 3: Upgrade contains "websocket" (case-insensitive).
+    Upgrade,
+    /// Item 4: Connection contains the "Upgrade" token.
+    Connection,
+    /// Item 5: Sec-WebSocket-Key, once, base64 of 16 bytes.
+    Key,
+    /// Item 6: Sec-WebSocket-Version is 13.
+    Version,
+    /// Item 7 (optional): Origin, for browser clients.
+    Origin,
+    /// Item 8 (optional): Sec-WebSocket-Protocol.
+    Protocol,
+    /// Item 9 (optional): Sec-WebSocket-Extensions.
+    Extensions,
+}
+
+impl CheckId {
+    /// Every check, in RFC order.
+    pub const ALL: [CheckId; 10] = [
+        CheckId::Method,
+        CheckId::HttpVersion,
+        CheckId::Host,
+        CheckId::Upgrade,
+        CheckId::Connection,
+        CheckId::Key,
+        CheckId::Version,
+        CheckId::Origin,
+        CheckId::Protocol,
+        CheckId::Extensions,
+    ];
+
+    /// The item number within §4.2.1.
+    pub fn item(self) -> u8 {
+        match self {
+            Self::Method | Self::HttpVersion => 1,
+            Self::Host => 2,
+            Self::Upgrade => 3,
+            Self::Connection => 4,
+            Self::Key => 5,
+            Self::Version => 6,
+            Self::Origin => 7,
+            Self::Protocol => 8,
+            Self::Extensions => 9,
+        }
+    }
+
+    /// The section, for display (`"4.2.1"`).
+    pub fn section(self) -> &'static str {
+        "4.2.1"
+    }
+
+    /// Link to the section.
+    pub fn url(self) -> String {
+        format!("{RFC_URL}#section-4.2.1")
+    }
+
+    /// The rule in a few words.
+    pub fn rule(self) -> &'static str {
+        match self {
+            Self::Method => "method is GET",
+            Self::HttpVersion => "HTTP/1.1 or higher",
+            Self::Host => "Host header present (once)",
+            Self::Upgrade => "Upgrade contains \"websocket\" (case-insensitive)",
+            Self::Connection => "Connection contains the \"Upgrade\" token",
+            Self::Key => "Sec-WebSocket-Key present once, base64 of 16 bytes",
+            Self::Version => "Sec-WebSocket-Version is 13",
+            Self::Origin => "Origin (optional; sent by browsers)",
+            Self::Protocol => "Sec-WebSocket-Protocol (optional subprotocols)",
+            Self::Extensions => "Sec-WebSocket-Extensions (optional)",
+        }
+    }
+}
+
+/// A check's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The rule holds.
+    Pass,
+    /// The rule is broken: the handshake fails.
+    Fail,
+    /// An optional field, shown for information.
+    Info,
+}
+
+/// One checked rule with what was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// Which rule.
+    pub id: CheckId,
+    /// Pass, fail or information.
+    pub outcome: Outcome,
+    /// What was found (the value, or why it fails).
+    pub detail: String,
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mark = match self.outcome {
+            Outcome::Pass => "PASS",
+            Outcome::Fail => "FAIL",
+            Outcome::Info => "info",
+        };
+        write!(
+            f,
+            "[{mark}] §{} item {}: {} — {}",
+            self.id.section(),
+            self.id.item(),
+            self.id.rule(),
+            self.detail
+        )
+    }
+}
+
+fn check(id: CheckId, ok: bool, detail: impl Into<String>) -> Check {
+    Check {
+        id,
+        outcome: if ok { Outcome::Pass } else { Outcome::Fail },
+        detail: detail.into(),
+    }
+}
+
+fn info(id: CheckId, value: Option<String>) -> Check {
+    Check {
+        id,
+        outcome: Outcome::Info,
+        detail: value.unwrap_or_else(|| "absent".to_string()),
+    }
+}
+
+fn joined(req: &Request, name: &str) -> Option<String> {
+    let v: Vec<String> = req
+        .values(name)
+        .map(|v| String::from_utf8_lossy(v).trim().to_string())
+        .collect();
+    (!v.is_empty()).then(|| v.join(", "))
+}
+
+/// Checks every rule of §4.2.1, in RFC order.
+pub fn check_request(req: &Request) -> Vec<Check> {
+    let mut checks = Vec::with_capacity(CheckId::ALL.len());
+    // §4.2.1 item 1: "An HTTP/1.1 or higher GET request".
+    checks.push(check(
+        CheckId::Method,
+        req.method == "GET",
+        req.method.clone(),
+    ));
+    checks.push(check(
+        CheckId::HttpVersion,
+        req.version >= 1,
+        format!("HTTP/1.{}", req.version),
+    ));
+    // Item 2: a |Host| header field.
+    let hosts: Vec<&[u8]> = req.values("Host").collect();
+    checks.push(match hosts.as_slice() {
+        [] => check(CheckId::Host, false, "missing"),
+        [h] if h.iter().all(u8::is_ascii_whitespace) => check(CheckId::Host, false, "empty"),
+        [h] => check(CheckId::Host, true, String::from_utf8_lossy(h).trim()),
+        _ => check(CheckId::Host, false, format!("sent {} times", hosts.len())),
+    });
+    // Item 3: |Upgrade| containing "websocket", an ASCII case-insensitive value.
+    checks.push(match joined(req, "Upgrade") {
+        None => check(CheckId::Upgrade, false, "missing"),
+        Some(v) => check(CheckId::Upgrade, req.wants_websocket(), v),
+    });
+    // Item 4: |Connection| that includes the token "Upgrade", case-insensitive.
+    checks.push(match joined(req, "Connection") {
+        None => check(CheckId::Connection, false, "missing"),
+        Some(v) => {
+            let ok = req
+                .tokens("Connection")
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case("upgrade"));
+            check(CheckId::Connection, ok, v)
+        }
+    });
+    // Item 5: |Sec-WebSocket-Key|, base64 of a 16-byte value, exactly once.
+    let keys: Vec<&[u8]> = req.values("Sec-WebSocket-Key").collect();
+    checks.push(match keys.as_slice() {
+        [] => check(CheckId::Key, false, "missing"),
+        [k] => {
+            let key = String::from_utf8_lossy(k).trim().to_string();
+            match KeyCheck::of(&key) {
+                KeyCheck::Valid => check(CheckId::Key, true, key),
+                bad => check(CheckId::Key, false, format!("{key}: {}", bad.describe())),
+            }
+        }
+        _ => check(CheckId::Key, false, format!("sent {} times", keys.len())),
+    });
+    // Item 6: |Sec-WebSocket-Version| whose value MUST be 13.
+    checks.push(match joined(req, "Sec-WebSocket-Version") {
+        None => check(CheckId::Version, false, "missing"),
+        Some(v) => check(CheckId::Version, v == "13", v),
+    });
+    checks.push(info(CheckId::Origin, joined(req, "Origin")));
+    checks.push(info(
+        CheckId::Protocol,
+        joined(req, "Sec-WebSocket-Protocol"),
+    ));
+    checks.push(info(
+        CheckId::Extensions,
+        joined(req, "Sec-WebSocket-Extensions"),
+    ));
+    checks
+}
+
+/// What the server is willing to agree to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerPolicy {
+    /// Subprotocols, in the server's order; the first one the client offers that is in this list
+    /// is chosen.
+    pub protocols: Vec<String>,
+}
+
+impl Default for ServerPolicy {
+    /// `chat` and `superchat`, so the RFC's (and the seed's) example gets `chat`.
+    fn default() -> Self {
+        Self {
+            protocols: vec!["chat".to_string(), "superchat".to_string()],
+        }
+    }
+}
+
+/// The server's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// 101, 400, 426 (or 431 from [`HandshakeError`]).
+    pub status: u16,
+    /// The exact response bytes.
+    pub raw: Vec<u8>,
+    /// The chosen subprotocol, on 101.
+    pub subprotocol: Option<String>,
+    /// Why the handshake failed, empty on 101.
+    pub reason: String,
+}
+
+/// A request, its checks, the derivation (when a key was sent) and the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handshake {
+    /// What the client sent.
+    pub request: Request,
+    /// Every §4.2.1 rule, judged.
+    pub checks: Vec<Check>,
+    /// The accept derivation for the key sent, if there was exactly one key.
+    pub derivation: Option<AcceptDerivation>,
+    /// What the server answers.
+    pub response: Response,
+}
+
+impl Handshake {
+    /// Whether the connection switched to WebSocket.
+    pub fn accepted(&self) -> bool {
+        self.response.status == 101
+    }
+}
+
+/// Checks `request` and builds the server's answer.
+pub fn answer(request: Request, policy: &ServerPolicy) -> Handshake {
+    let checks = check_request(&request);
+    let derivation = request
+        .single("Sec-WebSocket-Key")
+        .map(|k| AcceptDerivation::new(&k));
+    let failed: Vec<&Check> = checks
+        .iter()
+        .filter(|c| c.outcome == Outcome::Fail)
+        .collect();
+    let response = match failed.as_slice() {
+        [] => {
+            let offered = request.tokens("Sec-WebSocket-Protocol");
+            // §4.2.2 item 5.5: the server selects one of the client's values, or none.
+            let subprotocol = offered
+                .iter()
+                .find(|p| policy.protocols.iter().any(|s| s == *p))
+                .cloned();
+            let accept = derivation
+                .as_ref()
+                .map(|d| d.accept.clone())
+                .unwrap_or_default();
+            let mut head = String::from(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n",
+            );
+            head.push_str(&format!("Sec-WebSocket-Accept: {accept}\r\n"));
+            if let Some(p) = &subprotocol {
+                head.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
+            }
+            head.push_str("\r\n");
+            Response {
+                status: 101,
+                raw: head.into_bytes(),
+                subprotocol,
+                reason: String::new(),
+            }
+        }
+        // §4.4: an unsupported version is answered 426 with the versions the server speaks.
+        [only] if only.id == CheckId::Version => {
+            let reason = format!(
+                "unsupported Sec-WebSocket-Version {}; this server speaks 13",
+                only.detail
+            );
+            Response {
+                status: 426,
+                raw: error_response(
+                    426,
+                    &[("Sec-WebSocket-Version", "13")],
+                    &format!("{reason}\n"),
+                ),
+                subprotocol: None,
+                reason,
+            }
+        }
+        [first, ..] => {
+            let reason = format!(
+                "RFC 6455 §4.2.1 item {}: {} ({})",
+                first.id.item(),
+                first.id.rule(),
+                first.detail
+            );
+            let mut body = String::from("WebSocket handshake refused:\n");
+            for c in &failed {
+                body.push_str(&format!("{c}\n"));
+            }
+            Response {
+                status: 400,
+                raw: error_response(400, &[], &body),
+                subprotocol: None,
+                reason,
+            }
+        }
+    };
+    Handshake {
+        request,
+        checks,
+        derivation,
+        response,
+    }
+}
+
+/// The reason phrase for the statuses this crate sends.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        101 => "Switching Protocols",
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        426 => "Upgrade Required",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        _ => "Error",
+    }
+}
+
+/// An HTTP error response with a text body that says why, and `Connection: close`.
+pub fn error_response(status: u16, extra: &[(&str, &str)], body: &str) -> Vec<u8> {
+    let mut head = format!("HTTP/1.1 {status} {}\r\n", reason_phrase(status));
+    for (name, value) in extra {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!(
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    ));
+    let mut out = head.into_bytes();
+    out.extend_from_slice(body.as_bytes());
+    out
+}

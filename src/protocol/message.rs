@@ -1,0 +1,325 @@
+//! Message-level rules: fragmentation order (§5.4), UTF-8 in text (§8.1), close payloads
+//! (§5.5.1, §7.4), nothing after close, and the message size limit.
+
+use std::ops::Range;
+
+use bytes::Bytes;
+
+use super::close::parse_close_payload;
+use super::decoder::Frame;
+use super::extension::Extension;
+use super::frame::OpCode;
+use super::utf8::Utf8Validator;
+use super::violation::{Rule, Violation};
+
+/// Where a frame sits in its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Fragment {
+    /// A data frame with FIN set and no message open: a whole message.
+    Whole,
+    /// The first frame of a fragmented message.
+    First,
+    /// A continuation frame that is not the last.
+    Middle,
+    /// The continuation frame with FIN set.
+    Last,
+    /// A control frame (may come between fragments, §5.4).
+    Control,
+    /// A frame that belongs to no valid message (a stray continuation, a reserved opcode, a frame
+    /// after close).
+    Stray,
+}
+
+/// A complete text or binary message, reassembled from its frames.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// `Text` or `Binary`.
+    pub opcode: OpCode,
+    /// The application data (after any extension's transform).
+    pub payload: Bytes,
+    /// How many data frames carried it.
+    pub frame_count: usize,
+    /// Stream offsets from the first frame's first byte to the last frame's last byte.
+    pub byte_range: Range<u64>,
+}
+
+struct OpenMessage {
+    opcode: OpCode,
+    rsv: [bool; 3],
+    start: u64,
+    frames: usize,
+    size: u64,
+    data: Vec<u8>,
+    /// Checked frame by frame when no extension transforms the payload.
+    utf8: Option<Utf8Validator>,
+    broken: bool,
+}
+
+/// Follows the sequence of frames and judges it. Used by the decoder; not a public entry point.
+pub(crate) struct Assembler {
+    open: Option<OpenMessage>,
+    close_seen: bool,
+    max_message_size: u64,
+}
+
+impl Assembler {
+    pub(crate) fn new(max_message_size: u64) -> Self {
+        Self {
+            open: None,
+            close_seen: false,
+            max_message_size,
+        }
+    }
+
+    /// Whether a fragmented message is in progress.
+    pub(crate) fn has_open_message(&self) -> bool {
+        self.open.is_some()
+    }
+
+    /// Judges `frame` (adding violations to it, setting its fragment position) and returns the
+    /// message it completes, if any.
+    pub(crate) fn on_frame(
+        &mut self,
+        frame: &mut Frame,
+        extension: &mut Option<Box<dyn Extension>>,
+    ) -> Option<Message> {
+        let end = frame.end_offset();
+        if self.close_seen {
+            frame.fragment = Fragment::Stray;
+            // §5.5.1: after sending a Close frame, the endpoint MUST NOT send any more data frames.
+            frame.violations.push(Violation::new(
+                Rule::FrameAfterClose,
+                frame.offset..end,
+                frame.header.opcode.name(),
+            ));
+            return None;
+        }
+        match frame.header.opcode {
+            OpCode::Close => {
+                frame.fragment = Fragment::Control;
+                self.close_seen = true;
+                check_close_payload(frame);
+                None
+            }
+            OpCode::Ping | OpCode::Pong => {
+                frame.fragment = Fragment::Control;
+                None
+            }
+            OpCode::ReservedControl(_) => {
+                frame.fragment = Fragment::Control;
+                None
+            }
+            OpCode::ReservedData(_) => {
+                frame.fragment = Fragment::Stray;
+                None
+            }
+            OpCode::Continuation => {
+                if self.open.is_none() {
+                    frame.fragment = Fragment::Stray;
+                    // §5.4: continuation frames only follow a non-final data frame.
+                    frame.violations.push(Violation::new(
+                        Rule::UnexpectedContinuation,
+                        frame.offset..frame.offset + 1,
+                        "",
+                    ));
+                    return None;
+                }
+                frame.fragment = if frame.header.fin {
+                    Fragment::Last
+                } else {
+                    Fragment::Middle
+                };
+                self.append(frame, extension)
+            }
+            OpCode::Text | OpCode::Binary => {
+                if let Some(open) = self.open.take() {
+                    // §5.4: fragments of one message are not interleaved with another message.
+                    frame.violations.push(Violation::new(
+                        Rule::ExpectedContinuation,
+                        frame.offset..frame.offset + 1,
+                        format!(
+                            "a {} message of {} frame(s) is still open",
+                            open.opcode.name(),
+                            open.frames
+                        ),
+                    ));
+                }
+                let transformed = frame.header.rsv.iter().any(|&b| b) && extension.is_some();
+                if frame.header.fin && !transformed {
+                    frame.fragment = Fragment::Whole;
+                    return self.whole(frame);
+                }
+                frame.fragment = if frame.header.fin {
+                    Fragment::Whole
+                } else {
+                    Fragment::First
+                };
+                self.open = Some(OpenMessage {
+                    opcode: frame.header.opcode,
+                    rsv: frame.header.rsv,
+                    start: frame.offset,
+                    frames: 0,
+                    size: 0,
+                    data: Vec::new(),
+                    utf8: (frame.header.opcode == OpCode::Text && !transformed)
+                        .then(Utf8Validator::new),
+                    broken: false,
+                });
+                self.append(frame, extension)
+            }
+        }
+    }
+
+    /// A single-frame message with no transform: no copy, the frame's payload is the message.
+    fn whole(&mut self, frame: &mut Frame) -> Option<Message> {
+        let len = frame.payload.len() as u64;
+        if len > self.max_message_size {
+            frame
+                .violations
+                .push(too_big(frame, len, self.max_message_size));
+            return None;
+        }
+        if frame.header.opcode == OpCode::Text {
+            if let Err(e) = std::str::from_utf8(&frame.payload) {
+                frame.violations.push(invalid_utf8(frame, e.valid_up_to()));
+                return None;
+            }
+        }
+        Some(Message {
+            opcode: frame.header.opcode,
+            payload: frame.payload.clone(),
+            frame_count: 1,
+            byte_range: frame.offset..frame.end_offset(),
+        })
+    }
+
+    fn append(
+        &mut self,
+        frame: &mut Frame,
+        extension: &mut Option<Box<dyn Extension>>,
+    ) -> Option<Message> {
+        let max = self.max_message_size;
+        let open = self.open.as_mut()?;
+        open.frames += 1;
+        if !open.broken {
+            open.size += frame.payload.len() as u64;
+            if open.size > max {
+                frame.violations.push(too_big(frame, open.size, max));
+                open.broken = true;
+                open.data = Vec::new();
+            }
+        }
+        if !open.broken {
+            if let Some(utf8) = open.utf8.as_mut() {
+                if let Err(i) = utf8.push(&frame.payload) {
+                    frame.violations.push(invalid_utf8(frame, i));
+                    open.broken = true;
+                }
+            }
+        }
+        if !open.broken {
+            open.data.extend_from_slice(&frame.payload);
+        }
+        if !frame.header.fin {
+            return None;
+        }
+        let open = self.open.take()?;
+        if open.broken {
+            return None;
+        }
+        if open.utf8.as_ref().is_some_and(|u| !u.is_complete()) {
+            frame
+                .violations
+                .push(invalid_utf8(frame, frame.payload.len()));
+            return None;
+        }
+        let mut data = open.data;
+        if let Some(ext) = extension.as_mut() {
+            if open.rsv.iter().any(|&b| b) {
+                match ext.decode_message(open.rsv, data, max) {
+                    Ok(d) => data = d,
+                    Err(why) => {
+                        frame.violations.push(Violation::new(
+                            Rule::ExtensionError,
+                            open.start..frame.end_offset(),
+                            format!("{}: {why}", ext.name()),
+                        ));
+                        return None;
+                    }
+                }
+                if open.opcode == OpCode::Text {
+                    if let Err(e) = std::str::from_utf8(&data) {
+                        frame.violations.push(Violation::new(
+                            Rule::InvalidUtf8,
+                            open.start..frame.end_offset(),
+                            format!(
+                                "after {}: byte {} of the message",
+                                ext.name(),
+                                e.valid_up_to()
+                            ),
+                        ));
+                        return None;
+                    }
+                }
+            }
+        }
+        Some(Message {
+            opcode: open.opcode,
+            payload: Bytes::from(data),
+            frame_count: open.frames,
+            byte_range: open.start..frame.end_offset(),
+        })
+    }
+}
+
+fn too_big(frame: &Frame, size: u64, max: u64) -> Violation {
+    Violation::new(
+        Rule::MessageTooBig,
+        frame.offset..frame.end_offset(),
+        format!("{size} bytes, limit {max}"),
+    )
+}
+
+/// `index` is the first bad byte within this frame's payload.
+fn invalid_utf8(frame: &Frame, index: usize) -> Violation {
+    let at = frame.payload_offset() + index as u64;
+    let end = (at + 1).min(frame.end_offset()).max(at);
+    Violation::new(
+        Rule::InvalidUtf8,
+        at..end,
+        format!("payload byte {index} of this frame"),
+    )
+}
+
+fn check_close_payload(frame: &mut Frame) {
+    let start = frame.payload_offset();
+    let parsed = parse_close_payload(&frame.payload);
+    match parsed {
+        Err(_) => {
+            // §5.5.1: if there is a body, the first two bytes MUST be a 2-byte status code.
+            frame.violations.push(Violation::new(
+                Rule::CloseOneBytePayload,
+                start..start + 1,
+                "",
+            ));
+        }
+        Ok(None) => {}
+        Ok(Some(close)) => {
+            if !close.code.is_sendable() {
+                frame.violations.push(Violation::new(
+                    Rule::InvalidCloseCode,
+                    start..start + 2,
+                    close.code.to_string(),
+                ));
+            }
+            if let Err(i) = close.reason {
+                let at = start + 2 + i as u64;
+                frame.violations.push(Violation::new(
+                    Rule::InvalidCloseReason,
+                    at..at + 1,
+                    format!("reason byte {i}"),
+                ));
+            }
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! The RFC 6455 protocol core: pure functions and state machines over bytes. No sockets,
+//! threads, clocks or UI. Everything the inspector explains is computed here, once, as data.
+//!
+//! | RFC 6455 section | file |
+//! |---|---|
+//! | §1.3, §4.2.2 accept key | [`accept`] |
+//! | §4.1, §4.2.1, §4.2.2, §4.4 opening handshake | [`handshake`] |
+//! | §5.2 base framing, §5.5 control frames, §5.7 examples | [`frame`] |
+//! | §5.3 masking | [`mask`] |
+//! | §5.1, §5.2, §5.4, §5.5 rules while decoding | [`decoder`] |
+//! | §5.4 fragmentation, §8.1 UTF-8, §5.5.1 close body | [`message`], [`utf8`] |
+//! | §7.4 close codes | [`close`] |
+//! | §7 closing, §5.5.2/§5.5.3 ping/pong | [`connection`] |
+//! | §9 extensions | [`extension`] |
+//! | what broke and what to answer | [`violation`] |
+
+pub mod accept;
+pub mod close;
+pub mod connection;
+pub mod decoder;
+pub mod extension;
+pub mod frame;
+pub mod handshake;
+pub mod mask;
+pub mod message;
+pub mod utf8;
+pub mod violation;
+
+pub use accept::{AcceptDerivation, KeyCheck, GUID};
+pub use close::{parse_close_payload, CloseCode, ClosePayload};
+pub use connection::{Connection, ConnectionEvent, ConnectionState};
+pub use decoder::{Decoded, Decoder, DecoderConfig, Frame, Limits, Pending};
+pub use extension::Extension;
+pub use frame::{encode_frame, FieldSpans, FrameHeader, LenEncoding, OpCode};
+pub use mask::{apply_mask, apply_mask_reference};
+pub use message::{Fragment, Message};
+pub use violation::{Rule, Violation};
+
+/// Which end of a connection an endpoint is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The endpoint that opened the connection; it masks every frame.
+    Client,
+    /// The endpoint that accepted it; it never masks.
+    Server,
+}
+
+impl Role {
+    /// The other end.
+    pub fn peer(self) -> Role {
+        match self {
+            Role::Client => Role::Server,
+            Role::Server => Role::Client,
+        }
+    }
+}
