@@ -180,7 +180,7 @@ pub fn parse_close_payload(payload: &[u8]) -> Result<Option<ClosePayload>, OneBy
 }
 
 /// Builds a close body: the code in network byte order, then the reason.
-pub fn close_payload(code: u16, reason: &str) -> Vec<u8> {
+pub fn close_payload_bytes(code: u16, reason: &str) -> Vec<u8> {
     let mut v = Vec::with_capacity(2 + reason.len());
     v.extend_from_slice(&code.to_be_bytes());
     v.extend_from_slice(reason.as_bytes());

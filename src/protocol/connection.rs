@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::close::{close_payload, parse_close_payload, CloseCode};
+use super::close::{close_payload_bytes, parse_close_payload, CloseCode};
 use super::decoder::{Decoded, Decoder, DecoderConfig, Frame};
 use super::frame::{encode_frame, FrameHeader, OpCode};
 use super::message::Message;
@@ -184,7 +184,7 @@ impl Connection {
                     ConnectionState::Open if self.auto_close => {
                         // §5.5.1: answer with a Close frame, typically echoing the status code.
                         let body = code
-                            .map(|c| close_payload(c.code(), ""))
+                            .map(|c| close_payload_bytes(c.code(), ""))
                             .unwrap_or_default();
                         self.queue(OpCode::Close, &body);
                         self.state = ConnectionState::Closed;
@@ -213,7 +213,7 @@ impl Connection {
     }
 
     fn queue_close(&mut self, code: u16, reason: &str) {
-        self.queue(OpCode::Close, &close_payload(code, reason));
+        self.queue(OpCode::Close, &close_payload_bytes(code, reason));
     }
 
     fn check_open(&self) -> Result<(), SendError> {

@@ -27,7 +27,7 @@ pub mod utf8;
 pub mod violation;
 
 pub use accept::{AcceptDerivation, KeyCheck, GUID};
-pub use close::{parse_close_payload, CloseCode, ClosePayload};
+pub use close::{close_payload_bytes, parse_close_payload, CloseCode, ClosePayload};
 pub use connection::{Connection, ConnectionEvent, ConnectionState};
 pub use decoder::{Decoded, Decoder, DecoderConfig, Frame, Limits, Pending};
 pub use extension::Extension;

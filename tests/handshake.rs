@@ -1,0 +1,242 @@
+//! The opening handshake (§4.1, §4.2.1, §4.2.2, §4.4), table-driven like httparse's tests.
+
+use wsscope::protocol::handshake::{
+    answer, check_request, parse_request, CheckId, HandshakeError, HandshakeLimits, Outcome,
+    Parsed, Request, ServerPolicy,
+};
+
+/// The example request of RFC 6455 §1.2 (and of the seed post).
+const RFC_REQUEST: &str = "GET /chat HTTP/1.1\r\n\
+Host: server.example.com\r\n\
+Upgrade: websocket\r\n\
+Connection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+Origin: http://example.com\r\n\
+Sec-WebSocket-Protocol: chat, superchat\r\n\
+Sec-WebSocket-Version: 13\r\n\r\n";
+
+fn parse(raw: &str) -> Request {
+    match parse_request(raw.as_bytes(), &HandshakeLimits::default()) {
+        Ok(Parsed::Complete(r)) => r,
+        other => panic!("expected a complete request, got {other:?}"),
+    }
+}
+
+fn outcome(req: &Request, id: CheckId) -> Outcome {
+    check_request(req)
+        .into_iter()
+        .find(|c| c.id == id)
+        .map(|c| c.outcome)
+        .unwrap_or_else(|| panic!("no check {id:?}"))
+}
+
+#[test]
+fn rfc_example_gets_101_with_accept_and_chat() {
+    let req = parse(RFC_REQUEST);
+    assert_eq!(
+        req.raw,
+        RFC_REQUEST.as_bytes(),
+        "raw request kept byte for byte"
+    );
+    assert_eq!(req.path, "/chat");
+    let hs = answer(req, &ServerPolicy::default());
+    assert!(hs.accepted());
+    assert!(hs.checks.iter().all(|c| c.outcome != Outcome::Fail));
+    assert_eq!(
+        String::from_utf8(hs.response.raw.clone()).unwrap_or_default(),
+        "HTTP/1.1 101 Switching Protocols\r\n\
+Upgrade: websocket\r\n\
+Connection: Upgrade\r\n\
+Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
+Sec-WebSocket-Protocol: chat\r\n\r\n"
+    );
+    assert_eq!(hs.response.subprotocol.as_deref(), Some("chat"));
+    let d = hs.derivation.as_ref().map(|d| d.accept.as_str());
+    assert_eq!(d, Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+}
+
+#[test]
+fn every_rule_has_its_item_and_all_ten_checks_are_listed() {
+    let checks = check_request(&parse(RFC_REQUEST));
+    let ids: Vec<CheckId> = checks.iter().map(|c| c.id).collect();
+    assert_eq!(ids, CheckId::ALL.to_vec());
+    let items: Vec<u8> = checks.iter().map(|c| c.id.item()).collect();
+    assert_eq!(items, vec![1, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert!(checks[0].to_string().contains("§4.2.1 item 1"));
+}
+
+#[test]
+fn partial_is_a_normal_answer() {
+    for cut in [0, 1, 10, RFC_REQUEST.len() - 1] {
+        let r = parse_request(&RFC_REQUEST.as_bytes()[..cut], &HandshakeLimits::default());
+        assert_eq!(r, Ok(Parsed::Partial), "cut at {cut}");
+    }
+}
+
+#[test]
+fn bytes_after_the_head_are_not_part_of_it() {
+    let mut raw = RFC_REQUEST.as_bytes().to_vec();
+    raw.extend_from_slice(&[0x81, 0x85]);
+    match parse_request(&raw, &HandshakeLimits::default()) {
+        Ok(Parsed::Complete(r)) => assert_eq!(r.raw.len(), RFC_REQUEST.len()),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn table_of_failing_rules() {
+    // (what to change, the rule that fails, the status)
+    let cases: &[(&str, &str, CheckId, u16)] = &[
+        (
+            "GET /chat HTTP/1.1",
+            "POST /chat HTTP/1.1",
+            CheckId::Method,
+            400,
+        ),
+        (
+            "GET /chat HTTP/1.1",
+            "GET /chat HTTP/1.0",
+            CheckId::HttpVersion,
+            400,
+        ),
+        ("Host: server.example.com\r\n", "", CheckId::Host, 400),
+        ("Upgrade: websocket", "Upgrade: h2c", CheckId::Upgrade, 400),
+        ("Upgrade: websocket\r\n", "", CheckId::Upgrade, 400),
+        (
+            "Connection: Upgrade",
+            "Connection: keep-alive",
+            CheckId::Connection,
+            400,
+        ),
+        (
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+            "",
+            CheckId::Key,
+            400,
+        ),
+        (
+            "dGhlIHNhbXBsZSBub25jZQ==",
+            "dGhlIHNhbXBsZSBub25jZQ",
+            CheckId::Key,
+            400,
+        ),
+        (
+            "dGhlIHNhbXBsZSBub25jZQ==",
+            "AAAAAAAAAAAAAAAAAAAA",
+            CheckId::Key,
+            400,
+        ),
+        (
+            "Sec-WebSocket-Version: 13",
+            "Sec-WebSocket-Version: 8",
+            CheckId::Version,
+            426,
+        ),
+        ("Sec-WebSocket-Version: 13\r\n", "", CheckId::Version, 426),
+    ];
+    for (from, to, id, status) in cases {
+        let raw = RFC_REQUEST.replacen(from, to, 1);
+        assert_ne!(raw, RFC_REQUEST, "case {from} -> {to} changed nothing");
+        let req = parse(&raw);
+        assert_eq!(outcome(&req, *id), Outcome::Fail, "{from} -> {to}");
+        let hs = answer(req, &ServerPolicy::default());
+        assert_eq!(hs.response.status, *status, "{from} -> {to}");
+        let text = String::from_utf8_lossy(&hs.response.raw).into_owned();
+        assert!(text.starts_with(&format!("HTTP/1.1 {status} ")), "{text}");
+        assert!(text.contains("Connection: close"), "{text}");
+        if *status == 426 {
+            // §4.4: tell the client which version the server speaks.
+            assert!(text.contains("Sec-WebSocket-Version: 13\r\n"), "{text}");
+        } else {
+            assert!(text.contains(&format!("item {}", id.item())), "{text}");
+            assert!(
+                hs.response.reason.contains(id.rule()),
+                "{}",
+                hs.response.reason
+            );
+        }
+    }
+}
+
+#[test]
+fn duplicated_key_or_host_fails() {
+    let raw = RFC_REQUEST.replacen(
+        "Origin:",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin:",
+        1,
+    );
+    let req = parse(&raw);
+    assert_eq!(outcome(&req, CheckId::Key), Outcome::Fail);
+    assert!(answer(req, &ServerPolicy::default()).derivation.is_none());
+    let raw = RFC_REQUEST.replacen("Origin:", "Host: other\r\nOrigin:", 1);
+    assert_eq!(outcome(&parse(&raw), CheckId::Host), Outcome::Fail);
+}
+
+#[test]
+fn tokens_are_case_insensitive_and_may_be_lists() {
+    let raw = RFC_REQUEST
+        .replacen("Upgrade: websocket", "Upgrade: WebSocket", 1)
+        .replacen("Connection: Upgrade", "Connection: keep-alive, upgrade", 1);
+    let hs = answer(parse(&raw), &ServerPolicy::default());
+    assert!(hs.accepted(), "{:?}", hs.response.reason);
+}
+
+#[test]
+fn subprotocol_is_the_first_offered_that_the_server_knows() {
+    let policy = ServerPolicy {
+        protocols: vec!["superchat".into(), "chat".into()],
+    };
+    // The client's order decides among those the server supports.
+    let hs = answer(parse(RFC_REQUEST), &policy);
+    assert_eq!(hs.response.subprotocol.as_deref(), Some("chat"));
+    let raw = RFC_REQUEST.replacen("chat, superchat", "mqtt, superchat", 1);
+    let hs = answer(parse(&raw), &policy);
+    assert_eq!(hs.response.subprotocol.as_deref(), Some("superchat"));
+    // None in common: no header at all.
+    let raw = RFC_REQUEST.replacen("chat, superchat", "mqtt", 1);
+    let hs = answer(parse(&raw), &policy);
+    assert!(hs.accepted());
+    assert_eq!(hs.response.subprotocol, None);
+    assert!(!String::from_utf8_lossy(&hs.response.raw).contains("Sec-WebSocket-Protocol"));
+}
+
+#[test]
+fn header_limits_answer_431() {
+    let limits = HandshakeLimits {
+        max_bytes: 256,
+        max_headers: 7,
+    };
+    // Too many header fields: the example has 7, one more is refused.
+    let raw = RFC_REQUEST.replacen("Origin:", "X-A: 1\r\nOrigin:", 1);
+    let err = parse_request(raw.as_bytes(), &limits);
+    assert_eq!(err, Err(HandshakeError::TooManyHeaders { limit: 7 }));
+    // Too many bytes, even while the head is still incomplete.
+    let long = format!("GET /{} HTTP/1.1\r\n", "a".repeat(300));
+    let err = parse_request(long.as_bytes(), &limits);
+    assert_eq!(err, Err(HandshakeError::TooLarge { limit: 256 }));
+    let e = HandshakeError::TooLarge { limit: 256 };
+    assert_eq!(e.status(), 431);
+    let text = String::from_utf8_lossy(&e.response()).into_owned();
+    assert!(
+        text.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("request head larger than 256 bytes\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn garbage_is_a_400_not_a_panic() {
+    for raw in [
+        &b"\x16\x03\x01\x02\x00\r\n\r\n"[..],
+        b"GET\r\n\r\n",
+        b"\0\0\0\0",
+    ] {
+        match parse_request(raw, &HandshakeLimits::default()) {
+            Err(e @ HandshakeError::Malformed(_)) => assert_eq!(e.status(), 400),
+            other => panic!("{raw:?}: {other:?}"),
+        }
+    }
+}
