@@ -116,7 +116,7 @@ pub fn render_accept(d: &AcceptDerivation, p: Paint) -> String {
     );
     let _ = writeln!(
         s,
-        "  {} base64-decoding the accept value to read it as text: it is 20 binary bytes, {:?}",
+        "  {} base64-decoding the accept value to read it as text: it is 20 binary bytes, {}",
         p.paint(Field::Violation, "x"),
         d.mistake_decode_as_text()
     );

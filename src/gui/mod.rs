@@ -88,7 +88,7 @@ impl eframe::App for WsscopeApp {
         egui::CentralPanel::default().show(ui, |ui| match self.tab {
             Tab::Accept => {
                 ui.label(
-                    "How a server answers the opening handshake: Sec-WebSocket-Key + GUID → SHA-1 → base64 (RFC 6455 §4.2.2).",
+                    "How a server answers the opening handshake: Sec-WebSocket-Key + GUID -> SHA-1 -> base64 (RFC 6455 §4.2.2).",
                 );
                 ui.horizontal(|ui| {
                     let l = ui.label("Sec-WebSocket-Key:");

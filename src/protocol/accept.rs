@@ -85,9 +85,19 @@ impl AcceptDerivation {
     }
 
     /// Learner mistake 2: base64-decoding the accept value and reading it as text. It decodes to
-    /// the 20 raw SHA-1 bytes, which are not text; shown with U+FFFD where they are not UTF-8.
+    /// the 20 raw SHA-1 bytes, which are not text: printable ASCII is kept, every other byte is
+    /// shown as `\xNN`.
     pub fn mistake_decode_as_text(&self) -> String {
-        String::from_utf8_lossy(&self.sha1).into_owned()
+        self.sha1
+            .iter()
+            .map(|&b| {
+                if b.is_ascii_graphic() || b == b' ' {
+                    char::from(b).to_string()
+                } else {
+                    format!("\\x{b:02x}")
+                }
+            })
+            .collect()
     }
 }
 
