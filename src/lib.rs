@@ -6,3 +6,4 @@
 pub mod cli;
 pub mod gui;
 pub mod protocol;
+pub mod server;

@@ -4,10 +4,19 @@
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use std::io::Write as _;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use wsscope::cli::trace::{trace_line, Totals, TraceLevel};
 use wsscope::cli::{parse_hex, render_accept, render_decode, Paint};
-use wsscope::protocol::{AcceptDerivation, Role};
+use wsscope::protocol::handshake::HandshakeLimits;
+use wsscope::protocol::{AcceptDerivation, Limits, Role};
+use wsscope::server::{self, ReplyMode, ServerConfig};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -20,8 +29,107 @@ struct Cli {
     command: Option<Command>,
 }
 
+/// Options of the WebSocket server (shared by `serve` and the window).
+#[derive(Args, Debug, Clone)]
+struct ServerArgs {
+    /// Port to listen on (0 picks a free one). Browsers refuse 6666, the seed's port.
+    #[arg(long, default_value_t = server::DEFAULT_PORT)]
+    port: u16,
+    /// Address to listen on. Anything but loopback lets other machines connect.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// Reply mode: `echo`, `manual`, or any other text to answer every message with it
+    /// (`--reply 'thank you!!!'` is the seed's server).
+    #[arg(long, default_value = "echo")]
+    reply: String,
+    /// Subprotocols to agree to, in preference order.
+    #[arg(long, value_delimiter = ',', default_value = "chat,superchat")]
+    protocols: Vec<String>,
+    /// Largest frame payload accepted, in bytes (1009 past it).
+    #[arg(long, default_value_t = Limits::default().max_frame_size)]
+    max_frame: u64,
+    /// Largest message accepted, in bytes (1009 past it).
+    #[arg(long, default_value_t = Limits::default().max_message_size)]
+    max_message: u64,
+    /// Largest request head, in bytes (431 past it).
+    #[arg(long, default_value_t = HandshakeLimits::default().max_bytes)]
+    max_header_bytes: usize,
+    /// Most request header fields (431 past it).
+    #[arg(long, default_value_t = HandshakeLimits::default().max_headers)]
+    max_headers: usize,
+    /// Seconds a client has to finish the opening handshake.
+    #[arg(long, default_value_t = 10.0)]
+    handshake_timeout: f64,
+    /// Most connections open at once (503 past it).
+    #[arg(long, default_value_t = 256)]
+    max_connections: usize,
+    /// Do not answer pings automatically.
+    #[arg(long)]
+    no_auto_pong: bool,
+}
+
+impl ServerArgs {
+    fn config(&self) -> Result<ServerConfig, String> {
+        if !(self.handshake_timeout.is_finite()
+            && self.handshake_timeout > 0.0
+            && self.handshake_timeout <= 3600.0)
+        {
+            return Err(format!(
+                "--handshake-timeout {} is not a number of seconds between 0 and 3600",
+                self.handshake_timeout
+            ));
+        }
+        if self.max_connections == 0 || self.max_headers == 0 || self.max_header_bytes < 16 {
+            return Err("--max-connections and --max-headers must be at least 1, --max-header-bytes at least 16".into());
+        }
+        let reply = match self.reply.as_str() {
+            "echo" => ReplyMode::Echo,
+            "manual" => ReplyMode::Manual,
+            text => ReplyMode::Fixed(text.to_string()),
+        };
+        Ok(ServerConfig {
+            bind: self.bind,
+            port: self.port,
+            reply,
+            protocols: self
+                .protocols
+                .iter()
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect(),
+            handshake_limits: HandshakeLimits {
+                max_bytes: self.max_header_bytes,
+                max_headers: self.max_headers,
+            },
+            handshake_timeout: Duration::from_secs_f64(self.handshake_timeout),
+            limits: Limits {
+                max_frame_size: self.max_frame,
+                max_message_size: self.max_message,
+            },
+            max_connections: self.max_connections,
+            auto_pong: !self.no_auto_pong,
+            ..ServerConfig::default()
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum TraceArg {
+    None,
+    Summary,
+    Full,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the WebSocket server without a window, printing one line per event.
+    Serve {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// How much to print per event.
+        #[arg(long, value_enum, default_value = "summary")]
+        trace: TraceArg,
+    },
     /// Derive Sec-WebSocket-Accept from a Sec-WebSocket-Key, showing every step.
     Accept {
         /// The client's Sec-WebSocket-Key, e.g. dGhlIHNhbXBsZSBub25jZQ==
@@ -54,6 +162,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         None => wsscope::gui::run(),
+        Some(Command::Serve { server, trace }) => serve(&server, trace),
         Some(Command::Accept { key }) => {
             if key.trim().is_empty() {
                 eprintln!("wsscope accept: the key is empty; pass the Sec-WebSocket-Key value, e.g. dGhlIHNhbXBsZSBub25jZQ==");
@@ -85,4 +194,68 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+fn serve(args: &ServerArgs, trace: TraceArg) -> ExitCode {
+    let config = match args.config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("wsscope serve: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let level = match trace {
+        TraceArg::None => TraceLevel::None,
+        TraceArg::Summary => TraceLevel::Summary,
+        TraceArg::Full => TraceLevel::Full,
+    };
+    let (tx, rx) = crossbeam_channel::bounded(config.channel_capacity);
+    let addr = (config.bind, config.port);
+    let handle = match server::start(config, tx, Arc::new(|| {})) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("wsscope serve: cannot listen on {}:{}: {e}", addr.0, addr.1);
+            return ExitCode::from(1);
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)) {
+        eprintln!("wsscope serve: Ctrl-C will not close connections cleanly: {e}");
+    }
+    let mut handle = Some(handle);
+    let mut stopper = None;
+    let mut totals = Totals::default();
+    let stdout = std::io::stdout();
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(batch) => {
+                let mut out = stdout.lock();
+                for event in &batch {
+                    totals.add(event);
+                    if let Some(line) = trace_line(event, level) {
+                        let _ = writeln!(out, "{line}");
+                    }
+                }
+                let _ = out.flush();
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            // Every sender is gone: the server has stopped.
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        }
+        if stop.load(Ordering::SeqCst) {
+            if let Some(h) = handle.take() {
+                eprintln!("wsscope serve: closing connections with 1001 (going away)...");
+                // Shut down on another thread: it publishes events this loop must keep draining.
+                stopper = Some(std::thread::spawn(move || {
+                    h.shutdown(Duration::from_secs(2))
+                }));
+            }
+        }
+    }
+    if let Some(t) = stopper {
+        let _ = t.join();
+    }
+    println!("{totals}");
+    ExitCode::SUCCESS
 }

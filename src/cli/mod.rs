@@ -2,6 +2,7 @@
 
 pub mod hex;
 pub mod render;
+pub mod trace;
 
 pub use hex::{hex_spaced, parse_hex, HexError};
 pub use render::{render_accept, render_decode, DecodeReport, Paint};

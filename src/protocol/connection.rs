@@ -2,6 +2,7 @@
 //! It owns no socket; the caller reads, calls [`Connection::receive_data`], and writes
 //! [`Connection::data_to_send`]. The shape follows python-websockets' protocol.py.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::close::{close_payload_bytes, parse_close_payload, CloseCode};
@@ -66,6 +67,8 @@ pub struct Connection {
     state: ConnectionState,
     out: Vec<u8>,
     scratch: Vec<Decoded>,
+    pending: VecDeque<Decoded>,
+    ready: VecDeque<ConnectionEvent>,
     failed: bool,
     /// Answer pings with pongs automatically (§5.5.2).
     pub auto_pong: bool,
@@ -84,6 +87,8 @@ impl Connection {
             state: ConnectionState::Open,
             out: Vec::new(),
             scratch: Vec::new(),
+            pending: VecDeque::new(),
+            ready: VecDeque::new(),
             failed: false,
             auto_pong: true,
             auto_close: true,
@@ -121,32 +126,58 @@ impl Connection {
         !self.out.is_empty()
     }
 
-    /// Feeds received bytes; appends what happened to `events`.
+    /// Feeds received bytes; appends everything that happened to `events`. Automatic answers
+    /// (pong, close) are queued as their frames are reached; to send replies to messages in
+    /// stream order (before an auto-close that follows them), use [`Connection::feed_data`] and
+    /// [`Connection::next_event`] instead.
     pub fn receive_data(&mut self, data: &[u8], events: &mut Vec<ConnectionEvent>) {
-        let mut decoded = std::mem::take(&mut self.scratch);
-        self.decoder.feed(data, &mut decoded);
-        for d in decoded.drain(..) {
-            match d {
-                Decoded::Frame(frame) => {
-                    if !self.failed {
-                        if let Some(v) = frame.violations.first().cloned() {
-                            self.fail(v.clone());
-                            events.push(ConnectionEvent::Frame(frame));
-                            events.push(ConnectionEvent::Failed(v));
-                            continue;
-                        }
-                        self.on_control(&frame, events);
-                    }
-                    events.push(ConnectionEvent::Frame(frame));
+        self.feed_data(data);
+        while let Some(e) = self.next_event() {
+            events.push(e);
+        }
+    }
+
+    /// Decodes received bytes; their events come from [`Connection::next_event`].
+    pub fn feed_data(&mut self, data: &[u8]) {
+        self.decoder.feed(data, &mut self.scratch);
+        self.pending.extend(self.scratch.drain(..));
+    }
+
+    /// The next event, processing decoded frames one at a time so that what the caller does in
+    /// between (a reply to a message) goes on the wire before later automatic answers.
+    pub fn next_event(&mut self) -> Option<ConnectionEvent> {
+        loop {
+            if let Some(e) = self.ready.pop_front() {
+                return Some(e);
+            }
+            let d = self.pending.pop_front()?;
+            self.process(d);
+        }
+    }
+
+    fn process(&mut self, d: Decoded) {
+        match d {
+            Decoded::Frame(frame) => {
+                let violation = frame.violations.first().cloned();
+                let (opcode, payload) = (frame.header.opcode, frame.payload.clone());
+                self.ready.push_back(ConnectionEvent::Frame(frame));
+                if self.failed {
+                    return;
                 }
-                Decoded::Message(m) => {
-                    if !self.failed {
-                        events.push(ConnectionEvent::Message(m));
+                match violation {
+                    Some(v) => {
+                        self.fail(v.clone());
+                        self.ready.push_back(ConnectionEvent::Failed(v));
                     }
+                    None => self.on_control(opcode, &payload),
+                }
+            }
+            Decoded::Message(m) => {
+                if !self.failed {
+                    self.ready.push_back(ConnectionEvent::Message(m));
                 }
             }
         }
-        self.scratch = decoded;
     }
 
     /// Fails the connection (§7.1.7): queue a close frame with the violation's code and stop.
@@ -163,20 +194,20 @@ impl Connection {
         self.state = ConnectionState::Closed;
     }
 
-    fn on_control(&mut self, frame: &Frame, events: &mut Vec<ConnectionEvent>) {
-        match frame.header.opcode {
+    fn on_control(&mut self, opcode: OpCode, payload: &[u8]) {
+        match opcode {
             // §5.5.2: on a Ping, an endpoint MUST send a Pong with the same payload, unless it
             // already received a Close.
             OpCode::Ping if self.auto_pong && self.state == ConnectionState::Open => {
-                self.queue(OpCode::Pong, &frame.payload);
+                self.queue(OpCode::Pong, payload);
             }
             OpCode::Close => {
                 // The decoder has already rejected 1-byte bodies, bad codes and bad reasons.
-                let (code, reason) = match parse_close_payload(&frame.payload) {
+                let (code, reason) = match parse_close_payload(payload) {
                     Ok(Some(p)) => (Some(p.code), p.reason.unwrap_or_default()),
                     _ => (None, String::new()),
                 };
-                events.push(ConnectionEvent::CloseReceived {
+                self.ready.push_back(ConnectionEvent::CloseReceived {
                     code,
                     reason: reason.clone(),
                 });
@@ -188,12 +219,12 @@ impl Connection {
                             .unwrap_or_default();
                         self.queue(OpCode::Close, &body);
                         self.state = ConnectionState::Closed;
-                        events.push(ConnectionEvent::CloseHandshakeDone);
+                        self.ready.push_back(ConnectionEvent::CloseHandshakeDone);
                     }
                     ConnectionState::Open => self.state = ConnectionState::CloseReceived,
                     ConnectionState::CloseSent => {
                         self.state = ConnectionState::Closed;
-                        events.push(ConnectionEvent::CloseHandshakeDone);
+                        self.ready.push_back(ConnectionEvent::CloseHandshakeDone);
                     }
                     ConnectionState::CloseReceived | ConnectionState::Closed => {}
                 }

@@ -528,6 +528,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
         200 => "OK",
         400 => "Bad Request",
         404 => "Not Found",
+        408 => "Request Timeout",
         405 => "Method Not Allowed",
         426 => "Upgrade Required",
         431 => "Request Header Fields Too Large",
@@ -538,15 +539,25 @@ pub fn reason_phrase(status: u16) -> &'static str {
 
 /// An HTTP error response with a text body that says why, and `Connection: close`.
 pub fn error_response(status: u16, extra: &[(&str, &str)], body: &str) -> Vec<u8> {
+    http_response(status, extra, "text/plain; charset=utf-8", body.as_bytes())
+}
+
+/// A complete HTTP/1.1 response with `Content-Length` and `Connection: close`.
+pub fn http_response(
+    status: u16,
+    extra: &[(&str, &str)],
+    content_type: &str,
+    body: &[u8],
+) -> Vec<u8> {
     let mut head = format!("HTTP/1.1 {status} {}\r\n", reason_phrase(status));
     for (name, value) in extra {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str(&format!(
-        "Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     ));
     let mut out = head.into_bytes();
-    out.extend_from_slice(body.as_bytes());
+    out.extend_from_slice(body);
     out
 }

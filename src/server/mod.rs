@@ -1,0 +1,361 @@
+//! The server engine: a listener thread and one worker thread per connection (std::net, blocking
+//! I/O) driving the sans-IO core, publishing [`Event`]s on a bounded channel and taking
+//! [`Command`]s. It wakes its consumer through an injected closure and does not depend on egui.
+//!
+//! Nothing is dropped: when the consumer falls behind, the channel fills and workers wait
+//! (backpressure) — the wire slows down, the capture stays complete.
+
+pub mod event;
+mod worker;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+
+pub use event::{ClosedBy, Command, ConnId, Direction, Event, EventKind, LimitKind, ReplyMode};
+
+use crate::protocol::handshake::{error_response, HandshakeLimits, ServerPolicy};
+use crate::protocol::Limits;
+
+/// Port browsers accept (6666, the seed's, is on their unsafe-port list).
+pub const DEFAULT_PORT: u16 = 8765;
+
+/// Everything the server can be told. `Default` is what `wsscope serve` uses.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on; loopback unless the user explicitly asks otherwise.
+    pub bind: IpAddr,
+    /// Port (0 picks a free one).
+    pub port: u16,
+    /// What to do with received messages.
+    pub reply: ReplyMode,
+    /// Subprotocols the server agrees to, in preference order.
+    pub protocols: Vec<String>,
+    /// Request head limits (431 past them).
+    pub handshake_limits: HandshakeLimits,
+    /// Time a client has to complete the opening handshake.
+    pub handshake_timeout: Duration,
+    /// Frame and message size limits (1009 past them).
+    pub limits: Limits,
+    /// Most connections open at once (503 past it).
+    pub max_connections: usize,
+    /// Answer pings automatically.
+    pub auto_pong: bool,
+    /// Event batches the channel holds before workers wait.
+    pub channel_capacity: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: DEFAULT_PORT,
+            reply: ReplyMode::Echo,
+            protocols: ServerPolicy::default().protocols,
+            handshake_limits: HandshakeLimits::default(),
+            handshake_timeout: Duration::from_secs(10),
+            limits: Limits::default(),
+            max_connections: 256,
+            auto_pong: true,
+            channel_capacity: 4096,
+        }
+    }
+}
+
+/// Called after each batch of events is queued, so a UI can request a repaint.
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// State shared by the listener, the workers and the command thread.
+pub(crate) struct Shared {
+    pub(crate) start: Instant,
+    pub(crate) config: ServerConfig,
+    pub(crate) policy: ServerPolicy,
+    pub(crate) reply: RwLock<ReplyMode>,
+    pub(crate) auto_pong: AtomicBool,
+    events: Sender<Vec<Event>>,
+    waker: Waker,
+    pub(crate) conns: Mutex<HashMap<ConnId, Arc<worker::Slot>>>,
+    pub(crate) open: AtomicUsize,
+    pub(crate) stopping: AtomicBool,
+    workers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Shared {
+    pub(crate) fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    pub(crate) fn event(&self, conn: ConnId, kind: EventKind) -> Event {
+        Event {
+            conn,
+            time: self.now(),
+            kind,
+        }
+    }
+
+    /// Queues a batch, waiting while the channel is full. A gone consumer is not an error for
+    /// the wire: the server keeps serving.
+    pub(crate) fn publish(&self, batch: Vec<Event>) {
+        if batch.is_empty() {
+            return;
+        }
+        if self.events.send(batch).is_ok() {
+            (self.waker)();
+        }
+    }
+}
+
+/// A running server. Dropping it does not stop it; call [`ServerHandle::shutdown`].
+pub struct ServerHandle {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    commands: Sender<Command>,
+    listener: Option<JoinHandle<()>>,
+    command_thread: Option<JoinHandle<()>>,
+}
+
+/// Starts listening. Events arrive on `events` in batches; `waker` runs after each batch.
+pub fn start(
+    config: ServerConfig,
+    events: Sender<Vec<Event>>,
+    waker: Waker,
+) -> io::Result<ServerHandle> {
+    let listener = TcpListener::bind(SocketAddr::new(config.bind, config.port))?;
+    let addr = listener.local_addr()?;
+    let shared = Arc::new(Shared {
+        start: Instant::now(),
+        policy: ServerPolicy {
+            protocols: config.protocols.clone(),
+        },
+        reply: RwLock::new(config.reply.clone()),
+        auto_pong: AtomicBool::new(config.auto_pong),
+        config,
+        events,
+        waker,
+        conns: Mutex::new(HashMap::new()),
+        open: AtomicUsize::new(0),
+        stopping: AtomicBool::new(false),
+        workers: Mutex::new(Vec::new()),
+    });
+    let warning = (!addr.ip().is_loopback()).then(|| {
+        format!("listening on {addr}: any machine that can reach this address can connect")
+    });
+    shared.publish(vec![shared.event(0, EventKind::Listening { addr, warning })]);
+
+    let (cmd_tx, cmd_rx) = crossbeam_channel::unbounded::<Command>();
+    let s = Arc::clone(&shared);
+    let command_thread = std::thread::Builder::new()
+        .name("wsscope-commands".into())
+        .spawn(move || command_loop(&s, &cmd_rx))?;
+    let s = Arc::clone(&shared);
+    let listener_thread = std::thread::Builder::new()
+        .name("wsscope-listener".into())
+        .spawn(move || accept_loop(&s, &listener))?;
+    Ok(ServerHandle {
+        shared,
+        addr,
+        commands: cmd_tx,
+        listener: Some(listener_thread),
+        command_thread: Some(command_thread),
+    })
+}
+
+fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
+    let next_id = AtomicU64::new(1);
+    for stream in listener.incoming() {
+        if shared.stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        let stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                shared.publish(vec![shared.event(
+                    0,
+                    EventKind::Error {
+                        message: format!("accept failed: {e}"),
+                    },
+                )]);
+                // Out of file descriptors and the like: do not spin.
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
+        let id = next_id.fetch_add(1, Ordering::Relaxed);
+        let open = shared.open.fetch_add(1, Ordering::SeqCst);
+        if open >= shared.config.max_connections {
+            shared.open.fetch_sub(1, Ordering::SeqCst);
+            refuse_busy(shared, id, stream);
+            continue;
+        }
+        let s = Arc::clone(shared);
+        let spawned = std::thread::Builder::new()
+            .name(format!("wsscope-conn-{id}"))
+            .spawn(move || {
+                worker::run(&s, id, stream);
+                s.open.fetch_sub(1, Ordering::SeqCst);
+            });
+        match spawned {
+            Ok(h) => {
+                if let Ok(mut w) = shared.workers.lock() {
+                    w.retain(|h| !h.is_finished());
+                    w.push(h);
+                }
+            }
+            Err(e) => {
+                shared.open.fetch_sub(1, Ordering::SeqCst);
+                shared.publish(vec![shared.event(
+                    id,
+                    EventKind::Error {
+                        message: format!("cannot start a worker thread: {e}"),
+                    },
+                )]);
+            }
+        }
+    }
+}
+
+/// Past the connection limit: 503 with the reason, then close.
+fn refuse_busy(shared: &Shared, id: ConnId, mut stream: TcpStream) {
+    use std::io::Write as _;
+    let limit = shared.config.max_connections;
+    let reason = format!("{limit} connections are open, the configured maximum");
+    let body = format!("wsscope: {reason}; try again later\n");
+    let response = error_response(503, &[("Retry-After", "1")], &body);
+    let mut batch = Vec::new();
+    if let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) {
+        batch.push(shared.event(id, EventKind::Opened { peer, local }));
+    }
+    let _ = stream.write_all(&response);
+    batch.push(shared.event(
+        id,
+        EventKind::Tcp {
+            direction: Direction::ServerToClient,
+            bytes: response.into(),
+        },
+    ));
+    batch.push(shared.event(
+        id,
+        EventKind::Limit {
+            kind: LimitKind::Connections,
+            detail: reason.clone(),
+        },
+    ));
+    batch.push(shared.event(
+        id,
+        EventKind::Http {
+            request: "(not read)".into(),
+            status: 503,
+            reason,
+        },
+    ));
+    batch.push(shared.event(
+        id,
+        EventKind::Closed {
+            code: None,
+            reason: String::new(),
+            by: ClosedBy::Server,
+            clean: false,
+        },
+    ));
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    shared.publish(batch);
+}
+
+fn command_loop(shared: &Arc<Shared>, commands: &Receiver<Command>) {
+    for cmd in commands.iter() {
+        match cmd {
+            Command::SetReplyMode(m) => {
+                if let Ok(mut r) = shared.reply.write() {
+                    *r = m;
+                }
+            }
+            Command::SetAutoPong(on) => shared.auto_pong.store(on, Ordering::SeqCst),
+            other => worker::command(shared, other),
+        }
+    }
+}
+
+impl ServerHandle {
+    /// The bound address (with the real port).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Sends a command to the engine. Commands run in order on the engine's command thread.
+    pub fn command(&self, cmd: Command) {
+        // The command thread lives as long as the handle, so this cannot fail while we exist.
+        let _ = self.commands.send(cmd);
+    }
+
+    /// Connections open right now.
+    pub fn open_connections(&self) -> usize {
+        self.shared.open.load(Ordering::SeqCst)
+    }
+
+    /// Closes every connection with 1001 (going away), waits up to `grace` for the closing
+    /// handshakes, then stops listening.
+    pub fn shutdown(mut self, grace: Duration) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        let ids: Vec<ConnId> = self
+            .shared
+            .conns
+            .lock()
+            .map(|c| c.keys().copied().collect())
+            .unwrap_or_default();
+        for id in ids {
+            worker::command(
+                &self.shared,
+                Command::Close(id, 1001, "server shutting down".into()),
+            );
+        }
+        let deadline = Instant::now() + grace;
+        while self.shared.open.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Whoever is still there after the grace period is cut off.
+        if let Ok(c) = self.shared.conns.lock() {
+            for slot in c.values() {
+                slot.disconnect();
+            }
+        }
+        // Wake the blocking accept() so the listener sees the flag.
+        let _ = TcpStream::connect_timeout(&wake_addr(self.addr), Duration::from_millis(500));
+        if let Some(h) = self.listener.take() {
+            let _ = h.join();
+        }
+        let workers: Vec<JoinHandle<()>> = self
+            .shared
+            .workers
+            .lock()
+            .map(|mut w| w.drain(..).collect())
+            .unwrap_or_default();
+        for h in workers {
+            let _ = h.join();
+        }
+        drop(self.commands);
+        if let Some(h) = self.command_thread.take() {
+            let _ = h.join();
+        }
+        self.shared
+            .publish(vec![self.shared.event(0, EventKind::Stopped)]);
+    }
+}
+
+/// Where to connect to reach our own listener (an unspecified bind is reached via loopback).
+fn wake_addr(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), addr.port())
+        }
+        _ => addr,
+    }
+}

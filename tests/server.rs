@@ -1,0 +1,750 @@
+//! The server engine over real sockets on port 0: tungstenite as an independent client, raw
+//! `TcpStream` bytes for every violation class and limit, and the captured events.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use tungstenite::client::IntoClientRequest as _;
+use tungstenite::Message as M;
+use wsscope::protocol::{
+    close_payload_bytes, encode_frame, CloseCode, FrameHeader, Limits, OpCode,
+};
+use wsscope::server::{
+    self, ClosedBy, Command, Direction, Event, EventKind, LimitKind, ReplyMode, ServerConfig,
+    ServerHandle,
+};
+
+const KEY: [u8; 4] = [0x11, 0x22, 0x33, 0x44];
+const WAIT: Duration = Duration::from_secs(10);
+
+struct Server {
+    handle: Option<ServerHandle>,
+    addr: SocketAddr,
+    rx: Receiver<Vec<Event>>,
+    seen: Vec<Event>,
+}
+
+impl Server {
+    fn start(config: ServerConfig) -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(config.channel_capacity);
+        let handle = server::start(ServerConfig { port: 0, ..config }, tx, Arc::new(|| {}))
+            .unwrap_or_else(|e| panic!("cannot start: {e}"));
+        let addr = handle.local_addr();
+        Self {
+            handle: Some(handle),
+            addr,
+            rx,
+            seen: Vec::new(),
+        }
+    }
+
+    fn echo() -> Self {
+        Self::start(ServerConfig::default())
+    }
+
+    /// Collects events until `pred` holds for one of them; returns it.
+    fn wait_for(&mut self, what: &str, pred: impl Fn(&Event) -> bool) -> Event {
+        let deadline = Instant::now() + WAIT;
+        if let Some(e) = self.seen.iter().find(|e| pred(e)) {
+            return e.clone();
+        }
+        while Instant::now() < deadline {
+            if let Ok(batch) = self.rx.recv_timeout(Duration::from_millis(50)) {
+                for e in batch {
+                    let hit = pred(&e);
+                    self.seen.push(e.clone());
+                    if hit {
+                        return e;
+                    }
+                }
+            }
+        }
+        panic!(
+            "no event {what} within {WAIT:?}; saw {:#?}",
+            self.seen.iter().map(|e| &e.kind).collect::<Vec<_>>()
+        );
+    }
+
+    fn closed(&mut self, conn: u64) -> (Option<CloseCode>, ClosedBy, bool) {
+        let e = self.wait_for("closed", |e| {
+            e.conn == conn && matches!(e.kind, EventKind::Closed { .. })
+        });
+        match e.kind {
+            EventKind::Closed {
+                code, by, clean, ..
+            } => (code, by, clean),
+            _ => unreachable!(),
+        }
+    }
+
+    fn cmd(&self, c: Command) {
+        if let Some(h) = &self.handle {
+            h.command(c);
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            let rx = self.rx.clone();
+            // Keep draining so shutdown never waits on a full channel.
+            let drain =
+                std::thread::spawn(
+                    move || while rx.recv_timeout(Duration::from_secs(3)).is_ok() {},
+                );
+            h.shutdown(Duration::from_millis(500));
+            let _ = drain.join();
+        }
+    }
+}
+
+const REQUEST: &str = "GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://example.com\r\n\
+Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+fn read_head(s: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match s.read(&mut b) {
+            Ok(1) => head.push(b[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+fn read_to_end(s: &mut TcpStream) -> Vec<u8> {
+    let _ = s.set_read_timeout(Some(WAIT));
+    let mut v = Vec::new();
+    let _ = s.read_to_end(&mut v);
+    v
+}
+
+/// A raw client after a successful handshake.
+fn raw_client(addr: SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("{e}"));
+    s.set_read_timeout(Some(WAIT))
+        .unwrap_or_else(|e| panic!("{e}"));
+    s.write_all(REQUEST.as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let head = read_head(&mut s);
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+    s
+}
+
+fn frame(opcode: OpCode, fin: bool, payload: &[u8]) -> Vec<u8> {
+    let mut h = FrameHeader::new(opcode, 0, Some(KEY));
+    h.fin = fin;
+    let mut v = Vec::new();
+    encode_frame(h, payload, &mut v);
+    v
+}
+
+/// The close code in the first close frame of what the server sent.
+fn close_code_on_wire(bytes: &[u8]) -> Option<u16> {
+    let mut rest = bytes;
+    while let Some((h, n)) = FrameHeader::parse(rest) {
+        let end = n + h.payload_len as usize;
+        let payload = rest.get(n..end)?;
+        if h.opcode == OpCode::Close {
+            return payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
+        }
+        rest = &rest[end..];
+    }
+    None
+}
+
+#[test]
+fn tungstenite_client_full_conversation() {
+    let mut srv = Server::echo();
+    let mut req = format!("ws://{}/any/path?x=1", srv.addr)
+        .into_client_request()
+        .unwrap_or_else(|e| panic!("{e}"));
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "superchat, chat".parse().unwrap_or_else(|e| panic!("{e}")),
+    );
+    let (mut ws, resp) = tungstenite::connect(req).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(resp.status(), 101);
+    // The first the client offers that the server knows.
+    assert_eq!(
+        resp.headers()
+            .get("Sec-WebSocket-Protocol")
+            .map(|v| v.as_bytes()),
+        Some(&b"superchat"[..])
+    );
+
+    for m in [
+        M::text("Hello"),
+        M::text("héllo 世界"),
+        M::binary(vec![0u8, 1, 2, 255]),
+        M::binary(vec![7u8; 70_000]),
+    ] {
+        ws.send(m.clone()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ws.read().unwrap_or_else(|e| panic!("{e}")), m);
+    }
+    ws.send(M::Ping(b"hi".to_vec().into()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        ws.read().unwrap_or_else(|e| panic!("{e}")),
+        M::Pong(b"hi".to_vec().into())
+    );
+    ws.close(Some(tungstenite::protocol::CloseFrame {
+        code: tungstenite::protocol::frame::coding::CloseCode::Library(4001),
+        reason: "bye".into(),
+    }))
+    .unwrap_or_else(|e| panic!("{e}"));
+    loop {
+        match ws.read() {
+            Ok(_) => {}
+            Err(tungstenite::Error::ConnectionClosed) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    let hs = srv.wait_for("handshake", |e| matches!(e.kind, EventKind::Handshake(_)));
+    let conn = hs.conn;
+    if let EventKind::Handshake(h) = hs.kind {
+        assert_eq!(h.request.path, "/any/path?x=1");
+        assert!(h.accepted());
+    }
+    assert_eq!(
+        srv.closed(conn),
+        (Some(CloseCode::Private(4001)), ClosedBy::Client, true)
+    );
+    // Both directions of every message were captured.
+    let msgs = |d: Direction| {
+        srv.seen
+            .iter()
+            .filter(|e| matches!(&e.kind, EventKind::Message { direction, .. } if *direction == d))
+            .count()
+    };
+    assert_eq!(msgs(Direction::ClientToServer), 4);
+    assert_eq!(msgs(Direction::ServerToClient), 4);
+}
+
+#[test]
+fn fragmented_message_is_reassembled_and_echoed_whole() {
+    let srv = Server::echo();
+    let mut s = raw_client(srv.addr);
+    let mut wire = frame(OpCode::Text, false, b"Hel");
+    wire.extend(frame(OpCode::Ping, true, b"mid"));
+    wire.extend(frame(OpCode::Continuation, true, b"lo"));
+    s.write_all(&wire).unwrap_or_else(|e| panic!("{e}"));
+    // The pong for the interleaved ping, then the whole message.
+    let mut expect = Vec::new();
+    encode_frame(FrameHeader::new(OpCode::Pong, 0, None), b"mid", &mut expect);
+    encode_frame(
+        FrameHeader::new(OpCode::Text, 0, None),
+        b"Hello",
+        &mut expect,
+    );
+    let mut got = vec![0u8; expect.len()];
+    s.read_exact(&mut got).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(got, expect);
+}
+
+#[test]
+fn every_violation_class_gets_its_close_code_on_the_wire_and_an_event() {
+    let mut bad_utf8_frag = frame(OpCode::Text, false, "κό".as_bytes());
+    bad_utf8_frag.extend(frame(OpCode::Continuation, true, &[0xED, 0xA0, 0x80]));
+    let mut after_close_is_ok = frame(OpCode::Close, true, &close_payload_bytes(1000, ""));
+    after_close_is_ok.extend(frame(OpCode::Text, true, b"late"));
+    let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+        (
+            "rsv1",
+            {
+                let mut f = frame(OpCode::Text, true, b"x");
+                f[0] |= 0x40;
+                f
+            },
+            1002,
+        ),
+        ("reserved opcode", frame(OpCode::from(0xB), true, b""), 1002),
+        ("unmasked", vec![0x81, 0x01, b'x'], 1002),
+        ("long ping", frame(OpCode::Ping, true, &[0; 126]), 1002),
+        ("fragmented ping", frame(OpCode::Ping, false, b""), 1002),
+        (
+            "stray continuation",
+            frame(OpCode::Continuation, true, b"x"),
+            1002,
+        ),
+        ("bad utf-8", frame(OpCode::Text, true, &[0xC3, 0x28]), 1007),
+        ("bad utf-8 across fragments", bad_utf8_frag, 1007),
+        ("1-byte close", frame(OpCode::Close, true, &[0x03]), 1002),
+        (
+            "close 1005",
+            frame(OpCode::Close, true, &close_payload_bytes(1005, "")),
+            1002,
+        ),
+        (
+            "close reason not utf-8",
+            {
+                let mut b = close_payload_bytes(1000, "");
+                b.push(0xFF);
+                frame(OpCode::Close, true, &b)
+            },
+            1007,
+        ),
+        (
+            "non-minimal length",
+            {
+                let mut h = FrameHeader::new(OpCode::Binary, 3, Some(KEY));
+                h.len_encoding = wsscope::protocol::LenEncoding::Sixteen;
+                let mut v = Vec::new();
+                h.encode(&mut v);
+                v.extend([0; 3]);
+                v
+            },
+            1002,
+        ),
+        (
+            "64-bit top bit",
+            {
+                let mut v = vec![0x82, 0xFF];
+                v.extend((1u64 << 63).to_be_bytes());
+                v.extend(KEY);
+                v
+            },
+            1002,
+        ),
+    ];
+    let mut srv = Server::echo();
+    for (name, wire, code) in cases {
+        let mut s = raw_client(srv.addr);
+        s.write_all(&wire).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let got = read_to_end(&mut s);
+        drop(s);
+        assert_eq!(
+            close_code_on_wire(&got),
+            Some(code),
+            "{name}: server sent {got:02x?}"
+        );
+        let hs = srv.wait_for(name, |e| {
+            matches!(&e.kind, EventKind::Frame { frame, .. } if !frame.violations.is_empty())
+                && !matches!(e.kind, EventKind::Closed { .. })
+        });
+        let (closed_code, by, _) = srv.closed(hs.conn);
+        assert_eq!(closed_code.map(|c| c.code()), Some(code), "{name}");
+        assert_eq!(by, ClosedBy::Server, "{name}");
+        srv.seen.retain(|e| e.conn != hs.conn);
+    }
+    // A close followed by data: the close is answered (1000) and the late frame still captured.
+    let mut s = raw_client(srv.addr);
+    s.write_all(&after_close_is_ok)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(close_code_on_wire(&read_to_end(&mut s)), Some(1000));
+}
+
+#[test]
+fn message_and_frame_limits_answer_1009() {
+    let mut srv = Server::start(ServerConfig {
+        limits: Limits {
+            max_frame_size: 1000,
+            max_message_size: 1500,
+        },
+        ..ServerConfig::default()
+    });
+    let mut s = raw_client(srv.addr);
+    s.write_all(&frame(OpCode::Binary, true, &[0; 1001]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(close_code_on_wire(&read_to_end(&mut s)), Some(1009));
+    srv.wait_for("frame limit", |e| {
+        matches!(
+            e.kind,
+            EventKind::Limit {
+                kind: LimitKind::FrameSize,
+                ..
+            }
+        )
+    });
+    let mut s = raw_client(srv.addr);
+    let mut wire = frame(OpCode::Binary, false, &[0; 1000]);
+    wire.extend(frame(OpCode::Continuation, true, &[0; 501]));
+    s.write_all(&wire).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(close_code_on_wire(&read_to_end(&mut s)), Some(1009));
+    srv.wait_for("message limit", |e| {
+        matches!(
+            e.kind,
+            EventKind::Limit {
+                kind: LimitKind::MessageSize,
+                ..
+            }
+        )
+    });
+}
+
+#[test]
+fn handshake_refusals_and_plain_http() {
+    let mut srv = Server::echo();
+    let ask = |req: &str| {
+        let mut s = TcpStream::connect(srv.addr).unwrap_or_else(|e| panic!("{e}"));
+        s.write_all(req.as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
+        String::from_utf8_lossy(&read_to_end(&mut s)).into_owned()
+    };
+    let page = ask("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{page}");
+    assert!(
+        page.contains("new WebSocket("),
+        "the demo page connects back"
+    );
+    let r = ask("GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(r.starts_with("HTTP/1.1 404 "), "{r}");
+    let r = ask("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    assert!(
+        r.starts_with("HTTP/1.1 405 ") && r.contains("Allow: GET"),
+        "{r}"
+    );
+    let r = ask(&REQUEST.replace("Version: 13", "Version: 8"));
+    assert!(
+        r.starts_with("HTTP/1.1 426 ") && r.contains("Sec-WebSocket-Version: 13"),
+        "{r}"
+    );
+    let r = ask(&REQUEST.replace("dGhlIHNhbXBsZSBub25jZQ==", "short"));
+    assert!(
+        r.starts_with("HTTP/1.1 400 ") && r.contains("item 5"),
+        "{r}"
+    );
+    let r = ask("\x16\x03\x01\x00\x05hello\r\n\r\n");
+    assert!(r.starts_with("HTTP/1.1 400 "), "TLS to a plain port: {r}");
+    srv.wait_for("426 event", |e| {
+        matches!(e.kind, EventKind::Http { status: 426, .. })
+    });
+    srv.wait_for("405 event", |e| {
+        matches!(e.kind, EventKind::Http { status: 405, .. })
+    });
+}
+
+#[test]
+fn header_flood_gets_431_and_slowloris_is_cut_off() {
+    let mut srv = Server::start(ServerConfig {
+        handshake_timeout: Duration::from_millis(600),
+        ..ServerConfig::default()
+    });
+    // Header flood: 100 fields, default limit 64.
+    let mut s = TcpStream::connect(srv.addr).unwrap_or_else(|e| panic!("{e}"));
+    let mut req = String::from("GET / HTTP/1.1\r\nHost: x\r\n");
+    for i in 0..100 {
+        req.push_str(&format!("X-Flood-{i}: y\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let r = String::from_utf8_lossy(&read_to_end(&mut s)).into_owned();
+    assert!(r.starts_with("HTTP/1.1 431 "), "{r}");
+    srv.wait_for("header limit", |e| {
+        matches!(
+            e.kind,
+            EventKind::Limit {
+                kind: LimitKind::HandshakeHeaders,
+                ..
+            }
+        )
+    });
+    // A head that never ends: cut at the byte limit, not buffered forever.
+    let mut s = TcpStream::connect(srv.addr).unwrap_or_else(|e| panic!("{e}"));
+    let junk = format!("GET / HTTP/1.1\r\nX: {}", "a".repeat(20_000));
+    let _ = s.write_all(junk.as_bytes());
+    let r = String::from_utf8_lossy(&read_to_end(&mut s)).into_owned();
+    assert!(r.starts_with("HTTP/1.1 431 "), "{r}");
+    // Slowloris: one byte at a time, slower than the deadline allows.
+    let mut s = TcpStream::connect(srv.addr).unwrap_or_else(|e| panic!("{e}"));
+    let started = Instant::now();
+    let mut cut = false;
+    for b in REQUEST.as_bytes() {
+        if s.write_all(&[*b]).is_err() {
+            cut = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        if started.elapsed() > Duration::from_secs(5) {
+            break;
+        }
+    }
+    let r = String::from_utf8_lossy(&read_to_end(&mut s)).into_owned();
+    assert!(cut || r.starts_with("HTTP/1.1 408 "), "{r}");
+    srv.wait_for("timeout", |e| {
+        matches!(
+            e.kind,
+            EventKind::Limit {
+                kind: LimitKind::HandshakeTimeout,
+                ..
+            }
+        )
+    });
+}
+
+#[test]
+fn connection_limit_answers_503_and_frees_up() {
+    let mut srv = Server::start(ServerConfig {
+        max_connections: 2,
+        ..ServerConfig::default()
+    });
+    let a = raw_client(srv.addr);
+    let _b = raw_client(srv.addr);
+    let mut c = TcpStream::connect(srv.addr).unwrap_or_else(|e| panic!("{e}"));
+    let r = String::from_utf8_lossy(&read_to_end(&mut c)).into_owned();
+    assert!(r.starts_with("HTTP/1.1 503 "), "{r}");
+    srv.wait_for("limit", |e| {
+        matches!(
+            e.kind,
+            EventKind::Limit {
+                kind: LimitKind::Connections,
+                ..
+            }
+        )
+    });
+    // An abrupt reset frees a slot, and is reported as an unclean close (1006).
+    let a_id = srv
+        .wait_for("first open", |e| matches!(e.kind, EventKind::Opened { .. }))
+        .conn;
+    let _ = a.shutdown(std::net::Shutdown::Both);
+    drop(a);
+    assert_eq!(
+        srv.closed(a_id),
+        (Some(CloseCode::Abnormal), ClosedBy::Client, false)
+    );
+    let deadline = Instant::now() + WAIT;
+    while srv.handle.as_ref().map_or(0, |h| h.open_connections()) >= 2 && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _d = raw_client(srv.addr);
+}
+
+#[test]
+fn counters_reconcile_with_what_the_client_sent() {
+    let mut srv = Server::echo();
+    let mut s = raw_client(srv.addr);
+    let mut sent = 0usize;
+    let sizes = [0usize, 1, 125, 126, 4000, 65535, 65536, 200_000];
+    for (i, n) in sizes.iter().enumerate() {
+        let wire = frame(OpCode::Binary, true, &vec![i as u8; *n]);
+        sent += wire.len();
+        s.write_all(&wire).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let close = frame(OpCode::Close, true, &close_payload_bytes(1000, ""));
+    sent += close.len();
+    s.write_all(&close).unwrap_or_else(|e| panic!("{e}"));
+    let got = read_to_end(&mut s);
+    let hs = srv.wait_for("handshake", |e| matches!(e.kind, EventKind::Handshake(_)));
+    let conn = hs.conn;
+    let response_len = match &hs.kind {
+        EventKind::Handshake(h) => h.response.raw.len(),
+        _ => 0,
+    };
+    assert_eq!(
+        srv.closed(conn),
+        (Some(CloseCode::Normal), ClosedBy::Client, true)
+    );
+    let mut read_bytes = 0usize;
+    let mut written = 0usize;
+    let mut frames_in = 0;
+    let mut payload_in = 0usize;
+    for e in srv.seen.iter().filter(|e| e.conn == conn) {
+        match &e.kind {
+            EventKind::Tcp {
+                direction: Direction::ClientToServer,
+                bytes,
+            } => read_bytes += bytes.len(),
+            EventKind::Tcp {
+                direction: Direction::ServerToClient,
+                bytes,
+            } => written += bytes.len(),
+            EventKind::Frame {
+                direction: Direction::ClientToServer,
+                frame,
+            } => {
+                frames_in += 1;
+                payload_in += frame.payload.len();
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        read_bytes,
+        REQUEST.len() + sent,
+        "every byte the client sent was captured"
+    );
+    assert_eq!(
+        written,
+        got.len() + response_len,
+        "every byte the server wrote (and the 101) was captured"
+    );
+    assert_eq!(frames_in, sizes.len() + 1);
+    assert_eq!(payload_in, sizes.iter().sum::<usize>() + 2);
+}
+
+#[test]
+fn slow_consumer_loses_nothing() {
+    // A channel of 1 batch and a consumer that dawdles: workers must wait, never drop.
+    let mut srv = Server::start(ServerConfig {
+        channel_capacity: 1,
+        ..ServerConfig::default()
+    });
+    let n = 300;
+    let addr = srv.addr;
+    let client = std::thread::spawn(move || {
+        let mut s = raw_client(addr);
+        for i in 0..n {
+            let _ = s.write_all(&frame(OpCode::Text, true, format!("m{i}").as_bytes()));
+        }
+        let _ = s.write_all(&frame(OpCode::Close, true, &close_payload_bytes(1000, "")));
+        read_to_end(&mut s)
+    });
+    let deadline = Instant::now() + WAIT * 3;
+    while !srv
+        .seen
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::Closed { .. }))
+        && Instant::now() < deadline
+    {
+        if let Ok(batch) = srv.rx.recv_timeout(Duration::from_millis(50)) {
+            srv.seen.extend(batch);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    let echoed = client.join().unwrap_or_else(|_| panic!("client panicked"));
+    let received: Vec<String> = srv
+        .seen
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Message {
+                direction: Direction::ClientToServer,
+                message,
+            } => Some(String::from_utf8_lossy(&message.payload).into_owned()),
+            _ => None,
+        })
+        .collect();
+    let expected: Vec<String> = (0..n).map(|i| format!("m{i}")).collect();
+    assert_eq!(received, expected);
+    // And every echo reached the client: 300 text frames of 2-4 bytes plus the close.
+    let frames = {
+        let mut rest = &echoed[..];
+        let mut count = 0;
+        while let Some((h, len)) = FrameHeader::parse(rest) {
+            count += 1;
+            rest = &rest[len + h.payload_len as usize..];
+        }
+        count
+    };
+    assert_eq!(frames, n + 1, "{:02x?}", &echoed[..echoed.len().min(64)]);
+}
+
+#[test]
+fn reply_modes_and_commands() {
+    let mut srv = Server::start(ServerConfig {
+        reply: ReplyMode::Fixed("thank you!!!".into()),
+        ..ServerConfig::default()
+    });
+    let (mut ws, _) =
+        tungstenite::connect(format!("ws://{}/ws", srv.addr)).unwrap_or_else(|e| panic!("{e}"));
+    ws.send(M::text("hello")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        ws.read().unwrap_or_else(|e| panic!("{e}")),
+        M::text("thank you!!!")
+    );
+
+    srv.cmd(Command::SetReplyMode(ReplyMode::Manual));
+    let conn = srv
+        .wait_for("open", |e| matches!(e.kind, EventKind::Opened { .. }))
+        .conn;
+    srv.cmd(Command::Text(conn, "from the teacher".into()));
+    assert_eq!(
+        ws.read().unwrap_or_else(|e| panic!("{e}")),
+        M::text("from the teacher")
+    );
+    ws.send(M::text("no automatic answer now"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    srv.cmd(Command::Binary(conn, vec![1, 2, 3]));
+    assert_eq!(
+        ws.read().unwrap_or_else(|e| panic!("{e}")),
+        M::binary(vec![1u8, 2, 3])
+    );
+    srv.cmd(Command::Ping(conn, b"p".to_vec()));
+    assert_eq!(
+        ws.read().unwrap_or_else(|e| panic!("{e}")),
+        M::Ping(b"p".to_vec().into())
+    );
+    srv.cmd(Command::SetAutoPong(false));
+    srv.cmd(Command::Close(conn, 4000, "class is over".into()));
+    match ws.read() {
+        Ok(M::Close(Some(cf))) => {
+            assert_eq!(u16::from(cf.code), 4000);
+            assert_eq!(cf.reason.as_str(), "class is over");
+        }
+        other => panic!("{other:?}"),
+    }
+    loop {
+        match ws.read() {
+            Ok(_) => {}
+            Err(tungstenite::Error::ConnectionClosed) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(
+        srv.closed(conn),
+        (Some(CloseCode::Private(4000)), ClosedBy::Server, true)
+    );
+    // A command for a connection that is gone is reported, not lost silently.
+    srv.cmd(Command::Text(conn, "late".into()));
+    srv.wait_for(
+        "error",
+        |e| matches!(&e.kind, EventKind::Error { message } if message.contains("not open")),
+    );
+}
+
+#[test]
+fn shutdown_closes_connections_with_1001() {
+    let mut srv = Server::echo();
+    let (mut ws, _) =
+        tungstenite::connect(format!("ws://{}/", srv.addr)).unwrap_or_else(|e| panic!("{e}"));
+    srv.wait_for("open", |e| matches!(e.kind, EventKind::Opened { .. }));
+    let handle = srv.handle.take();
+    let rx = srv.rx.clone();
+    let t = std::thread::spawn(move || {
+        if let Some(h) = handle {
+            h.shutdown(Duration::from_secs(3));
+        }
+    });
+    match ws.read() {
+        Ok(M::Close(Some(cf))) => assert_eq!(u16::from(cf.code), 1001),
+        other => panic!("{other:?}"),
+    }
+    let _ = ws.read();
+    let mut stopped = false;
+    while let Ok(batch) = rx.recv_timeout(WAIT) {
+        stopped |= batch.iter().any(|e| matches!(e.kind, EventKind::Stopped));
+    }
+    let _ = t.join();
+    assert!(stopped);
+}
+
+#[test]
+fn non_loopback_bind_is_flagged() {
+    let mut srv = Server::start(ServerConfig {
+        bind: "0.0.0.0".parse().unwrap_or_else(|e| panic!("{e}")),
+        ..ServerConfig::default()
+    });
+    let e = srv.wait_for("listening", |e| {
+        matches!(e.kind, EventKind::Listening { .. })
+    });
+    assert!(matches!(
+        e.kind,
+        EventKind::Listening {
+            warning: Some(_),
+            ..
+        }
+    ));
+    let mut lo = Server::echo();
+    let e = lo.wait_for("listening", |e| {
+        matches!(e.kind, EventKind::Listening { .. })
+    });
+    assert!(matches!(e.kind, EventKind::Listening { warning: None, .. }));
+}
