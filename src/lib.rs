@@ -3,6 +3,7 @@
 //! - [`protocol`]: the sans-IO core (handshake, accept derivation, frames, decoder, connection).
 //! - [`cli`]: text renderers and input parsing shared by the command line (and later the GUI).
 
+pub mod capture;
 pub mod cli;
 pub mod gui;
 pub mod protocol;

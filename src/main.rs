@@ -27,6 +27,11 @@ use wsscope::server::{self, ReplyMode, ServerConfig};
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Run the server in the terminal instead of opening the window (as `serve` does).
+    #[arg(long)]
+    headless: bool,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 /// Options of the WebSocket server (shared by `serve` and the window).
@@ -161,7 +166,23 @@ fn paint() -> Paint {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        None => wsscope::gui::run(),
+        None => {
+            let config = match cli.server.config() {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("wsscope: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            if cli.headless {
+                return serve(&cli.server, TraceArg::Summary);
+            }
+            if !wsscope::gui::has_display() {
+                eprintln!("wsscope: no display (DISPLAY and WAYLAND_DISPLAY are unset): running the server in the terminal instead (same as `wsscope serve`)");
+                return serve(&cli.server, TraceArg::Summary);
+            }
+            wsscope::gui::run(config)
+        }
         Some(Command::Serve { server, trace }) => serve(&server, trace),
         Some(Command::Accept { key }) => {
             if key.trim().is_empty() {

@@ -137,12 +137,39 @@ fn bad_input_gets_a_message_and_status_2() {
 }
 
 #[test]
-fn without_a_display_the_app_says_so() {
-    let o = Command::new(env!("CARGO_BIN_EXE_wsscope"))
+fn without_a_display_the_app_runs_the_server_in_the_terminal() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wsscope"))
+        .args(["--port", "0"])
         .env_remove("DISPLAY")
         .env_remove("WAYLAND_DISPLAY")
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(o.status.code(), Some(2));
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        let _ = BufReader::new(out).read_line(&mut line);
+    }
+    let _ = child.kill();
+    let o = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    assert!(line.contains("listening on ws://127.0.0.1:"), "{line}");
     assert!(stderr(&o).contains("no display"), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_server_options_are_refused() {
+    for (args, needle) in [
+        (
+            vec!["serve", "--handshake-timeout=0"],
+            "--handshake-timeout",
+        ),
+        (vec!["serve", "--port", "70000"], "70000"),
+        (vec!["serve", "--bind", "localhost:1"], "invalid value"),
+        (vec!["serve", "--max-connections", "0"], "--max-connections"),
+    ] {
+        let o = wsscope(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+    }
 }

@@ -1,0 +1,357 @@
+//! The bounded store of everything the engine saw: connections, handshakes, TCP reads and
+//! writes, frames and messages. Counts are maintained as events arrive, so a view never walks the
+//! whole capture per frame. When the memory budget is exceeded the oldest payload bytes are
+//! dropped (headers and counts stay) and the number of frames affected is kept, for display.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::protocol::handshake::Handshake;
+use crate::protocol::{CloseCode, Fragment, Frame};
+use crate::server::{ClosedBy, ConnId, Direction, Event, EventKind, LimitKind};
+
+/// Where a connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnState {
+    /// TCP is open; the opening handshake has not completed.
+    Handshaking,
+    /// The connection switched to WebSocket.
+    Open,
+    /// TCP is closed.
+    Closed,
+}
+
+/// How a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseRecord {
+    /// The close code (1005 for a close frame without one, 1006 for none at all).
+    pub code: Option<CloseCode>,
+    /// The reason text.
+    pub reason: String,
+    /// Who started it.
+    pub by: ClosedBy,
+    /// Whether both close frames were exchanged.
+    pub clean: bool,
+}
+
+/// One TCP read or write.
+#[derive(Debug, Clone)]
+pub struct TcpRecord {
+    /// When.
+    pub time: Duration,
+    /// Read or write.
+    pub direction: Direction,
+    /// The bytes of that call.
+    pub bytes: Bytes,
+}
+
+/// Everything about one connection.
+#[derive(Debug, Clone)]
+pub struct ConnRecord {
+    /// Its number.
+    pub id: ConnId,
+    /// The client's address.
+    pub peer: Option<SocketAddr>,
+    /// When it opened.
+    pub opened_at: Duration,
+    /// Handshaking, open or closed.
+    pub state: ConnState,
+    /// The opening handshake, when one was attempted.
+    pub handshake: Option<Box<Handshake>>,
+    /// A plain HTTP answer (demo page, 404, 431...), with its reason.
+    pub http: Option<(String, u16, String)>,
+    /// Frames client→server, server→client.
+    pub frames: [u64; 2],
+    /// TCP bytes client→server, server→client.
+    pub bytes: [u64; 2],
+    /// How it ended.
+    pub close: Option<CloseRecord>,
+    /// Every TCP read and write, in order.
+    pub tcp: Vec<TcpRecord>,
+}
+
+impl ConnRecord {
+    /// The request path, if a request head arrived.
+    pub fn path(&self) -> Option<&str> {
+        self.handshake.as_ref().map(|h| h.request.path.as_str())
+    }
+
+    /// The agreed subprotocol.
+    pub fn subprotocol(&self) -> Option<&str> {
+        self.handshake
+            .as_ref()
+            .and_then(|h| h.response.subprotocol.as_deref())
+    }
+}
+
+/// One captured frame with where and when it was seen.
+#[derive(Debug, Clone)]
+pub struct FrameRecord {
+    /// When.
+    pub time: Duration,
+    /// On which connection.
+    pub conn: ConnId,
+    /// Which way.
+    pub direction: Direction,
+    /// The frame (its payload may have been evicted: see `payload_captured`).
+    pub frame: Box<Frame>,
+    /// Index of the message this frame belongs to, once that message completes.
+    pub message: Option<usize>,
+}
+
+/// A completed message: which frames carried it.
+#[derive(Debug, Clone)]
+pub struct MessageRecord {
+    /// On which connection.
+    pub conn: ConnId,
+    /// Which way.
+    pub direction: Direction,
+    /// Indexes into [`Capture::frames`] of its data frames.
+    pub frames: Vec<usize>,
+    /// Text or binary, and size.
+    pub message: crate::protocol::Message,
+}
+
+/// A limit that was hit, or an error, for the status line and the log.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    /// When.
+    pub time: Duration,
+    /// Which connection (0 for the server).
+    pub conn: ConnId,
+    /// The limit, when it is one.
+    pub limit: Option<LimitKind>,
+    /// What happened.
+    pub text: String,
+}
+
+/// The whole capture.
+#[derive(Debug, Default)]
+pub struct Capture {
+    /// Connections in the order they opened.
+    pub connections: Vec<ConnRecord>,
+    index: HashMap<ConnId, usize>,
+    /// Every frame, both directions, in the order seen.
+    pub frames: Vec<FrameRecord>,
+    /// Every completed message.
+    pub messages: Vec<MessageRecord>,
+    /// Indexes into `frames` per connection, so a filtered view costs nothing per repaint.
+    conn_frames: HashMap<ConnId, Vec<usize>>,
+    /// Open data frames per (connection, direction), waiting for their message.
+    open_fragments: HashMap<(ConnId, bool), Vec<usize>>,
+    /// Limits hit and errors.
+    pub notices: Vec<Notice>,
+    /// The listening address and the warning, if not loopback.
+    pub listening: Option<(SocketAddr, Option<String>)>,
+    /// Payload bytes kept.
+    pub payload_bytes: usize,
+    /// The payload budget in bytes.
+    pub budget: usize,
+    /// Frames whose payload was dropped for the budget.
+    pub evicted_frames: u64,
+    next_evict: usize,
+    /// TCP bytes dropped for the budget.
+    pub evicted_tcp_bytes: u64,
+    next_tcp_conn: usize,
+    next_tcp: usize,
+    /// Events ingested.
+    pub events: u64,
+}
+
+fn dir_index(d: Direction) -> usize {
+    match d {
+        Direction::ClientToServer => 0,
+        Direction::ServerToClient => 1,
+    }
+}
+
+impl Capture {
+    /// An empty capture keeping at most `budget` payload bytes.
+    pub fn new(budget: usize) -> Self {
+        Self {
+            budget,
+            ..Self::default()
+        }
+    }
+
+    /// The record of connection `id`.
+    pub fn connection(&self, id: ConnId) -> Option<&ConnRecord> {
+        self.index.get(&id).and_then(|&i| self.connections.get(i))
+    }
+
+    fn conn_mut(&mut self, id: ConnId, time: Duration) -> &mut ConnRecord {
+        let i = *self.index.entry(id).or_insert_with(|| {
+            self.connections.push(ConnRecord {
+                id,
+                peer: None,
+                opened_at: time,
+                state: ConnState::Handshaking,
+                handshake: None,
+                http: None,
+                frames: [0; 2],
+                bytes: [0; 2],
+                close: None,
+                tcp: Vec::new(),
+            });
+            self.connections.len() - 1
+        });
+        &mut self.connections[i]
+    }
+
+    /// Indexes into [`Capture::frames`] of the frames of connection `id`.
+    pub fn frames_of(&self, id: ConnId) -> &[usize] {
+        self.conn_frames.get(&id).map_or(&[], Vec::as_slice)
+    }
+
+    /// Connections not yet closed.
+    pub fn open_connections(&self) -> usize {
+        self.connections
+            .iter()
+            .filter(|c| c.state != ConnState::Closed)
+            .count()
+    }
+
+    /// Adds one event.
+    pub fn ingest(&mut self, e: Event) {
+        self.events += 1;
+        let Event { conn, time, kind } = e;
+        match kind {
+            EventKind::Listening { addr, warning } => self.listening = Some((addr, warning)),
+            EventKind::Opened { peer, .. } => {
+                let c = self.conn_mut(conn, time);
+                c.peer = Some(peer);
+                c.opened_at = time;
+            }
+            EventKind::Tcp { direction, bytes } => {
+                self.payload_bytes += bytes.len();
+                let c = self.conn_mut(conn, time);
+                c.bytes[dir_index(direction)] += bytes.len() as u64;
+                c.tcp.push(TcpRecord {
+                    time,
+                    direction,
+                    bytes,
+                });
+            }
+            EventKind::Handshake(h) => {
+                let c = self.conn_mut(conn, time);
+                if h.accepted() {
+                    c.state = ConnState::Open;
+                }
+                c.handshake = Some(h);
+            }
+            EventKind::Http {
+                request,
+                status,
+                reason,
+            } => self.conn_mut(conn, time).http = Some((request, status, reason)),
+            EventKind::Frame { direction, frame } => {
+                self.payload_bytes += frame.payload.len();
+                self.conn_mut(conn, time).frames[dir_index(direction)] += 1;
+                let index = self.frames.len();
+                let key = (conn, direction == Direction::ClientToServer);
+                match frame.fragment {
+                    _ if !frame.violations.is_empty() => {
+                        // A broken frame ends its message without one.
+                        self.open_fragments.remove(&key);
+                    }
+                    Fragment::Whole | Fragment::First => {
+                        self.open_fragments.insert(key, vec![index]);
+                    }
+                    Fragment::Middle | Fragment::Last => {
+                        self.open_fragments.entry(key).or_default().push(index);
+                    }
+                    Fragment::Control | Fragment::Stray => {}
+                }
+                self.conn_frames.entry(conn).or_default().push(index);
+                self.frames.push(FrameRecord {
+                    time,
+                    conn,
+                    direction,
+                    frame,
+                    message: None,
+                });
+            }
+            EventKind::Message { direction, message } => {
+                let key = (conn, direction == Direction::ClientToServer);
+                let frames = self.open_fragments.remove(&key).unwrap_or_default();
+                let m = self.messages.len();
+                for &f in &frames {
+                    if let Some(r) = self.frames.get_mut(f) {
+                        r.message = Some(m);
+                    }
+                }
+                self.messages.push(MessageRecord {
+                    conn,
+                    direction,
+                    frames,
+                    message,
+                });
+            }
+            EventKind::Limit { kind, detail } => self.notices.push(Notice {
+                time,
+                conn,
+                limit: Some(kind),
+                text: detail,
+            }),
+            EventKind::Error { message } => self.notices.push(Notice {
+                time,
+                conn,
+                limit: None,
+                text: message,
+            }),
+            EventKind::Closed {
+                code,
+                reason,
+                by,
+                clean,
+            } => {
+                let c = self.conn_mut(conn, time);
+                c.state = ConnState::Closed;
+                c.close = Some(CloseRecord {
+                    code,
+                    reason,
+                    by,
+                    clean,
+                });
+                // Fragments of a message that never completed belong to no message.
+                self.open_fragments.remove(&(conn, true));
+                self.open_fragments.remove(&(conn, false));
+            }
+            EventKind::Stopped => {}
+        }
+        self.enforce_budget();
+    }
+
+    /// Drops the oldest payload bytes (frames first, then TCP records) until the capture fits
+    /// its budget. Headers, counts and the connection list stay.
+    fn enforce_budget(&mut self) {
+        while self.payload_bytes > self.budget && self.next_evict < self.frames.len() {
+            let r = &mut self.frames[self.next_evict];
+            self.next_evict += 1;
+            if r.frame.payload_captured && !r.frame.payload.is_empty() {
+                self.payload_bytes = self.payload_bytes.saturating_sub(r.frame.payload.len());
+                r.frame.payload = Bytes::new();
+                r.frame.payload_captured = false;
+                self.evicted_frames += 1;
+            }
+        }
+        while self.payload_bytes > self.budget && self.next_tcp_conn < self.connections.len() {
+            let c = &mut self.connections[self.next_tcp_conn];
+            match c.tcp.get_mut(self.next_tcp) {
+                Some(t) => {
+                    self.payload_bytes = self.payload_bytes.saturating_sub(t.bytes.len());
+                    self.evicted_tcp_bytes += t.bytes.len() as u64;
+                    t.bytes = Bytes::new();
+                    self.next_tcp += 1;
+                }
+                None => {
+                    self.next_tcp_conn += 1;
+                    self.next_tcp = 0;
+                }
+            }
+        }
+    }
+}
