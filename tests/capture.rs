@@ -1,0 +1,125 @@
+//! The capture store fed by the real server: counts, message grouping, and the memory budget
+//! (oldest payloads evicted and counted, headers kept).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wsscope::capture::{Capture, ConnState};
+use wsscope::protocol::{close_payload_bytes, encode_frame, FrameHeader, OpCode};
+use wsscope::server::{self, Direction, EventKind, ServerConfig};
+
+const REQUEST: &str =
+    "GET /lab HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+fn frame(opcode: OpCode, fin: bool, payload: &[u8]) -> Vec<u8> {
+    let mut h = FrameHeader::new(opcode, 0, Some([9, 8, 7, 6]));
+    h.fin = fin;
+    let mut v = Vec::new();
+    encode_frame(h, payload, &mut v);
+    v
+}
+
+/// Runs one scripted client against an echo server and returns the capture of it.
+fn capture_of(wire: &[u8], budget: usize) -> Capture {
+    let (tx, rx) = crossbeam_channel::bounded(64);
+    let handle = server::start(
+        ServerConfig {
+            port: 0,
+            ..ServerConfig::default()
+        },
+        tx,
+        Arc::new(|| {}),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut s = TcpStream::connect(handle.local_addr()).unwrap_or_else(|e| panic!("{e}"));
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    s.write_all(REQUEST.as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
+    s.write_all(wire).unwrap_or_else(|e| panic!("{e}"));
+    let mut capture = Capture::new(budget);
+    let reader = std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        let _ = s.read_to_end(&mut sink);
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(batch) = rx.recv_timeout(Duration::from_millis(50)) {
+            let closed = batch
+                .iter()
+                .any(|e| matches!(e.kind, EventKind::Closed { .. }));
+            for e in batch {
+                capture.ingest(e);
+            }
+            if closed {
+                break;
+            }
+        }
+    }
+    let _ = reader.join();
+    let drain =
+        std::thread::spawn(move || while rx.recv_timeout(Duration::from_secs(2)).is_ok() {});
+    handle.shutdown(Duration::from_millis(200));
+    let _ = drain.join();
+    capture
+}
+
+#[test]
+fn frames_are_grouped_into_messages_and_counted() {
+    let mut wire = frame(OpCode::Text, false, b"Hel");
+    wire.extend(frame(OpCode::Ping, true, b"p"));
+    wire.extend(frame(OpCode::Continuation, true, b"lo"));
+    wire.extend(frame(OpCode::Close, true, &close_payload_bytes(1000, "")));
+    let c = capture_of(&wire, 1 << 20);
+    let conn = &c.connections[0];
+    assert_eq!(conn.state, ConnState::Closed);
+    assert_eq!(conn.path(), Some("/lab"));
+    // In: text, ping, continuation, close. Out: pong, text (echo), close.
+    assert_eq!(conn.frames, [4, 3]);
+    let incoming: Vec<_> = c
+        .messages
+        .iter()
+        .filter(|m| m.direction == Direction::ClientToServer)
+        .collect();
+    assert_eq!(incoming.len(), 1);
+    assert_eq!(&incoming[0].message.payload[..], b"Hello");
+    // The message points at its two data frames, and they point back; the ping belongs to none.
+    let frames = &incoming[0].frames;
+    assert_eq!(frames.len(), 2);
+    for &f in frames {
+        assert!(c.frames[f].message.is_some());
+    }
+    assert!(c
+        .frames
+        .iter()
+        .any(|f| f.frame.header.opcode == OpCode::Ping && f.message.is_none()));
+    assert_eq!(c.frames_of(conn.id).len(), 7);
+}
+
+#[test]
+fn budget_evicts_oldest_payloads_and_counts_them() {
+    let mut wire = Vec::new();
+    for i in 0..20u8 {
+        wire.extend(frame(OpCode::Binary, true, &[i; 10_000]));
+    }
+    wire.extend(frame(OpCode::Close, true, &close_payload_bytes(1000, "")));
+    let c = capture_of(&wire, 100_000);
+    assert!(c.payload_bytes <= 100_000, "{} bytes kept", c.payload_bytes);
+    assert!(c.evicted_frames > 0);
+    // Every frame is still listed with its header; the newest payloads are kept.
+    assert_eq!(c.frames.len(), 20 * 2 + 2);
+    assert!(c
+        .frames
+        .iter()
+        .all(|f| f.frame.header.payload_len > 0 || f.frame.header.opcode == OpCode::Close));
+    let last_data = c
+        .frames
+        .iter()
+        .rev()
+        .find(|f| f.frame.header.opcode == OpCode::Binary);
+    assert!(last_data.is_some_and(|f| f.frame.payload_captured && f.frame.payload.len() == 10_000));
+    assert!(!c.frames[0].frame.payload_captured);
+}
