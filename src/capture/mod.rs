@@ -161,13 +161,6 @@ pub struct Capture {
     pub events: u64,
 }
 
-fn dir_index(d: Direction) -> usize {
-    match d {
-        Direction::ClientToServer => 0,
-        Direction::ServerToClient => 1,
-    }
-}
-
 impl Capture {
     /// An empty capture keeping at most `budget` payload bytes.
     pub fn new(budget: usize) -> Self {
@@ -228,7 +221,7 @@ impl Capture {
             EventKind::Tcp { direction, bytes } => {
                 self.payload_bytes += bytes.len();
                 let c = self.conn_mut(conn, time);
-                c.bytes[dir_index(direction)] += bytes.len() as u64;
+                c.bytes[direction.index()] += bytes.len() as u64;
                 c.tcp.push(TcpRecord {
                     time,
                     direction,
@@ -249,7 +242,7 @@ impl Capture {
             } => self.conn_mut(conn, time).http = Some((request, status, reason)),
             EventKind::Frame { direction, frame } => {
                 self.payload_bytes += frame.payload.len();
-                self.conn_mut(conn, time).frames[dir_index(direction)] += 1;
+                self.conn_mut(conn, time).frames[direction.index()] += 1;
                 let index = self.frames.len();
                 let key = (conn, direction == Direction::ClientToServer);
                 match frame.fragment {

@@ -418,24 +418,34 @@ fn render_unmask_table(s: &mut String, wire: &[u8], plain: &[u8], key: [u8; 4]) 
 }
 
 fn payload_preview(text_like: bool, payload: &[u8]) -> String {
-    const MAX: usize = 200;
     if payload.is_empty() {
         return "payload: (empty)".to_string();
     }
+    let kind = if text_like && std::str::from_utf8(payload).is_ok() {
+        "text"
+    } else {
+        "hex"
+    };
+    format!("payload {kind} {}", preview(text_like, payload, 200))
+}
+
+/// A short view of a payload: quoted text (at most `max` characters) when it is UTF-8 and
+/// `text_like`, else hex of the first `max / 3` bytes; `...` marks a cut.
+pub fn preview(text_like: bool, payload: &[u8], max: usize) -> String {
     if text_like {
         if let Ok(t) = std::str::from_utf8(payload) {
-            let cut: String = t.chars().take(MAX).collect();
+            let cut: String = t.chars().take(max).collect();
             let more = if cut.len() < t.len() { " ..." } else { "" };
-            return format!("payload text {cut:?}{more}");
+            return format!("{cut:?}{more}");
         }
     }
-    let shown = &payload[..payload.len().min(MAX / 3)];
+    let shown = &payload[..payload.len().min(max / 3)];
     let more = if shown.len() < payload.len() {
         " ..."
     } else {
         ""
     };
-    format!("payload hex {}{more}", hex_spaced(shown))
+    format!("{}{more}", hex_spaced(shown))
 }
 
 fn fragment_name(f: Fragment) -> &'static str {

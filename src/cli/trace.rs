@@ -7,6 +7,7 @@ use crate::protocol::OpCode;
 use crate::server::{ClosedBy, Direction, Event, EventKind};
 
 use super::hex::hex_spaced;
+use super::render::preview;
 
 /// How much `serve` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,24 +25,6 @@ fn arrow(d: Direction) -> &'static str {
         Direction::ClientToServer => "C->S",
         Direction::ServerToClient => "S->C",
     }
-}
-
-fn preview(text_like: bool, payload: &[u8]) -> String {
-    const MAX: usize = 60;
-    if text_like {
-        if let Ok(t) = std::str::from_utf8(payload) {
-            let cut: String = t.chars().take(MAX).collect();
-            let more = if cut.len() < t.len() { "..." } else { "" };
-            return format!("{cut:?}{more}");
-        }
-    }
-    let shown = &payload[..payload.len().min(MAX / 3)];
-    let more = if shown.len() < payload.len() {
-        " ..."
-    } else {
-        ""
-    };
-    format!("[{}{more}]", hex_spaced(shown))
 }
 
 /// The text for `event` at `level`, or `None` when that level does not print it.
@@ -144,7 +127,7 @@ pub fn trace_line(event: &Event, level: TraceLevel) -> Option<String> {
                 OpCode::Text | OpCode::Continuation | OpCode::Ping | OpCode::Pong
             );
             if frame.payload_captured && !frame.payload.is_empty() {
-                let _ = write!(s, " {}", preview(text_like, &frame.payload));
+                let _ = write!(s, " {}", preview(text_like, &frame.payload, 60));
             }
             for v in &frame.violations {
                 let _ = write!(s, "\n{head}   VIOLATION {v}");
@@ -161,7 +144,7 @@ pub fn trace_line(event: &Event, level: TraceLevel) -> Option<String> {
                 message.opcode.name(),
                 message.payload.len(),
                 message.frame_count,
-                preview(message.opcode == OpCode::Text, &message.payload)
+                preview(message.opcode == OpCode::Text, &message.payload, 60)
             );
         }
         EventKind::Limit { kind, detail } => {
@@ -219,10 +202,7 @@ pub struct Totals {
 impl Totals {
     /// Counts `event`.
     pub fn add(&mut self, event: &Event) {
-        let i = |d: &Direction| match d {
-            Direction::ClientToServer => 0,
-            Direction::ServerToClient => 1,
-        };
+        let i = |d: &Direction| d.index();
         match &event.kind {
             EventKind::Opened { .. } => self.connections += 1,
             EventKind::Tcp { direction, bytes } => {

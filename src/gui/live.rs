@@ -187,7 +187,7 @@ impl WsscopeApp {
                         ui.colored_label(style::LENGTH, format!("{} ({enc}-bit)", h.payload_len));
                     });
                     row.col(|ui| {
-                        ui.label(preview(&r.frame.payload));
+                        ui.label(crate::cli::render::preview(true, &r.frame.payload, 80));
                     });
                     if row.response().clicked() {
                         clicked = Some(i);
@@ -271,15 +271,5 @@ impl WsscopeApp {
                 ui.label(RichText::new("select an open connection to send to it").small());
             }
         });
-    }
-}
-
-fn preview(payload: &[u8]) -> String {
-    match std::str::from_utf8(payload) {
-        Ok(t) => {
-            let cut: String = t.chars().take(80).collect();
-            format!("{cut:?}")
-        }
-        Err(_) => crate::cli::hex_spaced(&payload[..payload.len().min(24)]),
     }
 }

@@ -8,6 +8,7 @@ mod live;
 mod style;
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,6 +62,7 @@ pub struct WsscopeApp {
     key: String,
     hex: String,
     sender: Sender,
+    repaint_pending: Arc<AtomicBool>,
 }
 
 impl WsscopeApp {
@@ -84,6 +86,7 @@ impl WsscopeApp {
             key: EXAMPLE_KEY.to_string(),
             hex: EXAMPLE_FRAME.to_string(),
             sender: Sender::Auto,
+            repaint_pending: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -99,7 +102,14 @@ impl WsscopeApp {
         let (tx, rx) = crossbeam_channel::bounded(config.channel_capacity);
         let ctx = ctx.clone();
         let addr = (config.bind, config.port);
-        match server::start(config, tx, Arc::new(move || ctx.request_repaint())) {
+        // One repaint request until the UI has drained, not one per event batch.
+        let pending = Arc::clone(&app.repaint_pending);
+        let waker = Arc::new(move || {
+            if !pending.swap(true, Ordering::AcqRel) {
+                ctx.request_repaint();
+            }
+        });
+        match server::start(config, tx, waker) {
             Ok(h) => {
                 app.server = Some(h);
                 app.events = Some(rx);
@@ -131,6 +141,7 @@ impl WsscopeApp {
     /// Moves queued events into the capture, for at most a few milliseconds per frame so the
     /// window stays responsive under load (the rest waits in the channel: nothing is lost).
     fn drain(&mut self) -> bool {
+        self.repaint_pending.store(false, Ordering::Release);
         let Some(rx) = &self.events else {
             return false;
         };

@@ -21,6 +21,16 @@ pub enum Direction {
     ServerToClient,
 }
 
+impl Direction {
+    /// 0 for client→server, 1 for server→client: the index of per-direction counters.
+    pub fn index(self) -> usize {
+        match self {
+            Self::ClientToServer => 0,
+            Self::ServerToClient => 1,
+        }
+    }
+}
+
 /// Who ended a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClosedBy {

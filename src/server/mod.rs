@@ -221,24 +221,14 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
 }
 
 /// Past the connection limit: 503 with the reason, then close.
-fn refuse_busy(shared: &Shared, id: ConnId, mut stream: TcpStream) {
-    use std::io::Write as _;
+fn refuse_busy(shared: &Shared, id: ConnId, stream: TcpStream) {
     let limit = shared.config.max_connections;
     let reason = format!("{limit} connections are open, the configured maximum");
     let body = format!("wsscope: {reason}; try again later\n");
-    let response = error_response(503, &[("Retry-After", "1")], &body);
     let mut batch = Vec::new();
     if let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) {
         batch.push(shared.event(id, EventKind::Opened { peer, local }));
     }
-    let _ = stream.write_all(&response);
-    batch.push(shared.event(
-        id,
-        EventKind::Tcp {
-            direction: Direction::ServerToClient,
-            bytes: response.into(),
-        },
-    ));
     batch.push(shared.event(
         id,
         EventKind::Limit {
@@ -246,25 +236,13 @@ fn refuse_busy(shared: &Shared, id: ConnId, mut stream: TcpStream) {
             detail: reason.clone(),
         },
     ));
-    batch.push(shared.event(
-        id,
-        EventKind::Http {
-            request: "(not read)".into(),
-            status: 503,
-            reason,
-        },
-    ));
-    batch.push(shared.event(
-        id,
-        EventKind::Closed {
-            code: None,
-            reason: String::new(),
-            by: ClosedBy::Server,
-            clean: false,
-        },
-    ));
-    let _ = stream.shutdown(std::net::Shutdown::Both);
-    shared.publish(batch);
+    let answer = worker::HttpAnswer {
+        request: "(not read)".into(),
+        status: 503,
+        reason,
+        response: error_response(503, &[("Retry-After", "1")], &body),
+    };
+    worker::answer_http(shared, id, &stream, batch, answer);
 }
 
 fn command_loop(shared: &Arc<Shared>, commands: &Receiver<Command>) {

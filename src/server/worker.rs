@@ -113,15 +113,15 @@ fn tcp(shared: &Shared, id: ConnId, direction: Direction, bytes: &[u8]) -> Event
 }
 
 /// A plain HTTP answer: what was asked, what is answered and why.
-struct HttpAnswer {
-    request: String,
-    status: u16,
-    reason: String,
-    response: Vec<u8>,
+pub(crate) struct HttpAnswer {
+    pub(crate) request: String,
+    pub(crate) status: u16,
+    pub(crate) reason: String,
+    pub(crate) response: Vec<u8>,
 }
 
 /// Writes an HTTP answer, publishes it and ends the connection.
-fn answer_http(
+pub(crate) fn answer_http(
     shared: &Shared,
     id: ConnId,
     mut stream: &TcpStream,
