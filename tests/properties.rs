@@ -25,6 +25,25 @@ fn decode_chunked(
     (out, d.pending(), d.ignored_bytes())
 }
 
+/// Same as `decode_chunked`, through `feed_bytes`.
+fn decode_chunked_bytes(
+    bytes: &[u8],
+    cuts: &[usize],
+    config: DecoderConfig,
+) -> (Vec<Decoded>, Pending, u64) {
+    let mut d = Decoder::new(config);
+    let mut out = Vec::new();
+    let mut points: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+    points.sort_unstable();
+    let mut start = 0;
+    for p in points {
+        d.feed_bytes(bytes::Bytes::copy_from_slice(&bytes[start..p]), &mut out);
+        start = p;
+    }
+    d.feed_bytes(bytes::Bytes::copy_from_slice(&bytes[start..]), &mut out);
+    (out, d.pending(), d.ignored_bytes())
+}
+
 fn arb_header() -> impl Strategy<Value = (FrameHeader, Vec<u8>)> {
     (
         any::<bool>(),
@@ -107,6 +126,9 @@ proptest! {
         let every: Vec<usize> = (0..stream.len()).collect();
         let bytewise = decode_chunked(&stream, &every, config);
         prop_assert_eq!(&whole, &bytewise);
+        // The zero-copy entry point gives the same, in any chunking.
+        let shared = decode_chunked_bytes(&stream, &cuts, config);
+        prop_assert_eq!(&whole, &shared);
     }
 
     #[test]

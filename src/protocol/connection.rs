@@ -143,6 +143,12 @@ impl Connection {
         self.pending.extend(self.scratch.drain(..));
     }
 
+    /// Like [`Connection::feed_data`], sharing the caller's buffer instead of copying it.
+    pub fn feed_bytes(&mut self, data: bytes::Bytes) {
+        self.decoder.feed_bytes(data, &mut self.scratch);
+        self.pending.extend(self.scratch.drain(..));
+    }
+
     /// The next event, processing decoded frames one at a time so that what the caller does in
     /// between (a reply to a message) goes on the wire before later automatic answers.
     pub fn next_event(&mut self) -> Option<ConnectionEvent> {

@@ -205,16 +205,37 @@ impl Decoder {
             return;
         }
         self.buf.extend_from_slice(data);
+        let mut buf = std::mem::take(&mut self.buf);
+        self.run(&mut buf, out);
+        self.buf = buf;
+    }
+
+    /// Like [`Decoder::feed`], for bytes the caller already holds in a shared buffer: whole
+    /// frames are cut out of `data` without copying it (only a masked payload is copied, to be
+    /// unmasked), so a captured TCP read and the frames in it share memory.
+    pub fn feed_bytes(&mut self, data: Bytes, out: &mut Vec<Decoded>) {
+        if self.stopped || !self.buf.is_empty() {
+            self.feed(&data, out);
+            return;
+        }
+        let mut data = data;
+        self.run(&mut data, out);
+        if !self.stopped {
+            self.buf.extend_from_slice(&data);
+        }
+    }
+
+    /// Decodes every whole frame at the front of `src`.
+    fn run<S: Source>(&mut self, src: &mut S, out: &mut Vec<Decoded>) {
         while !self.stopped {
-            let Some((header, header_len)) = FrameHeader::parse(&self.buf) else {
+            let Some((header, header_len)) = FrameHeader::parse(src.bytes()) else {
                 break;
             };
             let mut violations = Vec::new();
             let fatal = self.check_header(&header, header_len, &mut violations);
             if fatal {
-                let header_bytes = self.buf.split_to(header_len).freeze();
-                self.ignored += self.buf.len() as u64;
-                self.buf.clear();
+                let (header_bytes, _) = src.take(header_len, header_len, None);
+                self.ignored += src.discard() as u64;
                 self.stopped = true;
                 let frame = Frame {
                     offset: self.buf_offset,
@@ -233,21 +254,17 @@ impl Decoder {
                 break;
             };
             let total = header_len + payload_len;
-            if self.buf.len() < total {
+            if src.bytes().len() < total {
                 // No reserve for the announced size: a hostile header must not make us allocate
                 // memory it never sends. The buffer grows with the bytes that do arrive.
                 break;
             }
-            let mut raw = self.buf.split_to(total);
-            let mut payload = raw.split_off(header_len);
-            if let Some(key) = header.mask_key {
-                apply_mask(&mut payload, key, 0);
-            }
+            let (header_bytes, payload) = src.take(header_len, total, header.mask_key);
             let mut frame = Frame {
                 offset: self.buf_offset,
                 header,
-                header_bytes: raw.freeze(),
-                payload: payload.freeze(),
+                header_bytes,
+                payload,
                 payload_captured: true,
                 fragment: Fragment::Stray,
                 violations,
@@ -347,5 +364,62 @@ impl Decoder {
         }
         debug_assert!(header_len == h.header_len());
         fatal
+    }
+}
+
+/// Where the bytes being decoded are: the decoder's own growing buffer, or a caller's `Bytes`.
+trait Source {
+    fn bytes(&self) -> &[u8];
+    /// Removes the first `total` bytes; returns the first `header_len` as received and the rest
+    /// unmasked with `key`.
+    fn take(&mut self, header_len: usize, total: usize, key: Option<[u8; 4]>) -> (Bytes, Bytes);
+    /// Drops everything left; returns how many bytes that was.
+    fn discard(&mut self) -> usize;
+}
+
+impl Source for BytesMut {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+
+    fn take(&mut self, header_len: usize, total: usize, key: Option<[u8; 4]>) -> (Bytes, Bytes) {
+        let mut raw = self.split_to(total);
+        let mut payload = raw.split_off(header_len);
+        if let Some(key) = key {
+            apply_mask(&mut payload, key, 0);
+        }
+        (raw.freeze(), payload.freeze())
+    }
+
+    fn discard(&mut self) -> usize {
+        let n = self.len();
+        self.clear();
+        n
+    }
+}
+
+impl Source for Bytes {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+
+    fn take(&mut self, header_len: usize, total: usize, key: Option<[u8; 4]>) -> (Bytes, Bytes) {
+        let raw = self.split_to(total);
+        let payload = match key {
+            // The wire bytes stay as they were (they are the captured TCP read): unmask a copy.
+            Some(key) => {
+                let mut p = BytesMut::from(&raw[header_len..]);
+                apply_mask(&mut p, key, 0);
+                p.freeze()
+            }
+            None => raw.slice(header_len..),
+        };
+        (raw.slice(..header_len), payload)
+    }
+
+    fn discard(&mut self) -> usize {
+        let n = self.len();
+        self.clear();
+        n
     }
 }

@@ -392,7 +392,13 @@ fn websocket(
     let mut batch = Vec::new();
     let mut done = false;
     if !leftover.is_empty() {
-        done = receive(shared, id, &slot, leftover, &mut batch);
+        done = receive(
+            shared,
+            id,
+            &slot,
+            Bytes::copy_from_slice(leftover),
+            &mut batch,
+        );
         shared.publish(std::mem::take(&mut batch));
     }
     let mut tcp_closed = false;
@@ -401,8 +407,16 @@ fn websocket(
         match reader.read(&mut buf) {
             Ok(0) => tcp_closed = true,
             Ok(n) => {
-                batch.push(tcp(shared, id, Direction::ClientToServer, &buf[..n]));
-                done |= receive(shared, id, &slot, &buf[..n], &mut batch);
+                // One copy of the read: the TCP event and the frames cut from it share it.
+                let bytes = Bytes::copy_from_slice(&buf[..n]);
+                batch.push(shared.event(
+                    id,
+                    EventKind::Tcp {
+                        direction: Direction::ClientToServer,
+                        bytes: bytes.clone(),
+                    },
+                ));
+                done |= receive(shared, id, &slot, bytes, &mut batch);
                 shared.publish(std::mem::take(&mut batch));
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -459,13 +473,13 @@ fn websocket(
 
 /// Feeds received bytes to the connection, replies per the reply mode, writes what it queued.
 /// Returns true once the server has closed its side of TCP.
-fn receive(shared: &Shared, id: ConnId, slot: &Slot, data: &[u8], batch: &mut Vec<Event>) -> bool {
+fn receive(shared: &Shared, id: ConnId, slot: &Slot, data: Bytes, batch: &mut Vec<Event>) -> bool {
     let Ok(mut ws) = slot.ws.lock() else {
         return true;
     };
     let ws = &mut *ws;
     ws.conn.auto_pong = shared.auto_pong.load(Ordering::Relaxed);
-    ws.conn.feed_data(data);
+    ws.conn.feed_bytes(data);
     let reply = shared
         .reply
         .read()
@@ -538,7 +552,7 @@ fn receive(shared: &Shared, id: ConnId, slot: &Slot, data: &[u8], batch: &mut Ve
 
 /// Writes what the connection queued and captures it. Returns true once our side is shut.
 fn flush(shared: &Shared, id: ConnId, ws: &mut WsState, batch: &mut Vec<Event>) -> bool {
-    let out = ws.conn.data_to_send();
+    let out = Bytes::from(ws.conn.data_to_send());
     if !out.is_empty() && !ws.write_shut {
         if let Err(e) = ws.writer.write_all(&out) {
             batch.push(shared.event(
@@ -549,12 +563,13 @@ fn flush(shared: &Shared, id: ConnId, ws: &mut WsState, batch: &mut Vec<Event>) 
             ));
         }
         let mut decoded = Vec::new();
-        ws.out_decoder.feed(&out, &mut decoded);
+        // The frames decoded from what we wrote share its buffer (server frames are unmasked).
+        ws.out_decoder.feed_bytes(out.clone(), &mut decoded);
         batch.push(shared.event(
             id,
             EventKind::Tcp {
                 direction: Direction::ServerToClient,
-                bytes: Bytes::from(out),
+                bytes: out,
             },
         ));
         for d in decoded {
