@@ -248,13 +248,28 @@ fn serve(args: &ServerArgs, trace: TraceArg) -> ExitCode {
     let mut stopper = None;
     let mut totals = Totals::default();
     let stdout = std::io::stdout();
+    let mut idle_polls = 0u32;
     loop {
-        match rx.recv_timeout(Duration::from_millis(100)) {
+        // Under load, poll every millisecond: while this loop is not blocked in recv, the
+        // workers' sends never have to wake it (a futex call per TCP read otherwise). After
+        // 100 empty polls, block until the next event: an idle server costs nothing.
+        let got = if idle_polls < 100 {
+            std::thread::sleep(Duration::from_millis(1));
+            rx.try_recv().map_err(|e| match e {
+                crossbeam_channel::TryRecvError::Empty => {
+                    crossbeam_channel::RecvTimeoutError::Timeout
+                }
+                crossbeam_channel::TryRecvError::Disconnected => {
+                    crossbeam_channel::RecvTimeoutError::Disconnected
+                }
+            })
+        } else {
+            rx.recv_timeout(Duration::from_millis(100))
+        };
+        match got {
             Ok(first) => {
+                idle_polls = 0;
                 let mut out = stdout.lock();
-                // Take everything queued, then pause briefly: while this loop is not blocked in
-                // recv, the workers' sends need not wake it, which keeps the capture cheap
-                // under load (one wake-up per millisecond instead of one per TCP read).
                 for batch in std::iter::once(first).chain(rx.try_iter()) {
                     for event in &batch {
                         totals.add(event);
@@ -264,10 +279,8 @@ fn serve(args: &ServerArgs, trace: TraceArg) -> ExitCode {
                     }
                 }
                 let _ = out.flush();
-                drop(out);
-                std::thread::sleep(Duration::from_millis(1));
             }
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => idle_polls += 1,
             // Every sender is gone: the server has stopped.
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
         }

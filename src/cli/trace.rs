@@ -29,8 +29,6 @@ fn arrow(d: Direction) -> &'static str {
 
 /// The text for `event` at `level`, or `None` when that level does not print it.
 pub fn trace_line(event: &Event, level: TraceLevel) -> Option<String> {
-    let t = event.time.as_secs_f64();
-    let head = format!("{t:12.6}  #{:<4}", event.conn);
     let always = matches!(
         event.kind,
         EventKind::Listening { .. }
@@ -38,9 +36,12 @@ pub fn trace_line(event: &Event, level: TraceLevel) -> Option<String> {
             | EventKind::Error { .. }
             | EventKind::Stopped
     );
+    // Decide before formatting anything: with `--trace none` this runs for every event.
     if level == TraceLevel::None && !always {
         return None;
     }
+    let t = event.time.as_secs_f64();
+    let head = format!("{t:12.6}  #{:<4}", event.conn);
     let mut s = String::new();
     match &event.kind {
         EventKind::Listening { addr, warning } => {

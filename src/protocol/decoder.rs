@@ -208,6 +208,15 @@ impl Decoder {
         let mut buf = std::mem::take(&mut self.buf);
         self.run(&mut buf, out);
         self.buf = buf;
+        self.reserve_for_partial_frame();
+    }
+
+    /// Makes room for the rest of a frame whose header has arrived (see [`room_for_frame`]).
+    fn reserve_for_partial_frame(&mut self) {
+        if !self.stopped {
+            let room = room_for_frame(&self.buf);
+            self.buf.reserve(room.saturating_sub(self.buf.len()));
+        }
     }
 
     /// Like [`Decoder::feed`], for bytes the caller already holds in a shared buffer: whole
@@ -220,7 +229,9 @@ impl Decoder {
         }
         let mut data = data;
         self.run(&mut data, out);
-        if !self.stopped {
+        if !self.stopped && !data.is_empty() {
+            // Reserve before copying the partial frame in, so it is copied once.
+            self.buf.reserve(room_for_frame(&data));
             self.buf.extend_from_slice(&data);
         }
     }
@@ -255,8 +266,6 @@ impl Decoder {
             };
             let total = header_len + payload_len;
             if src.bytes().len() < total {
-                // No reserve for the announced size: a hostile header must not make us allocate
-                // memory it never sends. The buffer grows with the bytes that do arrive.
                 break;
             }
             let (header_bytes, payload) = src.take(header_len, total, header.mask_key);
@@ -365,6 +374,21 @@ impl Decoder {
         debug_assert!(header_len == h.header_len());
         fatal
     }
+}
+
+/// The buffer size to hold the frame that starts `partial`, so a large frame is not copied again
+/// each time the buffer doubles. At most the announced size (which passed the frame limit), and
+/// beyond 1 MiB at most twice what already arrived: a header alone cannot make the decoder hold
+/// much more memory than was sent.
+fn room_for_frame(partial: &[u8]) -> usize {
+    let Some((header, header_len)) = FrameHeader::parse(partial) else {
+        return partial.len();
+    };
+    let Ok(payload_len) = usize::try_from(header.payload_len) else {
+        return partial.len();
+    };
+    let total = header_len.saturating_add(payload_len);
+    total.min(partial.len().max(1 << 20)).max(partial.len())
 }
 
 /// Where the bytes being decoded are: the decoder's own growing buffer, or a caller's `Bytes`.
