@@ -72,9 +72,10 @@ pub(crate) fn run(shared: &Arc<Shared>, id: ConnId, stream: TcpStream) {
         }
     };
     shared.publish(vec![shared.event(id, EventKind::Opened { peer, local })]);
-    let mut buf = vec![0u8; READ_BUF];
-    match handshake(shared, id, &stream, &mut buf) {
-        Ok(Some(leftover)) => websocket(shared, id, stream, buf, &leftover),
+    // A request head is small: the large read buffer is only allocated for a WebSocket.
+    let mut head_buf = [0u8; 4096];
+    match handshake(shared, id, &stream, &mut head_buf) {
+        Ok(Some(leftover)) => websocket(shared, id, stream, vec![0u8; READ_BUF], &leftover),
         Ok(None) => {}
         Err(e) => {
             shared.publish(vec![
