@@ -144,4 +144,32 @@ fn a_real_client_appears_and_its_frames_can_be_inspected() {
     h.run_steps(3);
     assert!(h.query_all_by_label("PASS").count() >= 7);
     assert!(h.query_all_by_label_contains("GET /ws HTTP/1.1").count() > 0);
+    // Clear forgets the frames but keeps the connection row.
+    h.get_by_label("Live").click();
+    h.run_steps(2);
+    h.get_by_label("clear").click();
+    h.run_steps(2);
+    assert_eq!(h.state().capture().frames.len(), 0);
+    assert_eq!(h.state().capture().connections.len(), 1);
+}
+
+#[test]
+fn classroom_controls_change_zoom_and_theme() {
+    let mut h = offline();
+    h.run();
+    let before = h.ctx.zoom_factor();
+    h.get_by_label("present").click();
+    h.run();
+    assert!(
+        h.ctx.zoom_factor() > before + 0.5,
+        "zoom {}",
+        h.ctx.zoom_factor()
+    );
+    h.get_by_label("A-").click();
+    h.run();
+    assert!(h.ctx.zoom_factor() < 1.6);
+    let dark = h.ctx.theme() == egui::Theme::Dark;
+    h.get_by_label(if dark { "light" } else { "dark" }).click();
+    h.run();
+    assert_ne!(h.ctx.theme() == egui::Theme::Dark, dark);
 }

@@ -7,41 +7,37 @@ use wsscope::protocol::{
     FrameHeader, Limits, OpCode, Pending, Role, Rule,
 };
 
+/// Decodes `bytes` cut at `cuts`, through `feed` or (with `shared`) the zero-copy `feed_bytes`.
+fn decode_split(
+    bytes: &[u8],
+    cuts: &[usize],
+    config: DecoderConfig,
+    shared: bool,
+) -> (Vec<Decoded>, Pending, u64) {
+    let mut d = Decoder::new(config);
+    let mut out = Vec::new();
+    let mut points: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+    points.sort_unstable();
+    points.push(bytes.len());
+    let mut start = 0;
+    for p in points {
+        let piece = &bytes[start..p];
+        if shared {
+            d.feed_bytes(bytes::Bytes::copy_from_slice(piece), &mut out);
+        } else {
+            d.feed(piece, &mut out);
+        }
+        start = p;
+    }
+    (out, d.pending(), d.ignored_bytes())
+}
+
 fn decode_chunked(
     bytes: &[u8],
     cuts: &[usize],
     config: DecoderConfig,
 ) -> (Vec<Decoded>, Pending, u64) {
-    let mut d = Decoder::new(config);
-    let mut out = Vec::new();
-    let mut points: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
-    points.sort_unstable();
-    let mut start = 0;
-    for p in points {
-        d.feed(&bytes[start..p], &mut out);
-        start = p;
-    }
-    d.feed(&bytes[start..], &mut out);
-    (out, d.pending(), d.ignored_bytes())
-}
-
-/// Same as `decode_chunked`, through `feed_bytes`.
-fn decode_chunked_bytes(
-    bytes: &[u8],
-    cuts: &[usize],
-    config: DecoderConfig,
-) -> (Vec<Decoded>, Pending, u64) {
-    let mut d = Decoder::new(config);
-    let mut out = Vec::new();
-    let mut points: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
-    points.sort_unstable();
-    let mut start = 0;
-    for p in points {
-        d.feed_bytes(bytes::Bytes::copy_from_slice(&bytes[start..p]), &mut out);
-        start = p;
-    }
-    d.feed_bytes(bytes::Bytes::copy_from_slice(&bytes[start..]), &mut out);
-    (out, d.pending(), d.ignored_bytes())
+    decode_split(bytes, cuts, config, false)
 }
 
 fn arb_header() -> impl Strategy<Value = (FrameHeader, Vec<u8>)> {
@@ -127,7 +123,7 @@ proptest! {
         let bytewise = decode_chunked(&stream, &every, config);
         prop_assert_eq!(&whole, &bytewise);
         // The zero-copy entry point gives the same, in any chunking.
-        let shared = decode_chunked_bytes(&stream, &cuts, config);
+        let shared = decode_split(&stream, &cuts, config, true);
         prop_assert_eq!(&whole, &shared);
     }
 

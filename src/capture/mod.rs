@@ -207,6 +207,23 @@ impl Capture {
             .count()
     }
 
+    /// Forgets every frame, message, TCP record and notice (the connection list and the
+    /// counters stay, so open connections keep their rows).
+    pub fn clear(&mut self) {
+        for c in &mut self.connections {
+            c.tcp.clear();
+        }
+        self.frames.clear();
+        self.messages.clear();
+        self.conn_frames.clear();
+        self.open_fragments.clear();
+        self.notices.clear();
+        self.payload_bytes = 0;
+        self.next_evict = 0;
+        self.next_tcp_conn = 0;
+        self.next_tcp = 0;
+    }
+
     /// Adds one event.
     pub fn ingest(&mut self, e: Event) {
         self.events += 1;

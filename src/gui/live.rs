@@ -95,8 +95,14 @@ impl WsscopeApp {
                 self.paused_at = paused.then(|| self.visible_rows());
             }
             ui.checkbox(&mut self.follow, "follow");
-            if ui.button("clear selection").clicked() {
+            if ui
+                .button("clear")
+                .on_hover_text("forget every captured frame (connections stay)")
+                .clicked()
+            {
+                self.capture.clear();
                 self.selected_frame = None;
+                self.paused_at = None;
             }
         });
         let rows = self.visible_rows();
@@ -260,8 +266,20 @@ impl WsscopeApp {
                     if ui.button("ping").clicked() {
                         self.command(Command::Ping(id, self.compose.clone().into_bytes()));
                     }
-                    if ui.button("close 1000").clicked() {
-                        self.command(Command::Close(id, 1000, self.compose.clone()));
+                    if ui.button("pong").clicked() {
+                        self.command(Command::Pong(id, self.compose.clone().into_bytes()));
+                    }
+                    ui.add(
+                        egui::DragValue::new(&mut self.close_code)
+                            .range(0..=4999)
+                            .prefix("code "),
+                    );
+                    if ui
+                        .button("close")
+                        .on_hover_text("close frame with this code; the text is the reason")
+                        .clicked()
+                    {
+                        self.command(Command::Close(id, self.close_code, self.compose.clone()));
                     }
                 } else {
                     let _ = ui.button("text");

@@ -63,6 +63,7 @@ pub struct WsscopeApp {
     hex: String,
     sender: Sender,
     repaint_pending: Arc<AtomicBool>,
+    close_code: u16,
 }
 
 impl WsscopeApp {
@@ -87,6 +88,7 @@ impl WsscopeApp {
             hex: EXAMPLE_FRAME.to_string(),
             sender: Sender::Auto,
             repaint_pending: Arc::new(AtomicBool::new(false)),
+            close_code: 1000,
         }
     }
 
@@ -220,6 +222,41 @@ impl WsscopeApp {
             }
             ui.separator();
             ui.label(format!("{} open", self.capture.open_connections()));
+            ui.separator();
+            // Classroom controls: the projector needs large text; Ctrl +/- works too.
+            let zoom = ui.ctx().zoom_factor();
+            if ui
+                .small_button("A-")
+                .on_hover_text("smaller text (Ctrl -)")
+                .clicked()
+            {
+                ui.ctx().set_zoom_factor((zoom - 0.1).max(0.5));
+            }
+            if ui
+                .small_button("A+")
+                .on_hover_text("larger text (Ctrl +)")
+                .clicked()
+            {
+                ui.ctx().set_zoom_factor((zoom + 0.1).min(3.0));
+            }
+            if ui
+                .small_button("present")
+                .on_hover_text("large text for a projector")
+                .clicked()
+            {
+                ui.ctx().set_zoom_factor(if zoom < 1.4 { 1.6 } else { 1.0 });
+            }
+            let dark = ui.ctx().theme() == egui::Theme::Dark;
+            if ui
+                .small_button(if dark { "light" } else { "dark" })
+                .clicked()
+            {
+                ui.ctx().set_theme(if dark {
+                    egui::Theme::Light
+                } else {
+                    egui::Theme::Dark
+                });
+            }
         });
         if let Some((addr, _)) = &self.capture.listening {
             ui.label(
