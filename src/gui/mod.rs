@@ -128,6 +128,16 @@ impl WsscopeApp {
         &self.capture
     }
 
+    /// The capture store, to load recorded events into (benches, imports).
+    pub fn capture_mut(&mut self) -> &mut Capture {
+        &mut self.capture
+    }
+
+    /// Shows the live view (connections, frames, anatomy).
+    pub fn show_live(&mut self) {
+        self.tab = Tab::Live;
+    }
+
     /// The server's address, when it is listening.
     pub fn server_addr(&self) -> Option<std::net::SocketAddr> {
         self.server.as_ref().map(ServerHandle::local_addr)
