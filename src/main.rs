@@ -167,23 +167,22 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         None => {
-            let config = match cli.server.config() {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("wsscope: {e}");
-                    return ExitCode::from(2);
-                }
+            let Some(config) = server_config(&cli.server) else {
+                return ExitCode::from(2);
             };
             if cli.headless {
-                return serve(&cli.server, TraceArg::Summary);
+                return serve(config, TraceArg::Summary);
             }
             if !wsscope::gui::has_display() {
                 eprintln!("wsscope: no display (DISPLAY and WAYLAND_DISPLAY are unset): running the server in the terminal instead (same as `wsscope serve`)");
-                return serve(&cli.server, TraceArg::Summary);
+                return serve(config, TraceArg::Summary);
             }
             wsscope::gui::run(config)
         }
-        Some(Command::Serve { server, trace }) => serve(&server, trace),
+        Some(Command::Serve { server, trace }) => match server_config(&server) {
+            Some(config) => serve(config, trace),
+            None => ExitCode::from(2),
+        },
         Some(Command::Accept { key }) => {
             if key.trim().is_empty() {
                 eprintln!("wsscope accept: the key is empty; pass the Sec-WebSocket-Key value, e.g. dGhlIHNhbXBsZSBub25jZQ==");
@@ -217,14 +216,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(args: &ServerArgs, trace: TraceArg) -> ExitCode {
-    let config = match args.config() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("wsscope serve: {e}");
-            return ExitCode::from(2);
-        }
-    };
+/// The server options as a config, or `None` after saying what is wrong with them.
+fn server_config(args: &ServerArgs) -> Option<ServerConfig> {
+    args.config().map_err(|e| eprintln!("wsscope: {e}")).ok()
+}
+
+fn serve(config: ServerConfig, trace: TraceArg) -> ExitCode {
     let level = match trace {
         TraceArg::None => TraceLevel::None,
         TraceArg::Summary => TraceLevel::Summary,

@@ -361,11 +361,9 @@ impl WsscopeApp {
                 if self.key.trim().is_empty() {
                     ui.label("Type a Sec-WebSocket-Key above.");
                 } else {
-                    handshake_view::derivation(ui, &AcceptDerivation::new(&self.key));
-                    ui.label(format!(
-                        "Sec-WebSocket-Accept: {}",
-                        AcceptDerivation::new(&self.key).accept
-                    ));
+                    let d = AcceptDerivation::new(&self.key);
+                    handshake_view::derivation(ui, &d);
+                    ui.label(format!("Sec-WebSocket-Accept: {}", d.accept));
                 }
             });
     }

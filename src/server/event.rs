@@ -178,3 +178,19 @@ pub enum Command {
     /// Turn automatic pongs on or off.
     SetAutoPong(bool),
 }
+
+impl Command {
+    /// The connection a command is for; `None` for server-wide settings.
+    pub fn conn(&self) -> Option<ConnId> {
+        match self {
+            Self::Text(id, _)
+            | Self::Binary(id, _)
+            | Self::Ping(id, _)
+            | Self::Pong(id, _)
+            | Self::Close(id, _, _)
+            | Self::Raw(id, _)
+            | Self::Disconnect(id) => Some(*id),
+            Self::SetReplyMode(_) | Self::SetAutoPong(_) => None,
+        }
+    }
+}

@@ -481,11 +481,6 @@ fn receive(shared: &Shared, id: ConnId, slot: &Slot, data: Bytes, batch: &mut Ve
     let ws = &mut *ws;
     ws.conn.auto_pong = shared.auto_pong.load(Ordering::Relaxed);
     ws.conn.feed_bytes(data);
-    let reply = shared
-        .reply
-        .read()
-        .map(|r| r.clone())
-        .unwrap_or(ReplyMode::Echo);
     while let Some(e) = ws.conn.next_event() {
         match e {
             ConnectionEvent::Frame(frame) => {
@@ -512,18 +507,22 @@ fn receive(shared: &Shared, id: ConnId, slot: &Slot, data: Bytes, batch: &mut Ve
                 ));
             }
             ConnectionEvent::Message(message) => {
-                let sent = match &reply {
-                    ReplyMode::Echo if message.opcode == OpCode::Text => {
-                        // The decoder validated the UTF-8 already.
-                        ws.conn
-                            .send_text(std::str::from_utf8(&message.payload).unwrap_or_default())
-                    }
-                    ReplyMode::Echo => ws.conn.send_binary(&message.payload),
-                    ReplyMode::Fixed(text) => ws.conn.send_text(text),
-                    ReplyMode::Manual => Ok(()),
-                };
-                // Sending fails only after our close frame, when replies are no longer due.
-                let _ = sent;
+                // Read the mode per message, borrowing it (no copy of a fixed reply's text).
+                if let Ok(mode) = shared.reply.read() {
+                    let sent = match &*mode {
+                        ReplyMode::Echo if message.opcode == OpCode::Text => {
+                            // The decoder validated the UTF-8 already.
+                            ws.conn.send_text(
+                                std::str::from_utf8(&message.payload).unwrap_or_default(),
+                            )
+                        }
+                        ReplyMode::Echo => ws.conn.send_binary(&message.payload),
+                        ReplyMode::Fixed(text) => ws.conn.send_text(text),
+                        ReplyMode::Manual => Ok(()),
+                    };
+                    // Sending fails only after our close frame, when replies are no longer due.
+                    let _ = sent;
+                }
                 batch.push(shared.event(
                     id,
                     EventKind::Message {
@@ -603,15 +602,8 @@ fn flush(shared: &Shared, id: ConnId, ws: &mut WsState, batch: &mut Vec<Event>) 
 
 /// Runs a per-connection command on the caller's thread.
 pub(crate) fn command(shared: &Shared, cmd: Command) {
-    let id = match &cmd {
-        Command::Text(id, _)
-        | Command::Binary(id, _)
-        | Command::Ping(id, _)
-        | Command::Pong(id, _)
-        | Command::Close(id, _, _)
-        | Command::Raw(id, _)
-        | Command::Disconnect(id) => *id,
-        Command::SetReplyMode(_) | Command::SetAutoPong(_) => return,
+    let Some(id) = cmd.conn() else {
+        return;
     };
     let slot = shared.conns.lock().ok().and_then(|c| c.get(&id).cloned());
     let Some(slot) = slot else {
