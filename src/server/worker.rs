@@ -389,6 +389,14 @@ fn websocket(
     if let Ok(mut c) = shared.conns.lock() {
         c.insert(id, Arc::clone(&slot));
     }
+    // A shutdown that began while this connection was still in its handshake did not see it in
+    // `conns`: close it here so it also gets its 1001.
+    if shared.stopping.load(Ordering::SeqCst) {
+        command(
+            shared,
+            Command::Close(id, 1001, "server shutting down".into()),
+        );
+    }
     let mut reader = reader;
     let mut batch = Vec::new();
     let mut done = false;
