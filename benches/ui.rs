@@ -33,7 +33,7 @@ fn main() {
 
     let mut h = Harness::builder()
         .with_size(egui::vec2(1500.0, 900.0))
-        .build_eframe(|_cc| WsscopeApp::offline());
+        .build_eframe(|cc| WsscopeApp::offline(&cc.egui_ctx));
     let fill = Instant::now();
     {
         let app = h.state_mut();

@@ -11,7 +11,7 @@ use wsscope::server::ServerConfig;
 fn offline() -> Harness<'static, WsscopeApp> {
     Harness::builder()
         .with_size(egui::vec2(1500.0, 900.0))
-        .build_eframe(|_cc| WsscopeApp::offline())
+        .build_eframe(|cc| WsscopeApp::offline(&cc.egui_ctx))
 }
 
 fn live() -> Harness<'static, WsscopeApp> {
@@ -86,13 +86,25 @@ fn decode_tab_shows_the_masked_hello() {
     h.run();
     h.get_by_label("Decode frames").click();
     h.run();
+    // The same anatomy view as a live frame: fields, the key, the unmasked text.
+    assert!(h.query_all_by_label("0x1 text").count() > 0);
     assert!(
-        h.query_all_by_label_contains("payload text \"Hello\"")
+        h.query_all_by_label_contains("37 fa 21 3d (37fa213d)")
             .count()
             > 0
     );
+    assert!(h.query_all_by_label("Hello").count() > 0, "payload text");
     assert!(
-        h.query_all_by_label_contains("37 fa 21 3d (37fa213d)")
+        h.query_all_by_label("Message 1: text in 1 frame(s), 5 bytes")
+            .count()
+            > 0
+    );
+    assert_eq!(h.query_all_by_label_contains("Rules broken").count(), 0);
+    // Judged as sent by a server, the same bytes break §5.1.
+    h.get_by_label("server").click();
+    h.run();
+    assert!(
+        h.query_all_by_label_contains("a server MUST NOT mask any frame it sends")
             .count()
             > 0
     );
@@ -144,9 +156,26 @@ fn a_real_client_appears_and_its_frames_can_be_inspected() {
     h.run_steps(3);
     assert!(h.query_all_by_label("PASS").count() >= 7);
     assert!(h.query_all_by_label_contains("GET /ws HTTP/1.1").count() > 0);
-    // Clear forgets the frames but keeps the connection row.
+    // The filter keeps the client's frames only (its text and its close).
     h.get_by_label("Live").click();
     h.run_steps(2);
+    h.get_by_label("Filter:").focus();
+    h.get_by_label("Filter:").type_text("c->s");
+    h.run_steps(2);
+    let total = h.state().capture().frames.len();
+    assert!(
+        h.query_all_by_label(&format!("2 of {total} frames match"))
+            .count()
+            > 0
+    );
+    h.get_by_label("Filter:").type_text(" hello");
+    h.run_steps(2);
+    assert!(
+        h.query_all_by_label(&format!("1 of {total} frames match"))
+            .count()
+            > 0
+    );
+    // Clear forgets the frames but keeps the connection row.
     h.get_by_label("clear").click();
     h.run_steps(2);
     assert_eq!(h.state().capture().frames.len(), 0);
@@ -172,4 +201,236 @@ fn classroom_controls_change_zoom_and_theme() {
     h.get_by_label(if dark { "light" } else { "dark" }).click();
     h.run();
     assert_ne!(h.ctx.theme() == egui::Theme::Dark, dark);
+}
+
+#[test]
+fn language_switch_changes_labels_and_back() {
+    let mut h = offline();
+    h.run();
+    assert!(h.query_all_by_label("Live").count() > 0);
+    h.get_by_label("中文").click();
+    h.run();
+    for zh in [
+        "实时",
+        "握手",
+        "Accept 计算",
+        "解码帧",
+        "构造帧",
+        "两个常见错误",
+    ] {
+        assert!(h.query_all_by_label(zh).count() > 0, "{zh} missing");
+    }
+    assert_eq!(h.query_all_by_label("Live").count(), 0);
+    assert_eq!(h.state().lang(), wsscope::gui::i18n::Lang::Zh);
+    // The derivation itself is data, not text: the same value in both languages.
+    assert!(
+        h.query_all_by_label_contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+            .count()
+            > 0
+    );
+    h.get_by_label("English").click();
+    h.run();
+    assert!(h.query_all_by_label("Live").count() > 0);
+}
+
+/// Every character of every Chinese (and English) string has a glyph in the fonts the window
+/// installs, using only the bundled font (what a machine without CJK fonts gets): no tofu.
+#[test]
+fn every_ui_string_has_glyphs_with_the_bundled_font() {
+    use wsscope::gui::{fonts, i18n};
+    let ctx = egui::Context::default();
+    ctx.run_ui(egui::RawInput::default(), |_| {})
+        .textures_delta
+        .clear();
+    let missing_before =
+        ctx.fonts_mut(|f| !f.has_glyphs(&egui::FontId::proportional(14.0), "中文"));
+    assert!(
+        missing_before,
+        "egui's own fonts have CJK glyphs: this test would prove nothing"
+    );
+    fonts::install(&ctx, fonts::Sources::Bundled);
+    ctx.run_ui(egui::RawInput::default(), |_| {})
+        .textures_delta
+        .clear();
+    for lang in [i18n::Lang::En, i18n::Lang::Zh] {
+        for s in i18n::every_string(lang) {
+            for font in [
+                egui::FontId::proportional(14.0),
+                egui::FontId::monospace(14.0),
+            ] {
+                let missing: String = s
+                    .chars()
+                    .filter(|c| !ctx.fonts_mut(|f| f.has_glyph(&font, *c)))
+                    .collect();
+                assert!(
+                    missing.is_empty(),
+                    "no glyph for {missing:?} in {s:?} ({font:?}); rerun assets/fonts/make-subset.sh"
+                );
+            }
+        }
+    }
+    // Common Chinese payload text, beyond the UI's own characters.
+    assert!(ctx.fonts_mut(|f| f.has_glyphs(&egui::FontId::monospace(14.0), "谢谢你，粘包和拆包")));
+}
+
+#[test]
+fn a_damaged_system_font_is_skipped_not_fatal() {
+    use wsscope::gui::fonts;
+    assert!(fonts::usable(fonts::BUNDLED_CJK, 0));
+    assert!(!fonts::usable(b"not a font at all", 0));
+    assert!(!fonts::usable(&[], 0));
+    // A collection index past the end is refused too.
+    assert!(!fonts::usable(fonts::BUNDLED_CJK, 5));
+}
+
+#[test]
+fn frame_builder_shows_the_bytes_and_what_a_receiver_reports() {
+    let mut h = offline();
+    h.run();
+    h.get_by_label("Build a frame").click();
+    h.run();
+    // The defaults build the RFC's masked "Hello".
+    assert!(
+        h.query_all_by_label("81 85 37 fa 21 3d 7f 9f 4d 51 58")
+            .count()
+            > 0
+    );
+    assert!(
+        h.query_all_by_label("a receiver accepts this frame")
+            .count()
+            > 0
+    );
+    // Set RSV1 with no extension negotiated: the receiver reports §5.2.
+    h.get_by_role_and_label(egui::accesskit::Role::CheckBox, "RSV1")
+        .click();
+    h.run();
+    assert!(
+        h.query_all_by_label("c1 85 37 fa 21 3d 7f 9f 4d 51 58")
+            .count()
+            > 0
+    );
+    assert!(
+        h.query_all_by_label_contains("RSV1-3 MUST be 0 unless an extension defines them")
+            .count()
+            > 0
+    );
+    assert_eq!(
+        h.query_all_by_label("a receiver accepts this frame")
+            .count(),
+        0
+    );
+    h.get_by_role_and_label(egui::accesskit::Role::CheckBox, "RSV1")
+        .click();
+    // Force the 16-bit length form for 5 bytes: a non-minimal length.
+    h.get_by_label("7+16").click();
+    h.run();
+    assert!(
+        h.query_all_by_label("81 fe 00 05 37 fa 21 3d 7f 9f 4d 51 58")
+            .count()
+            > 0
+    );
+    assert!(h.query_all_by_label_contains("§5.2").count() > 0);
+    // The bytes go to the decoder tab with one click.
+    h.get_by_label("open in the decoder").click();
+    h.run();
+    assert!(h.query_all_by_label("Frame bytes (hex):").count() > 0);
+}
+
+#[test]
+fn settings_are_saved_and_restored() {
+    use eframe::App as _;
+    #[derive(Default)]
+    struct Memory(std::collections::HashMap<String, String>);
+    impl eframe::Storage for Memory {
+        fn get_string(&self, key: &str) -> Option<String> {
+            self.0.get(key).cloned()
+        }
+        fn set_string(&mut self, key: &str, value: String) {
+            self.0.insert(key.to_string(), value);
+        }
+        fn remove_string(&mut self, key: &str) {
+            self.0.remove(key);
+        }
+        fn flush(&mut self) {}
+    }
+    let mut h = offline();
+    h.run();
+    h.get_by_label("中文").click();
+    h.run();
+    h.get_by_label("投影").click();
+    h.run();
+    let mut storage = Memory::default();
+    h.state_mut().save(&mut storage);
+    let saved: wsscope::gui::Settings =
+        eframe::get_value(&storage, "wsscope-settings").unwrap_or_else(|| panic!("not saved"));
+    assert_eq!(saved.lang, wsscope::gui::i18n::Lang::Zh);
+    assert!((saved.zoom - 1.6).abs() < 0.01, "zoom {}", saved.zoom);
+    // A new window with those settings opens in Chinese, zoomed.
+    let mut h2 = Harness::builder()
+        .with_size(egui::vec2(1500.0, 900.0))
+        .build_eframe(move |cc| WsscopeApp::with_settings(&cc.egui_ctx, saved.clone()));
+    h2.run();
+    assert!(h2.query_all_by_label("实时").count() > 0);
+    assert!((h2.ctx.zoom_factor() - 1.6).abs() < 0.01);
+}
+
+#[test]
+fn restarting_the_listener_closes_clients_with_1001_and_keeps_the_capture() {
+    let mut h = live();
+    step_until(&mut h, "listening", |h| h.state().server_addr().is_some());
+    let addr = h
+        .state()
+        .server_addr()
+        .unwrap_or_else(|| panic!("no server"));
+    let client = std::thread::spawn(move || {
+        let (mut ws, _) =
+            tungstenite::connect(format!("ws://{addr}/")).unwrap_or_else(|e| panic!("{e}"));
+        ws.send(tungstenite::Message::text("before the restart"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        loop {
+            match ws.read() {
+                Ok(tungstenite::Message::Close(c)) => return c.map(|c| u16::from(c.code)),
+                Ok(_) => {}
+                Err(e) => panic!("no close frame: {e}"),
+            }
+        }
+    });
+    step_until(&mut h, "echo captured", |h| {
+        h.state().capture().frames.len() >= 2
+    });
+    h.state_mut().restart_on_port(0);
+    step_until(&mut h, "restarted", |h| {
+        !h.state().restarting() && h.state().server_addr().is_some()
+    });
+    let code = client.join().unwrap_or_else(|_| panic!("client panicked"));
+    assert_eq!(code, Some(1001));
+    let new_addr = h
+        .state()
+        .server_addr()
+        .unwrap_or_else(|| panic!("no server"));
+    // A client of the new listener gets the next connection number; old frames stay.
+    let (mut ws, _) =
+        tungstenite::connect(format!("ws://{new_addr}/")).unwrap_or_else(|e| panic!("{e}"));
+    ws.send(tungstenite::Message::text("after"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let _ = ws.read();
+    step_until(&mut h, "second connection", |h| {
+        h.state().capture().connections.iter().any(|c| c.id == 2)
+    });
+    let c = h.state().capture();
+    assert!(c
+        .frames
+        .iter()
+        .any(|f| f.frame.payload.as_ref() == b"before the restart"));
+    let first = c
+        .connection(1)
+        .unwrap_or_else(|| panic!("first connection gone"));
+    assert_eq!(
+        first
+            .close
+            .as_ref()
+            .and_then(|cl| cl.code)
+            .map(|c| c.code()),
+        Some(1001)
+    );
 }

@@ -1,15 +1,79 @@
 //! The anatomy of one frame: the §5.2 bit diagram with this frame's bits, a hex dump coloured by
-//! field, the length encoding, the unmask table, the payload and the rules it broke.
+//! field (hovering a field lights up its bytes and the other way round), the length encoding,
+//! the unmask table, the payload and the rules it broke.
+
+use std::ops::Range;
 
 use eframe::egui::{self, Color32, RichText};
 use egui::text::{LayoutJob, TextFormat};
 
+use super::i18n::{self, fill, Lang};
 use super::style;
 use crate::cli::hex_spaced;
 use crate::protocol::accept::hex_lower;
-use crate::protocol::{parse_close_payload, Frame, LenEncoding, OpCode};
+use crate::protocol::{parse_close_payload, FieldSpans, Frame, LenEncoding, OpCode};
 
 const RFC_5_2: &str = "https://www.rfc-editor.org/rfc/rfc6455#section-5.2";
+/// Bytes shown in the hex dump before "... N more bytes".
+const DUMP_MAX: usize = 512;
+/// Characters per hex dump line: "000000  " then 16 × "xx ", then the newline.
+const DUMP_LINE: usize = 8 + 16 * 3 + 1;
+
+/// The parts of a frame a learner hovers: each is a byte range of the frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    /// Byte 0: FIN, RSV1-3, opcode.
+    Byte0,
+    /// Byte 1: MASK and the 7-bit length.
+    Byte1,
+    /// The 16- or 64-bit extended length.
+    ExtLen,
+    /// The masking key.
+    Key,
+    /// The payload.
+    Payload,
+}
+
+impl Field {
+    fn of_byte(spans: &FieldSpans, i: usize) -> Field {
+        if spans.fin_rsv_opcode.contains(&i) {
+            Field::Byte0
+        } else if spans.mask_len7.contains(&i) {
+            Field::Byte1
+        } else if spans.ext_len.as_ref().is_some_and(|r| r.contains(&i)) {
+            Field::ExtLen
+        } else if spans.mask_key.as_ref().is_some_and(|r| r.contains(&i)) {
+            Field::Key
+        } else {
+            Field::Payload
+        }
+    }
+
+    fn bytes(self, spans: &FieldSpans) -> Range<usize> {
+        match self {
+            Field::Byte0 => spans.fin_rsv_opcode.clone(),
+            Field::Byte1 => spans.mask_len7.clone(),
+            Field::ExtLen => spans.ext_len.clone().unwrap_or(0..0),
+            Field::Key => spans.mask_key.clone().unwrap_or(0..0),
+            Field::Payload => spans.payload.clone(),
+        }
+    }
+
+    fn color(self) -> Color32 {
+        match self {
+            Field::Byte0 => style::OPCODE,
+            Field::Byte1 | Field::ExtLen => style::LENGTH,
+            Field::Key => style::KEY,
+            Field::Payload => style::PAYLOAD,
+        }
+    }
+}
+
+/// The hovered field of the anatomy with id `id`, as of the previous pass (hover is only known
+/// after a widget is laid out, so the highlight lags one pass; a repaint is requested).
+fn hovered(ui: &egui::Ui, id: egui::Id) -> Option<Field> {
+    ui.ctx().data(|d| d.get_temp::<Option<Field>>(id)).flatten()
+}
 
 fn bit(b: bool) -> &'static str {
     if b {
@@ -20,7 +84,7 @@ fn bit(b: bool) -> &'static str {
 }
 
 /// The 16 bits of bytes 0 and 1, each under its field name, in the field's colour.
-fn bit_diagram(ui: &mut egui::Ui, f: &Frame) {
+fn bit_diagram(ui: &mut egui::Ui, lang: Lang, f: &Frame) {
     let b0 = f.header_bytes.first().copied().unwrap_or(0);
     let b1 = f.header_bytes.get(1).copied().unwrap_or(0);
     let fields: [(&str, u32, u32, Color32); 7] = [
@@ -30,12 +94,11 @@ fn bit_diagram(ui: &mut egui::Ui, f: &Frame) {
         ("RSV3", 4, 1, style::RSV),
         ("opcode", 0, 4, style::OPCODE),
         ("MASK", 7, 1, style::MASK),
-        ("payload len (7)", 0, 7, style::LENGTH),
+        (lang.t().bits_len7, 0, 7, style::LENGTH),
     ];
     egui::Grid::new("bits").spacing([6.0, 2.0]).show(ui, |ui| {
-        for (i, (name, ..)) in fields.iter().enumerate() {
-            let c = fields[i].3;
-            ui.label(RichText::new(*name).color(c).small());
+        for (name, .., c) in &fields {
+            ui.label(RichText::new(*name).color(*c).small());
         }
         ui.end_row();
         for (i, (_, shift, width, color)) in fields.iter().enumerate() {
@@ -48,26 +111,18 @@ fn bit_diagram(ui: &mut egui::Ui, f: &Frame) {
     });
 }
 
-/// The frame's wire bytes, 16 per line, each field in its colour.
-fn hex_dump(ui: &mut egui::Ui, f: &Frame) {
-    const MAX: usize = 512;
+/// The frame's wire bytes, 16 per line, each field in its colour; the hovered field's bytes get
+/// a background. Returns the field under the pointer, if any.
+fn hex_dump(ui: &mut egui::Ui, lang: Lang, f: &Frame, lit: Option<Field>) -> Option<Field> {
+    let t = lang.t();
     let wire = f.wire_bytes();
     let spans = f.spans();
-    let color_at = |i: usize| -> Color32 {
-        if i == 0 {
-            style::OPCODE
-        } else if i == 1 || spans.ext_len.as_ref().is_some_and(|r| r.contains(&i)) {
-            style::LENGTH
-        } else if spans.mask_key.as_ref().is_some_and(|r| r.contains(&i)) {
-            style::KEY
-        } else {
-            style::PAYLOAD
-        }
-    };
+    let lit_range = lit.map(|l| l.bytes(&spans));
     let font = egui::FontId::monospace(13.0);
     let mut job = LayoutJob::default();
     let dim = ui.visuals().weak_text_color();
-    for (i, b) in wire.iter().take(MAX).enumerate() {
+    let highlight = ui.visuals().selection.bg_fill;
+    for (i, b) in wire.iter().take(DUMP_MAX).enumerate() {
         if i % 16 == 0 {
             if i > 0 {
                 job.append("\n", 0.0, TextFormat::simple(font.clone(), dim));
@@ -78,239 +133,335 @@ fn hex_dump(ui: &mut egui::Ui, f: &Frame) {
                 TextFormat::simple(font.clone(), dim),
             );
         }
-        job.append(
-            &format!("{b:02x} "),
-            0.0,
-            TextFormat::simple(font.clone(), color_at(i)),
-        );
-    }
-    if wire.len() > MAX {
-        job.append(
-            &format!("\n... {} more bytes", wire.len() - MAX),
-            0.0,
-            TextFormat::simple(font, dim),
-        );
-    }
-    ui.label(job);
-    ui.horizontal_wrapped(|ui| {
-        for (name, c) in [
-            ("FIN/RSV/opcode", style::OPCODE),
-            ("MASK/length", style::LENGTH),
-            ("masking key", style::KEY),
-            ("payload", style::PAYLOAD),
-        ] {
-            ui.label(RichText::new(name.to_string()).color(c).small());
+        let mut fmt = TextFormat::simple(font.clone(), Field::of_byte(&spans, i).color());
+        if lit_range.as_ref().is_some_and(|r| r.contains(&i)) {
+            fmt.background = highlight;
         }
+        job.append(&format!("{b:02x} "), 0.0, fmt);
+    }
+    let galley = ui.painter().layout_job(job);
+    let r = ui.add(egui::Label::new(galley.clone()).sense(egui::Sense::hover()));
+    let mut over = None;
+    if let Some(pos) = r.hover_pos() {
+        let c = galley.cursor_from_pos(pos - r.rect.min).index.0;
+        let (line, col) = (c / DUMP_LINE, c % DUMP_LINE);
+        if (8..DUMP_LINE - 1).contains(&col) {
+            let i = line * 16 + (col - 8) / 3;
+            if i < wire.len().min(DUMP_MAX) {
+                over = Some(Field::of_byte(&spans, i));
+            }
+        }
+    }
+    if wire.len() > DUMP_MAX {
+        ui.label(fill(t.more_bytes, &[&(wire.len() - DUMP_MAX)]));
+    }
+    ui.horizontal_wrapped(|ui| {
+        for (name, field) in [
+            (t.legend_head, Field::Byte0),
+            (t.legend_len, Field::Byte1),
+            (t.masking_key, Field::Key),
+            (t.legend_payload, Field::Payload),
+        ] {
+            let r = ui.label(RichText::new(name).color(field.color()).small());
+            if r.hovered() {
+                over = Some(field);
+            }
+        }
+        ui.label(RichText::new(t.hover_bytes).small().weak());
     });
+    over
 }
 
-/// Everything about `f`. `title` names it (number, direction).
-pub fn show(ui: &mut egui::Ui, title: &str, f: &Frame) {
+/// A field name in the grid: lit when its bytes are hovered; reports its own hover.
+fn field_label(
+    ui: &mut egui::Ui,
+    text: &str,
+    color: Color32,
+    field: Field,
+    lit: Option<Field>,
+    over: &mut Option<Field>,
+) {
+    let mut rt = RichText::new(text).color(color);
+    if lit == Some(field) {
+        rt = rt.background_color(ui.visuals().selection.bg_fill).strong();
+    }
+    if ui.label(rt).hovered() {
+        *over = Some(field);
+    }
+}
+
+/// Everything about `f`. `title` names it (number, direction); `id` keeps several anatomies on
+/// one screen apart.
+pub fn show(
+    ui: &mut egui::Ui,
+    lang: Lang,
+    id: impl std::hash::Hash + std::fmt::Debug,
+    title: &str,
+    f: &Frame,
+) {
+    let t = lang.t();
+    let id = ui.make_persistent_id(("anatomy", id));
+    let lit = hovered(ui, id);
+    let mut over = None;
     let h = &f.header;
-    ui.heading(title);
-    ui.horizontal_wrapped(|ui| {
-        ui.label("The fields of one frame, as RFC 6455");
-        ui.hyperlink_to("§5.2", RFC_5_2);
-        ui.label("draws them. Bytes are counted from the start of this connection's stream.");
-    });
-    ui.add_space(4.0);
-    bit_diagram(ui, f);
-    ui.add_space(4.0);
-    egui::Grid::new("fields")
-        .num_columns(2)
-        .striped(true)
-        .show(ui, |ui| {
-            ui.label(RichText::new("FIN").color(style::FIN));
-            ui.label(format!(
-                "{} — {}",
-                bit(h.fin),
-                if h.fin {
-                    "final fragment"
-                } else {
-                    "more fragments follow"
-                }
-            ));
-            ui.end_row();
-            ui.label(RichText::new("RSV1-3").color(style::RSV));
-            ui.label(format!(
-                "{} {} {} — must be 0 unless an extension defines them",
-                bit(h.rsv[0]),
-                bit(h.rsv[1]),
-                bit(h.rsv[2])
-            ));
-            ui.end_row();
-            ui.label(RichText::new("opcode").color(style::OPCODE));
-            ui.label(
-                RichText::new(format!(
-                    "0x{:X} {}{}",
-                    u8::from(h.opcode),
-                    h.opcode.name(),
-                    if h.opcode.is_control() {
-                        " (control)"
-                    } else {
-                        ""
-                    }
-                ))
-                .color(style::opcode(h.opcode)),
-            );
-            ui.end_row();
-            ui.label(RichText::new("MASK").color(style::MASK));
-            ui.label(format!(
-                "{} — {}",
-                bit(h.masked),
-                if h.masked {
-                    "masked (clients must mask)"
-                } else {
-                    "not masked (servers never mask)"
-                }
-            ));
-            ui.end_row();
-            ui.label(RichText::new("length").color(style::LENGTH));
-            let how = match h.len_encoding {
-                LenEncoding::Seven => format!(
-                    "{} bytes — 7-bit form: len7 holds the length itself (0-125)",
-                    h.payload_len
-                ),
-                LenEncoding::Sixteen => format!(
-                    "{} bytes — len7 = 126, then a 16-bit length in bytes 2-3 (126-65535)",
-                    h.payload_len
-                ),
-                LenEncoding::SixtyFour => format!(
-                    "{} bytes — len7 = 127, then a 64-bit length in bytes 2-9 (65536 and up)",
-                    h.payload_len
-                ),
-            };
-            ui.label(how);
-            ui.end_row();
-            if let Some(key) = h.mask_key {
-                ui.label(RichText::new("masking key").color(style::KEY));
-                ui.monospace(format!("{} ({})", hex_spaced(&key), hex_lower(&key)));
-                ui.end_row();
-            }
-            ui.label("fragment");
-            ui.label(format!("{:?}", f.fragment));
-            ui.end_row();
+    ui.push_id(id, |ui| {
+        ui.heading(title);
+        ui.horizontal_wrapped(|ui| {
+            ui.label(t.anatomy_intro1);
+            ui.hyperlink_to("§5.2", RFC_5_2);
+            ui.label(t.anatomy_intro2);
         });
-    ui.add_space(4.0);
-    ui.strong("Bytes on the wire");
-    hex_dump(ui, f);
-    if let Some(key) = h.mask_key {
-        if f.payload_captured {
-            ui.add_space(4.0);
-            ui.strong("Unmasking: payload[i] = wire[i] XOR key[i mod 4]  (§5.3)");
-            let wire = f.wire_payload();
-            egui::Grid::new("unmask").striped(true).show(ui, |ui| {
-                for h in ["i", "wire", "key", "byte", "char"] {
-                    ui.label(RichText::new(h).small());
-                }
+        ui.add_space(4.0);
+        bit_diagram(ui, lang, f);
+        ui.add_space(4.0);
+        egui::Grid::new("fields")
+            .num_columns(2)
+            .striped(true)
+            .show(ui, |ui| {
+                field_label(ui, "FIN", style::FIN, Field::Byte0, lit, &mut over);
+                ui.label(format!(
+                    "{} — {}",
+                    bit(h.fin),
+                    if h.fin { t.fin_final } else { t.fin_more }
+                ));
                 ui.end_row();
-                for (i, (&w, &b)) in wire.iter().zip(f.payload.iter()).take(32).enumerate() {
-                    ui.monospace(i.to_string());
-                    ui.label(
-                        RichText::new(format!("{w:02x}"))
-                            .monospace()
-                            .color(style::PAYLOAD),
-                    );
-                    ui.label(
-                        RichText::new(format!("^ {:02x}", key[i % 4]))
-                            .monospace()
-                            .color(style::KEY),
-                    );
-                    ui.monospace(format!("= {b:02x}"));
-                    let ch = if b.is_ascii_graphic() || b == b' ' {
-                        char::from(b).to_string()
-                    } else {
-                        "·".into()
-                    };
-                    ui.monospace(ch);
+                field_label(ui, "RSV1-3", style::RSV, Field::Byte0, lit, &mut over);
+                ui.label(format!(
+                    "{} {} {} — {}",
+                    bit(h.rsv[0]),
+                    bit(h.rsv[1]),
+                    bit(h.rsv[2]),
+                    t.rsv_rule
+                ));
+                ui.end_row();
+                field_label(
+                    ui,
+                    t.col_opcode,
+                    style::OPCODE,
+                    Field::Byte0,
+                    lit,
+                    &mut over,
+                );
+                ui.label(
+                    RichText::new(format!(
+                        "0x{:X} {}{}",
+                        u8::from(h.opcode),
+                        h.opcode.name(),
+                        if h.opcode.is_control() { t.control } else { "" }
+                    ))
+                    .color(style::opcode(h.opcode)),
+                );
+                ui.end_row();
+                field_label(ui, "MASK", style::MASK, Field::Byte1, lit, &mut over);
+                ui.label(format!(
+                    "{} — {}",
+                    bit(h.masked),
+                    if h.masked { t.masked } else { t.unmasked }
+                ));
+                ui.end_row();
+                let len_field = if h.len_encoding == LenEncoding::Seven {
+                    Field::Byte1
+                } else {
+                    Field::ExtLen
+                };
+                field_label(ui, t.len_field, style::LENGTH, len_field, lit, &mut over);
+                let how = match h.len_encoding {
+                    LenEncoding::Seven => t.len7,
+                    LenEncoding::Sixteen => t.len16,
+                    LenEncoding::SixtyFour => t.len64,
+                };
+                ui.label(fill(how, &[&h.payload_len]));
+                ui.end_row();
+                if let Some(key) = h.mask_key {
+                    field_label(ui, t.masking_key, style::KEY, Field::Key, lit, &mut over);
+                    ui.monospace(format!("{} ({})", hex_spaced(&key), hex_lower(&key)));
                     ui.end_row();
                 }
+                ui.label(t.fragment);
+                ui.label(i18n::fragment(lang, f.fragment));
+                ui.end_row();
             });
-            if wire.len() > 32 {
-                ui.label(format!(
-                    "... {} more bytes unmasked the same way",
-                    wire.len() - 32
-                ));
+        ui.add_space(4.0);
+        ui.strong(t.on_wire);
+        if let Some(o) = hex_dump(ui, lang, f, lit) {
+            over = Some(o);
+        }
+        if let Some(key) = h.mask_key {
+            if f.payload_captured {
+                ui.add_space(4.0);
+                ui.strong(t.unmask_title);
+                unmask_table(ui, lang, f, key);
             }
         }
+        ui.add_space(4.0);
+        field_label(
+            ui,
+            t.payload,
+            ui.visuals().strong_text_color(),
+            Field::Payload,
+            lit,
+            &mut over,
+        );
+        payload_section(ui, lang, f);
+        violations(ui, lang, f);
+    });
+    if over != lit {
+        ui.ctx().data_mut(|d| d.insert_temp(id, over));
+        ui.ctx().request_repaint();
     }
-    ui.add_space(4.0);
-    ui.strong("Payload");
+}
+
+fn unmask_table(ui: &mut egui::Ui, lang: Lang, f: &Frame, key: [u8; 4]) {
+    const ROWS: usize = 32;
+    let t = lang.t();
+    let wire = f.wire_payload();
+    egui::Grid::new("unmask").striped(true).show(ui, |ui| {
+        for h in ["i", t.col_wire, t.col_key, t.col_byte, t.col_char] {
+            ui.label(RichText::new(h).small());
+        }
+        ui.end_row();
+        for (i, (&w, &b)) in wire.iter().zip(f.payload.iter()).take(ROWS).enumerate() {
+            ui.monospace(i.to_string());
+            ui.label(
+                RichText::new(format!("{w:02x}"))
+                    .monospace()
+                    .color(style::PAYLOAD),
+            );
+            ui.label(
+                RichText::new(format!("^ {:02x}", key[i % 4]))
+                    .monospace()
+                    .color(style::KEY),
+            );
+            ui.monospace(format!("= {b:02x}"));
+            let ch = if b.is_ascii_graphic() || b == b' ' {
+                char::from(b).to_string()
+            } else {
+                "·".into()
+            };
+            ui.monospace(ch);
+            ui.end_row();
+        }
+    });
+    if wire.len() > ROWS {
+        ui.label(fill(t.more_unmasked, &[&(wire.len() - ROWS)]));
+    }
+}
+
+fn payload_section(ui: &mut egui::Ui, lang: Lang, f: &Frame) {
+    let t = lang.t();
     if !f.payload_captured {
-        ui.label("(not kept: decoding stopped at this header, or the capture budget evicted it)");
-    } else if h.opcode == OpCode::Close {
+        ui.label(t.not_kept);
+    } else if f.header.opcode == OpCode::Close {
         match parse_close_payload(&f.payload) {
             Ok(None) => {
-                ui.label("no status code (received as 1005)");
+                ui.label(t.close_no_code);
             }
             Ok(Some(c)) => {
-                ui.label(format!("close code {}", c.code));
+                ui.label(fill(
+                    t.close_code,
+                    &[&c.code.code(), &i18n::close_meaning(lang, c.code)],
+                ));
                 match c.reason {
-                    Ok(r) => ui.label(format!("reason {r:?}")),
-                    Err(i) => {
-                        ui.colored_label(style::BAD, format!("reason is not UTF-8 at byte {i}"))
-                    }
+                    Ok(r) => ui.label(fill(t.close_reason, &[&format!("{r:?}")])),
+                    Err(i) => ui.colored_label(style::BAD, fill(t.reason_not_utf8, &[&i])),
                 };
             }
             Err(_) => {
-                ui.colored_label(style::BAD, "1-byte body: too short for a code");
+                ui.colored_label(style::BAD, t.close_one_byte);
             }
         }
     } else {
-        payload_view(ui, &f.payload);
-    }
-    if !f.violations.is_empty() {
-        ui.add_space(4.0);
-        ui.strong(RichText::new("Rules broken").color(style::BAD));
-        for v in &f.violations {
-            ui.horizontal_wrapped(|ui| {
-                ui.hyperlink_to(
-                    format!("§{}", v.section()),
-                    format!(
-                        "https://www.rfc-editor.org/rfc/rfc6455#section-{}",
-                        v.section()
-                    ),
-                );
-                ui.colored_label(
-                    style::BAD,
-                    format!(
-                        "{} — bytes {}..{} — close {}{}",
-                        v.rule.description(),
-                        v.byte_range.start,
-                        v.byte_range.end,
-                        v.close_code().code(),
-                        if v.detail.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" ({})", v.detail)
-                        }
-                    ),
-                );
-            });
-        }
+        payload_view(ui, lang, &f.payload);
     }
 }
 
-/// A payload as text when it is UTF-8 (pretty JSON when it parses), else as hex.
-pub fn payload_view(ui: &mut egui::Ui, payload: &[u8]) {
-    const MAX: usize = 4096;
-    if payload.is_empty() {
-        ui.label("(empty)");
+fn violations(ui: &mut egui::Ui, lang: Lang, f: &Frame) {
+    if f.violations.is_empty() {
         return;
     }
-    let shown = &payload[..payload.len().min(MAX)];
+    let t = lang.t();
+    ui.add_space(4.0);
+    ui.strong(RichText::new(t.rules_broken).color(style::BAD));
+    for v in &f.violations {
+        ui.horizontal_wrapped(|ui| {
+            ui.hyperlink_to(
+                format!("§{}", v.section()),
+                format!(
+                    "https://www.rfc-editor.org/rfc/rfc6455#section-{}",
+                    v.section()
+                ),
+            );
+            let mut text = fill(
+                t.violation,
+                &[
+                    &i18n::rule(lang, v.rule),
+                    &v.byte_range.start,
+                    &v.byte_range.end,
+                    &v.close_code().code(),
+                ],
+            );
+            if !v.detail.is_empty() {
+                text.push_str(&format!(" ({})", v.detail));
+            }
+            ui.colored_label(style::BAD, text);
+        });
+    }
+}
+
+/// Pretty-printed JSON when `text` is a JSON object or array (a bare number or string is shown
+/// as text: "1" is not worth re-formatting).
+pub fn pretty_json(text: &str) -> Option<String> {
+    // Parsing is linear, but re-laying-out megabytes every frame is not worth it.
+    if text.len() > 1 << 20 || !text.trim_start().starts_with(['{', '[']) {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    serde_json::to_string_pretty(&v).ok()
+}
+
+/// A payload as text when it is UTF-8 (pretty JSON when it parses), else as hex.
+pub fn payload_view(ui: &mut egui::Ui, lang: Lang, payload: &[u8]) {
+    const MAX: usize = 4096;
+    let t = lang.t();
+    if payload.is_empty() {
+        ui.label(t.empty);
+        return;
+    }
     match std::str::from_utf8(payload) {
-        Ok(t) => {
-            let t: String = t.chars().take(MAX).collect();
-            ui.label(RichText::new(format!("text ({} bytes):", payload.len())).small());
-            ui.monospace(t);
+        Ok(text) => {
+            if let Some(pretty) = pretty_json(text) {
+                ui.label(RichText::new(fill(t.json_n, &[&payload.len()])).small());
+                let shown: String = pretty.chars().take(MAX * 2).collect();
+                ui.monospace(shown);
+            } else {
+                ui.label(RichText::new(fill(t.text_n, &[&payload.len()])).small());
+                let shown: String = text.chars().take(MAX).collect();
+                ui.monospace(shown);
+            }
         }
         Err(_) => {
-            ui.label(RichText::new(format!("binary ({} bytes), hex:", payload.len())).small());
-            ui.monospace(hex_spaced(shown));
+            ui.label(RichText::new(fill(t.binary_n, &[&payload.len()])).small());
+            ui.monospace(hex_spaced(&payload[..payload.len().min(MAX)]));
         }
     }
     if payload.len() > MAX {
-        ui.label(format!("... {} more bytes", payload.len() - MAX));
+        ui.label(fill(t.more_bytes, &[&(payload.len() - MAX)]));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pretty_json;
+
+    #[test]
+    fn json_objects_and_arrays_are_pretty_printed_other_text_is_not() {
+        assert_eq!(
+            pretty_json(r#"{"a":1,"b":[true,null]}"#).as_deref(),
+            Some("{\n  \"a\": 1,\n  \"b\": [\n    true,\n    null\n  ]\n}")
+        );
+        assert_eq!(pretty_json("[1,2]").as_deref(), Some("[\n  1,\n  2\n]"));
+        assert_eq!(pretty_json("hello"), None);
+        assert_eq!(pretty_json("42"), None);
+        assert_eq!(pretty_json("{not json"), None);
     }
 }

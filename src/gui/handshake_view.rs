@@ -4,6 +4,7 @@
 use eframe::egui::{self, RichText};
 use egui::text::{LayoutJob, TextFormat};
 
+use super::i18n::{self, fill, Lang};
 use super::style;
 use crate::cli::hex_spaced;
 use crate::protocol::handshake::{Handshake, Outcome};
@@ -31,7 +32,8 @@ pub fn raw_http(ui: &mut egui::Ui, bytes: &[u8]) {
 }
 
 /// The accept derivation, each step with its value.
-pub fn derivation(ui: &mut egui::Ui, d: &AcceptDerivation) {
+pub fn derivation(ui: &mut egui::Ui, lang: Lang, d: &AcceptDerivation) {
+    let t = lang.t();
     egui::Grid::new("derivation")
         .num_columns(2)
         .spacing([12.0, 6.0])
@@ -39,16 +41,16 @@ pub fn derivation(ui: &mut egui::Ui, d: &AcceptDerivation) {
             ui.label("Sec-WebSocket-Key");
             ui.monospace(&d.key);
             ui.end_row();
-            ui.label("key check");
-            match d.key_check() {
-                KeyCheck::Valid => ui.colored_label(style::GOOD, "base64 of 16 bytes: valid"),
-                bad => ui.colored_label(
-                    style::BAD,
-                    format!("{} — a server answers 400", bad.describe()),
-                ),
+            ui.label(t.key_check);
+            let check = d.key_check();
+            let color = if check == KeyCheck::Valid {
+                style::GOOD
+            } else {
+                style::BAD
             };
+            ui.colored_label(color, i18n::key_check(lang, &check));
             ui.end_row();
-            ui.label("1. key + GUID");
+            ui.label(t.step_concat);
             let font = egui::FontId::monospace(13.0);
             let mut job = LayoutJob::default();
             job.append(
@@ -60,20 +62,15 @@ pub fn derivation(ui: &mut egui::Ui, d: &AcceptDerivation) {
             ui.label(job);
             ui.end_row();
             ui.label("");
-            ui.label(
-                RichText::new("the GUID (orange) is fixed by RFC 6455 §1.3 for every server")
-                    .small(),
-            );
+            ui.label(RichText::new(t.step_concat_note).small());
             ui.end_row();
-            ui.label("2. SHA-1");
+            ui.label(t.step_sha1);
             ui.monospace(hex_spaced(&d.sha1));
             ui.end_row();
             ui.label("");
-            ui.label(
-                RichText::new("20 raw bytes, shown as hex: the bytes are what is encoded").small(),
-            );
+            ui.label(RichText::new(t.step_sha1_note).small());
             ui.end_row();
-            ui.label("3. base64");
+            ui.label(t.step_base64);
             ui.label(
                 RichText::new(&d.accept)
                     .monospace()
@@ -82,68 +79,67 @@ pub fn derivation(ui: &mut egui::Ui, d: &AcceptDerivation) {
             );
             ui.end_row();
             ui.label("");
-            ui.label(RichText::new("Sec-WebSocket-Accept: always 28 characters").small());
+            ui.label(RichText::new(t.step_base64_note).small());
             ui.end_row();
         });
     ui.add_space(6.0);
-    ui.label(RichText::new("Two classic mistakes").strong());
-    ui.label(format!(
-        "x base64 of the 40-character hex text gives {} ({} chars): clients reject it",
-        d.mistake_base64_of_hex(),
-        d.mistake_base64_of_hex().len()
-    ));
-    ui.label(format!(
-        "x base64-decoding the accept value does not give text, only the 20 SHA-1 bytes: {}",
-        d.mistake_decode_as_text()
-    ));
+    ui.label(RichText::new(t.mistakes).strong());
+    let wrong = d.mistake_base64_of_hex();
+    ui.label(fill(t.mistake_hex, &[&wrong, &wrong.len()]));
+    ui.label(fill(t.mistake_text, &[&d.mistake_decode_as_text()]));
 }
 
 /// The whole handshake view for one connection.
-pub fn show(ui: &mut egui::Ui, hs: &Handshake) {
+pub fn show(ui: &mut egui::Ui, lang: Lang, hs: &Handshake) {
+    let t = lang.t();
     ui.horizontal_wrapped(|ui| {
-        ui.label("The opening handshake: the client asks to upgrade HTTP to WebSocket, the server checks the rules of");
-        ui.hyperlink_to("§4.2.1", "https://www.rfc-editor.org/rfc/rfc6455#section-4.2.1");
-        ui.label("and answers with the key it derived");
-        ui.hyperlink_to("(§4.2.2)", "https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2");
+        ui.label(t.hs_intro1);
+        ui.hyperlink_to(
+            "§4.2.1",
+            "https://www.rfc-editor.org/rfc/rfc6455#section-4.2.1",
+        );
+        ui.label(t.hs_intro2);
+        ui.hyperlink_to(
+            "(§4.2.2)",
+            "https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2",
+        );
     });
     ui.add_space(6.0);
     ui.columns(2, |cols| {
-        cols[0].strong(format!("Request ({} bytes, exactly as received)", hs.request.raw.len()));
+        cols[0].strong(fill(t.request_n, &[&hs.request.raw.len()]));
         raw_http(&mut cols[0], &hs.request.raw);
-        cols[1].strong(format!("Response {} ({} bytes, exactly as sent)", hs.response.status, hs.response.raw.len()));
+        cols[1].strong(fill(
+            t.response_n,
+            &[&hs.response.status, &hs.response.raw.len()],
+        ));
         raw_http(&mut cols[1], &hs.response.raw);
-        cols[1].label(RichText::new(
-            "Some tutorials (like the seed post) show a WebSocket-Location header in the 101: it comes from a pre-RFC draft (hixie-76) and RFC 6455 servers do not send it.",
-        ).small());
+        cols[1].label(RichText::new(t.location_note).small());
     });
     ui.add_space(6.0);
-    ui.strong("Checklist (RFC 6455 §4.2.1)");
+    ui.strong(t.checklist);
     egui::Grid::new("checks")
         .num_columns(4)
         .striped(true)
         .show(ui, |ui| {
             for c in &hs.checks {
                 let (text, color) = match c.outcome {
-                    Outcome::Pass => ("PASS", style::GOOD),
-                    Outcome::Fail => ("FAIL", style::BAD),
-                    Outcome::Info => ("info", ui.visuals().weak_text_color()),
+                    Outcome::Pass => (t.pass, style::GOOD),
+                    Outcome::Fail => (t.fail, style::BAD),
+                    Outcome::Info => (t.info, ui.visuals().weak_text_color()),
                 };
                 ui.label(RichText::new(text).strong().color(color));
-                ui.hyperlink_to(
-                    format!("§{} item {}", c.id.section(), c.id.item()),
-                    c.id.url(),
-                );
-                ui.label(c.id.rule());
+                ui.hyperlink_to(fill(t.item, &[&c.id.section(), &c.id.item()]), c.id.url());
+                ui.label(i18n::check_rule(lang, c.id));
                 ui.monospace(&c.detail);
                 ui.end_row();
             }
         });
     if !hs.accepted() {
-        ui.colored_label(style::BAD, format!("Refused: {}", hs.response.reason));
+        ui.colored_label(style::BAD, fill(t.refused, &[&hs.response.reason]));
     }
     if let Some(d) = &hs.derivation {
         ui.add_space(6.0);
-        ui.strong("Accept derivation");
-        derivation(ui, d);
+        ui.strong(t.accept_derivation);
+        derivation(ui, lang, d);
     }
 }

@@ -4,16 +4,87 @@
 use eframe::egui::{self, RichText};
 use egui_extras::{Column, TableBuilder};
 
+use super::i18n::fill;
 use super::{anatomy, style, WsscopeApp};
-use crate::capture::ConnState;
-use crate::server::Command;
+use crate::capture::{ConnState, FrameRecord};
+use crate::server::{Command, ConnId, Direction};
+
+/// The frames matching the filter box, kept up to date as frames arrive (each frame is tested
+/// once, so a filter over a million frames costs nothing per repaint).
+#[derive(Default)]
+pub(super) struct FrameFilter {
+    query: String,
+    conn: Option<ConnId>,
+    scanned: usize,
+    rows: Vec<usize>,
+}
+
+impl FrameFilter {
+    /// Forgets the matches (the capture was cleared).
+    pub(super) fn reset(&mut self) {
+        self.scanned = 0;
+        self.rows.clear();
+    }
+
+    fn update(&mut self, query: &str, conn: Option<ConnId>, frames: &[FrameRecord]) {
+        if query != self.query || conn != self.conn || frames.len() < self.scanned {
+            self.query = query.to_string();
+            self.conn = conn;
+            self.reset();
+        }
+        let tokens: Vec<String> = self
+            .query
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect();
+        for (i, r) in frames.iter().enumerate().skip(self.scanned) {
+            if self.conn.is_none_or(|c| c == r.conn) && matches(r, &tokens) {
+                self.rows.push(i);
+            }
+        }
+        self.scanned = frames.len();
+    }
+}
+
+/// Whether a frame matches every token: `#N` is a connection, `c->s`/`s->c` a direction, `!` a
+/// broken rule; anything else is looked for in the opcode name and the payload (ASCII case
+/// ignored, first 64 KiB).
+pub(super) fn matches(r: &FrameRecord, tokens: &[String]) -> bool {
+    tokens.iter().all(|t| {
+        if let Some(n) = t.strip_prefix('#').and_then(|n| n.parse::<ConnId>().ok()) {
+            return r.conn == n;
+        }
+        match t.as_str() {
+            "c->s" => return r.direction == Direction::ClientToServer,
+            "s->c" => return r.direction == Direction::ServerToClient,
+            "!" => return !r.frame.violations.is_empty(),
+            _ => {}
+        }
+        if r.frame
+            .header
+            .opcode
+            .name()
+            .to_lowercase()
+            .contains(t.as_str())
+        {
+            return true;
+        }
+        let hay = &r.frame.payload[..r.frame.payload.len().min(64 << 10)];
+        let needle = t.as_bytes();
+        !needle.is_empty()
+            && hay
+                .windows(needle.len())
+                .any(|w| w.eq_ignore_ascii_case(needle))
+    })
+}
 
 impl WsscopeApp {
     pub(super) fn connections_panel(&mut self, ui: &mut egui::Ui) {
-        ui.strong("Connections");
-        ui.label(RichText::new("click one to filter the frames and see its handshake").small());
+        let t = self.lang.t();
+        ui.strong(t.connections);
+        ui.label(RichText::new(t.connections_hint).small());
         if ui
-            .selectable_label(self.selected_conn.is_none(), "all connections")
+            .selectable_label(self.selected_conn.is_none(), t.all_connections)
             .clicked()
         {
             self.selected_conn = None;
@@ -23,15 +94,16 @@ impl WsscopeApp {
             .show(ui, |ui| {
                 for c in self.capture.connections.iter().rev() {
                     let state = match c.state {
-                        ConnState::Handshaking => "handshaking".to_string(),
-                        ConnState::Open => "open".to_string(),
+                        ConnState::Handshaking => t.handshaking.to_string(),
+                        ConnState::Open => t.open.to_string(),
                         ConnState::Closed => match &c.close {
                             Some(cl) => format!(
-                                "closed {}{}",
+                                "{} {}{}",
+                                t.closed,
                                 cl.code.map_or(String::new(), |c| c.code().to_string()),
-                                if cl.clean { "" } else { " (unclean)" }
+                                if cl.clean { "" } else { t.unclean }
                             ),
-                            None => "closed".to_string(),
+                            None => t.closed.to_string(),
                         },
                     };
                     let peer = c.peer.map_or("?".to_string(), |p| p.to_string());
@@ -40,10 +112,11 @@ impl WsscopeApp {
                         .subprotocol()
                         .map(|p| format!(" [{p}]"))
                         .unwrap_or_default();
-                    let text = format!(
-                        "#{} {peer}\n{path}{proto} — {state}\nframes {}/{}  bytes {}/{}",
-                        c.id, c.frames[0], c.frames[1], c.bytes[0], c.bytes[1]
+                    let counts = fill(
+                        t.conn_counts,
+                        &[&c.frames[0], &c.frames[1], &c.bytes[0], &c.bytes[1]],
                     );
+                    let text = format!("#{} {peer}\n{path}{proto} — {state}\n{counts}", c.id);
                     let http = c
                         .http
                         .as_ref()
@@ -64,9 +137,13 @@ impl WsscopeApp {
 
     /// Number of rows the table shows (frozen while paused).
     fn visible_rows(&self) -> usize {
-        let all = match self.selected_conn {
-            Some(id) => self.capture.frames_of(id).len(),
-            None => self.capture.frames.len(),
+        let all = if !self.filter_text.trim().is_empty() {
+            self.filter.rows.len()
+        } else {
+            match self.selected_conn {
+                Some(id) => self.capture.frames_of(id).len(),
+                None => self.capture.frames.len(),
+            }
         };
         match self.paused_at {
             Some(n) => n.min(all),
@@ -75,6 +152,9 @@ impl WsscopeApp {
     }
 
     fn frame_index(&self, row: usize) -> Option<usize> {
+        if !self.filter_text.trim().is_empty() {
+            return self.filter.rows.get(row).copied();
+        }
         match self.selected_conn {
             Some(id) => self.capture.frames_of(id).get(row).copied(),
             None => (row < self.capture.frames.len()).then_some(row),
@@ -82,25 +162,44 @@ impl WsscopeApp {
     }
 
     pub(super) fn frames_table(&mut self, ui: &mut egui::Ui) {
+        let t = self.lang.t();
+        if !self.filter_text.trim().is_empty() {
+            self.filter
+                .update(&self.filter_text, self.selected_conn, &self.capture.frames);
+        }
         ui.horizontal(|ui| {
-            ui.strong("Frames");
-            ui.label(
-                RichText::new(
-                    "each row is one frame; TCP reads are not frames: see the counts on the left",
+            ui.strong(t.frames);
+            ui.label(RichText::new(t.frames_hint).small());
+        });
+        ui.horizontal(|ui| {
+            let l = ui.label(t.filter_label);
+            let r = ui
+                .add(
+                    egui::TextEdit::singleline(&mut self.filter_text)
+                        .hint_text(t.filter_hint)
+                        .desired_width(220.0),
                 )
-                .small(),
-            );
+                .labelled_by(l.id)
+                .on_hover_text(t.filter_hover);
+            if r.changed() {
+                self.paused_at = None;
+                self.filter
+                    .update(&self.filter_text, self.selected_conn, &self.capture.frames);
+            }
+            if !self.filter_text.trim().is_empty() {
+                ui.label(fill(
+                    t.filtered_n,
+                    &[&self.filter.rows.len(), &self.capture.frames.len()],
+                ));
+            }
             let mut paused = self.paused_at.is_some();
-            if ui.checkbox(&mut paused, "pause").changed() {
+            if ui.checkbox(&mut paused, t.pause).changed() {
                 self.paused_at = paused.then(|| self.visible_rows());
             }
-            ui.checkbox(&mut self.follow, "follow");
-            if ui
-                .button("clear")
-                .on_hover_text("forget every captured frame (connections stay)")
-                .clicked()
-            {
+            ui.checkbox(&mut self.settings.follow, t.follow);
+            if ui.button(t.clear).on_hover_text(t.clear_hover).clicked() {
                 self.capture.clear();
+                self.filter.reset();
                 self.selected_frame = None;
                 self.paused_at = None;
             }
@@ -115,7 +214,7 @@ impl WsscopeApp {
             .id_salt("frames")
             .striped(true)
             .resizable(true)
-            .stick_to_bottom(self.follow)
+            .stick_to_bottom(self.settings.follow)
             .max_scroll_height(available.max(100.0))
             .min_scrolled_height(available.max(100.0))
             .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
@@ -131,12 +230,20 @@ impl WsscopeApp {
             .column(Column::remainder().at_least(120.0).clip(true))
             .sense(egui::Sense::click())
             .header(row_h, |mut h| {
-                for t in [
-                    "#", "time s", "conn", "dir", "FIN", "RSV", "opcode", "MASK", "length",
-                    "payload",
+                for name in [
+                    "#",
+                    t.col_time,
+                    t.col_conn,
+                    t.col_dir,
+                    "FIN",
+                    "RSV",
+                    t.col_opcode,
+                    "MASK",
+                    t.col_length,
+                    t.col_payload,
                 ] {
                     h.col(|ui| {
-                        ui.strong(t);
+                        ui.strong(name);
                     });
                 }
             })
@@ -190,7 +297,7 @@ impl WsscopeApp {
                             crate::protocol::LenEncoding::Sixteen => "16",
                             crate::protocol::LenEncoding::SixtyFour => "64",
                         };
-                        ui.colored_label(style::LENGTH, format!("{} ({enc}-bit)", h.payload_len));
+                        ui.colored_label(style::LENGTH, fill(t.bit_form, &[&h.payload_len, &enc]));
                     });
                     row.col(|ui| {
                         ui.label(crate::cli::render::preview(true, &r.frame.payload, 80));
@@ -207,41 +314,50 @@ impl WsscopeApp {
     }
 
     pub(super) fn anatomy_panel(&mut self, ui: &mut egui::Ui) {
+        let t = self.lang.t();
         let Some(r) = self.selected_frame.and_then(|i| self.capture.frames.get(i)) else {
-            ui.heading("Frame anatomy");
-            ui.label("Select a frame in the table to see every bit of it.");
+            ui.heading(t.anatomy);
+            ui.label(t.select_frame);
             return;
         };
-        let title = format!(
-            "Frame {} — #{} {} — {}",
-            self.selected_frame.map_or(0, |i| i + 1),
-            r.conn,
-            style::arrow(r.direction),
-            r.frame.header.opcode.name()
+        let n = self.selected_frame.map_or(0, |i| i + 1);
+        let title = fill(
+            t.frame_title,
+            &[
+                &n,
+                &r.conn,
+                &style::arrow(r.direction),
+                &r.frame.header.opcode.name(),
+            ],
         );
         let message = r.message.and_then(|m| self.capture.messages.get(m));
         egui::ScrollArea::vertical()
             .id_salt("anatomy")
             .show(ui, |ui| {
-                anatomy::show(ui, &title, &r.frame);
+                anatomy::show(ui, self.lang, n, &title, &r.frame);
                 if let Some(m) = message {
                     ui.add_space(4.0);
-                    ui.label(format!(
-                        "Part of a {} message of {} bytes carried by {} frame(s): {}",
-                        m.message.opcode.name(),
-                        m.message.payload.len(),
-                        m.frames.len(),
-                        m.frames
-                            .iter()
-                            .map(|f| (f + 1).to_string())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                    let list = m
+                        .frames
+                        .iter()
+                        .map(|f| (f + 1).to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    ui.label(fill(
+                        t.part_of,
+                        &[
+                            &m.message.opcode.name(),
+                            &m.message.payload.len(),
+                            &m.frames.len(),
+                            &list,
+                        ],
                     ));
                 }
             });
     }
 
     fn composer(&mut self, ui: &mut egui::Ui) {
+        let t = self.lang.t();
         ui.separator();
         let target = self.selected_conn.filter(|id| {
             self.capture
@@ -249,18 +365,18 @@ impl WsscopeApp {
                 .is_some_and(|c| c.state == ConnState::Open)
         });
         ui.horizontal(|ui| {
-            let l = ui.label("Send:");
+            let l = ui.label(t.send);
             ui.add(egui::TextEdit::singleline(&mut self.compose).desired_width(260.0))
                 .labelled_by(l.id);
             ui.add_enabled_ui(target.is_some(), |ui| {
                 if let Some(id) = target {
-                    if ui.button("text").clicked() {
+                    if ui.button(t.send_text).clicked() {
                         self.command(Command::Text(id, self.compose.clone()));
                     }
-                    if ui.button("binary (hex)").clicked() {
+                    if ui.button(t.send_binary).clicked() {
                         match crate::cli::parse_hex(&self.compose) {
                             Ok(b) => self.command(Command::Binary(id, b)),
-                            Err(e) => self.status = format!("not sent: {e}"),
+                            Err(e) => self.status = fill(t.not_sent, &[&e]),
                         }
                     }
                     if ui.button("ping").clicked() {
@@ -272,21 +388,17 @@ impl WsscopeApp {
                     ui.add(
                         egui::DragValue::new(&mut self.close_code)
                             .range(0..=4999)
-                            .prefix("code "),
+                            .prefix(t.code),
                     );
-                    if ui
-                        .button("close")
-                        .on_hover_text("close frame with this code; the text is the reason")
-                        .clicked()
-                    {
+                    if ui.button(t.close).on_hover_text(t.close_hover).clicked() {
                         self.command(Command::Close(id, self.close_code, self.compose.clone()));
                     }
                 } else {
-                    let _ = ui.button("text");
+                    let _ = ui.button(t.send_text);
                 }
             });
             if target.is_none() {
-                ui.label(RichText::new("select an open connection to send to it").small());
+                ui.label(RichText::new(t.select_open).small());
             }
         });
     }

@@ -3,8 +3,12 @@
 //! state (selection, pause, text being typed).
 
 mod anatomy;
+pub mod fonts;
 mod handshake_view;
+pub mod i18n;
 mod live;
+mod playground;
+mod server_window;
 mod style;
 
 use std::process::ExitCode;
@@ -15,10 +19,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 use eframe::egui::{self, RichText};
 
-use crate::capture::Capture;
-use crate::cli::{parse_hex, render_decode, Paint};
+use crate::capture::{Capture, ConnState};
 use crate::protocol::{AcceptDerivation, Role};
 use crate::server::{self, Command, ConnId, Event, ReplyMode, ServerConfig, ServerHandle};
+use i18n::{fill, Lang};
 
 /// The RFC's example key (§1.3), prefilled so the first thing a learner sees is the known answer.
 pub const EXAMPLE_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
@@ -33,7 +37,42 @@ enum Tab {
     Handshake,
     Accept,
     Decode,
+    Build,
 }
+
+/// What the window remembers between runs (server options come from the command line).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Interface language.
+    pub lang: Lang,
+    /// egui zoom factor (1.0 = normal; the presentation preset is 1.6).
+    pub zoom: f32,
+    /// Dark theme.
+    pub dark: bool,
+    /// Follow the newest frame.
+    pub follow: bool,
+    /// The accept calculator's key.
+    pub key: String,
+    /// The decoder's hex.
+    pub hex: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            lang: Lang::En,
+            zoom: 1.0,
+            dark: true,
+            follow: true,
+            key: EXAMPLE_KEY.to_string(),
+            hex: EXAMPLE_FRAME.to_string(),
+        }
+    }
+}
+
+/// The eframe storage key of [`Settings`].
+const SETTINGS_KEY: &str = "wsscope-settings";
 
 /// Which end sent the bytes in the decoder tab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,79 +87,253 @@ pub struct WsscopeApp {
     server: Option<ServerHandle>,
     events: Option<Receiver<Vec<Event>>>,
     server_error: Option<String>,
+    /// The options the server was (or is to be) started with, edited in the server window.
+    config: ServerConfig,
+    server_form: server_window::Form,
+    egui_ctx: Option<egui::Context>,
     capture: Capture,
     tab: Tab,
     selected_conn: Option<ConnId>,
     selected_frame: Option<usize>,
     paused_at: Option<usize>,
-    follow: bool,
     compose: String,
     reply: ReplyMode,
     fixed_text: String,
     auto_pong: bool,
     status: String,
-    key: String,
-    hex: String,
     sender: Sender,
     repaint_pending: Arc<AtomicBool>,
     close_code: u16,
+    settings: Settings,
+    lang: Lang,
+    filter_text: String,
+    filter: live::FrameFilter,
+    decoded: Option<DecodeCache>,
+    builder: playground::Builder,
+    /// Channels of stopped servers, drained until they disconnect.
+    retiring: Vec<Receiver<Vec<Event>>>,
+    /// Event times count from here, across listener restarts.
+    epoch: Instant,
+    /// A restart under way: stops the old server, then starts the new one.
+    starting: Option<std::thread::JoinHandle<StartResult>>,
 }
 
+type EventSender = crossbeam_channel::Sender<Vec<Event>>;
+type StartResult = Result<ServerHandle, (std::net::SocketAddr, std::io::Error)>;
+
+/// The decoder tab's last input and what it decoded to.
+type DecodeCache = ((String, Option<Role>), Result<playground::Decoding, String>);
+
 impl WsscopeApp {
-    /// The window's state with no server (the playground still works).
-    pub fn offline() -> Self {
-        Self {
+    /// The window's state with no server (the playground still works), with default settings
+    /// and the CJK fonts installed in `ctx`.
+    pub fn offline(ctx: &egui::Context) -> Self {
+        Self::with_settings(ctx, Settings::default())
+    }
+
+    /// The window's state with no server and these settings.
+    pub fn with_settings(ctx: &egui::Context, settings: Settings) -> Self {
+        fonts::install(ctx, fonts::Sources::BundledAndSystem);
+        let config = ServerConfig::default();
+        let app = Self {
             server: None,
             events: None,
             server_error: None,
+            server_form: server_window::Form::from_config(&config),
+            config,
+            egui_ctx: Some(ctx.clone()),
             capture: Capture::new(CAPTURE_BUDGET),
             tab: Tab::Accept,
             selected_conn: None,
             selected_frame: None,
             paused_at: None,
-            follow: true,
             compose: "hello".into(),
             reply: ReplyMode::Echo,
             fixed_text: "thank you!!!".into(),
             auto_pong: true,
             status: String::new(),
-            key: EXAMPLE_KEY.to_string(),
-            hex: EXAMPLE_FRAME.to_string(),
             sender: Sender::Auto,
             repaint_pending: Arc::new(AtomicBool::new(false)),
             close_code: 1000,
-        }
+            lang: settings.lang,
+            settings,
+            filter_text: String::new(),
+            filter: live::FrameFilter::default(),
+            decoded: None,
+            builder: playground::Builder::default(),
+            retiring: Vec::new(),
+            epoch: Instant::now(),
+            starting: None,
+        };
+        app.apply_view_settings(ctx);
+        app
     }
 
     /// Starts the server with `config`; new events request a repaint of `ctx`.
     pub fn with_server(config: ServerConfig, ctx: &egui::Context) -> Self {
-        let mut app = Self::offline();
+        Self::with_server_and_settings(config, ctx, Settings::default())
+    }
+
+    /// Starts the server with `config` and the window with `settings` (as saved last time).
+    pub fn with_server_and_settings(
+        config: ServerConfig,
+        ctx: &egui::Context,
+        settings: Settings,
+    ) -> Self {
+        let mut app = Self::with_settings(ctx, settings);
         app.tab = Tab::Live;
-        app.reply = config.reply.clone();
-        if let ReplyMode::Fixed(t) = &config.reply {
-            app.fixed_text = t.clone();
-        }
-        app.auto_pong = config.auto_pong;
+        app.start_server(config);
+        app
+    }
+
+    /// The event channel for a server started with `config`, and the waker that requests a
+    /// repaint (once until the UI has drained, not once per event batch).
+    fn channel(&self, config: &ServerConfig) -> (EventSender, Receiver<Vec<Event>>, server::Waker) {
         let (tx, rx) = crossbeam_channel::bounded(config.channel_capacity);
-        let ctx = ctx.clone();
-        let addr = (config.bind, config.port);
-        // One repaint request until the UI has drained, not one per event batch.
-        let pending = Arc::clone(&app.repaint_pending);
-        let waker = Arc::new(move || {
+        let ctx = self.egui_ctx.clone();
+        let pending = Arc::clone(&self.repaint_pending);
+        let waker: server::Waker = Arc::new(move || {
             if !pending.swap(true, Ordering::AcqRel) {
-                ctx.request_repaint();
+                if let Some(ctx) = &ctx {
+                    ctx.request_repaint();
+                }
             }
         });
+        (tx, rx, waker)
+    }
+
+    /// Takes `config` as the server's options (the form and the top bar follow it).
+    fn adopt_config(&mut self, mut config: ServerConfig) -> ServerConfig {
+        config.epoch.get_or_insert(self.epoch);
+        self.reply = config.reply.clone();
+        if let ReplyMode::Fixed(t) = &config.reply {
+            self.fixed_text = t.clone();
+        }
+        self.auto_pong = config.auto_pong;
+        let open = self.server_form.open;
+        self.server_form = server_window::Form::from_config(&config);
+        self.server_form.open = open;
+        self.config = config.clone();
+        config
+    }
+
+    /// Starts listening with `config` (no server is running).
+    fn start_server(&mut self, config: ServerConfig) {
+        let config = self.adopt_config(config);
+        let (tx, rx, waker) = self.channel(&config);
+        let addr = std::net::SocketAddr::new(config.bind, config.port);
         match server::start(config, tx, waker) {
             Ok(h) => {
-                app.server = Some(h);
-                app.events = Some(rx);
+                self.server = Some(h);
+                self.events = Some(rx);
+                self.server_error = None;
             }
             Err(e) => {
-                app.server_error = Some(format!("cannot listen on {}:{}: {e}", addr.0, addr.1));
+                self.server_error = Some(fill(self.lang.t().cannot_listen, &[&addr, &e]));
             }
         }
-        app
+    }
+
+    /// Restarts the listener with `config`; connection numbers and times continue. The old
+    /// server closes its connections (1001) and releases its port on a helper thread, which
+    /// then starts the new one, so the window never blocks and the same port can be reused;
+    /// `drain` keeps taking the old server's events until its channel disconnects.
+    fn restart_server(&mut self, mut config: ServerConfig) {
+        config.first_conn_id = self
+            .capture
+            .connections
+            .iter()
+            .map(|c| c.id + 1)
+            .max()
+            .unwrap_or(1)
+            .max(self.config.first_conn_id);
+        let config = self.adopt_config(config);
+        let old = self.server.take();
+        if let Some(rx) = self.events.take() {
+            self.retiring.push(rx);
+        }
+        let (tx, rx, waker) = self.channel(&config);
+        self.events = Some(rx);
+        self.server_error = None;
+        self.starting = Some(std::thread::spawn(move || {
+            if let Some(h) = old {
+                h.shutdown(Duration::from_secs(1));
+            }
+            let addr = std::net::SocketAddr::new(config.bind, config.port);
+            server::start(config, tx, waker).map_err(|e| (addr, e))
+        }));
+    }
+
+    /// Picks up the server a restart started, once it has.
+    fn poll_restart(&mut self) {
+        if !self.starting.as_ref().is_some_and(|h| h.is_finished()) {
+            return;
+        }
+        let Some(h) = self.starting.take() else {
+            return;
+        };
+        let t = self.lang.t();
+        match h.join() {
+            Ok(Ok(server)) => {
+                self.status = fill(t.restarted, &[&server.local_addr()]);
+                self.server = Some(server);
+            }
+            Ok(Err((addr, e))) => {
+                self.events = None;
+                self.server_error = Some(fill(t.cannot_listen, &[&addr, &e]));
+            }
+            Err(_) => {
+                self.events = None;
+                self.server_error = Some(t.server_not_running.to_string());
+            }
+        }
+    }
+
+    /// Whether a restart is still under way (tests wait for it).
+    pub fn restarting(&self) -> bool {
+        self.starting.is_some()
+    }
+
+    /// Restarts the listener on `port` with the current options (what the server window's
+    /// button does, with only the port changed).
+    pub fn restart_on_port(&mut self, port: u16) {
+        let mut c = self.config.clone();
+        c.port = port;
+        self.restart_server(c);
+    }
+
+    /// The settings to save.
+    pub fn settings(&self) -> Settings {
+        let mut s = self.settings.clone();
+        s.lang = self.lang;
+        if let Some(ctx) = &self.egui_ctx {
+            s.zoom = ctx.zoom_factor();
+            s.dark = ctx.theme() == egui::Theme::Dark;
+        }
+        s
+    }
+
+    fn apply_view_settings(&self, ctx: &egui::Context) {
+        ctx.set_zoom_factor(self.settings.zoom.clamp(0.5, 3.0));
+        ctx.set_theme(if self.settings.dark {
+            egui::Theme::Dark
+        } else {
+            egui::Theme::Light
+        });
+    }
+
+    /// The interface language.
+    pub fn lang(&self) -> Lang {
+        self.lang
+    }
+
+    /// The selected connection when it is open (the composer's and builder's target).
+    fn open_target(&self) -> Option<ConnId> {
+        self.selected_conn.filter(|id| {
+            self.capture
+                .connection(*id)
+                .is_some_and(|c| c.state == ConnState::Open)
+        })
     }
 
     /// The capture store (for tests and exports).
@@ -146,7 +359,7 @@ impl WsscopeApp {
     fn command(&mut self, c: Command) {
         match &self.server {
             Some(s) => s.command(c),
-            None => self.status = "no server is running".into(),
+            None => self.status = self.lang.t().server_not_running.into(),
         }
     }
 
@@ -154,11 +367,28 @@ impl WsscopeApp {
     /// window stays responsive under load (the rest waits in the channel: nothing is lost).
     fn drain(&mut self) -> bool {
         self.repaint_pending.store(false, Ordering::Release);
-        let Some(rx) = &self.events else {
-            return false;
-        };
         let deadline = Instant::now() + Duration::from_millis(8);
-        let mut more = false;
+        // A stopped server's last events (the closes it sent) come first: they happened first.
+        let mut retiring = std::mem::take(&mut self.retiring);
+        retiring.retain(|rx| loop {
+            match rx.try_recv() {
+                Ok(batch) => {
+                    for e in batch {
+                        // Its Listening event is stale: the new listener's is the current one.
+                        if !matches!(e.kind, server::EventKind::Listening { .. }) {
+                            self.capture.ingest(e);
+                        }
+                    }
+                }
+                Err(crossbeam_channel::TryRecvError::Empty) => break true,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => break false,
+            }
+        });
+        self.retiring = retiring;
+        let Some(rx) = &self.events else {
+            return !self.retiring.is_empty();
+        };
+        let mut more = !self.retiring.is_empty();
         while let Ok(batch) = rx.try_recv() {
             for e in batch {
                 self.capture.ingest(e);
@@ -172,43 +402,51 @@ impl WsscopeApp {
     }
 
     fn top_bar(&mut self, ui: &mut egui::Ui) {
+        let t = self.lang.t();
         ui.horizontal_wrapped(|ui| {
             ui.strong("wsscope");
             ui.separator();
             match (&self.capture.listening, &self.server_error) {
-                (Some((addr, warning)), _) => {
+                (_, Some(e)) => {
+                    ui.colored_label(style::BAD, e);
+                }
+                (Some((addr, warning)), None) if self.server.is_some() => {
                     let url = format!("ws://{addr}/");
                     ui.monospace(&url);
-                    if ui.small_button("copy").clicked() {
+                    if ui.small_button(t.copy).clicked() {
                         ui.ctx().copy_text(url);
                     }
                     let page = format!("http://{addr}/");
-                    ui.hyperlink_to("demo page", &page);
+                    ui.hyperlink_to(t.demo_page, &page);
                     if ui
-                        .small_button("copy ")
-                        .on_hover_text("copy the demo page URL")
+                        .small_button(format!("{} ", t.copy))
+                        .on_hover_text(t.copy_page_hover)
                         .clicked()
                     {
                         ui.ctx().copy_text(page);
                     }
-                    if let Some(w) = warning {
-                        ui.colored_label(style::BAD, format!("WARNING: {w}"));
+                    if warning.is_some() {
+                        ui.colored_label(style::BAD, fill(t.non_loopback, &[addr]));
                     }
                 }
-                (None, Some(e)) => {
-                    ui.colored_label(style::BAD, e);
-                }
-                (None, None) => {
-                    ui.label("server not running");
+                _ => {
+                    ui.label(t.server_not_running);
                 }
             }
+            if ui
+                .small_button(t.server_settings)
+                .on_hover_text(t.server_settings_hover)
+                .clicked()
+            {
+                self.server_form.open = !self.server_form.open;
+            }
             ui.separator();
-            ui.label("reply:");
+            ui.label(t.reply).on_hover_text(t.reply_hover);
             let before = self.reply.clone();
-            ui.selectable_value(&mut self.reply, ReplyMode::Echo, "echo");
+            ui.selectable_value(&mut self.reply, ReplyMode::Echo, t.echo);
             let fixed = ReplyMode::Fixed(self.fixed_text.clone());
             if ui
-                .selectable_label(matches!(self.reply, ReplyMode::Fixed(_)), "fixed")
+                .selectable_label(matches!(self.reply, ReplyMode::Fixed(_)), t.fixed)
                 .clicked()
             {
                 self.reply = fixed;
@@ -217,48 +455,46 @@ impl WsscopeApp {
                 let r = ui.add(
                     egui::TextEdit::singleline(&mut self.fixed_text)
                         .desired_width(110.0)
-                        .hint_text("reply text"),
+                        .hint_text(t.reply_hint),
                 );
                 if r.changed() {
                     self.reply = ReplyMode::Fixed(self.fixed_text.clone());
                 }
             }
-            ui.selectable_value(&mut self.reply, ReplyMode::Manual, "manual");
+            ui.selectable_value(&mut self.reply, ReplyMode::Manual, t.manual);
             if self.reply != before {
+                self.config.reply = self.reply.clone();
                 self.command(Command::SetReplyMode(self.reply.clone()));
             }
-            if ui.checkbox(&mut self.auto_pong, "auto-pong").changed() {
+            if ui
+                .checkbox(&mut self.auto_pong, t.auto_pong)
+                .on_hover_text(t.auto_pong_hover)
+                .changed()
+            {
+                self.config.auto_pong = self.auto_pong;
                 self.command(Command::SetAutoPong(self.auto_pong));
             }
             ui.separator();
-            ui.label(format!("{} open", self.capture.open_connections()));
+            ui.label(fill(t.open_count, &[&self.capture.open_connections()]));
             ui.separator();
             // Classroom controls: the projector needs large text; Ctrl +/- works too.
             let zoom = ui.ctx().zoom_factor();
-            if ui
-                .small_button("A-")
-                .on_hover_text("smaller text (Ctrl -)")
-                .clicked()
-            {
+            if ui.small_button("A-").on_hover_text(t.smaller).clicked() {
                 ui.ctx().set_zoom_factor((zoom - 0.1).max(0.5));
             }
-            if ui
-                .small_button("A+")
-                .on_hover_text("larger text (Ctrl +)")
-                .clicked()
-            {
+            if ui.small_button("A+").on_hover_text(t.larger).clicked() {
                 ui.ctx().set_zoom_factor((zoom + 0.1).min(3.0));
             }
             if ui
-                .small_button("present")
-                .on_hover_text("large text for a projector")
+                .small_button(t.present)
+                .on_hover_text(t.present_hover)
                 .clicked()
             {
                 ui.ctx().set_zoom_factor(if zoom < 1.4 { 1.6 } else { 1.0 });
             }
             let dark = ui.ctx().theme() == egui::Theme::Dark;
             if ui
-                .small_button(if dark { "light" } else { "dark" })
+                .small_button(if dark { t.light } else { t.dark })
                 .clicked()
             {
                 ui.ctx().set_theme(if dark {
@@ -267,48 +503,58 @@ impl WsscopeApp {
                     egui::Theme::Dark
                 });
             }
-        });
-        if let Some((addr, _)) = &self.capture.listening {
-            ui.label(
-                RichText::new(format!(
-                    "try it: open http://{addr}/ in a browser, or: node seed-client.js ws://{addr}/ws   (the seed's own client; start wsscope with --port 6666 --reply 'thank you!!!' to be the seed's server)"
+            if ui
+                .small_button(self.lang.other_name())
+                .on_hover_text(format!(
+                    "{} / {}",
+                    i18n::EN.language_hover,
+                    i18n::ZH.language_hover
                 ))
-                .small(),
-            );
+                .clicked()
+            {
+                self.lang = self.lang.other();
+            }
+        });
+        if let (Some((addr, _)), true) = (&self.capture.listening, self.server.is_some()) {
+            ui.label(RichText::new(fill(t.try_it, &[addr])).small());
         }
         ui.horizontal(|ui| {
-            ui.selectable_value(&mut self.tab, Tab::Live, "Live");
-            ui.selectable_value(&mut self.tab, Tab::Handshake, "Handshake");
-            ui.selectable_value(&mut self.tab, Tab::Accept, "Accept key");
-            ui.selectable_value(&mut self.tab, Tab::Decode, "Decode frames");
+            ui.selectable_value(&mut self.tab, Tab::Live, t.tab_live);
+            ui.selectable_value(&mut self.tab, Tab::Handshake, t.tab_handshake);
+            ui.selectable_value(&mut self.tab, Tab::Accept, t.tab_accept);
+            ui.selectable_value(&mut self.tab, Tab::Decode, t.tab_decode);
+            ui.selectable_value(&mut self.tab, Tab::Build, t.tab_build);
         });
     }
 
     fn status_bar(&mut self, ui: &mut egui::Ui) {
+        let t = self.lang.t();
         ui.horizontal_wrapped(|ui| {
             let c = &self.capture;
-            ui.label(format!(
-                "{} frames · {} messages · {} connections · {:.1} MiB kept",
-                c.frames.len(),
-                c.messages.len(),
-                c.connections.len(),
-                c.payload_bytes as f64 / (1 << 20) as f64
+            let mib = format!("{:.1}", c.payload_bytes as f64 / (1 << 20) as f64);
+            ui.label(fill(
+                t.status_counts,
+                &[
+                    &c.frames.len(),
+                    &c.messages.len(),
+                    &c.connections.len(),
+                    &mib,
+                ],
             ));
             if c.evicted_frames > 0 || c.evicted_tcp_bytes > 0 {
                 ui.colored_label(
                     style::BAD,
-                    format!(
-                        "{} older frame payloads and {} TCP bytes evicted (budget {} MiB)",
-                        c.evicted_frames,
-                        c.evicted_tcp_bytes,
-                        c.budget >> 20
+                    fill(
+                        t.evicted,
+                        &[&c.evicted_frames, &c.evicted_tcp_bytes, &(c.budget >> 20)],
                     ),
                 );
             }
             if let Some(n) = c.notices.last() {
-                let what = n
-                    .limit
-                    .map_or("error".to_string(), |l| format!("limit {l:?}"));
+                let what = match n.limit {
+                    Some(l) => format!("{} ({l:?})", t.notice_limit),
+                    None => t.notice_error.to_string(),
+                };
                 ui.colored_label(style::BAD, format!("#{} {what}: {}", n.conn, n.text));
             }
             if !self.status.is_empty() {
@@ -318,6 +564,8 @@ impl WsscopeApp {
     }
 
     fn handshake_tab(&mut self, ui: &mut egui::Ui) {
+        let t = self.lang.t();
+        let lang = self.lang;
         let conn = self
             .selected_conn
             .and_then(|id| self.capture.connection(id))
@@ -329,86 +577,56 @@ impl WsscopeApp {
                     .rev()
                     .find(|c| c.handshake.is_some())
             });
-        egui::ScrollArea::vertical().id_salt("handshake").show(ui, |ui| match conn {
-            Some(c) => {
-                ui.heading(format!("Connection #{}", c.id));
-                if let Some(hs) = &c.handshake {
-                    handshake_view::show(ui, hs);
+        egui::ScrollArea::vertical()
+            .id_salt("handshake")
+            .show(ui, |ui| match conn {
+                Some(c) => {
+                    ui.heading(fill(t.connection_n, &[&c.id]));
+                    if let Some(hs) = &c.handshake {
+                        handshake_view::show(ui, lang, hs);
+                    }
                 }
-            }
-            None => {
-                ui.label("No handshake yet. Connect a client (the demo page, the seed's Node client) and it appears here. Meanwhile, the RFC's own example:");
-                handshake_view::derivation(ui, &AcceptDerivation::new(EXAMPLE_KEY));
-            }
-        });
+                None => {
+                    ui.label(t.no_handshake);
+                    handshake_view::derivation(ui, lang, &AcceptDerivation::new(EXAMPLE_KEY));
+                }
+            });
     }
 
     fn accept_tab(&mut self, ui: &mut egui::Ui) {
-        ui.label("How a server answers the opening handshake: Sec-WebSocket-Key + GUID -> SHA-1 -> base64 (RFC 6455 §4.2.2). Type any key.");
+        let t = self.lang.t();
+        ui.label(t.accept_intro);
         ui.horizontal(|ui| {
             let l = ui.label("Sec-WebSocket-Key:");
             ui.add(
-                egui::TextEdit::singleline(&mut self.key)
+                egui::TextEdit::singleline(&mut self.settings.key)
                     .font(egui::TextStyle::Monospace)
                     .desired_width(360.0),
             )
             .labelled_by(l.id);
         });
         ui.separator();
+        let lang = self.lang;
         egui::ScrollArea::vertical()
             .id_salt("accept")
             .show(ui, |ui| {
-                if self.key.trim().is_empty() {
-                    ui.label("Type a Sec-WebSocket-Key above.");
+                if self.settings.key.trim().is_empty() {
+                    ui.label(t.type_a_key);
                 } else {
-                    let d = AcceptDerivation::new(&self.key);
-                    handshake_view::derivation(ui, &d);
+                    let d = AcceptDerivation::new(&self.settings.key);
+                    handshake_view::derivation(ui, lang, &d);
                     ui.label(format!("Sec-WebSocket-Accept: {}", d.accept));
                 }
             });
-    }
-
-    fn decode_tab(&mut self, ui: &mut egui::Ui) {
-        ui.label("Paste frame bytes as hex to see every field of RFC 6455 §5.2, the unmasking and the rules broken.");
-        ui.horizontal(|ui| {
-            let l = ui.label("Frame bytes (hex):");
-            ui.add(
-                egui::TextEdit::singleline(&mut self.hex)
-                    .font(egui::TextStyle::Monospace)
-                    .desired_width(520.0),
-            )
-            .labelled_by(l.id);
-        });
-        ui.horizontal(|ui| {
-            ui.label("Sent by:");
-            ui.selectable_value(&mut self.sender, Sender::Auto, "auto");
-            ui.selectable_value(&mut self.sender, Sender::Client, "client");
-            ui.selectable_value(&mut self.sender, Sender::Server, "server");
-        });
-        ui.separator();
-        let sender = match self.sender {
-            Sender::Auto => None,
-            Sender::Client => Some(Role::Client),
-            Sender::Server => Some(Role::Server),
-        };
-        let text = match parse_hex(&self.hex) {
-            Err(e) => format!("Cannot read the hex: {e}"),
-            Ok(bytes) => {
-                let r = render_decode(&bytes, sender, Paint { color: false });
-                match r.error {
-                    Some(e) => format!("{}\n\n{e}", r.text),
-                    None => r.text,
-                }
-            }
-        };
-        egui::ScrollArea::both().id_salt("decode").show(ui, |ui| {
-            ui.monospace(text);
-        });
     }
 }
 
 impl eframe::App for WsscopeApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.poll_restart();
+        if self.starting.is_some() {
+            ctx.request_repaint_after(Duration::from_millis(50));
+        }
         if self.drain() {
             ctx.request_repaint();
         }
@@ -417,6 +635,7 @@ impl eframe::App for WsscopeApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         egui::Panel::top("top").show(ui, |ui| self.top_bar(ui));
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
+        self.server_window(ui);
         if self.tab == Tab::Live {
             egui::Panel::left("connections")
                 .resizable(true)
@@ -432,7 +651,12 @@ impl eframe::App for WsscopeApp {
             Tab::Handshake => self.handshake_tab(ui),
             Tab::Accept => self.accept_tab(ui),
             Tab::Decode => self.decode_tab(ui),
+            Tab::Build => self.build_tab(ui),
         });
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, SETTINGS_KEY, &self.settings());
     }
 }
 
@@ -472,7 +696,18 @@ pub fn run(config: ServerConfig) -> ExitCode {
     match eframe::run_native(
         "wsscope",
         options,
-        Box::new(move |cc| Ok(Box::new(WsscopeApp::with_server(config, &cc.egui_ctx)))),
+        Box::new(move |cc| {
+            // Unreadable or old settings fall back to the defaults: they are only preferences.
+            let settings = cc
+                .storage
+                .and_then(|s| eframe::get_value::<Settings>(s, SETTINGS_KEY))
+                .unwrap_or_default();
+            Ok(Box::new(WsscopeApp::with_server_and_settings(
+                config,
+                &cc.egui_ctx,
+                settings,
+            )))
+        }),
     ) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -47,6 +47,28 @@ pub enum Rule {
 }
 
 impl Rule {
+    /// Every rule, in declaration order (for tables and translations).
+    pub const ALL: [Rule; 18] = [
+        Self::ReservedBitSet,
+        Self::ReservedOpcode,
+        Self::UnmaskedClientFrame,
+        Self::MaskedServerFrame,
+        Self::ControlFrameTooLong,
+        Self::FragmentedControlFrame,
+        Self::LengthTopBitSet,
+        Self::NonMinimalLength,
+        Self::UnexpectedContinuation,
+        Self::ExpectedContinuation,
+        Self::InvalidUtf8,
+        Self::CloseOneBytePayload,
+        Self::InvalidCloseCode,
+        Self::InvalidCloseReason,
+        Self::FrameAfterClose,
+        Self::FrameTooBig,
+        Self::MessageTooBig,
+        Self::ExtensionError,
+    ];
+
     /// The RFC section that states the rule.
     pub fn section(self) -> &'static str {
         match self {

@@ -49,6 +49,11 @@ pub struct ServerConfig {
     pub auto_pong: bool,
     /// Event batches the channel holds before workers wait.
     pub channel_capacity: usize,
+    /// The instant event times count from (`None`: when the server starts). A restarted
+    /// listener passes the first one's so a capture keeps one time line.
+    pub epoch: Option<Instant>,
+    /// The first connection id (a restarted listener continues the numbering).
+    pub first_conn_id: ConnId,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +69,8 @@ impl Default for ServerConfig {
             max_connections: 256,
             auto_pong: true,
             channel_capacity: 4096,
+            epoch: None,
+            first_conn_id: 1,
         }
     }
 }
@@ -129,7 +136,7 @@ pub fn start(
     let listener = TcpListener::bind(SocketAddr::new(config.bind, config.port))?;
     let addr = listener.local_addr()?;
     let shared = Arc::new(Shared {
-        start: Instant::now(),
+        start: config.epoch.unwrap_or_else(Instant::now),
         policy: ServerPolicy {
             protocols: config.protocols.clone(),
         },
@@ -167,7 +174,7 @@ pub fn start(
 }
 
 fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
-    let next_id = AtomicU64::new(1);
+    let next_id = AtomicU64::new(shared.config.first_conn_id.max(1));
     for stream in listener.incoming() {
         if shared.stopping.load(Ordering::SeqCst) {
             break;

@@ -1,0 +1,426 @@
+//! Every string the window shows, in English and 简体中文, side by side so a translator sees both.
+//! Templates take `{0}`, `{1}`, ... filled by [`fill`]; a test checks both languages use the same
+//! placeholders and that the bundled font has a glyph for every character.
+
+use crate::protocol::handshake::CheckId;
+use crate::protocol::{CloseCode, Fragment, KeyCheck, Rule};
+
+/// The interface language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum Lang {
+    /// English.
+    #[default]
+    En,
+    /// 简体中文 (Simplified Chinese).
+    Zh,
+}
+
+impl Lang {
+    /// The table of strings for this language.
+    pub fn t(self) -> &'static Text {
+        match self {
+            Lang::En => &EN,
+            Lang::Zh => &ZH,
+        }
+    }
+
+    /// The name of the other language, written in that language (the switch's label).
+    pub fn other_name(self) -> &'static str {
+        match self {
+            Lang::En => "中文",
+            Lang::Zh => "English",
+        }
+    }
+
+    /// The other language.
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::En => Lang::Zh,
+            Lang::Zh => Lang::En,
+        }
+    }
+}
+
+/// Replaces `{0}`, `{1}`, ... in `template` with `args`.
+pub fn fill(template: &str, args: &[&dyn std::fmt::Display]) -> String {
+    let mut out = template.to_string();
+    for (i, a) in args.iter().enumerate() {
+        out = out.replace(&format!("{{{i}}}"), &a.to_string());
+    }
+    out
+}
+
+macro_rules! strings {
+    ($($name:ident: $en:expr, $zh:expr;)*) => {
+        /// One language's strings.
+        #[allow(missing_docs)]
+        pub struct Text {
+            $(pub $name: &'static str,)*
+        }
+        /// English.
+        pub static EN: Text = Text { $($name: $en,)* };
+        /// 简体中文.
+        pub static ZH: Text = Text { $($name: $zh,)* };
+        /// Every string as (name, English, Chinese), for the tests.
+        pub const ALL: &[(&str, &str, &str)] = &[$((stringify!($name), $en, $zh),)*];
+    };
+}
+
+strings! {
+    // Top bar.
+    copy: "copy", "复制";
+    copy_page_hover: "copy the demo page URL", "复制演示页面的地址";
+    demo_page: "demo page", "演示页面";
+    non_loopback: "WARNING: listening on {0}, not only on this computer: anyone on the network can connect", "警告：正在监听 {0}，不只是本机：网络上的任何人都能连接";
+    cannot_listen: "cannot listen on {0}: {1}", "无法监听 {0}：{1}";
+    server_not_running: "no server is running", "服务器未运行";
+    reply: "reply:", "回复：";
+    echo: "echo", "回显";
+    fixed: "fixed", "固定文本";
+    manual: "manual", "手动";
+    reply_hint: "reply text", "回复内容";
+    reply_hover: "what the server answers to each text or binary message", "服务器对每条文本或二进制消息的回复方式";
+    auto_pong: "auto-pong", "自动回 pong";
+    auto_pong_hover: "answer every ping with a pong (§5.5.2)", "对每个 ping 回一个 pong（§5.5.2）";
+    open_count: "{0} open", "{0} 个连接";
+    smaller: "smaller text (Ctrl -)", "缩小文字（Ctrl -）";
+    larger: "larger text (Ctrl +)", "放大文字（Ctrl +）";
+    present: "present", "投影";
+    present_hover: "large text for a projector", "投影用的大字号";
+    light: "light", "浅色";
+    dark: "dark", "深色";
+    language_hover: "interface language", "界面语言";
+    try_it: "try it: open http://{0}/ in a browser, or: node seed-client.js ws://{0}/ws   (the seed's own client; start wsscope with --port 6666 --reply 'thank you!!!' to be the seed's server)", "试一试：在浏览器中打开 http://{0}/，或运行 node seed-client.js ws://{0}/ws（原文的客户端；用 --port 6666 --reply 'thank you!!!' 启动 wsscope 就是原文的服务器）";
+    tab_live: "Live", "实时";
+    tab_handshake: "Handshake", "握手";
+    tab_accept: "Accept key", "Accept 计算";
+    tab_decode: "Decode frames", "解码帧";
+    tab_build: "Build a frame", "构造帧";
+    server_settings: "server…", "服务器…";
+    server_settings_hover: "port, bind address, subprotocols and limits; restart the listener", "端口、绑定地址、子协议和各项上限；重启监听";
+
+    // Server settings window.
+    server_title: "Server", "服务器";
+    port: "port", "端口";
+    bind: "bind address", "绑定地址";
+    bind_note: "127.0.0.1 keeps the server on this computer; 0.0.0.0 opens it to the network", "127.0.0.1 只允许本机连接；0.0.0.0 对网络开放";
+    protocols: "subprotocols (comma-separated)", "子协议（逗号分隔）";
+    max_frame: "max frame (bytes)", "单帧上限（字节）";
+    max_message: "max message (bytes)", "消息上限（字节）";
+    max_connections: "max connections", "连接数上限";
+    handshake_timeout: "handshake timeout (s)", "握手超时（秒）";
+    restart: "restart the listener", "重启监听";
+    restart_note: "open connections are closed with 1001; the capture is kept", "已打开的连接会以 1001 关闭；已捕获的数据保留";
+    bad_bind: "not an IP address: {0}", "不是 IP 地址：{0}";
+    restarted: "listening again on {0}", "已重新监听 {0}";
+
+    // Status bar.
+    status_counts: "{0} frames · {1} messages · {2} connections · {3} MiB kept", "{0} 帧 · {1} 条消息 · {2} 个连接 · 保留 {3} MiB";
+    evicted: "{0} older frame payloads and {1} TCP bytes evicted (budget {2} MiB)", "已淘汰 {0} 个较早帧的载荷和 {1} 字节 TCP 数据（预算 {2} MiB）";
+    notice_error: "error", "错误";
+    notice_limit: "limit reached", "达到上限";
+
+    // Handshake tab.
+    connection_n: "Connection #{0}", "连接 #{0}";
+    no_handshake: "No handshake yet. Connect a client (the demo page, the seed's Node client) and it appears here. Meanwhile, the RFC's own example:", "还没有握手。连接一个客户端（演示页面或原文的 Node 客户端），它就会显示在这里。先看 RFC 自己的例子：";
+    hs_intro1: "The opening handshake: the client asks to upgrade HTTP to WebSocket, the server checks the rules of", "开始握手：客户端请求把 HTTP 升级为 WebSocket，服务器按";
+    hs_intro2: "and answers with the key it derived", "检查规则，并用推导出的 key 应答";
+    request_n: "Request ({0} bytes, exactly as received)", "请求（{0} 字节，与收到的完全一致）";
+    response_n: "Response {0} ({1} bytes, exactly as sent)", "响应 {0}（{1} 字节，与发出的完全一致）";
+    location_note: "Some tutorials (like the seed post) show a WebSocket-Location header in the 101: it comes from a pre-RFC draft (hixie-76) and RFC 6455 servers do not send it.", "有些教程（比如原文）在 101 响应里写了 WebSocket-Location 头：它来自 RFC 之前的草案（hixie-76），RFC 6455 的服务器不会发送它。";
+    checklist: "Checklist (RFC 6455 §4.2.1)", "检查清单（RFC 6455 §4.2.1）";
+    pass: "PASS", "通过";
+    fail: "FAIL", "失败";
+    info: "info", "信息";
+    item: "§{0} item {1}", "§{0} 第 {1} 条";
+    refused: "Refused: {0}", "已拒绝：{0}";
+    accept_derivation: "Accept derivation", "Accept 推导";
+    key_check: "key check", "key 检查";
+    key_valid: "base64 of 16 bytes: valid", "16 字节的 base64：有效";
+    key_not_base64: "not valid base64: {0} — a server answers 400", "不是合法的 base64：{0} — 服务器会回应 400";
+    key_wrong_len: "base64 of {0} bytes, but the nonce must be 16 bytes — a server answers 400", "解码后是 {0} 字节，但随机数必须是 16 字节 — 服务器会回应 400";
+    step_concat: "1. key + GUID", "1. key + GUID";
+    step_concat_note: "the GUID (orange) is fixed by RFC 6455 §1.3 for every server", "GUID（橙色）由 RFC 6455 §1.3 规定，所有服务器都一样";
+    step_sha1: "2. SHA-1", "2. SHA-1";
+    step_sha1_note: "20 raw bytes, shown as hex: the bytes are what is encoded", "20 个原始字节，这里以十六进制显示：被编码的是字节本身";
+    step_base64: "3. base64", "3. base64";
+    step_base64_note: "Sec-WebSocket-Accept: always 28 characters", "Sec-WebSocket-Accept：总是 28 个字符";
+    mistakes: "Two classic mistakes", "两个常见错误";
+    mistake_hex: "x base64 of the 40-character hex text gives {0} ({1} chars): clients reject it", "x 对 40 个字符的十六进制文本做 base64，得到 {0}（{1} 个字符）：客户端会拒绝";
+    mistake_text: "x base64-decoding the accept value does not give text, only the 20 SHA-1 bytes: {0}", "x 把 accept 值 base64 解码得不到文本，只有 20 个 SHA-1 字节：{0}";
+
+    // Accept tab.
+    accept_intro: "How a server answers the opening handshake: Sec-WebSocket-Key + GUID -> SHA-1 -> base64 (RFC 6455 §4.2.2). Type any key.", "服务器如何应答开始握手：Sec-WebSocket-Key + GUID -> SHA-1 -> base64（RFC 6455 §4.2.2）。输入任意 key 试试。";
+    type_a_key: "Type a Sec-WebSocket-Key above.", "请在上面输入一个 Sec-WebSocket-Key。";
+
+    // Decode tab.
+    decode_intro: "Paste frame bytes as hex to see every field of RFC 6455 §5.2, the unmasking and the rules broken.", "粘贴十六进制的帧字节，查看 RFC 6455 §5.2 的每个字段、去掩码过程和违反的规则。";
+    frame_bytes: "Frame bytes (hex):", "帧字节（十六进制）：";
+    sent_by: "Sent by:", "发送方：";
+    auto: "auto", "自动";
+    client: "client", "客户端";
+    server: "server", "服务器";
+    cannot_read_hex: "Cannot read the hex: {0}", "无法读取十六进制：{0}";
+    decoded_n: "{0} frame(s) in {1} bytes", "{1} 字节中有 {0} 个帧";
+    truncated_header: "truncated frame at byte {0}: only {1} byte(s) of a frame header (a header is 2 to 14 bytes)", "第 {0} 字节处的帧被截断：帧头只有 {1} 字节（帧头是 2 到 14 字节）";
+    truncated_payload: "truncated frame: the header announces a {0}-byte payload but only {1} byte(s) follow", "帧被截断：帧头声明载荷为 {0} 字节，后面却只有 {1} 字节";
+    decode_stopped: "decoding stopped: {0} later byte(s) not decoded (a receiver would have failed the connection)", "解码停止：后面 {0} 字节未解码（接收方此时已使连接失败）";
+    message_n: "Message {0}: {1} in {2} frame(s), {3} bytes", "消息 {0}：{1}，由 {2} 个帧组成，{3} 字节";
+    frame_n: "Frame {0} — {1}, {2} bytes", "第 {0} 帧 — {1}，{2} 字节";
+    sender_guess: "guessed from the MASK bit of the first frame: sent by the {0}", "根据第一个帧的 MASK 位推测：由{0}发送";
+
+    // Build tab.
+    build_intro: "Set every field, valid or not, and see the bytes and what a receiver would report.", "设置每个字段（合法或不合法都行），查看字节和接收方会报告的问题。";
+    build_payload: "payload (text)", "载荷（文本）";
+    build_len_override: "announce a different length", "声明一个不同的长度";
+    build_payload_hex: "payload is hex", "载荷是十六进制";
+    build_auto: "auto (shortest)", "自动（最短）";
+    build_bad_key: "the masking key must be 4 bytes of hex: {0}", "掩码键必须是 4 字节的十六进制：{0}";
+    build_bad_payload: "the payload is not hex: {0}", "载荷不是十六进制：{0}";
+    build_force_encoding: "length encoding", "长度编码";
+    build_key: "masking key (hex)", "掩码键（十六进制）";
+    build_receiver: "received by a", "接收方：";
+    build_bytes: "{0} bytes:", "{0} 字节：";
+    build_copy: "copy hex", "复制十六进制";
+    build_to_decoder: "open in the decoder", "在解码页打开";
+    build_send: "send raw to the selected connection", "原样发送给选中的连接";
+    build_all_ok: "a receiver accepts this frame", "接收方会接受这个帧";
+
+    // Live tab.
+    connections: "Connections", "连接";
+    connections_hint: "click one to filter the frames and see its handshake", "点击一个连接：只看它的帧，并查看它的握手";
+    all_connections: "all connections", "全部连接";
+    handshaking: "handshaking", "握手中";
+    open: "open", "已打开";
+    closed: "closed", "已关闭";
+    unclean: " (unclean)", "（非正常）";
+    conn_counts: "frames {0}/{1}  bytes {2}/{3}", "帧 {0}/{1}  字节 {2}/{3}";
+    frames: "Frames", "帧";
+    frames_hint: "each row is one frame; TCP reads are not frames: see the counts on the left", "每行是一个帧；TCP 读取不等于帧：左侧分别计数";
+    pause: "pause", "暂停";
+    follow: "follow", "跟随";
+    clear: "clear", "清空";
+    clear_hover: "forget every captured frame (connections stay)", "清除所有已捕获的帧（连接保留）";
+    filter_label: "Filter:", "筛选：";
+    filter_hint: "filter: text, opcode, #conn", "筛选：文本、操作码、#连接";
+    filter_hover: "shows only frames whose opcode, connection (#3), direction (C->S) or payload text contains this", "只显示操作码、连接（#3）、方向（C->S）或载荷文本包含这些字的帧";
+    filtered_n: "{0} of {1} frames match", "{1} 个帧中有 {0} 个匹配";
+    col_time: "time s", "时间 s";
+    col_conn: "conn", "连接";
+    col_dir: "dir", "方向";
+    col_opcode: "opcode", "操作码";
+    col_length: "length", "长度";
+    col_payload: "payload", "载荷";
+    bit_form: "{0} ({1}-bit)", "{0}（{1} 位）";
+    anatomy: "Frame anatomy", "帧结构";
+    select_frame: "Select a frame in the table to see every bit of it.", "在表格中选择一个帧，查看它的每一位。";
+    frame_title: "Frame {0} — #{1} {2} — {3}", "第 {0} 帧 — #{1} {2} — {3}";
+    part_of: "Part of a {0} message of {1} bytes carried by {2} frame(s): {3}", "属于一条 {0} 消息（{1} 字节），由 {2} 个帧承载：{3}";
+    send: "Send:", "发送：";
+    send_text: "text", "文本";
+    send_binary: "binary (hex)", "二进制（十六进制）";
+    code: "code ", "状态码 ";
+    close: "close", "关闭";
+    close_hover: "close frame with this code; the text is the reason", "发送带此状态码的关闭帧；文本框内容作为原因";
+    select_open: "select an open connection to send to it", "选择一个已打开的连接才能发送";
+    not_sent: "not sent: {0}", "未发送：{0}";
+
+    // Anatomy.
+    anatomy_intro1: "The fields of one frame, as RFC 6455", "一个帧的各个字段，如 RFC 6455";
+    anatomy_intro2: "draws them. Bytes are counted from the start of this connection's stream.", "所画。字节偏移从该连接数据流的开头算起。";
+    bits_len7: "payload len (7)", "载荷长度 (7)";
+    fin_final: "final fragment", "最后一个分片";
+    fin_more: "more fragments follow", "后面还有分片";
+    rsv_rule: "must be 0 unless an extension defines them", "必须为 0，除非扩展定义了它们";
+    control: " (control)", "（控制帧）";
+    masked: "masked (clients must mask)", "已掩码（客户端必须掩码）";
+    unmasked: "not masked (servers never mask)", "未掩码（服务器从不掩码）";
+    len_field: "length", "长度";
+    len7: "{0} bytes — 7-bit form: len7 holds the length itself (0-125)", "{0} 字节 — 7 位形式：len7 本身就是长度（0-125）";
+    len16: "{0} bytes — len7 = 126, then a 16-bit length in bytes 2-3 (126-65535)", "{0} 字节 — len7 = 126，随后第 2-3 字节是 16 位长度（126-65535）";
+    len64: "{0} bytes — len7 = 127, then a 64-bit length in bytes 2-9 (65536 and up)", "{0} 字节 — len7 = 127，随后第 2-9 字节是 64 位长度（65536 及以上）";
+    masking_key: "masking key", "掩码键";
+    fragment: "fragment", "分片";
+    frag_whole: "a whole message in one frame", "一个帧就是一条完整消息";
+    frag_first: "first frame of a fragmented message", "分片消息的第一个帧";
+    frag_middle: "a middle fragment", "中间的分片";
+    frag_last: "the last fragment (FIN = 1)", "最后一个分片（FIN = 1）";
+    frag_control: "a control frame (may come between fragments, §5.4)", "控制帧（可以夹在分片之间，§5.4）";
+    frag_invalid: "belongs to no valid message", "不属于任何合法消息";
+    on_wire: "Bytes on the wire", "线上的字节";
+    hover_bytes: "hover a field or a byte: its bytes light up", "鼠标指向字段或字节：对应的字节会高亮";
+    more_bytes: "... {0} more bytes", "……还有 {0} 字节";
+    legend_head: "FIN/RSV/opcode", "FIN/RSV/操作码";
+    legend_len: "MASK/length", "MASK/长度";
+    legend_payload: "payload", "载荷";
+    unmask_title: "Unmasking: payload[i] = wire[i] XOR key[i mod 4]  (§5.3)", "去掩码：payload[i] = wire[i] XOR key[i mod 4]（§5.3）";
+    col_wire: "wire", "线上";
+    col_key: "key", "键";
+    col_byte: "byte", "字节";
+    col_char: "char", "字符";
+    more_unmasked: "... {0} more bytes unmasked the same way", "……其余 {0} 字节以同样方式去掩码";
+    payload: "Payload", "载荷";
+    not_kept: "(not kept: decoding stopped at this header, or the capture budget evicted it)", "（未保留：解码在此帧头处停止，或因捕获预算已被淘汰）";
+    close_no_code: "no status code (received as 1005)", "没有状态码（按 1005 处理）";
+    close_code: "close code {0}: {1}", "关闭状态码 {0}：{1}";
+    close_reason: "reason: {0}", "原因：{0}";
+    reason_not_utf8: "reason is not UTF-8 at byte {0}", "原因在第 {0} 字节处不是合法的 UTF-8";
+    close_one_byte: "1-byte body: too short for a code", "载荷只有 1 字节：放不下状态码";
+    rules_broken: "Rules broken", "违反的规则";
+    violation: "{0} — bytes {1}..{2} — close {3}", "{0} — 字节 {1}..{2} — 关闭码 {3}";
+    empty: "(empty)", "（空）";
+    text_n: "text ({0} bytes):", "文本（{0} 字节）：";
+    json_n: "JSON ({0} bytes), pretty-printed:", "JSON（{0} 字节），格式化显示：";
+    binary_n: "binary ({0} bytes), hex:", "二进制（{0} 字节），十六进制：";
+}
+
+/// A §4.2.1 rule in `lang`.
+pub fn check_rule(lang: Lang, id: CheckId) -> &'static str {
+    if lang == Lang::En {
+        return id.rule();
+    }
+    match id {
+        CheckId::Method => "方法是 GET",
+        CheckId::HttpVersion => "HTTP/1.1 或更高",
+        CheckId::Host => "有 Host 头（只有一个）",
+        CheckId::Upgrade => "Upgrade 包含 \"websocket\"（不区分大小写）",
+        CheckId::Connection => "Connection 包含 \"Upgrade\" 标记",
+        CheckId::Key => "Sec-WebSocket-Key 只出现一次，是 16 字节的 base64",
+        CheckId::Version => "Sec-WebSocket-Version 为 13",
+        CheckId::Origin => "Origin（可选；浏览器会发送）",
+        CheckId::Protocol => "Sec-WebSocket-Protocol（可选的子协议）",
+        CheckId::Extensions => "Sec-WebSocket-Extensions（可选）",
+    }
+}
+
+/// A framing rule in `lang`.
+pub fn rule(lang: Lang, r: Rule) -> &'static str {
+    if lang == Lang::En {
+        return r.description();
+    }
+    match r {
+        Rule::ReservedBitSet => "RSV1-3 必须为 0，除非扩展定义了它们",
+        Rule::ReservedOpcode => "保留的操作码：接收方必须使连接失败",
+        Rule::UnmaskedClientFrame => "客户端发送的每个帧都必须掩码",
+        Rule::MaskedServerFrame => "服务器发送的帧一律不得掩码",
+        Rule::ControlFrameTooLong => "控制帧的载荷不得超过 125 字节",
+        Rule::FragmentedControlFrame => "控制帧不得分片（FIN 必须为 1）",
+        Rule::LengthTopBitSet => "64 位长度的最高位必须为 0",
+        Rule::NonMinimalLength => "长度必须用最短的编码形式",
+        Rule::UnexpectedContinuation => "没有未完成的消息，却出现了延续帧",
+        Rule::ExpectedContinuation => "上一条消息还没结束，这里应是延续帧",
+        Rule::InvalidUtf8 => "文本消息必须是合法的 UTF-8",
+        Rule::CloseOneBytePayload => "关闭帧的载荷要么为空，要么以 2 字节状态码开头",
+        Rule::InvalidCloseCode => "这个关闭状态码不允许在线上发送",
+        Rule::InvalidCloseReason => "关闭原因必须是合法的 UTF-8",
+        Rule::FrameAfterClose => "关闭帧之后不得再发送数据",
+        Rule::FrameTooBig => "帧载荷超过了配置的上限",
+        Rule::MessageTooBig => "消息超过了配置的上限",
+        Rule::ExtensionError => "已协商的扩展无法处理该载荷",
+    }
+}
+
+/// What a close code means, in `lang`.
+pub fn close_meaning(lang: Lang, c: CloseCode) -> &'static str {
+    if lang == Lang::En {
+        return c.meaning();
+    }
+    match c {
+        CloseCode::Normal => "正常关闭",
+        CloseCode::Away => "离开（如服务器关闭或页面跳转）",
+        CloseCode::Protocol => "协议错误",
+        CloseCode::Unsupported => "不支持的数据类型",
+        CloseCode::NoStatus => "未收到状态码（仅用于报告，不会出现在线上）",
+        CloseCode::Abnormal => "异常关闭（仅用于报告，不会出现在线上）",
+        CloseCode::InvalidPayload => "帧载荷数据无效",
+        CloseCode::Policy => "违反策略",
+        CloseCode::TooBig => "消息太大",
+        CloseCode::MandatoryExtension => "缺少必需的扩展",
+        CloseCode::InternalError => "服务器内部错误",
+        CloseCode::ServiceRestart => "服务重启",
+        CloseCode::TryAgainLater => "请稍后再试",
+        CloseCode::BadGateway => "网关错误",
+        CloseCode::TlsHandshake => "TLS 握手失败（仅用于报告，不会出现在线上）",
+        CloseCode::Reserved(_) => "RFC 6455 保留给将来使用（不可发送）",
+        CloseCode::Library(_) => "登记给库和框架使用",
+        CloseCode::Private(_) => "应用程序私用",
+        CloseCode::Invalid(_) => "不是合法的关闭状态码（不在 1000-4999 之内）",
+    }
+}
+
+/// The key check's verdict in `lang`.
+pub fn key_check(lang: Lang, k: &KeyCheck) -> String {
+    let t = lang.t();
+    match k {
+        KeyCheck::Valid => t.key_valid.to_string(),
+        KeyCheck::NotBase64(why) => fill(t.key_not_base64, &[why]),
+        KeyCheck::WrongLength(n) => fill(t.key_wrong_len, &[n]),
+    }
+}
+
+/// A frame's place in its message, in `lang`.
+pub fn fragment(lang: Lang, f: Fragment) -> &'static str {
+    let t = lang.t();
+    match f {
+        Fragment::Whole => t.frag_whole,
+        Fragment::First => t.frag_first,
+        Fragment::Middle => t.frag_middle,
+        Fragment::Last => t.frag_last,
+        Fragment::Control => t.frag_control,
+        Fragment::Stray => t.frag_invalid,
+    }
+}
+
+/// Every string a language can show, for the glyph-coverage test.
+pub fn every_string(lang: Lang) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = ALL
+        .iter()
+        .map(|(_, en, zh)| if lang == Lang::En { *en } else { *zh })
+        .collect();
+    out.extend([Lang::En.other_name(), Lang::Zh.other_name()]);
+    out.extend(CheckId::ALL.iter().map(|c| check_rule(lang, *c)));
+    out.extend(Rule::ALL.iter().map(|r| rule(lang, *r)));
+    out.extend((0..=5000u16).map(|c| close_meaning(lang, CloseCode::from(c))));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn placeholders(s: &str) -> Vec<String> {
+        let mut v: Vec<String> = (0..10)
+            .map(|i| format!("{{{i}}}"))
+            .filter(|p| s.contains(p.as_str()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn both_languages_take_the_same_arguments() {
+        for (name, en, zh) in ALL {
+            assert_eq!(placeholders(en), placeholders(zh), "{name}");
+        }
+    }
+
+    #[test]
+    fn every_string_is_translated() {
+        // Identical strings are allowed only where the text is a code or a formula.
+        for (name, en, zh) in ALL {
+            if en == zh {
+                assert!(
+                    en.chars()
+                        .all(|c| c.is_ascii() && !c.is_ascii_lowercase() || " .+-".contains(c))
+                        || en.starts_with(|c: char| c.is_ascii_digit()),
+                    "{name} is not translated: {en}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn fill_replaces_every_placeholder() {
+        assert_eq!(fill("{0} of {1}, {0}", &[&3, &"x"]), "3 of x, 3");
+    }
+}

@@ -1,0 +1,415 @@
+//! The playground tabs that need no connection: the frame decoder (hex in, the same anatomy
+//! view as live frames out) and the frame builder (every field settable, valid or not).
+
+use eframe::egui::{self, RichText};
+
+use super::i18n::{fill, Lang};
+use super::{anatomy, style, Sender, Tab, WsscopeApp};
+use crate::cli::{hex_spaced, parse_hex};
+use crate::protocol::{
+    apply_mask, Decoded, Decoder, DecoderConfig, Frame, FrameHeader, LenEncoding, Message, OpCode,
+    Pending, Role,
+};
+use crate::server::Command;
+
+/// What a receiver makes of some bytes.
+pub(super) struct Decoding {
+    /// The sender assumed, and whether it was guessed from the MASK bit.
+    sender: Role,
+    guessed: bool,
+    len: usize,
+    frames: Vec<Frame>,
+    messages: Vec<Message>,
+    pending: Pending,
+    start_of_pending: u64,
+    ignored: u64,
+}
+
+impl Decoding {
+    /// Decodes `bytes` as sent by `sender` (guessed from the first frame's MASK bit if `None`).
+    pub(super) fn new(bytes: &[u8], sender: Option<Role>) -> Self {
+        let guess = if bytes.get(1).is_some_and(|b| b & 0x80 != 0) {
+            Role::Client
+        } else {
+            Role::Server
+        };
+        let mut decoder = Decoder::new(DecoderConfig {
+            sender: Some(sender.unwrap_or(guess)),
+            ..DecoderConfig::default()
+        });
+        let mut out = Vec::new();
+        decoder.feed(bytes, &mut out);
+        let (mut frames, mut messages) = (Vec::new(), Vec::new());
+        for d in out {
+            match d {
+                Decoded::Frame(f) => frames.push(f),
+                Decoded::Message(m) => messages.push(m),
+            }
+        }
+        let pending = decoder.pending();
+        let have = match pending {
+            Pending::Nothing => 0,
+            Pending::PartialHeader { have } => have as u64,
+            Pending::PartialPayload { .. } => 0,
+        };
+        Self {
+            sender: sender.unwrap_or(guess),
+            guessed: sender.is_none(),
+            len: bytes.len(),
+            frames,
+            messages,
+            pending,
+            start_of_pending: decoder.stream_position().saturating_sub(have),
+            ignored: if decoder.is_stopped() {
+                decoder.ignored_bytes()
+            } else {
+                0
+            },
+        }
+    }
+
+    /// Whether a receiver accepts everything: whole frames, no rule broken.
+    pub(super) fn clean(&self) -> bool {
+        self.pending == Pending::Nothing
+            && self.ignored == 0
+            && self.frames.iter().all(|f| f.violations.is_empty())
+    }
+
+    /// Every frame's anatomy, the messages, and what is left over.
+    pub(super) fn show(&self, ui: &mut egui::Ui, lang: Lang, salt: &str) {
+        let t = lang.t();
+        let role = |r: Role| match r {
+            Role::Client => t.client,
+            Role::Server => t.server,
+        };
+        ui.label(fill(t.decoded_n, &[&self.frames.len(), &self.len]));
+        if self.guessed {
+            ui.label(RichText::new(fill(t.sender_guess, &[&role(self.sender)])).small());
+        }
+        for (i, f) in self.frames.iter().enumerate() {
+            let head = fill(
+                t.frame_n,
+                &[&(i + 1), &f.header.opcode.name(), &f.header.payload_len],
+            );
+            let head = if f.violations.is_empty() {
+                RichText::new(head)
+            } else {
+                RichText::new(format!("{head} !")).color(style::BAD)
+            };
+            egui::CollapsingHeader::new(head)
+                .id_salt((salt, i))
+                .default_open(i < 3)
+                .show(ui, |ui| {
+                    let title = fill(
+                        t.frame_n,
+                        &[&(i + 1), &f.header.opcode.name(), &f.header.payload_len],
+                    );
+                    anatomy::show(ui, lang, (salt, i), &title, f);
+                });
+        }
+        for (i, m) in self.messages.iter().enumerate() {
+            ui.add_space(4.0);
+            ui.strong(fill(
+                t.message_n,
+                &[&(i + 1), &m.opcode.name(), &m.frame_count, &m.payload.len()],
+            ));
+            anatomy::payload_view(ui, lang, &m.payload);
+        }
+        match self.pending {
+            Pending::Nothing => {}
+            Pending::PartialHeader { have } => {
+                ui.colored_label(
+                    style::BAD,
+                    fill(t.truncated_header, &[&self.start_of_pending, &have]),
+                );
+            }
+            Pending::PartialPayload { payload_len, have } => {
+                ui.colored_label(
+                    style::BAD,
+                    fill(t.truncated_payload, &[&payload_len, &have]),
+                );
+            }
+        }
+        if self.ignored > 0 {
+            ui.colored_label(style::BAD, fill(t.decode_stopped, &[&self.ignored]));
+        }
+    }
+}
+
+/// The length encoding the builder writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum LenChoice {
+    /// The shortest that fits (what a correct sender does).
+    Auto,
+    /// Force one, even if it is not the shortest (§5.2 violation) or cannot carry the length.
+    Forced(LenEncoding),
+}
+
+/// The frame builder's fields.
+pub(super) struct Builder {
+    fin: bool,
+    rsv: [bool; 3],
+    opcode: u8,
+    masked: bool,
+    key: String,
+    payload: String,
+    payload_hex: bool,
+    encoding: LenChoice,
+    announce: bool,
+    announced: u64,
+    /// The receiver is the server (so the sender is a client) or the client.
+    receiver: Role,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self {
+            fin: true,
+            rsv: [false; 3],
+            opcode: 1,
+            masked: true,
+            key: "37 fa 21 3d".into(),
+            payload: "Hello".into(),
+            payload_hex: false,
+            encoding: LenChoice::Auto,
+            announce: false,
+            announced: 5,
+            receiver: Role::Server,
+        }
+    }
+}
+
+impl Builder {
+    /// The frame's bytes, or why they cannot be made.
+    pub(super) fn bytes(&self, lang: Lang) -> Result<Vec<u8>, String> {
+        let t = lang.t();
+        let payload = if self.payload_hex {
+            parse_hex(&self.payload).map_err(|e| fill(t.build_bad_payload, &[&e]))?
+        } else {
+            self.payload.as_bytes().to_vec()
+        };
+        let key = if self.masked {
+            let k = parse_hex(&self.key).map_err(|e| fill(t.build_bad_key, &[&e]))?;
+            let k: [u8; 4] = k
+                .try_into()
+                .map_err(|k: Vec<u8>| fill(t.build_bad_key, &[&format!("{} bytes", k.len())]))?;
+            Some(k)
+        } else {
+            None
+        };
+        let announced = if self.announce {
+            self.announced
+        } else {
+            payload.len() as u64
+        };
+        let len_encoding = match self.encoding {
+            LenChoice::Auto => LenEncoding::minimal_for(announced),
+            LenChoice::Forced(e) => e,
+        };
+        // A 7-bit field cannot say more than 125 and a 16-bit one more than 65535: the UI keeps
+        // the announced value within what the chosen encoding can carry.
+        let announced = match len_encoding {
+            LenEncoding::Seven => announced.min(125),
+            LenEncoding::Sixteen => announced.min(0xFFFF),
+            LenEncoding::SixtyFour => announced,
+        };
+        let header = FrameHeader {
+            fin: self.fin,
+            rsv: self.rsv,
+            opcode: OpCode::from(self.opcode),
+            masked: self.masked,
+            payload_len: announced,
+            mask_key: key,
+            len_encoding,
+        };
+        let mut out = Vec::with_capacity(14 + payload.len());
+        header.encode(&mut out);
+        let start = out.len();
+        out.extend_from_slice(&payload);
+        if let Some(k) = key {
+            apply_mask(&mut out[start..], k, 0);
+        }
+        Ok(out)
+    }
+}
+
+impl WsscopeApp {
+    pub(super) fn decode_tab(&mut self, ui: &mut egui::Ui) {
+        let t = self.lang.t();
+        ui.label(t.decode_intro);
+        ui.horizontal(|ui| {
+            let l = ui.label(t.frame_bytes);
+            ui.add(
+                egui::TextEdit::singleline(&mut self.settings.hex)
+                    .font(egui::TextStyle::Monospace)
+                    .desired_width(520.0),
+            )
+            .labelled_by(l.id);
+        });
+        ui.horizontal(|ui| {
+            ui.label(t.sent_by);
+            ui.selectable_value(&mut self.sender, Sender::Auto, t.auto);
+            ui.selectable_value(&mut self.sender, Sender::Client, t.client);
+            ui.selectable_value(&mut self.sender, Sender::Server, t.server);
+        });
+        ui.separator();
+        let sender = match self.sender {
+            Sender::Auto => None,
+            Sender::Client => Some(Role::Client),
+            Sender::Server => Some(Role::Server),
+        };
+        // Decode once per edit, not once per repaint: a pasted capture can be large.
+        let key = (self.settings.hex.clone(), sender);
+        if self.decoded.as_ref().is_none_or(|(k, _)| *k != key) {
+            let result = parse_hex(&self.settings.hex)
+                .map(|b| Decoding::new(&b, sender))
+                .map_err(|e| e.to_string());
+            self.decoded = Some((key, result));
+        }
+        let lang = self.lang;
+        egui::ScrollArea::vertical()
+            .id_salt("decode")
+            .show(ui, |ui| match self.decoded.as_ref().map(|(_, r)| r) {
+                Some(Ok(d)) => d.show(ui, lang, "decode"),
+                Some(Err(e)) => {
+                    ui.colored_label(style::BAD, fill(t.cannot_read_hex, &[e]));
+                }
+                None => {}
+            });
+    }
+
+    pub(super) fn build_tab(&mut self, ui: &mut egui::Ui) {
+        let t = self.lang.t();
+        let lang = self.lang;
+        ui.label(t.build_intro);
+        let b = &mut self.builder;
+        egui::Grid::new("builder")
+            .num_columns(2)
+            .spacing([12.0, 4.0])
+            .show(ui, |ui| {
+                let l = ui.label(RichText::new("FIN").color(style::FIN));
+                ui.checkbox(&mut b.fin, "").labelled_by(l.id);
+                ui.end_row();
+                ui.label(RichText::new("RSV1-3").color(style::RSV));
+                ui.horizontal(|ui| {
+                    for (i, r) in b.rsv.iter_mut().enumerate() {
+                        ui.checkbox(r, format!("RSV{}", i + 1));
+                    }
+                });
+                ui.end_row();
+                let l = ui.label(RichText::new(t.col_opcode).color(style::OPCODE));
+                ui.horizontal(|ui| {
+                    ui.add(
+                        egui::DragValue::new(&mut b.opcode)
+                            .range(0..=15)
+                            .hexadecimal(1, false, true),
+                    )
+                    .labelled_by(l.id);
+                    for op in [0u8, 1, 2, 8, 9, 10, 3, 11] {
+                        let name = OpCode::from(op).name();
+                        ui.selectable_value(&mut b.opcode, op, name);
+                    }
+                });
+                ui.end_row();
+                let l = ui.label(RichText::new("MASK").color(style::MASK));
+                ui.horizontal(|ui| {
+                    ui.checkbox(&mut b.masked, "").labelled_by(l.id);
+                    if b.masked {
+                        let l = ui.label(RichText::new(t.build_key).color(style::KEY));
+                        ui.add(
+                            egui::TextEdit::singleline(&mut b.key)
+                                .font(egui::TextStyle::Monospace)
+                                .desired_width(110.0),
+                        )
+                        .labelled_by(l.id);
+                    }
+                });
+                ui.end_row();
+                let l = ui.label(RichText::new(t.build_payload).color(style::PAYLOAD));
+                ui.horizontal(|ui| {
+                    ui.add(egui::TextEdit::singleline(&mut b.payload).desired_width(360.0))
+                        .labelled_by(l.id);
+                    ui.checkbox(&mut b.payload_hex, t.build_payload_hex);
+                });
+                ui.end_row();
+                ui.label(RichText::new(t.build_force_encoding).color(style::LENGTH));
+                ui.horizontal(|ui| {
+                    ui.selectable_value(&mut b.encoding, LenChoice::Auto, t.build_auto);
+                    ui.selectable_value(
+                        &mut b.encoding,
+                        LenChoice::Forced(LenEncoding::Seven),
+                        "7",
+                    );
+                    ui.selectable_value(
+                        &mut b.encoding,
+                        LenChoice::Forced(LenEncoding::Sixteen),
+                        "7+16",
+                    );
+                    ui.selectable_value(
+                        &mut b.encoding,
+                        LenChoice::Forced(LenEncoding::SixtyFour),
+                        "7+64",
+                    );
+                });
+                ui.end_row();
+                ui.label(RichText::new(t.len_field).color(style::LENGTH));
+                ui.horizontal(|ui| {
+                    let c = ui.checkbox(&mut b.announce, t.build_len_override);
+                    if b.announce {
+                        ui.add(egui::DragValue::new(&mut b.announced))
+                            .labelled_by(c.id);
+                    }
+                });
+                ui.end_row();
+                ui.label(t.build_receiver);
+                ui.horizontal(|ui| {
+                    ui.selectable_value(&mut b.receiver, Role::Server, t.server);
+                    ui.selectable_value(&mut b.receiver, Role::Client, t.client);
+                });
+                ui.end_row();
+            });
+        ui.separator();
+        let bytes = match self.builder.bytes(lang) {
+            Ok(b) => b,
+            Err(e) => {
+                ui.colored_label(style::BAD, e);
+                return;
+            }
+        };
+        let sender = match self.builder.receiver {
+            Role::Server => Role::Client,
+            Role::Client => Role::Server,
+        };
+        let hex = hex_spaced(&bytes);
+        ui.label(fill(t.build_bytes, &[&bytes.len()]));
+        ui.label(RichText::new(&hex).monospace().strong());
+        let target = self.open_target();
+        ui.horizontal(|ui| {
+            if ui.button(t.build_copy).clicked() {
+                ui.ctx().copy_text(hex.clone());
+            }
+            if ui.button(t.build_to_decoder).clicked() {
+                self.settings.hex = hex.clone();
+                self.sender = match sender {
+                    Role::Client => Sender::Client,
+                    Role::Server => Sender::Server,
+                };
+                self.tab = Tab::Decode;
+            }
+            let send = ui.add_enabled(target.is_some(), egui::Button::new(t.build_send));
+            if let Some(id) = target.filter(|_| send.clicked()) {
+                self.command(Command::Raw(id, bytes.clone()));
+            }
+        });
+        ui.separator();
+        let d = Decoding::new(&bytes, Some(sender));
+        if d.clean() {
+            ui.colored_label(style::GOOD, t.build_all_ok);
+        }
+        egui::ScrollArea::vertical()
+            .id_salt("build")
+            .show(ui, |ui| {
+                d.show(ui, lang, "build");
+            });
+    }
+}
