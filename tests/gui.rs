@@ -434,3 +434,55 @@ fn restarting_the_listener_closes_clients_with_1001_and_keeps_the_capture() {
         Some(1001)
     );
 }
+
+#[test]
+fn a_fragmented_message_is_grouped_and_reassembled() {
+    use std::io::{Read, Write};
+    let mut h = live();
+    step_until(&mut h, "listening", |h| h.state().server_addr().is_some());
+    let addr = h
+        .state()
+        .server_addr()
+        .unwrap_or_else(|| panic!("no server"));
+    let mut s = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("{e}"));
+    s.write_all(
+        b"GET /frag HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut head = [0u8; 129];
+    let n = s.read(&mut head).unwrap_or_else(|e| panic!("{e}"));
+    assert!(head[..n].starts_with(b"HTTP/1.1 101"));
+    // "frag" + "ment" + "ed": text, continuation, continuation with FIN; zero mask key so the
+    // wire shows the text.
+    for (b0, part) in [(0x01u8, "frag"), (0x00, "ment"), (0x80, "ed")] {
+        let mut f = vec![b0, 0x80 | part.len() as u8, 0, 0, 0, 0];
+        f.extend_from_slice(part.as_bytes());
+        s.write_all(&f).unwrap_or_else(|e| panic!("{e}"));
+    }
+    step_until(&mut h, "message captured", |h| {
+        !h.state().capture().messages.is_empty()
+    });
+    h.run_steps(3);
+    h.get_by_label("\"ment\"").click();
+    h.run_steps(3);
+    assert!(
+        h.query_all_by_label(
+            "Part of a text message of 10 bytes carried by 3 frame(s); click one to see it:"
+        )
+        .count()
+            > 0
+    );
+    assert!(h.query_all_by_label("a middle fragment").count() > 0);
+    assert!(
+        h.query_all_by_label("The message, reassembled from its fragments (§5.4):")
+            .count()
+            > 0
+    );
+    assert!(h.query_all_by_label("fragmented").count() > 0);
+    // The group's buttons select the other frames.
+    h.get_by_role_and_label(egui::accesskit::Role::Button, "3")
+        .click();
+    h.run_steps(3);
+    assert!(h.query_all_by_label("the last fragment (FIN = 1)").count() > 0);
+}

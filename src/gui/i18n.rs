@@ -215,7 +215,8 @@ strings! {
     anatomy: "Frame anatomy", "帧结构";
     select_frame: "Select a frame in the table to see every bit of it.", "在表格中选择一个帧，查看它的每一位。";
     frame_title: "Frame {0} — #{1} {2} — {3}", "第 {0} 帧 — #{1} {2} — {3}";
-    part_of: "Part of a {0} message of {1} bytes carried by {2} frame(s): {3}", "属于一条 {0} 消息（{1} 字节），由 {2} 个帧承载：{3}";
+    part_of: "Part of a {0} message of {1} bytes carried by {2} frame(s); click one to see it:", "属于一条 {0} 消息（{1} 字节），由 {2} 个帧承载；点击查看各帧：";
+    reassembled: "The message, reassembled from its fragments (§5.4):", "由各分片重组出的消息（§5.4）：";
     send: "Send:", "发送：";
     send_text: "text", "文本";
     send_binary: "binary (hex)", "二进制（十六进制）";
@@ -250,6 +251,7 @@ strings! {
     on_wire: "Bytes on the wire", "线上的字节";
     hover_bytes: "hover a field or a byte: its bytes light up", "鼠标指向字段或字节：对应的字节会高亮";
     more_bytes: "... {0} more bytes", "……还有 {0} 字节";
+    more_frames: "... {0} more frames", "……还有 {0} 个帧";
     legend_head: "FIN/RSV/opcode", "FIN/RSV/操作码";
     legend_len: "MASK/length", "MASK/长度";
     legend_payload: "payload", "载荷";

@@ -331,29 +331,46 @@ impl WsscopeApp {
             ],
         );
         let message = r.message.and_then(|m| self.capture.messages.get(m));
+        let mut jump = None;
         egui::ScrollArea::vertical()
             .id_salt("anatomy")
             .show(ui, |ui| {
                 anatomy::show(ui, self.lang, n, &title, &r.frame);
-                if let Some(m) = message {
-                    ui.add_space(4.0);
-                    let list = m
-                        .frames
-                        .iter()
-                        .map(|f| (f + 1).to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    ui.label(fill(
-                        t.part_of,
-                        &[
-                            &m.message.opcode.name(),
-                            &m.message.payload.len(),
-                            &m.frames.len(),
-                            &list,
-                        ],
-                    ));
+                let Some(m) = message else {
+                    return;
+                };
+                // The frames of a fragmented message, grouped: each one a click away.
+                const SHOWN: usize = 64;
+                ui.add_space(4.0);
+                ui.label(fill(
+                    t.part_of,
+                    &[
+                        &m.message.opcode.name(),
+                        &m.message.payload.len(),
+                        &m.frames.len(),
+                    ],
+                ));
+                ui.horizontal_wrapped(|ui| {
+                    for &f in m.frames.iter().take(SHOWN) {
+                        if ui
+                            .selectable_label(Some(f) == self.selected_frame, (f + 1).to_string())
+                            .clicked()
+                        {
+                            jump = Some(f);
+                        }
+                    }
+                    if m.frames.len() > SHOWN {
+                        ui.label(fill(t.more_frames, &[&(m.frames.len() - SHOWN)]));
+                    }
+                });
+                if m.frames.len() > 1 {
+                    ui.label(t.reassembled);
+                    anatomy::payload_view(ui, self.lang, &m.message.payload);
                 }
             });
+        if jump.is_some() {
+            self.selected_frame = jump;
+        }
     }
 
     fn composer(&mut self, ui: &mut egui::Ui) {

@@ -411,12 +411,13 @@ impl WsscopeApp {
                     ui.colored_label(style::BAD, e);
                 }
                 (Some((addr, warning)), None) if self.server.is_some() => {
-                    let url = format!("ws://{addr}/");
+                    let reach = reachable(*addr);
+                    let url = format!("ws://{reach}/");
                     ui.monospace(&url);
                     if ui.small_button(t.copy).clicked() {
                         ui.ctx().copy_text(url);
                     }
-                    let page = format!("http://{addr}/");
+                    let page = format!("http://{reach}/");
                     ui.hyperlink_to(t.demo_page, &page);
                     if ui
                         .small_button(format!("{} ", t.copy))
@@ -516,7 +517,7 @@ impl WsscopeApp {
             }
         });
         if let (Some((addr, _)), true) = (&self.capture.listening, self.server.is_some()) {
-            ui.label(RichText::new(fill(t.try_it, &[addr])).small());
+            ui.label(RichText::new(fill(t.try_it, &[&reachable(*addr)])).small());
         }
         ui.horizontal(|ui| {
             ui.selectable_value(&mut self.tab, Tab::Live, t.tab_live);
@@ -673,6 +674,20 @@ impl Drop for WsscopeApp {
             h.shutdown(Duration::from_secs(1));
             let _ = drain.join();
         }
+    }
+}
+
+/// The address a client on this computer connects to: 0.0.0.0 (or ::) is where the server
+/// listens, not an address to connect to.
+fn reachable(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+            std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+        }
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+            std::net::SocketAddr::new(std::net::Ipv6Addr::LOCALHOST.into(), addr.port())
+        }
+        _ => addr,
     }
 }
 
