@@ -336,7 +336,8 @@ impl WsscopeApp {
             .id_salt("anatomy")
             .show(ui, |ui| {
                 anatomy::show(ui, self.lang, n, &title, &r.frame);
-                let Some(m) = message else {
+                // A one-frame message says so in the fragment row already.
+                let Some(m) = message.filter(|m| m.frames.len() > 1) else {
                     return;
                 };
                 // The frames of a fragmented message, grouped: each one a click away.
@@ -363,10 +364,8 @@ impl WsscopeApp {
                         ui.label(fill(t.more_frames, &[&(m.frames.len() - SHOWN)]));
                     }
                 });
-                if m.frames.len() > 1 {
-                    ui.label(t.reassembled);
-                    anatomy::payload_view(ui, self.lang, &m.message.payload);
-                }
+                ui.label(t.reassembled);
+                anatomy::payload_view(ui, self.lang, &m.message.payload);
             });
         if jump.is_some() {
             self.selected_frame = jump;
