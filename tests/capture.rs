@@ -76,6 +76,7 @@ fn frames_are_grouped_into_messages_and_counted() {
     let c = capture_of(&wire, 1 << 20);
     let conn = &c.connections[0];
     assert_eq!(conn.state, ConnState::Closed);
+    assert_eq!(c.open_connections(), 0);
     assert_eq!(conn.path(), Some("/lab"));
     // In: text, ping, continuation, close. Out: pong, text (echo), close.
     assert_eq!(conn.frames, [4, 3]);

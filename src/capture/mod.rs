@@ -159,6 +159,8 @@ pub struct Capture {
     next_tcp: usize,
     /// Events ingested.
     pub events: u64,
+    /// Connections not yet closed (kept at ingest so the top bar's count costs nothing).
+    open: usize,
 }
 
 impl Capture {
@@ -177,6 +179,7 @@ impl Capture {
 
     fn conn_mut(&mut self, id: ConnId, time: Duration) -> &mut ConnRecord {
         let i = *self.index.entry(id).or_insert_with(|| {
+            self.open += 1;
             self.connections.push(ConnRecord {
                 id,
                 peer: None,
@@ -201,10 +204,7 @@ impl Capture {
 
     /// Connections not yet closed.
     pub fn open_connections(&self) -> usize {
-        self.connections
-            .iter()
-            .filter(|c| c.state != ConnState::Closed)
-            .count()
+        self.open
     }
 
     /// Forgets every frame, message, TCP record and notice (the connection list and the
@@ -319,6 +319,7 @@ impl Capture {
                 clean,
             } => {
                 let c = self.conn_mut(conn, time);
+                let was_open = c.state != ConnState::Closed;
                 c.state = ConnState::Closed;
                 c.close = Some(CloseRecord {
                     code,
@@ -326,6 +327,9 @@ impl Capture {
                     by,
                     clean,
                 });
+                if was_open {
+                    self.open -= 1;
+                }
                 // Fragments of a message that never completed belong to no message.
                 self.open_fragments.remove(&(conn, true));
                 self.open_fragments.remove(&(conn, false));

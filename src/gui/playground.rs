@@ -86,7 +86,9 @@ impl Decoding {
         if self.guessed {
             ui.label(RichText::new(fill(t.sender_guess, &[&role(self.sender)])).small());
         }
-        for (i, f) in self.frames.iter().enumerate() {
+        // A pasted capture can hold many thousands of frames: list the first ones.
+        const SHOWN: usize = 200;
+        for (i, f) in self.frames.iter().enumerate().take(SHOWN) {
             let head = fill(
                 t.frame_n,
                 &[&(i + 1), &f.header.opcode.name(), &f.header.payload_len],
@@ -107,7 +109,10 @@ impl Decoding {
                     anatomy::show(ui, lang, (salt, i), &title, f);
                 });
         }
-        for (i, m) in self.messages.iter().enumerate() {
+        if self.frames.len() > SHOWN {
+            ui.label(fill(t.more_frames, &[&(self.frames.len() - SHOWN)]));
+        }
+        for (i, m) in self.messages.iter().enumerate().take(SHOWN) {
             ui.add_space(4.0);
             ui.strong(fill(
                 t.message_n,
