@@ -29,6 +29,17 @@ fn live() -> Harness<'static, WsscopeApp> {
         })
 }
 
+/// The window with its server listening, and the server's address.
+fn listening() -> (Harness<'static, WsscopeApp>, std::net::SocketAddr) {
+    let mut h = live();
+    step_until(&mut h, "listening", |h| h.state().server_addr().is_some());
+    let addr = h
+        .state()
+        .server_addr()
+        .unwrap_or_else(|| panic!("no server"));
+    (h, addr)
+}
+
 /// Steps the UI until `done` holds (events arrive from other threads).
 fn step_until(
     h: &mut Harness<'static, WsscopeApp>,
@@ -112,12 +123,7 @@ fn decode_tab_shows_the_masked_hello() {
 
 #[test]
 fn a_real_client_appears_and_its_frames_can_be_inspected() {
-    let mut h = live();
-    step_until(&mut h, "listening", |h| h.state().server_addr().is_some());
-    let addr = h
-        .state()
-        .server_addr()
-        .unwrap_or_else(|| panic!("no server"));
+    let (mut h, addr) = listening();
     let client = std::thread::spawn(move || {
         let (mut ws, _) =
             tungstenite::connect(format!("ws://{addr}/ws")).unwrap_or_else(|e| panic!("{e}"));
@@ -376,12 +382,7 @@ fn settings_are_saved_and_restored() {
 
 #[test]
 fn restarting_the_listener_closes_clients_with_1001_and_keeps_the_capture() {
-    let mut h = live();
-    step_until(&mut h, "listening", |h| h.state().server_addr().is_some());
-    let addr = h
-        .state()
-        .server_addr()
-        .unwrap_or_else(|| panic!("no server"));
+    let (mut h, addr) = listening();
     let client = std::thread::spawn(move || {
         let (mut ws, _) =
             tungstenite::connect(format!("ws://{addr}/")).unwrap_or_else(|e| panic!("{e}"));
@@ -438,12 +439,7 @@ fn restarting_the_listener_closes_clients_with_1001_and_keeps_the_capture() {
 #[test]
 fn a_fragmented_message_is_grouped_and_reassembled() {
     use std::io::{Read, Write};
-    let mut h = live();
-    step_until(&mut h, "listening", |h| h.state().server_addr().is_some());
-    let addr = h
-        .state()
-        .server_addr()
-        .unwrap_or_else(|| panic!("no server"));
+    let (mut h, addr) = listening();
     let mut s = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("{e}"));
     s.write_all(
         b"GET /frag HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\

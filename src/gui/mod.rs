@@ -644,7 +644,7 @@ impl eframe::App for WsscopeApp {
                 .show(ui, |ui| self.connections_panel(ui));
             egui::Panel::right("anatomy")
                 .resizable(true)
-                .default_size(460.0)
+                .default_size(500.0)
                 .show(ui, |ui| self.anatomy_panel(ui));
         }
         egui::CentralPanel::default().show(ui, |ui| match self.tab {
