@@ -24,6 +24,12 @@ fn frame(opcode: OpCode, fin: bool, payload: &[u8]) -> Vec<u8> {
 
 /// Runs one scripted client against an echo server and returns the capture of it.
 fn capture_of(wire: &[u8], budget: usize) -> Capture {
+    capture_of_writes(&[REQUEST.as_bytes(), wire], Duration::ZERO, budget)
+}
+
+/// The same, with the client's bytes in these writes, `pause` apart (so the server's reads
+/// see them apart).
+fn capture_of_writes(writes: &[&[u8]], pause: Duration, budget: usize) -> Capture {
     let (tx, rx) = crossbeam_channel::bounded(64);
     let handle = server::start(
         ServerConfig {
@@ -37,9 +43,10 @@ fn capture_of(wire: &[u8], budget: usize) -> Capture {
     let mut s = TcpStream::connect(handle.local_addr()).unwrap_or_else(|e| panic!("{e}"));
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap_or_else(|e| panic!("{e}"));
-    s.write_all(REQUEST.as_bytes())
-        .unwrap_or_else(|e| panic!("{e}"));
-    s.write_all(wire).unwrap_or_else(|e| panic!("{e}"));
+    for w in writes {
+        s.write_all(w).unwrap_or_else(|e| panic!("{e}"));
+        std::thread::sleep(pause);
+    }
     let mut capture = Capture::new(budget);
     let reader = std::thread::spawn(move || {
         let mut sink = Vec::new();
@@ -123,4 +130,49 @@ fn budget_evicts_oldest_payloads_and_counts_them() {
         .find(|f| f.frame.header.opcode == OpCode::Binary);
     assert!(last_data.is_some_and(|f| f.frame.payload_captured && f.frame.payload.len() == 10_000));
     assert!(!c.frames[0].frame.payload_captured);
+}
+
+/// The seed's point made measurable: TCP calls and frames do not line up. A read that holds the
+/// handshake and a frame, or three frames, is "sticky"; a frame in two reads is "split"; and
+/// every frame's bytes are found at the place of the TCP stream its offset says.
+#[test]
+fn frames_are_found_in_the_tcp_stream_sticky_and_split() {
+    let f1 = frame(OpCode::Text, true, b"one");
+    let three: Vec<u8> = [b"two".as_slice(), b"three", b"four"]
+        .iter()
+        .flat_map(|p| frame(OpCode::Text, true, p))
+        .collect();
+    let big = frame(OpCode::Binary, true, &[0x5a; 300]);
+    let close = frame(OpCode::Close, true, &close_payload_bytes(1000, ""));
+    let first: Vec<u8> = [REQUEST.as_bytes(), &f1].concat();
+    let c = capture_of_writes(
+        &[&first, &three, &big[..10], &big[10..], &close],
+        Duration::from_millis(150),
+        1 << 20,
+    );
+    let conn = &c.connections[0];
+    let cs = Direction::ClientToServer;
+    assert_eq!(conn.ws_start[0], Some(REQUEST.len() as u64));
+    assert_eq!(conn.tcp_of(cs).len(), 5, "one read per write");
+    assert_eq!(
+        conn.stream[0].sticky_calls, 2,
+        "handshake + frame, and three frames"
+    );
+    assert_eq!(conn.stream[0].split_frames, 1, "the 300-byte frame");
+    for d in [Direction::ClientToServer, Direction::ServerToClient] {
+        let stream: Vec<u8> = conn
+            .tcp_of(d)
+            .iter()
+            .flat_map(|&t| conn.tcp[t].bytes.to_vec())
+            .collect();
+        assert_eq!(stream.len() as u64, conn.bytes[d.index()]);
+        assert!(!conn.frames_in(d).is_empty());
+        for &i in conn.frames_in(d) {
+            let f = &c.frames[i].frame;
+            let span = conn.frame_span(d, f).unwrap_or_else(|| panic!("no span"));
+            let at = &stream[span.start as usize..span.end as usize];
+            assert_eq!(at, f.wire_bytes().as_slice(), "{d:?} frame {i}");
+            assert!(conn.call_at(d, span.start).is_some());
+        }
+    }
 }

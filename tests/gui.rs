@@ -482,3 +482,51 @@ fn a_fragmented_message_is_grouped_and_reassembled() {
     h.run_steps(3);
     assert!(h.query_all_by_label("the last fragment (FIN = 1)").count() > 0);
 }
+
+#[test]
+fn tcp_vs_frames_shows_sticky_reads_and_jumps_to_a_frame() {
+    use std::io::{Read, Write};
+    let (mut h, addr) = listening();
+    let mut s = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("{e}"));
+    let request = "GET /sticky HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    let frame = |p: &str| {
+        let mut f = vec![0x81, 0x80 | p.len() as u8, 1, 2, 3, 4];
+        f.extend(p.bytes().enumerate().map(|(i, b)| b ^ [1, 2, 3, 4][i % 4]));
+        f
+    };
+    // The handshake and the first frame in one write; then two frames in one write.
+    s.write_all(&[request.as_bytes(), &frame("one")].concat())
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::thread::sleep(Duration::from_millis(200));
+    s.write_all(&[frame("two"), frame("three")].concat())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut sink = [0u8; 512];
+    let _ = s.read(&mut sink);
+    step_until(&mut h, "three frames in", |h| {
+        h.state()
+            .capture()
+            .connections
+            .first()
+            .is_some_and(|c| c.frames[0] == 3)
+    });
+    h.run_steps(2);
+    h.get_by_label("TCP vs frames").click();
+    h.run_steps(3);
+    assert!(
+        h.query_all_by_label(
+            "2 calls carried 3 frames: 2 calls held more than one thing (sticky), 0 frames came in more than one call (split)."
+        )
+        .count()
+            > 0
+    );
+    assert!(
+        h.query_all_by_label(&format!("HTTP {} B", request.len()))
+            .count()
+            > 0
+    );
+    assert_eq!(h.query_all_by_label("sticky").count(), 2);
+    h.get_by_label("F1 9 B").click();
+    h.run_steps(3);
+    assert!(h.query_all_by_label("Frame 1 — #1 C->S — text").count() > 0);
+}

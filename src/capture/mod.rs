@@ -44,8 +44,33 @@ pub struct TcpRecord {
     pub time: Duration,
     /// Read or write.
     pub direction: Direction,
-    /// The bytes of that call.
+    /// The bytes of that call (empty once evicted for the budget; `len` stays).
     pub bytes: Bytes,
+    /// Bytes before this call in the same direction since the connection opened.
+    pub offset: u64,
+    /// Bytes in this call.
+    pub len: usize,
+}
+
+impl TcpRecord {
+    /// The stream range this call carried.
+    pub fn range(&self) -> std::ops::Range<u64> {
+        self.offset..self.offset + self.len as u64
+    }
+}
+
+/// How frames fell into TCP reads or writes in one direction: the seed's point that TCP is a byte
+/// stream (one read can hold several frames, or part of one) and that the length field is what
+/// finds the frames again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamStats {
+    /// Calls that carried the end of one thing (the handshake or a frame) and the start of the
+    /// next: "sticky packets" (粘包).
+    pub sticky_calls: u64,
+    /// Frames whose bytes came in more than one call: "split packets" (拆包).
+    pub split_frames: u64,
+    /// Offset of the last call counted as sticky (each call counts once).
+    last_sticky: Option<u64>,
 }
 
 /// Everything about one connection.
@@ -71,12 +96,76 @@ pub struct ConnRecord {
     pub close: Option<CloseRecord>,
     /// Every TCP read and write, in order.
     pub tcp: Vec<TcpRecord>,
+    /// Indexes into `tcp` per direction (client→server, server→client).
+    tcp_by_dir: [Vec<usize>; 2],
+    /// Indexes into [`Capture::frames`] per direction.
+    frames_by_dir: [Vec<usize>; 2],
+    /// Where the WebSocket stream starts in each direction's TCP stream: after the request
+    /// head and after the 101 response (frame offsets count from there).
+    pub ws_start: [Option<u64>; 2],
+    /// Sticky calls and split frames per direction.
+    pub stream: [StreamStats; 2],
 }
 
 impl ConnRecord {
+    /// Updates the sticky and split counts with a new frame (frames arrive in stream order,
+    /// after the calls that carried them).
+    fn count_stream(&mut self, d: Direction, f: &crate::protocol::Frame) {
+        let Some(span) = self.frame_span(d, f) else {
+            return;
+        };
+        let (Some(first), last) = (
+            self.call_at(d, span.start),
+            self.call_at(d, span.end.saturating_sub(1).max(span.start)),
+        ) else {
+            return;
+        };
+        let call_start = self.tcp_by_dir[d.index()]
+            .get(first)
+            .and_then(|&t| self.tcp.get(t))
+            .map(|r| r.offset);
+        let stats = &mut self.stream[d.index()];
+        // Something ended inside the call this frame starts in: one call, two things.
+        if call_start.is_some_and(|o| o < span.start) && stats.last_sticky != call_start {
+            stats.sticky_calls += 1;
+            stats.last_sticky = call_start;
+        }
+        if last.is_some_and(|l| l != first) {
+            stats.split_frames += 1;
+        }
+    }
+
     /// The request path, if a request head arrived.
     pub fn path(&self) -> Option<&str> {
         self.handshake.as_ref().map(|h| h.request.path.as_str())
+    }
+
+    /// Indexes into `tcp` of the calls in direction `d`.
+    pub fn tcp_of(&self, d: Direction) -> &[usize] {
+        &self.tcp_by_dir[d.index()]
+    }
+
+    /// Indexes into [`Capture::frames`] of the frames in direction `d`.
+    pub fn frames_in(&self, d: Direction) -> &[usize] {
+        &self.frames_by_dir[d.index()]
+    }
+
+    /// Position in `tcp_of(d)` of the call that carried stream byte `pos`.
+    pub fn call_at(&self, d: Direction, pos: u64) -> Option<usize> {
+        let calls = &self.tcp_by_dir[d.index()];
+        let i = calls.partition_point(|&t| self.tcp.get(t).is_some_and(|r| r.range().end <= pos));
+        let r = self.tcp.get(*calls.get(i)?)?;
+        r.range().contains(&pos).then_some(i)
+    }
+
+    /// Where a frame lies in its direction's TCP stream.
+    pub fn frame_span(
+        &self,
+        d: Direction,
+        f: &crate::protocol::Frame,
+    ) -> Option<std::ops::Range<u64>> {
+        let start = self.ws_start[d.index()]? + f.offset;
+        Some(start..start + (f.header_bytes.len() + f.payload.len()) as u64)
     }
 
     /// The agreed subprotocol.
@@ -191,6 +280,10 @@ impl Capture {
                 bytes: [0; 2],
                 close: None,
                 tcp: Vec::new(),
+                tcp_by_dir: Default::default(),
+                frames_by_dir: Default::default(),
+                ws_start: [None; 2],
+                stream: Default::default(),
             });
             self.connections.len() - 1
         });
@@ -212,6 +305,8 @@ impl Capture {
     pub fn clear(&mut self) {
         for c in &mut self.connections {
             c.tcp.clear();
+            c.tcp_by_dir = Default::default();
+            c.frames_by_dir = Default::default();
         }
         self.frames.clear();
         self.messages.clear();
@@ -238,17 +333,26 @@ impl Capture {
             EventKind::Tcp { direction, bytes } => {
                 self.payload_bytes += bytes.len();
                 let c = self.conn_mut(conn, time);
-                c.bytes[direction.index()] += bytes.len() as u64;
+                let d = direction.index();
+                let offset = c.bytes[d];
+                c.bytes[d] += bytes.len() as u64;
+                c.tcp_by_dir[d].push(c.tcp.len());
                 c.tcp.push(TcpRecord {
                     time,
                     direction,
+                    len: bytes.len(),
                     bytes,
+                    offset,
                 });
             }
             EventKind::Handshake(h) => {
                 let c = self.conn_mut(conn, time);
                 if h.accepted() {
                     c.state = ConnState::Open;
+                    c.ws_start = [
+                        Some(h.request.raw.len() as u64),
+                        Some(h.response.raw.len() as u64),
+                    ];
                 }
                 c.handshake = Some(h);
             }
@@ -259,8 +363,11 @@ impl Capture {
             } => self.conn_mut(conn, time).http = Some((request, status, reason)),
             EventKind::Frame { direction, frame } => {
                 self.payload_bytes += frame.payload.len();
-                self.conn_mut(conn, time).frames[direction.index()] += 1;
                 let index = self.frames.len();
+                let c = self.conn_mut(conn, time);
+                c.frames[direction.index()] += 1;
+                c.frames_by_dir[direction.index()].push(index);
+                c.count_stream(direction, &frame);
                 let key = (conn, direction == Direction::ClientToServer);
                 match frame.fragment {
                     _ if !frame.violations.is_empty() => {

@@ -96,6 +96,7 @@ strings! {
     tab_accept: "Accept key", "Accept 计算";
     tab_decode: "Decode frames", "解码帧";
     tab_build: "Build a frame", "构造帧";
+    tab_stream: "TCP vs frames", "TCP 与帧";
     server_settings: "server…", "服务器…";
     server_settings_hover: "port, bind address, subprotocols and limits; restart the listener", "端口、绑定地址、子协议和各项上限；重启监听";
 
@@ -185,6 +186,18 @@ strings! {
     build_to_decoder: "open in the decoder", "在解码页打开";
     build_send: "send raw to the selected connection", "原样发送给选中的连接";
     build_all_ok: "a receiver accepts this frame", "接收方会接受这个帧";
+
+    // Stream tab.
+    stream_intro: "TCP delivers a stream of bytes, not messages: one read can carry the end of one frame and the start of the next (\"sticky packets\", 粘包), and one frame can arrive in several reads (\"split packets\", 拆包). The receiver finds every frame from its header: the length field says where it ends", "TCP 传输的是字节流，不是消息：一次读取可能同时含有一个帧的结尾和下一个帧的开头（粘包），一个帧也可能分几次才读完（拆包）。接收方靠帧头找到每个帧：长度字段说明帧在哪里结束";
+    stream_rows: "Each row is one TCP read (client to server) or write (server to client), its bytes split by what they belong to. Click a frame to see its anatomy.", "每一行是一次 TCP 读取（客户端到服务器）或写入（服务器到客户端），其中的字节按所属内容分段。点击帧可查看它的结构。";
+    stream_none: "No connection yet: connect a client, then send a few messages quickly (or a large one) to see reads and frames part ways.", "还没有连接：连接一个客户端，快速连发几条消息（或发一条大消息），就能看到读取和帧并不对齐。";
+    stream_summary: "{0} calls carried {1} frames: {2} calls held more than one thing (sticky), {3} frames came in more than one call (split).", "{0} 次调用承载了 {1} 个帧：{2} 次调用含有不止一样东西（粘包），{3} 个帧分多次才到（拆包）。";
+    stream_call: "{0} bytes at {1}", "{0} 字节，位于 {1}";
+    stream_http: "HTTP {0} B", "HTTP {0} 字节";
+    stream_frame_whole: "F{0} {1} B", "帧{0} {1} 字节";
+    stream_frame_part: "F{0} {1}/{2} B", "帧{0} {1}/{2} 字节";
+    stream_rest: "{0} B not (yet) a whole frame", "{0} 字节尚未组成完整的帧";
+    sticky: "sticky", "粘包";
 
     // Live tab.
     connections: "Connections", "连接";

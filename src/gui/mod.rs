@@ -9,6 +9,7 @@ pub mod i18n;
 mod live;
 mod playground;
 mod server_window;
+mod stream_view;
 mod style;
 
 use std::process::ExitCode;
@@ -38,6 +39,7 @@ enum Tab {
     Accept,
     Decode,
     Build,
+    Stream,
 }
 
 /// What the window remembers between runs (server options come from the command line).
@@ -114,6 +116,8 @@ pub struct WsscopeApp {
     retiring: Vec<Receiver<Vec<Event>>>,
     /// Event times count from here, across listener restarts.
     epoch: Instant,
+    /// The direction the TCP vs frames tab shows.
+    stream_dir: crate::server::Direction,
     /// A restart under way: stops the old server, then starts the new one.
     starting: Option<std::thread::JoinHandle<StartResult>>,
 }
@@ -164,6 +168,7 @@ impl WsscopeApp {
             retiring: Vec::new(),
             epoch: Instant::now(),
             starting: None,
+            stream_dir: crate::server::Direction::ClientToServer,
         };
         app.apply_view_settings(ctx);
         app
@@ -522,6 +527,7 @@ impl WsscopeApp {
         ui.horizontal(|ui| {
             ui.selectable_value(&mut self.tab, Tab::Live, t.tab_live);
             ui.selectable_value(&mut self.tab, Tab::Handshake, t.tab_handshake);
+            ui.selectable_value(&mut self.tab, Tab::Stream, t.tab_stream);
             ui.selectable_value(&mut self.tab, Tab::Accept, t.tab_accept);
             ui.selectable_value(&mut self.tab, Tab::Decode, t.tab_decode);
             ui.selectable_value(&mut self.tab, Tab::Build, t.tab_build);
@@ -653,6 +659,7 @@ impl eframe::App for WsscopeApp {
             Tab::Accept => self.accept_tab(ui),
             Tab::Decode => self.decode_tab(ui),
             Tab::Build => self.build_tab(ui),
+            Tab::Stream => self.stream_tab(ui),
         });
     }
 

@@ -1,0 +1,205 @@
+//! TCP vs frames: every TCP read or write of one connection, its bytes split by the handshake
+//! and the frames they belong to. This is the seed post's point made visible: TCP has no
+//! message boundaries ("sticky" and "split" packets); the frame header's length restores them.
+
+use eframe::egui::{self, Color32, RichText};
+
+use super::i18n::fill;
+use super::{style, Tab, WsscopeApp};
+use crate::capture::ConnRecord;
+use crate::server::Direction;
+
+/// One part of a call: the handshake, a frame (whole or a piece), or bytes not yet framed.
+enum Piece {
+    Http(u64),
+    Frame { index: usize, here: u64, total: u64 },
+    Rest(u64),
+}
+
+impl Piece {
+    fn len(&self) -> u64 {
+        match self {
+            Piece::Http(n) | Piece::Rest(n) => *n,
+            Piece::Frame { here, .. } => *here,
+        }
+    }
+}
+
+/// What the call with stream range `range` carried, in order.
+fn pieces(
+    c: &ConnRecord,
+    frames: &[crate::capture::FrameRecord],
+    d: Direction,
+    range: std::ops::Range<u64>,
+) -> Vec<Piece> {
+    let mut out = Vec::new();
+    let mut pos = range.start;
+    let ws = c.ws_start[d.index()];
+    let http_end = ws.unwrap_or(u64::MAX).min(range.end);
+    if pos < http_end {
+        out.push(Piece::Http(http_end - pos));
+        pos = http_end;
+    }
+    let list = c.frames_in(d);
+    let span = |i: usize| {
+        frames
+            .get(i)
+            .and_then(|r| c.frame_span(d, &r.frame))
+            .unwrap_or(0..0)
+    };
+    let first = list.partition_point(|&i| span(i).end <= pos);
+    for &i in list.iter().skip(first) {
+        let s = span(i);
+        if s.start >= range.end {
+            break;
+        }
+        let from = s.start.max(pos);
+        let to = s.end.min(range.end);
+        if to > from {
+            out.push(Piece::Frame {
+                index: i,
+                here: to - from,
+                total: s.end - s.start,
+            });
+            pos = to;
+        }
+    }
+    if pos < range.end {
+        out.push(Piece::Rest(range.end - pos));
+    }
+    out
+}
+
+/// Alternating colours so neighbouring frames stand apart.
+fn frame_color(index: usize) -> Color32 {
+    if index % 2 == 0 {
+        style::PAYLOAD
+    } else {
+        style::OPCODE
+    }
+}
+
+impl WsscopeApp {
+    pub(super) fn stream_tab(&mut self, ui: &mut egui::Ui) {
+        let t = self.lang.t();
+        ui.horizontal_wrapped(|ui| {
+            ui.label(t.stream_intro);
+            ui.hyperlink_to(
+                "(§5.2)",
+                "https://www.rfc-editor.org/rfc/rfc6455#section-5.2",
+            );
+        });
+        ui.label(RichText::new(t.stream_rows).small());
+        let conn = self
+            .selected_conn
+            .and_then(|id| self.capture.connection(id))
+            .or_else(|| self.capture.connections.last());
+        let Some(c) = conn else {
+            ui.label(t.stream_none);
+            return;
+        };
+        let id = c.id;
+        ui.horizontal(|ui| {
+            ui.strong(fill(t.connection_n, &[&id]));
+            for d in [Direction::ClientToServer, Direction::ServerToClient] {
+                ui.selectable_value(&mut self.stream_dir, d, style::arrow(d));
+            }
+        });
+        let d = self.stream_dir;
+        let stats = &c.stream[d.index()];
+        ui.label(fill(
+            t.stream_summary,
+            &[
+                &c.tcp_of(d).len(),
+                &c.frames_in(d).len(),
+                &stats.sticky_calls,
+                &stats.split_frames,
+            ],
+        ));
+        ui.separator();
+        let mut jump = None;
+        let frames = &self.capture.frames;
+        let calls = c.tcp_of(d);
+        let row_h = ui.spacing().interact_size.y + 6.0;
+        egui::ScrollArea::vertical()
+            .id_salt(("stream", id, d.index()))
+            .auto_shrink([false, false])
+            .show_rows(ui, row_h, calls.len(), |ui, rows| {
+                for row in rows {
+                    let Some(r) = calls.get(row).and_then(|&i| c.tcp.get(i)) else {
+                        continue;
+                    };
+                    let parts = pieces(c, frames, d, r.range());
+                    ui.horizontal(|ui| {
+                        ui.monospace(format!("{:.6}", r.time.as_secs_f64()));
+                        ui.label(
+                            RichText::new(fill(t.stream_call, &[&r.len, &r.offset]))
+                                .color(style::direction(d)),
+                        );
+                        bar(ui, &parts, r.len as u64);
+                        if parts.len() > 1 {
+                            ui.colored_label(style::BAD, t.sticky);
+                        }
+                        for p in &parts {
+                            match p {
+                                Piece::Http(n) => {
+                                    ui.label(
+                                        RichText::new(fill(t.stream_http, &[n])).color(style::RSV),
+                                    );
+                                }
+                                Piece::Rest(n) => {
+                                    ui.label(RichText::new(fill(t.stream_rest, &[n])).weak());
+                                }
+                                Piece::Frame { index, here, total } => {
+                                    let text = if here == total {
+                                        fill(t.stream_frame_whole, &[&(index + 1), total])
+                                    } else {
+                                        fill(t.stream_frame_part, &[&(index + 1), here, total])
+                                    };
+                                    let b = egui::Button::new(
+                                        RichText::new(text).color(frame_color(*index)),
+                                    )
+                                    .small();
+                                    if ui.add(b).clicked() {
+                                        jump = Some(*index);
+                                    }
+                                }
+                            }
+                        }
+                    });
+                }
+            });
+        if let Some(i) = jump {
+            self.selected_frame = Some(i);
+            self.selected_conn = Some(id);
+            self.tab = Tab::Live;
+        }
+    }
+}
+
+/// The call as a bar of fixed width, one segment per piece, in proportion to its bytes.
+fn bar(ui: &mut egui::Ui, parts: &[Piece], len: u64) {
+    let size = egui::vec2(220.0, ui.spacing().interact_size.y * 0.6);
+    let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
+    let painter = ui.painter();
+    painter.rect_filled(rect, 2.0, ui.visuals().faint_bg_color);
+    let mut x = rect.left();
+    for p in parts {
+        let w = if len == 0 {
+            0.0
+        } else {
+            rect.width() * (p.len() as f32 / len as f32)
+        };
+        let color = match p {
+            Piece::Http(_) => style::RSV,
+            Piece::Rest(_) => ui.visuals().weak_text_color(),
+            Piece::Frame { index, .. } => frame_color(*index),
+        };
+        let seg = egui::Rect::from_min_max(
+            egui::pos2(x, rect.top()),
+            egui::pos2((x + w).min(rect.right()), rect.bottom()),
+        );
+        painter.rect_filled(seg.shrink2(egui::vec2(0.5, 0.0)), 1.0, color);
+        x += w;
+    }
+}
