@@ -515,7 +515,7 @@ fn tcp_vs_frames_shows_sticky_reads_and_jumps_to_a_frame() {
     h.run_steps(3);
     assert!(
         h.query_all_by_label(
-            "2 calls carried 3 frames: 2 calls held more than one thing (sticky), 0 frames came in more than one call (split)."
+            "2 call(s) carried 3 frame(s): 2 call(s) held more than one thing (sticky), 0 frame(s) came in more than one call (split)."
         )
         .count()
             > 0

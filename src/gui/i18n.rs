@@ -191,7 +191,7 @@ strings! {
     stream_intro: "TCP delivers a stream of bytes, not messages: one read can carry the end of one frame and the start of the next (\"sticky packets\", 粘包), and one frame can arrive in several reads (\"split packets\", 拆包). The receiver finds every frame from its header: the length field says where it ends", "TCP 传输的是字节流，不是消息：一次读取可能同时含有一个帧的结尾和下一个帧的开头（粘包），一个帧也可能分几次才读完（拆包）。接收方靠帧头找到每个帧：长度字段说明帧在哪里结束";
     stream_rows: "Each row is one TCP read (client to server) or write (server to client), its bytes split by what they belong to. Click a frame to see its anatomy.", "每一行是一次 TCP 读取（客户端到服务器）或写入（服务器到客户端），其中的字节按所属内容分段。点击帧可查看它的结构。";
     stream_none: "No connection yet: connect a client, then send a few messages quickly (or a large one) to see reads and frames part ways.", "还没有连接：连接一个客户端，快速连发几条消息（或发一条大消息），就能看到读取和帧并不对齐。";
-    stream_summary: "{0} calls carried {1} frames: {2} calls held more than one thing (sticky), {3} frames came in more than one call (split).", "{0} 次调用承载了 {1} 个帧：{2} 次调用含有不止一样东西（粘包），{3} 个帧分多次才到（拆包）。";
+    stream_summary: "{0} call(s) carried {1} frame(s): {2} call(s) held more than one thing (sticky), {3} frame(s) came in more than one call (split).", "{0} 次调用承载了 {1} 个帧：{2} 次调用含有不止一样东西（粘包），{3} 个帧分多次才到（拆包）。";
     stream_call: "{0} bytes at {1}", "{0} 字节，位于 {1}";
     stream_http: "HTTP {0} B", "HTTP {0} 字节";
     stream_frame_whole: "F{0} {1} B", "帧{0} {1} 字节";

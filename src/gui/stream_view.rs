@@ -132,9 +132,13 @@ impl WsscopeApp {
                     let parts = pieces(c, frames, d, r.range());
                     ui.horizontal(|ui| {
                         ui.monospace(format!("{:.6}", r.time.as_secs_f64()));
-                        ui.label(
-                            RichText::new(fill(t.stream_call, &[&r.len, &r.offset]))
-                                .color(style::direction(d)),
+                        // A fixed width keeps the bars in one column.
+                        ui.add_sized(
+                            [150.0, row_h - 6.0],
+                            egui::Label::new(
+                                RichText::new(fill(t.stream_call, &[&r.len, &r.offset]))
+                                    .color(style::direction(d)),
+                            ),
                         );
                         bar(ui, &parts, r.len as u64);
                         if parts.len() > 1 {
