@@ -145,11 +145,26 @@ fn frames_are_found_in_the_tcp_stream_sticky_and_split() {
     let big = frame(OpCode::Binary, true, &[0x5a; 300]);
     let close = frame(OpCode::Close, true, &close_payload_bytes(1000, ""));
     let first: Vec<u8> = [REQUEST.as_bytes(), &f1].concat();
-    let c = capture_of_writes(
-        &[&first, &three, &big[..10], &big[10..], &close],
-        Duration::from_millis(150),
-        1 << 20,
-    );
+    let writes: [&[u8]; 5] = [&first, &three, &big[..10], &big[10..], &close];
+    let c = capture_of_writes(&writes, Duration::from_millis(150), 1 << 20);
+    // With a tiny budget every payload is evicted: the frames still took their bytes on the
+    // wire, so the counts and spans are the same.
+    let mut evicted = capture_of_writes(&writes, Duration::from_millis(150), 10);
+    assert!(evicted.evicted_frames > 0);
+    assert_eq!(evicted.connections[0].stream, c.connections[0].stream);
+    for r in &evicted.frames {
+        let span = evicted.connections[0]
+            .frame_span(r.direction, &r.frame)
+            .unwrap_or_else(|| panic!("no span"));
+        assert_eq!(
+            span.end - span.start,
+            r.frame.header_bytes.len() as u64 + r.frame.header.payload_len
+        );
+    }
+    // Clearing forgets the calls and frames, and so the counts that describe them.
+    evicted.clear();
+    assert_eq!(evicted.connections[0].stream[0].sticky_calls, 0);
+    assert_eq!(evicted.connections[0].stream[0].split_frames, 0);
     let conn = &c.connections[0];
     let cs = Direction::ClientToServer;
     assert_eq!(conn.ws_start[0], Some(REQUEST.len() as u64));

@@ -403,6 +403,15 @@ fn restarting_the_listener_closes_clients_with_1001_and_keeps_the_capture() {
     step_until(&mut h, "restarted", |h| {
         !h.state().restarting() && h.state().server_addr().is_some()
     });
+    let first_restart = h.state().server_addr();
+    // A second restart while one is under way is refused, not stacked (it would orphan a server).
+    h.state_mut().restart_on_port(0);
+    h.state_mut().restart_on_port(0);
+    assert_eq!(h.state().status(), "a restart is already under way");
+    step_until(&mut h, "restarted again", |h| {
+        !h.state().restarting() && h.state().server_addr().is_some()
+    });
+    assert_ne!(h.state().server_addr(), first_restart);
     let code = client.join().unwrap_or_else(|_| panic!("client panicked"));
     assert_eq!(code, Some(1001));
     let new_addr = h

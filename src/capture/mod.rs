@@ -164,8 +164,11 @@ impl ConnRecord {
         d: Direction,
         f: &crate::protocol::Frame,
     ) -> Option<std::ops::Range<u64>> {
-        let start = self.ws_start[d.index()]? + f.offset;
-        Some(start..start + (f.header_bytes.len() + f.payload.len()) as u64)
+        let start = self.ws_start[d.index()]?.saturating_add(f.offset);
+        // The header's length, not the payload kept: an evicted or uncaptured payload still
+        // took its bytes on the wire.
+        let len = (f.header_bytes.len() as u64).saturating_add(f.header.payload_len);
+        Some(start..start.saturating_add(len))
     }
 
     /// The agreed subprotocol.
@@ -307,6 +310,8 @@ impl Capture {
             c.tcp.clear();
             c.tcp_by_dir = Default::default();
             c.frames_by_dir = Default::default();
+            // The counts describe the calls and frames listed, which are gone now.
+            c.stream = Default::default();
         }
         self.frames.clear();
         self.messages.clear();
@@ -435,7 +440,7 @@ impl Capture {
                     clean,
                 });
                 if was_open {
-                    self.open -= 1;
+                    self.open = self.open.saturating_sub(1);
                 }
                 // Fragments of a message that never completed belong to no message.
                 self.open_fragments.remove(&(conn, true));

@@ -11,13 +11,11 @@ use super::i18n::{self, fill, Lang};
 use super::style;
 use crate::cli::hex_spaced;
 use crate::protocol::accept::hex_lower;
-use crate::protocol::{parse_close_payload, FieldSpans, Frame, LenEncoding, OpCode};
+use crate::protocol::{apply_mask, parse_close_payload, FieldSpans, Frame, LenEncoding, OpCode};
 
 const RFC_5_2: &str = "https://www.rfc-editor.org/rfc/rfc6455#section-5.2";
 /// Bytes shown in the hex dump before "... N more bytes".
 const DUMP_MAX: usize = 512;
-/// Characters per hex dump line: "000000  " then 16 × "xx ", then the newline.
-const DUMP_LINE: usize = 8 + 16 * 3 + 1;
 
 /// The parts of a frame a learner hovers: each is a byte range of the frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,20 +113,27 @@ fn bit_diagram(ui: &mut egui::Ui, lang: Lang, f: &Frame) {
 /// a background. Returns the field under the pointer, if any.
 fn hex_dump(ui: &mut egui::Ui, lang: Lang, f: &Frame, lit: Option<Field>) -> Option<Field> {
     let t = lang.t();
-    let wire = f.wire_bytes();
+    let wire = wire_prefix(f, DUMP_MAX);
+    let total = f.header_bytes.len() + f.payload.len();
     let spans = f.spans();
+    // The offset column is at least 6 hex digits, more past 16 MiB; every line has the same
+    // width, which is what maps a hovered character back to its byte.
+    let last = f.offset + wire.len() as u64;
+    let digits = (64 - last.leading_zeros() as usize).div_ceil(4).max(6);
+    let prefix = digits + 2;
+    let line_len = prefix + 16 * 3 + 1;
     let lit_range = lit.map(|l| l.bytes(&spans));
     let font = egui::FontId::monospace(13.0);
     let mut job = LayoutJob::default();
     let dim = ui.visuals().weak_text_color();
     let highlight = ui.visuals().selection.bg_fill;
-    for (i, b) in wire.iter().take(DUMP_MAX).enumerate() {
+    for (i, b) in wire.iter().enumerate() {
         if i % 16 == 0 {
             if i > 0 {
                 job.append("\n", 0.0, TextFormat::simple(font.clone(), dim));
             }
             job.append(
-                &format!("{:06x}  ", f.offset + i as u64),
+                &format!("{:0digits$x}  ", f.offset + i as u64),
                 0.0,
                 TextFormat::simple(font.clone(), dim),
             );
@@ -144,16 +149,16 @@ fn hex_dump(ui: &mut egui::Ui, lang: Lang, f: &Frame, lit: Option<Field>) -> Opt
     let mut over = None;
     if let Some(pos) = r.hover_pos() {
         let c = galley.cursor_from_pos(pos - r.rect.min).index.0;
-        let (line, col) = (c / DUMP_LINE, c % DUMP_LINE);
-        if (8..DUMP_LINE - 1).contains(&col) {
-            let i = line * 16 + (col - 8) / 3;
-            if i < wire.len().min(DUMP_MAX) {
+        let (line, col) = (c / line_len, c % line_len);
+        if (prefix..line_len - 1).contains(&col) {
+            let i = line * 16 + (col - prefix) / 3;
+            if i < wire.len() {
                 over = Some(Field::of_byte(&spans, i));
             }
         }
     }
-    if wire.len() > DUMP_MAX {
-        ui.label(fill(t.more_bytes, &[&(wire.len() - DUMP_MAX)]));
+    if total > wire.len() {
+        ui.label(fill(t.more_bytes, &[&(total - wire.len())]));
     }
     ui.horizontal_wrapped(|ui| {
         for (name, field) in [
@@ -314,7 +319,9 @@ pub fn show(
 fn unmask_table(ui: &mut egui::Ui, lang: Lang, f: &Frame, key: [u8; 4]) {
     const ROWS: usize = 32;
     let t = lang.t();
-    let wire = f.wire_payload();
+    // Only the rows shown are masked again, not a whole large payload per repaint.
+    let mut wire = f.payload[..f.payload.len().min(ROWS)].to_vec();
+    apply_mask(&mut wire, key, 0);
     egui::Grid::new("unmask").striped(true).show(ui, |ui| {
         for h in ["i", t.col_wire, t.col_key, t.col_byte, t.col_char] {
             ui.label(RichText::new(h).small());
@@ -342,8 +349,8 @@ fn unmask_table(ui: &mut egui::Ui, lang: Lang, f: &Frame, key: [u8; 4]) {
             ui.end_row();
         }
     });
-    if wire.len() > ROWS {
-        ui.label(fill(t.more_unmasked, &[&(wire.len() - ROWS)]));
+    if f.payload.len() > ROWS {
+        ui.label(fill(t.more_unmasked, &[&(f.payload.len() - ROWS)]));
     }
 }
 
@@ -408,18 +415,68 @@ fn violations(ui: &mut egui::Ui, lang: Lang, f: &Frame) {
     }
 }
 
-/// Pretty-printed JSON when `text` is a JSON object or array (a bare number or string is shown
-/// as text: "1" is not worth re-formatting).
+/// `text` re-indented when it is a JSON object or array, or `None`. Only whitespace outside
+/// strings changes: numbers, escapes, key order and duplicate keys stay exactly as sent (a
+/// parse-and-print round trip would show 1.10 as 1.1 and drop a repeated key).
 pub fn pretty_json(text: &str) -> Option<String> {
-    // Parsing is linear, but re-laying-out megabytes every frame is not worth it.
-    if text.len() > 1 << 20 || !text.trim_start().starts_with(['{', '[']) {
+    // Re-laying-out a large document on every repaint is not worth it.
+    if text.len() > 64 << 10 || !text.trim_start().starts_with(['{', '[']) {
         return None;
     }
-    let v: serde_json::Value = serde_json::from_str(text).ok()?;
-    serde_json::to_string_pretty(&v).ok()
+    serde_json::from_str::<serde::de::IgnoredAny>(text).ok()?;
+    let mut out = String::with_capacity(text.len() * 2);
+    let mut depth = 0usize;
+    let (mut in_string, mut escaped) = (false, false);
+    let mut chars = text.chars().peekable();
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.extend(std::iter::repeat_n(' ', depth * 2));
+    };
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                out.push(c);
+                while chars.next_if(|c| c.is_ascii_whitespace()).is_some() {}
+                // An empty object or array stays on one line.
+                if let Some(close) = chars.next_if(|&n| n == '}' || n == ']') {
+                    out.push(close);
+                } else {
+                    depth += 1;
+                    newline(&mut out, depth);
+                }
+            }
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            c if c.is_ascii_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    Some(out)
 }
 
-/// A payload as text when it is UTF-8 (pretty JSON when it parses), else as hex.
+/// A payload as text when it is UTF-8 (re-indented JSON when it is JSON), else as hex.
 pub fn payload_view(ui: &mut egui::Ui, lang: Lang, payload: &[u8]) {
     const MAX: usize = 4096;
     let t = lang.t();
@@ -431,22 +488,45 @@ pub fn payload_view(ui: &mut egui::Ui, lang: Lang, payload: &[u8]) {
         Ok(text) => {
             if let Some(pretty) = pretty_json(text) {
                 ui.label(RichText::new(fill(t.json_n, &[&payload.len()])).small());
-                let shown: String = pretty.chars().take(MAX * 2).collect();
-                ui.monospace(shown);
+                let cut = pretty
+                    .char_indices()
+                    .nth(MAX * 2)
+                    .map_or(pretty.len(), |(i, _)| i);
+                ui.monospace(&pretty[..cut]);
+                if cut < pretty.len() {
+                    ui.label(fill(t.more_chars, &[&pretty[cut..].chars().count()]));
+                }
             } else {
                 ui.label(RichText::new(fill(t.text_n, &[&payload.len()])).small());
-                let shown: String = text.chars().take(MAX).collect();
-                ui.monospace(shown);
+                let cut = text.char_indices().nth(MAX).map_or(text.len(), |(i, _)| i);
+                ui.monospace(&text[..cut]);
+                if cut < text.len() {
+                    ui.label(fill(t.more_bytes, &[&(text.len() - cut)]));
+                }
             }
         }
         Err(_) => {
             ui.label(RichText::new(fill(t.binary_n, &[&payload.len()])).small());
             ui.monospace(hex_spaced(&payload[..payload.len().min(MAX)]));
+            if payload.len() > MAX {
+                ui.label(fill(t.more_bytes, &[&(payload.len() - MAX)]));
+            }
         }
     }
-    if payload.len() > MAX {
-        ui.label(fill(t.more_bytes, &[&(payload.len() - MAX)]));
+}
+
+/// The first `n` bytes of the frame as they were on the wire (the payload masked again),
+/// without copying the rest of a large frame.
+fn wire_prefix(f: &Frame, n: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(n.min(f.header_bytes.len() + f.payload.len()));
+    v.extend_from_slice(&f.header_bytes[..f.header_bytes.len().min(n)]);
+    let start = v.len();
+    let take = n.saturating_sub(start).min(f.payload.len());
+    v.extend_from_slice(&f.payload[..take]);
+    if let Some(key) = f.header.mask_key {
+        apply_mask(&mut v[start..], key, 0);
     }
+    v
 }
 
 #[cfg(test)]
@@ -456,12 +536,49 @@ mod tests {
     #[test]
     fn json_objects_and_arrays_are_pretty_printed_other_text_is_not() {
         assert_eq!(
-            pretty_json(r#"{"a":1,"b":[true,null]}"#).as_deref(),
-            Some("{\n  \"a\": 1,\n  \"b\": [\n    true,\n    null\n  ]\n}")
+            pretty_json(r#"{"a":1,"b":[true,null],"c":{}}"#).as_deref(),
+            Some("{\n  \"a\": 1,\n  \"b\": [\n    true,\n    null\n  ],\n  \"c\": {}\n}")
         );
         assert_eq!(pretty_json("[1,2]").as_deref(), Some("[\n  1,\n  2\n]"));
         assert_eq!(pretty_json("hello"), None);
         assert_eq!(pretty_json("42"), None);
         assert_eq!(pretty_json("{not json"), None);
+    }
+
+    #[test]
+    fn re_indenting_changes_only_whitespace_outside_strings() {
+        let src = r#"{"price":1.10,"big":123456789012345678901234567890,"e":1e2,"a":1,"a":2,"z":-0,"s":"x, {y}: \"q\" ","t":[0.1000000000000000055511151231257827]}"#;
+        let pretty = pretty_json(src).unwrap_or_default();
+        for kept in [
+            "1.10",
+            "123456789012345678901234567890",
+            "1e2",
+            "-0",
+            "\"a\": 1",
+            "\"a\": 2",
+            r#""x, {y}: \"q\" ""#,
+            "0.1000000000000000055511151231257827",
+        ] {
+            assert!(pretty.contains(kept), "{kept} not kept in {pretty}");
+        }
+        let squeeze = |s: &str| {
+            let (mut out, mut in_s, mut esc) = (String::new(), false, false);
+            for c in s.chars() {
+                if in_s {
+                    out.push(c);
+                    match (esc, c) {
+                        (true, _) => esc = false,
+                        (false, '\\') => esc = true,
+                        (false, '"') => in_s = false,
+                        _ => {}
+                    }
+                } else if !c.is_ascii_whitespace() {
+                    in_s = c == '"';
+                    out.push(c);
+                }
+            }
+            out
+        };
+        assert_eq!(squeeze(&pretty), squeeze(src));
     }
 }

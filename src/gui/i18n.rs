@@ -82,7 +82,7 @@ strings! {
     reply_hover: "what the server answers to each text or binary message", "服务器对每条文本或二进制消息的回复方式";
     auto_pong: "auto-pong", "自动回 pong";
     auto_pong_hover: "answer every ping with a pong (§5.5.2)", "对每个 ping 回一个 pong（§5.5.2）";
-    open_count: "{0} open", "{0} 个连接";
+    open_count: "{0} open", "{0} 个连接已打开";
     smaller: "smaller text (Ctrl -)", "缩小文字（Ctrl -）";
     larger: "larger text (Ctrl +)", "放大文字（Ctrl +）";
     present: "present", "投影";
@@ -113,6 +113,7 @@ strings! {
     restart: "restart the listener", "重启监听";
     restart_note: "open connections are closed with 1001; the capture is kept", "已打开的连接会以 1001 关闭；已捕获的数据保留";
     bad_bind: "not an IP address: {0}", "不是 IP 地址：{0}";
+    restart_busy: "a restart is already under way", "正在重启，请稍候";
     restarted: "listening again on {0}", "已重新监听 {0}";
 
     // Status bar.
@@ -124,7 +125,7 @@ strings! {
     // Handshake tab.
     connection_n: "Connection #{0}", "连接 #{0}";
     no_handshake: "No handshake yet. Connect a client (the demo page, the seed's Node client) and it appears here. Meanwhile, the RFC's own example:", "还没有握手。连接一个客户端（演示页面或原文的 Node 客户端），它就会显示在这里。先看 RFC 自己的例子：";
-    hs_intro1: "The opening handshake: the client asks to upgrade HTTP to WebSocket, the server checks the rules of", "开始握手：客户端请求把 HTTP 升级为 WebSocket，服务器按";
+    hs_intro1: "The opening handshake: the client asks to upgrade HTTP to WebSocket, the server checks the rules of", "起始握手：客户端请求把 HTTP 升级为 WebSocket，服务器按";
     hs_intro2: "and answers with the key it derived", "检查规则，并用推导出的 key 应答";
     request_n: "Request ({0} bytes, exactly as received)", "请求（{0} 字节，与收到的完全一致）";
     response_n: "Response {0} ({1} bytes, exactly as sent)", "响应 {0}（{1} 字节，与发出的完全一致）";
@@ -151,7 +152,7 @@ strings! {
     mistake_text: "x base64-decoding the accept value does not give text, only the 20 SHA-1 bytes: {0}", "x 把 accept 值 base64 解码得不到文本，只有 20 个 SHA-1 字节：{0}";
 
     // Accept tab.
-    accept_intro: "How a server answers the opening handshake: Sec-WebSocket-Key + GUID -> SHA-1 -> base64 (RFC 6455 §4.2.2). Type any key.", "服务器如何应答开始握手：Sec-WebSocket-Key + GUID -> SHA-1 -> base64（RFC 6455 §4.2.2）。输入任意 key 试试。";
+    accept_intro: "How a server answers the opening handshake: Sec-WebSocket-Key + GUID -> SHA-1 -> base64 (RFC 6455 §4.2.2). Type any key.", "服务器如何应答起始握手：Sec-WebSocket-Key + GUID -> SHA-1 -> base64（RFC 6455 §4.2.2）。输入任意 key 试试。";
     type_a_key: "Type a Sec-WebSocket-Key above.", "请在上面输入一个 Sec-WebSocket-Key。";
 
     // Decode tab.
@@ -163,7 +164,7 @@ strings! {
     server: "server", "服务器";
     cannot_read_hex: "Cannot read the hex: {0}", "无法读取十六进制：{0}";
     decoded_n: "{0} frame(s) in {1} bytes", "{1} 字节中有 {0} 个帧";
-    truncated_header: "truncated frame at byte {0}: only {1} byte(s) of a frame header (a header is 2 to 14 bytes)", "第 {0} 字节处的帧被截断：帧头只有 {1} 字节（帧头是 2 到 14 字节）";
+    truncated_header: "truncated frame at byte {0}: only {1} byte(s) of a frame header (a header is 2 to 14 bytes)", "偏移 {0} 处的帧被截断：帧头只有 {1} 字节（帧头是 2 到 14 字节）";
     truncated_payload: "truncated frame: the header announces a {0}-byte payload but only {1} byte(s) follow", "帧被截断：帧头声明载荷为 {0} 字节，后面却只有 {1} 字节";
     decode_stopped: "decoding stopped: {0} later byte(s) not decoded (a receiver would have failed the connection)", "解码停止：后面 {0} 字节未解码（接收方此时已使连接失败）";
     message_n: "Message {0}: {1} in {2} frame(s), {3} bytes", "消息 {0}：{1}，由 {2} 个帧组成，{3} 字节";
@@ -176,6 +177,7 @@ strings! {
     build_len_override: "announce a different length", "声明一个不同的长度";
     build_payload_hex: "payload is hex", "载荷是十六进制";
     build_auto: "auto (shortest)", "自动（最短）";
+    build_clamped: "a {0}-bit length field cannot say {1}: the bytes say {2}", "{0} 位长度字段表示不了 {1}：字节里写的是 {2}";
     build_bad_key: "the masking key must be 4 bytes of hex: {0}", "掩码键必须是 4 字节的十六进制：{0}";
     build_bad_payload: "the payload is not hex: {0}", "载荷不是十六进制：{0}";
     build_force_encoding: "length encoding", "长度编码";
@@ -241,7 +243,7 @@ strings! {
 
     // Anatomy.
     anatomy_intro1: "The fields of one frame, as RFC 6455", "一个帧的各个字段，如 RFC 6455";
-    anatomy_intro2: "draws them. Bytes are counted from the start of this connection's stream.", "所画。字节偏移从该连接数据流的开头算起。";
+    anatomy_intro2: "draws them. Byte offsets count from the first byte after the handshake (the TCP vs frames tab counts from the connection's first byte).", "所画。字节偏移从握手之后的第一个字节算起（“TCP 与帧”页从连接的第一个字节算起）。";
     bits_len7: "payload len (7)", "载荷长度 (7)";
     fin_final: "final fragment", "最后一个分片";
     fin_more: "more fragments follow", "后面还有分片";
@@ -251,8 +253,8 @@ strings! {
     unmasked: "not masked (servers never mask)", "未掩码（服务器从不掩码）";
     len_field: "length", "长度";
     len7: "{0} bytes — 7-bit form: len7 holds the length itself (0-125)", "{0} 字节 — 7 位形式：len7 本身就是长度（0-125）";
-    len16: "{0} bytes — len7 = 126, then a 16-bit length in bytes 2-3 (126-65535)", "{0} 字节 — len7 = 126，随后第 2-3 字节是 16 位长度（126-65535）";
-    len64: "{0} bytes — len7 = 127, then a 64-bit length in bytes 2-9 (65536 and up)", "{0} 字节 — len7 = 127，随后第 2-9 字节是 64 位长度（65536 及以上）";
+    len16: "{0} bytes — len7 = 126, then a 16-bit length in bytes 2-3 (126-65535)", "{0} 字节 — len7 = 126，随后字节 2-3（从 0 数起）是 16 位长度（126-65535）";
+    len64: "{0} bytes — len7 = 127, then a 64-bit length in bytes 2-9 (65536 and up)", "{0} 字节 — len7 = 127，随后字节 2-9（从 0 数起）是 64 位长度（65536 及以上）";
     masking_key: "masking key", "掩码键";
     fragment: "fragment", "分片";
     frag_whole: "a whole message in one frame", "一个帧就是一条完整消息";
@@ -264,6 +266,7 @@ strings! {
     on_wire: "Bytes on the wire", "线上的字节";
     hover_bytes: "hover a field or a byte: its bytes light up", "鼠标指向字段或字节：对应的字节会高亮";
     more_bytes: "... {0} more bytes", "……还有 {0} 字节";
+    more_chars: "... {0} more characters", "……还有 {0} 个字符";
     more_frames: "... {0} more frames", "……还有 {0} 个帧";
     legend_head: "FIN/RSV/opcode", "FIN/RSV/操作码";
     legend_len: "MASK/length", "MASK/长度";
@@ -279,7 +282,7 @@ strings! {
     close_no_code: "no status code (received as 1005)", "没有状态码（按 1005 处理）";
     close_code: "close code {0}: {1}", "关闭状态码 {0}：{1}";
     close_reason: "reason: {0}", "原因：{0}";
-    reason_not_utf8: "reason is not UTF-8 at byte {0}", "原因在第 {0} 字节处不是合法的 UTF-8";
+    reason_not_utf8: "reason is not UTF-8 at byte {0}", "原因在偏移 {0} 处不是合法的 UTF-8";
     close_one_byte: "1-byte body: too short for a code", "载荷只有 1 字节：放不下状态码";
     rules_broken: "Rules broken", "违反的规则";
     violation: "{0} — bytes {1}..{2} — close {3}", "{0} — 字节 {1}..{2} — 关闭码 {3}";

@@ -9,8 +9,9 @@ use super::{anatomy, style, WsscopeApp};
 use crate::capture::{ConnState, FrameRecord};
 use crate::server::{Command, ConnId, Direction};
 
-/// The frames matching the filter box, kept up to date as frames arrive (each frame is tested
-/// once, so a filter over a million frames costs nothing per repaint).
+/// The frames matching the filter box, kept up to date as frames arrive. Each frame is tested
+/// once, a few milliseconds' worth per repaint, so typing over a million frames never freezes
+/// the window: the matches fill in over the next repaints.
 #[derive(Default)]
 pub(super) struct FrameFilter {
     query: String,
@@ -26,7 +27,15 @@ impl FrameFilter {
         self.rows.clear();
     }
 
-    fn update(&mut self, query: &str, conn: Option<ConnId>, frames: &[FrameRecord]) {
+    /// Tests frames not yet tested, until `budget` runs out. Returns whether some are left.
+    fn update(
+        &mut self,
+        query: &str,
+        conn: Option<ConnId>,
+        frames: &[FrameRecord],
+        budget: std::time::Duration,
+    ) -> bool {
+        let deadline = std::time::Instant::now() + budget;
         if query != self.query || conn != self.conn || frames.len() < self.scanned {
             self.query = query.to_string();
             self.conn = conn;
@@ -37,12 +46,16 @@ impl FrameFilter {
             .split_whitespace()
             .map(str::to_lowercase)
             .collect();
-        for (i, r) in frames.iter().enumerate().skip(self.scanned) {
+        while let Some(r) = frames.get(self.scanned) {
             if self.conn.is_none_or(|c| c == r.conn) && matches(r, &tokens) {
-                self.rows.push(i);
+                self.rows.push(self.scanned);
+            }
+            self.scanned += 1;
+            if self.scanned % 256 == 0 && std::time::Instant::now() > deadline {
+                break;
             }
         }
-        self.scanned = frames.len();
+        self.scanned < frames.len()
     }
 }
 
@@ -60,21 +73,25 @@ pub(super) fn matches(r: &FrameRecord, tokens: &[String]) -> bool {
             "!" => return !r.frame.violations.is_empty(),
             _ => {}
         }
-        if r.frame
-            .header
-            .opcode
-            .name()
-            .to_lowercase()
-            .contains(t.as_str())
-        {
-            return true;
-        }
-        let hay = &r.frame.payload[..r.frame.payload.len().min(64 << 10)];
         let needle = t.as_bytes();
-        !needle.is_empty()
-            && hay
-                .windows(needle.len())
-                .any(|w| w.eq_ignore_ascii_case(needle))
+        contains_ci(r.frame.header.opcode.name().as_bytes(), needle)
+            || contains_ci(
+                &r.frame.payload[..r.frame.payload.len().min(64 << 10)],
+                needle,
+            )
+    })
+}
+
+/// Whether `needle` occurs in `hay`, ASCII case ignored (`needle` is already lower case).
+fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
+    let Some(&first) = needle.first() else {
+        return false;
+    };
+    hay.windows(needle.len()).any(|w| {
+        w[0].to_ascii_lowercase() == first
+            && w.iter()
+                .zip(needle)
+                .all(|(a, b)| a.to_ascii_lowercase() == *b)
     })
 }
 
@@ -164,8 +181,15 @@ impl WsscopeApp {
     pub(super) fn frames_table(&mut self, ui: &mut egui::Ui) {
         let t = self.lang.t();
         if !self.filter_text.trim().is_empty() {
-            self.filter
-                .update(&self.filter_text, self.selected_conn, &self.capture.frames);
+            let more = self.filter.update(
+                &self.filter_text,
+                self.selected_conn,
+                &self.capture.frames,
+                std::time::Duration::from_millis(8),
+            );
+            if more {
+                ui.ctx().request_repaint();
+            }
         }
         ui.horizontal(|ui| {
             ui.strong(t.frames);
@@ -183,8 +207,15 @@ impl WsscopeApp {
                 .on_hover_text(t.filter_hover);
             if r.changed() {
                 self.paused_at = None;
-                self.filter
-                    .update(&self.filter_text, self.selected_conn, &self.capture.frames);
+                let more = self.filter.update(
+                    &self.filter_text,
+                    self.selected_conn,
+                    &self.capture.frames,
+                    std::time::Duration::from_millis(8),
+                );
+                if more {
+                    ui.ctx().request_repaint();
+                }
             }
             if !self.filter_text.trim().is_empty() {
                 ui.label(fill(

@@ -116,6 +116,8 @@ pub struct WsscopeApp {
     retiring: Vec<Receiver<Vec<Event>>>,
     /// Event times count from here, across listener restarts.
     epoch: Instant,
+    /// Connection numbers, shared by every listener this window starts.
+    conn_ids: Arc<std::sync::atomic::AtomicU64>,
     /// The direction the TCP vs frames tab shows.
     stream_dir: crate::server::Direction,
     /// A restart under way: stops the old server, then starts the new one.
@@ -169,6 +171,7 @@ impl WsscopeApp {
             epoch: Instant::now(),
             starting: None,
             stream_dir: crate::server::Direction::ClientToServer,
+            conn_ids: Arc::new(std::sync::atomic::AtomicU64::new(1)),
         };
         app.apply_view_settings(ctx);
         app
@@ -210,6 +213,7 @@ impl WsscopeApp {
     /// Takes `config` as the server's options (the form and the top bar follow it).
     fn adopt_config(&mut self, mut config: ServerConfig) -> ServerConfig {
         config.epoch.get_or_insert(self.epoch);
+        config.conn_ids = Some(Arc::clone(&self.conn_ids));
         self.reply = config.reply.clone();
         if let ReplyMode::Fixed(t) = &config.reply {
             self.fixed_text = t.clone();
@@ -243,15 +247,12 @@ impl WsscopeApp {
     /// server closes its connections (1001) and releases its port on a helper thread, which
     /// then starts the new one, so the window never blocks and the same port can be reused;
     /// `drain` keeps taking the old server's events until its channel disconnects.
-    fn restart_server(&mut self, mut config: ServerConfig) {
-        config.first_conn_id = self
-            .capture
-            .connections
-            .iter()
-            .map(|c| c.id + 1)
-            .max()
-            .unwrap_or(1)
-            .max(self.config.first_conn_id);
+    fn restart_server(&mut self, config: ServerConfig) {
+        if self.starting.is_some() {
+            // One restart at a time: a second one would orphan the server the first starts.
+            self.status = self.lang.t().restart_busy.to_string();
+            return;
+        }
         let config = self.adopt_config(config);
         let old = self.server.take();
         if let Some(rx) = self.events.take() {
@@ -292,6 +293,11 @@ impl WsscopeApp {
                 self.server_error = Some(t.server_not_running.to_string());
             }
         }
+    }
+
+    /// The status bar's message.
+    pub fn status(&self) -> &str {
+        &self.status
     }
 
     /// Whether a restart is still under way (tests wait for it).
@@ -670,6 +676,12 @@ impl eframe::App for WsscopeApp {
 
 impl Drop for WsscopeApp {
     fn drop(&mut self) {
+        // A restart under way finishes first, so the server it starts is stopped too. Stopped
+        // servers' channels go first: their workers must not wait on a full channel.
+        self.retiring.clear();
+        if let Some(Ok(Ok(h))) = self.starting.take().map(|t| t.join()) {
+            self.server = Some(h);
+        }
         if let Some(h) = self.server.take() {
             // Keep draining while the server closes its connections (it may wait on the channel).
             let rx = self.events.take();

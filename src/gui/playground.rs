@@ -186,7 +186,9 @@ impl Default for Builder {
 
 impl Builder {
     /// The frame's bytes, or why they cannot be made.
-    pub(super) fn bytes(&self, lang: Lang) -> Result<Vec<u8>, String> {
+    /// The frame's bytes and, when the chosen length field cannot carry the length, a note
+    /// saying what it carries instead; or why the bytes cannot be made.
+    pub(super) fn bytes(&self, lang: Lang) -> Result<(Vec<u8>, Option<String>), String> {
         let t = lang.t();
         let payload = if self.payload_hex {
             parse_hex(&self.payload).map_err(|e| fill(t.build_bad_payload, &[&e]))?
@@ -213,11 +215,14 @@ impl Builder {
         };
         // A 7-bit field cannot say more than 125 and a 16-bit one more than 65535: the UI keeps
         // the announced value within what the chosen encoding can carry.
-        let announced = match len_encoding {
-            LenEncoding::Seven => announced.min(125),
-            LenEncoding::Sixteen => announced.min(0xFFFF),
-            LenEncoding::SixtyFour => announced,
+        let (bits, written) = match len_encoding {
+            LenEncoding::Seven => (7, announced.min(125)),
+            LenEncoding::Sixteen => (16, announced.min(0xFFFF)),
+            LenEncoding::SixtyFour => (64, announced),
         };
+        let note =
+            (written != announced).then(|| fill(t.build_clamped, &[&bits, &announced, &written]));
+        let announced = written;
         let header = FrameHeader {
             fin: self.fin,
             rsv: self.rsv,
@@ -234,7 +239,7 @@ impl Builder {
         if let Some(k) = key {
             apply_mask(&mut out[start..], k, 0);
         }
-        Ok(out)
+        Ok((out, note))
     }
 }
 
@@ -375,7 +380,12 @@ impl WsscopeApp {
             });
         ui.separator();
         let bytes = match self.builder.bytes(lang) {
-            Ok(b) => b,
+            Ok((b, note)) => {
+                if let Some(n) = note {
+                    ui.colored_label(style::BAD, n);
+                }
+                b
+            }
             Err(e) => {
                 ui.colored_label(style::BAD, e);
                 return;

@@ -107,7 +107,8 @@ impl WsscopeApp {
                         ui.end_row();
                     });
                 ui.label(egui::RichText::new(t.restart_note).small());
-                if ui.button(t.restart).clicked() {
+                let idle = self.starting.is_none();
+                if ui.add_enabled(idle, egui::Button::new(t.restart)).clicked() {
                     match f.config(&self.config, self.lang) {
                         Ok(c) => {
                             f.error = None;

@@ -52,8 +52,9 @@ pub struct ServerConfig {
     /// The instant event times count from (`None`: when the server starts). A restarted
     /// listener passes the first one's so a capture keeps one time line.
     pub epoch: Option<Instant>,
-    /// The first connection id (a restarted listener continues the numbering).
-    pub first_conn_id: ConnId,
+    /// The counter connection numbers are drawn from (`None`: a new one starting at 1). A
+    /// restarted listener shares the first one's, so no number is ever given twice.
+    pub conn_ids: Option<Arc<AtomicU64>>,
 }
 
 impl Default for ServerConfig {
@@ -70,7 +71,7 @@ impl Default for ServerConfig {
             auto_pong: true,
             channel_capacity: 4096,
             epoch: None,
-            first_conn_id: 1,
+            conn_ids: None,
         }
     }
 }
@@ -174,7 +175,8 @@ pub fn start(
 }
 
 fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
-    let next_id = AtomicU64::new(shared.config.first_conn_id.max(1));
+    let own = Arc::new(AtomicU64::new(1));
+    let next_id = shared.config.conn_ids.as_ref().unwrap_or(&own);
     for stream in listener.incoming() {
         if shared.stopping.load(Ordering::SeqCst) {
             break;
