@@ -168,11 +168,19 @@ pub fn start(
 
 fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
     let next_id = AtomicU64::new(1);
-    for stream in listener.incoming() {
+    // Bound to one address, that is every connection's local address: no getsockname per
+    // connection. Bound to all interfaces, each connection asks which one it came in on.
+    let bound = listener
+        .local_addr()
+        .ok()
+        .filter(|a| !a.ip().is_unspecified());
+    loop {
+        // accept() gives the peer's address with the socket: no getpeername per connection.
+        let accepted = listener.accept();
         if shared.stopping.load(Ordering::SeqCst) {
             break;
         }
-        let stream = match stream {
+        let (stream, peer) = match accepted {
             Ok(s) => s,
             Err(e) => {
                 shared.publish(vec![shared.event(
@@ -187,17 +195,20 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
             }
         };
         let id = next_id.fetch_add(1, Ordering::Relaxed);
+        let addrs = bound
+            .map_or_else(|| stream.local_addr(), Ok)
+            .map(|l| (peer, l));
         let open = shared.open.fetch_add(1, Ordering::SeqCst);
         if open >= shared.config.max_connections {
             shared.open.fetch_sub(1, Ordering::SeqCst);
-            refuse_busy(shared, id, stream);
+            refuse_busy(shared, id, stream, addrs.ok());
             continue;
         }
         let s = Arc::clone(shared);
         let spawned = std::thread::Builder::new()
             .name(format!("wsscope-conn-{id}"))
             .spawn(move || {
-                worker::run(&s, id, stream);
+                worker::run(&s, id, stream, addrs);
                 s.open.fetch_sub(1, Ordering::SeqCst);
             });
         match spawned {
@@ -221,12 +232,17 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
 }
 
 /// Past the connection limit: 503 with the reason, then close.
-fn refuse_busy(shared: &Shared, id: ConnId, stream: TcpStream) {
+fn refuse_busy(
+    shared: &Shared,
+    id: ConnId,
+    stream: TcpStream,
+    addrs: Option<(SocketAddr, SocketAddr)>,
+) {
     let limit = shared.config.max_connections;
     let reason = format!("{limit} connections are open, the configured maximum");
     let body = format!("wsscope: {reason}; try again later\n");
     let mut batch = Vec::new();
-    if let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) {
+    if let Some((peer, local)) = addrs {
         batch.push(shared.event(id, EventKind::Opened { peer, local }));
     }
     batch.push(shared.event(
