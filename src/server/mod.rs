@@ -1,6 +1,7 @@
 //! The server engine: a listener thread and one worker thread per connection (std::net, blocking
-//! I/O) driving the sans-IO core, publishing [`Event`]s on a bounded channel and taking
-//! [`Command`]s. It wakes its consumer through an injected closure and does not depend on egui.
+//! I/O; a thread whose connection ended may take a later one) driving the sans-IO core, publishing
+//! [`Event`]s on a bounded channel and taking [`Command`]s. It wakes its consumer through an
+//! injected closure and does not depend on egui.
 //!
 //! Nothing is dropped: when the consumer falls behind, the channel fills and workers wait
 //! (backpressure) — the wire slows down, the capture stays complete.
@@ -22,6 +23,12 @@ pub use event::{ClosedBy, Command, ConnId, Direction, Event, EventKind, LimitKin
 
 use crate::protocol::handshake::{error_response, HandshakeLimits, ServerPolicy};
 use crate::protocol::Limits;
+
+/// How long a connection thread whose connection ended waits for the next one before it ends.
+const IDLE_WORKER: Duration = Duration::from_secs(10);
+
+/// An accepted connection for a worker thread: its number, socket and peer and local addresses.
+type Job = (ConnId, TcpStream, io::Result<(SocketAddr, SocketAddr)>);
 
 /// Port browsers accept (6666, the seed's, is on their unsafe-port list).
 pub const DEFAULT_PORT: u16 = 8765;
@@ -168,6 +175,12 @@ pub fn start(
 
 fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
     let next_id = AtomicU64::new(1);
+    // Still one thread per connection, but a thread whose connection ended waits a while for the
+    // next one: starting a thread (its stack, guard page and signal stack, then unmapping them)
+    // costs the server more CPU than a handshake's own work. A zero-capacity channel hands a
+    // connection over only to a thread that is waiting; otherwise a new thread starts. When this
+    // loop ends, the sender is dropped and the waiting threads end.
+    let (handoff, idle) = crossbeam_channel::bounded::<Job>(0);
     // Bound to one address, that is every connection's local address: no getsockname per
     // connection. Bound to all interfaces, each connection asks which one it came in on.
     let bound = listener
@@ -204,12 +217,21 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
             refuse_busy(shared, id, stream, addrs.ok());
             continue;
         }
+        let job = match handoff.try_send((id, stream, addrs)) {
+            Ok(()) => continue,
+            Err(e) => e.into_inner(),
+        };
         let s = Arc::clone(shared);
+        let idle = idle.clone();
         let spawned = std::thread::Builder::new()
-            .name(format!("wsscope-conn-{id}"))
+            .name("wsscope-conn".into())
             .spawn(move || {
-                worker::run(&s, id, stream, addrs);
-                s.open.fetch_sub(1, Ordering::SeqCst);
+                let mut job = Some(job);
+                while let Some((id, stream, addrs)) = job.take() {
+                    worker::run(&s, id, stream, addrs);
+                    s.open.fetch_sub(1, Ordering::SeqCst);
+                    job = idle.recv_timeout(IDLE_WORKER).ok();
+                }
             });
         match spawned {
             Ok(h) => {
