@@ -28,6 +28,10 @@ const READ_BUF: usize = 64 * 1024;
 /// frames: the large buffer is allocated once a read fills this one.
 const FIRST_READ_BUF: usize = 4 * 1024;
 
+/// Events one TCP read usually makes (the read, a frame and its message, the reply's write,
+/// frame and message): the batch vector gets that room at once instead of growing twice.
+const BATCH: usize = 8;
+
 /// How long to wait for the client's close (or EOF) after the server closed its side.
 const LINGER: Duration = Duration::from_secs(2);
 
@@ -50,6 +54,8 @@ struct WsState {
     conn: Connection,
     /// Decodes what the server writes, so outgoing frames are captured the same way.
     out_decoder: Decoder,
+    /// What `out_decoder` produced, reused from write to write.
+    out_decoded: Vec<Decoded>,
     close: CloseInfo,
     write_shut: bool,
 }
@@ -371,6 +377,7 @@ fn websocket(shared: &Arc<Shared>, id: ConnId, stream: TcpStream, leftover: &[u8
                     max_message_size: u64::MAX >> 1,
                 },
             }),
+            out_decoded: Vec::new(),
             close: CloseInfo::default(),
             write_shut: false,
         }),
@@ -388,7 +395,7 @@ fn websocket(shared: &Arc<Shared>, id: ConnId, stream: TcpStream, leftover: &[u8
     }
     let mut reader = &slot.stream;
     let mut buf = ReadBuf::new();
-    let mut batch = Vec::new();
+    let mut batch = Vec::with_capacity(BATCH);
     let mut done = false;
     if !leftover.is_empty() {
         done = receive(
@@ -398,7 +405,7 @@ fn websocket(shared: &Arc<Shared>, id: ConnId, stream: TcpStream, leftover: &[u8
             Bytes::copy_from_slice(leftover),
             &mut batch,
         );
-        shared.publish(std::mem::take(&mut batch));
+        shared.publish(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
     }
     let mut tcp_closed = false;
     let mut linger_until: Option<Instant> = None;
@@ -415,7 +422,7 @@ fn websocket(shared: &Arc<Shared>, id: ConnId, stream: TcpStream, leftover: &[u8
                     },
                 ));
                 done |= receive(shared, id, &slot, bytes, &mut batch);
-                shared.publish(std::mem::take(&mut batch));
+                shared.publish(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e)
@@ -565,9 +572,8 @@ fn flush(
                 },
             ));
         }
-        let mut decoded = Vec::new();
         // The frames decoded from what we wrote share its buffer (server frames are unmasked).
-        ws.out_decoder.feed_bytes(out.clone(), &mut decoded);
+        ws.out_decoder.feed_bytes(out.clone(), &mut ws.out_decoded);
         batch.push(shared.event(
             id,
             EventKind::Tcp {
@@ -575,7 +581,7 @@ fn flush(
                 bytes: out,
             },
         ));
-        for d in decoded {
+        for d in ws.out_decoded.drain(..) {
             batch.push(match d {
                 Decoded::Frame(frame) => shared.event(
                     id,
