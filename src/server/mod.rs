@@ -91,6 +91,8 @@ pub(crate) struct Shared {
     pub(crate) open: AtomicUsize,
     pub(crate) stopping: AtomicBool,
     workers: Mutex<Vec<JoinHandle<()>>>,
+    /// Read buffers that captured reads have given back.
+    pub(crate) read_pool: Arc<worker::ReadPool>,
 }
 
 impl Shared {
@@ -149,6 +151,7 @@ pub fn start(
         open: AtomicUsize::new(0),
         stopping: AtomicBool::new(false),
         workers: Mutex::new(Vec::new()),
+        read_pool: Arc::new(worker::ReadPool::new()),
     });
     let warning = (!addr.ip().is_loopback()).then(|| {
         format!("listening on {addr}: any machine that can reach this address can connect")
