@@ -163,7 +163,25 @@ fn paint() -> Paint {
     }
 }
 
+/// glibc hands memory back to the kernel as soon as 128 KiB are free at the top of a heap. Every
+/// captured read, frame and write is allocated by a connection's thread and freed later by the
+/// consumer, so under load the next allocation page-faults that memory back in: up to five faults
+/// per 64 KiB echo, about a third of the server's CPU in `perf`. Keeping up to 16 MiB free per
+/// heap (and serving blocks below 4 MiB from the heaps, not from fresh mappings) removes that.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_allocator() {
+    // SAFETY: mallopt only sets malloc's parameters; it is called before any other thread starts.
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 16 << 20);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}
+
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     match cli.command {
         None => {

@@ -307,6 +307,9 @@ pub fn encode_frame(mut header: FrameHeader, payload: &[u8], out: &mut Vec<u8>) 
     if !fits {
         header.len_encoding = LenEncoding::minimal_for(header.payload_len);
     }
+    // One allocation for the whole frame, not one for the header and a second to grow for the
+    // payload.
+    out.reserve(header.header_len() + payload.len());
     header.encode(out);
     let start = out.len();
     out.extend_from_slice(payload);

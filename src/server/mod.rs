@@ -1,6 +1,7 @@
 //! The server engine: a listener thread and one worker thread per connection (std::net, blocking
-//! I/O) driving the sans-IO core, publishing [`Event`]s on a bounded channel and taking
-//! [`Command`]s. It wakes its consumer through an injected closure and does not depend on egui.
+//! I/O; a thread whose connection ended may take a later one) driving the sans-IO core, publishing
+//! [`Event`]s on a bounded channel and taking [`Command`]s. It wakes its consumer through an
+//! injected closure and does not depend on egui.
 //!
 //! Nothing is dropped: when the consumer falls behind, the channel fills and workers wait
 //! (backpressure) — the wire slows down, the capture stays complete.
@@ -22,6 +23,12 @@ pub use event::{ClosedBy, Command, ConnId, Direction, Event, EventKind, LimitKin
 
 use crate::protocol::handshake::{error_response, HandshakeLimits, ServerPolicy};
 use crate::protocol::Limits;
+
+/// How long a connection thread whose connection ended waits for the next one before it ends.
+const IDLE_WORKER: Duration = Duration::from_secs(10);
+
+/// An accepted connection for a worker thread: its number, socket and peer and local addresses.
+type Job = (ConnId, TcpStream, io::Result<(SocketAddr, SocketAddr)>);
 
 /// Port browsers accept (6666, the seed's, is on their unsafe-port list).
 pub const DEFAULT_PORT: u16 = 8765;
@@ -92,6 +99,8 @@ pub(crate) struct Shared {
     pub(crate) open: AtomicUsize,
     pub(crate) stopping: AtomicBool,
     workers: Mutex<Vec<JoinHandle<()>>>,
+    /// Read buffers that captured reads have given back.
+    pub(crate) read_pool: Arc<worker::ReadPool>,
 }
 
 impl Shared {
@@ -150,6 +159,7 @@ pub fn start(
         open: AtomicUsize::new(0),
         stopping: AtomicBool::new(false),
         workers: Mutex::new(Vec::new()),
+        read_pool: Arc::new(worker::ReadPool::new()),
     });
     let warning = (!addr.ip().is_loopback()).then(|| {
         format!("listening on {addr}: any machine that can reach this address can connect")
@@ -177,11 +187,25 @@ pub fn start(
 fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
     let own = Arc::new(AtomicU64::new(1));
     let next_id = shared.config.conn_ids.as_ref().unwrap_or(&own);
-    for stream in listener.incoming() {
+    // Still one thread per connection, but a thread whose connection ended waits a while for the
+    // next one: starting a thread (its stack, guard page and signal stack, then unmapping them)
+    // costs the server more CPU than a handshake's own work. A zero-capacity channel hands a
+    // connection over only to a thread that is waiting; otherwise a new thread starts. When this
+    // loop ends, the sender is dropped and the waiting threads end.
+    let (handoff, idle) = crossbeam_channel::bounded::<Job>(0);
+    // Bound to one address, that is every connection's local address: no getsockname per
+    // connection. Bound to all interfaces, each connection asks which one it came in on.
+    let bound = listener
+        .local_addr()
+        .ok()
+        .filter(|a| !a.ip().is_unspecified());
+    loop {
+        // accept() gives the peer's address with the socket: no getpeername per connection.
+        let accepted = listener.accept();
         if shared.stopping.load(Ordering::SeqCst) {
             break;
         }
-        let stream = match stream {
+        let (stream, peer) = match accepted {
             Ok(s) => s,
             Err(e) => {
                 shared.publish(vec![shared.event(
@@ -196,18 +220,30 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
             }
         };
         let id = next_id.fetch_add(1, Ordering::Relaxed);
+        let addrs = bound
+            .map_or_else(|| stream.local_addr(), Ok)
+            .map(|l| (peer, l));
         let open = shared.open.fetch_add(1, Ordering::SeqCst);
         if open >= shared.config.max_connections {
             shared.open.fetch_sub(1, Ordering::SeqCst);
-            refuse_busy(shared, id, stream);
+            refuse_busy(shared, id, stream, addrs.ok());
             continue;
         }
+        let job = match handoff.try_send((id, stream, addrs)) {
+            Ok(()) => continue,
+            Err(e) => e.into_inner(),
+        };
         let s = Arc::clone(shared);
+        let idle = idle.clone();
         let spawned = std::thread::Builder::new()
-            .name(format!("wsscope-conn-{id}"))
+            .name("wsscope-conn".into())
             .spawn(move || {
-                worker::run(&s, id, stream);
-                s.open.fetch_sub(1, Ordering::SeqCst);
+                let mut job = Some(job);
+                while let Some((id, stream, addrs)) = job.take() {
+                    worker::run(&s, id, stream, addrs);
+                    s.open.fetch_sub(1, Ordering::SeqCst);
+                    job = idle.recv_timeout(IDLE_WORKER).ok();
+                }
             });
         match spawned {
             Ok(h) => {
@@ -230,12 +266,17 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
 }
 
 /// Past the connection limit: 503 with the reason, then close.
-fn refuse_busy(shared: &Shared, id: ConnId, stream: TcpStream) {
+fn refuse_busy(
+    shared: &Shared,
+    id: ConnId,
+    stream: TcpStream,
+    addrs: Option<(SocketAddr, SocketAddr)>,
+) {
     let limit = shared.config.max_connections;
     let reason = format!("{limit} connections are open, the configured maximum");
     let body = format!("wsscope: {reason}; try again later\n");
     let mut batch = Vec::new();
-    if let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) {
+    if let Some((peer, local)) = addrs {
         batch.push(shared.event(id, EventKind::Opened { peer, local }));
     }
     batch.push(shared.event(

@@ -1,7 +1,7 @@
 //! One connection: the opening handshake (or a plain HTTP answer), then the WebSocket loop.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,13 +21,23 @@ use crate::protocol::{
 /// The demo page served on `GET /` so a browser in the room can be the client.
 const DEMO_PAGE: &str = include_str!("../../assets/demo.html");
 
-/// Read buffer per connection: large enough that a 64 KiB message usually arrives in one read.
+/// Largest read: enough that a 64 KiB message arrives in one or two reads.
 const READ_BUF: usize = 64 * 1024;
+
+/// The first read buffer of a WebSocket connection. Many connections only ever read a few small
+/// frames: the large buffer is allocated once a read fills this one.
+const FIRST_READ_BUF: usize = 4 * 1024;
+
+/// Events one TCP read usually makes (the read, a frame and its message, the reply's write,
+/// frame and message): the batch vector gets that room at once instead of growing twice.
+const BATCH: usize = 8;
 
 /// How long to wait for the client's close (or EOF) after the server closed its side.
 const LINGER: Duration = Duration::from_secs(2);
 
-/// A connection after the handshake, as the command thread reaches it.
+/// A connection after the handshake, as the command thread reaches it. Its thread reads and
+/// whoever holds `ws` writes through the same socket (`&TcpStream` is `Read` and `Write`), so no
+/// duplicate descriptors are needed.
 pub(crate) struct Slot {
     stream: TcpStream,
     ws: Mutex<WsState>,
@@ -39,12 +49,13 @@ impl Slot {
     }
 }
 
-/// The protocol state and the writing half, behind one lock so writes keep their order.
+/// The protocol state, behind one lock so writes keep their order.
 struct WsState {
     conn: Connection,
-    writer: TcpStream,
     /// Decodes what the server writes, so outgoing frames are captured the same way.
     out_decoder: Decoder,
+    /// What `out_decoder` produced, reused from write to write.
+    out_decoded: Vec<Decoded>,
     close: CloseInfo,
     write_shut: bool,
 }
@@ -57,11 +68,17 @@ struct CloseInfo {
     clean: bool,
 }
 
-pub(crate) fn run(shared: &Arc<Shared>, id: ConnId, stream: TcpStream) {
+/// Serves one accepted connection; `addrs` are its peer and local addresses.
+pub(crate) fn run(
+    shared: &Arc<Shared>,
+    id: ConnId,
+    stream: TcpStream,
+    addrs: io::Result<(SocketAddr, SocketAddr)>,
+) {
     let _ = stream.set_nodelay(true);
-    let (peer, local) = match (stream.peer_addr(), stream.local_addr()) {
-        (Ok(p), Ok(l)) => (p, l),
-        (Err(e), _) | (_, Err(e)) => {
+    let (peer, local) = match addrs {
+        Ok(a) => a,
+        Err(e) => {
             shared.publish(vec![shared.event(
                 id,
                 EventKind::Error {
@@ -75,7 +92,7 @@ pub(crate) fn run(shared: &Arc<Shared>, id: ConnId, stream: TcpStream) {
     // A request head is small: the large read buffer is only allocated for a WebSocket.
     let mut head_buf = [0u8; 4096];
     match handshake(shared, id, &stream, &mut head_buf) {
-        Ok(Some(leftover)) => websocket(shared, id, stream, vec![0u8; READ_BUF], &leftover),
+        Ok(Some(leftover)) => websocket(shared, id, stream, &leftover),
         Ok(None) => {}
         Err(e) => {
             shared.publish(vec![
@@ -343,28 +360,7 @@ fn upgrade_or_answer(
     accepted
 }
 
-fn websocket(
-    shared: &Arc<Shared>,
-    id: ConnId,
-    stream: TcpStream,
-    mut buf: Vec<u8>,
-    leftover: &[u8],
-) {
-    let (writer, reader) = match (stream.try_clone(), stream.try_clone()) {
-        (Ok(w), Ok(r)) => (w, r),
-        (Err(e), _) | (_, Err(e)) => {
-            shared.publish(vec![
-                shared.event(
-                    id,
-                    EventKind::Error {
-                        message: format!("cannot clone the socket: {e}"),
-                    },
-                ),
-                closed_unclean(shared, id, ClosedBy::Server),
-            ]);
-            return;
-        }
-    };
+fn websocket(shared: &Arc<Shared>, id: ConnId, stream: TcpStream, leftover: &[u8]) {
     let config = DecoderConfig {
         sender: Some(Role::Client),
         limits: shared.config.limits,
@@ -373,7 +369,6 @@ fn websocket(
         stream,
         ws: Mutex::new(WsState {
             conn: Connection::new(Role::Server, config),
-            writer,
             out_decoder: Decoder::new(DecoderConfig {
                 sender: Some(Role::Server),
                 // We wrote these bytes ourselves: no limit needed to protect memory.
@@ -382,6 +377,7 @@ fn websocket(
                     max_message_size: u64::MAX >> 1,
                 },
             }),
+            out_decoded: Vec::new(),
             close: CloseInfo::default(),
             write_shut: false,
         }),
@@ -397,8 +393,9 @@ fn websocket(
             Command::Close(id, 1001, "server shutting down".into()),
         );
     }
-    let mut reader = reader;
-    let mut batch = Vec::new();
+    let mut reader = &slot.stream;
+    let mut buf = ReadBuf::new(Arc::clone(&shared.read_pool));
+    let mut batch = Vec::with_capacity(BATCH);
     let mut done = false;
     if !leftover.is_empty() {
         done = receive(
@@ -408,16 +405,15 @@ fn websocket(
             Bytes::copy_from_slice(leftover),
             &mut batch,
         );
-        shared.publish(std::mem::take(&mut batch));
+        shared.publish(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
     }
     let mut tcp_closed = false;
     let mut linger_until: Option<Instant> = None;
     while !tcp_closed {
-        match reader.read(&mut buf) {
-            Ok(0) => tcp_closed = true,
-            Ok(n) => {
-                // One copy of the read: the TCP event and the frames cut from it share it.
-                let bytes = Bytes::copy_from_slice(&buf[..n]);
+        match buf.read(&mut reader) {
+            Ok(bytes) if bytes.is_empty() => tcp_closed = true,
+            Ok(bytes) => {
+                // The TCP event and the frames cut from the read share its bytes.
                 batch.push(shared.event(
                     id,
                     EventKind::Tcp {
@@ -426,7 +422,7 @@ fn websocket(
                     },
                 ));
                 done |= receive(shared, id, &slot, bytes, &mut batch);
-                shared.publish(std::mem::take(&mut batch));
+                shared.publish(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e)
@@ -448,7 +444,7 @@ fn websocket(
                 tcp_closed = true;
             }
         }
-        if done {
+        if done && !tcp_closed {
             // Closed on our side: wait a little for the client's FIN, capturing what comes, but
             // never longer than LINGER in all (a client that keeps sending does not hold us).
             let until = *linger_until.get_or_insert_with(|| Instant::now() + LINGER);
@@ -555,14 +551,20 @@ fn receive(shared: &Shared, id: ConnId, slot: &Slot, data: Bytes, batch: &mut Ve
             ConnectionEvent::CloseHandshakeDone => ws.close.clean = true,
         }
     }
-    flush(shared, id, ws, batch)
+    flush(shared, id, &slot.stream, ws, batch)
 }
 
 /// Writes what the connection queued and captures it. Returns true once our side is shut.
-fn flush(shared: &Shared, id: ConnId, ws: &mut WsState, batch: &mut Vec<Event>) -> bool {
+fn flush(
+    shared: &Shared,
+    id: ConnId,
+    mut stream: &TcpStream,
+    ws: &mut WsState,
+    batch: &mut Vec<Event>,
+) -> bool {
     let out = Bytes::from(ws.conn.data_to_send());
     if !out.is_empty() && !ws.write_shut {
-        if let Err(e) = ws.writer.write_all(&out) {
+        if let Err(e) = stream.write_all(&out) {
             batch.push(shared.event(
                 id,
                 EventKind::Error {
@@ -570,9 +572,8 @@ fn flush(shared: &Shared, id: ConnId, ws: &mut WsState, batch: &mut Vec<Event>) 
                 },
             ));
         }
-        let mut decoded = Vec::new();
         // The frames decoded from what we wrote share its buffer (server frames are unmasked).
-        ws.out_decoder.feed_bytes(out.clone(), &mut decoded);
+        ws.out_decoder.feed_bytes(out.clone(), &mut ws.out_decoded);
         batch.push(shared.event(
             id,
             EventKind::Tcp {
@@ -580,7 +581,7 @@ fn flush(shared: &Shared, id: ConnId, ws: &mut WsState, batch: &mut Vec<Event>) 
                 bytes: out,
             },
         ));
-        for d in decoded {
+        for d in ws.out_decoded.drain(..) {
             batch.push(match d {
                 Decoded::Frame(frame) => shared.event(
                     id,
@@ -602,7 +603,7 @@ fn flush(shared: &Shared, id: ConnId, ws: &mut WsState, batch: &mut Vec<Event>) 
     if ws.conn.should_close_tcp() && !ws.write_shut {
         // §7.1.1: the server closes the TCP connection first once the close handshake is done;
         // §7.1.7: after failing the connection it closes without waiting.
-        let _ = ws.writer.shutdown(Shutdown::Write);
+        let _ = stream.shutdown(Shutdown::Write);
         ws.write_shut = true;
     }
     ws.write_shut
@@ -658,7 +659,147 @@ pub(crate) fn command(shared: &Shared, cmd: Command) {
                 },
             ));
         }
-        flush(shared, id, ws, &mut batch);
+        flush(shared, id, &slot.stream, ws, &mut batch);
     }
     shared.publish(batch);
+}
+
+/// Where a WebSocket connection reads: straight into memory that the captured read can keep.
+/// A read that fills at least half the buffer is handed over whole (the TCP event and the frames
+/// cut from it share it, without a copy) and the next read gets another buffer from the pool; a
+/// smaller read is copied out, so captured bytes never hold more than twice their size in memory
+/// and the buffer is reused at once.
+struct ReadBuf {
+    /// Initialised memory (safe `read` needs it): zero-filled once, when first allocated.
+    buf: Vec<u8>,
+    pool: Arc<ReadPool>,
+}
+
+impl ReadBuf {
+    fn new(pool: Arc<ReadPool>) -> Self {
+        Self {
+            buf: vec![0; FIRST_READ_BUF],
+            pool,
+        }
+    }
+
+    /// One `read`; empty at end of stream.
+    fn read(&mut self, mut from: impl Read) -> io::Result<Bytes> {
+        let n = from.read(&mut self.buf)?.min(self.buf.len());
+        if n < self.buf.len() / 2 {
+            return Ok(Bytes::copy_from_slice(&self.buf[..n]));
+        }
+        let buf = std::mem::replace(&mut self.buf, self.pool.take());
+        Ok(Bytes::from_owner(Lent {
+            buf,
+            len: n,
+            pool: Arc::clone(&self.pool),
+        }))
+    }
+}
+
+impl Drop for ReadBuf {
+    fn drop(&mut self) {
+        self.pool.give(std::mem::take(&mut self.buf));
+    }
+}
+
+/// Read buffers of [`READ_BUF`] bytes that are not in use. A captured read gives its buffer back
+/// once every event holding it is dropped; the `serve` consumer does that within milliseconds, so
+/// at 64 KiB per read the same few buffers go round, with no allocation or zero-filling per read.
+pub(crate) struct ReadPool {
+    spare: Mutex<Vec<Vec<u8>>>,
+}
+
+/// Most spare buffers kept (2 MiB); more are freed.
+const POOLED: usize = 32;
+
+impl ReadPool {
+    pub(crate) fn new() -> Self {
+        Self {
+            spare: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A spare buffer, or a new zero-filled one.
+    fn take(&self) -> Vec<u8> {
+        self.spare
+            .lock()
+            .ok()
+            .and_then(|mut s| s.pop())
+            .unwrap_or_else(|| vec![0; READ_BUF])
+    }
+
+    fn give(&self, buf: Vec<u8>) {
+        if buf.len() != READ_BUF {
+            return;
+        }
+        if let Ok(mut s) = self.spare.lock() {
+            if s.len() < POOLED {
+                s.push(buf);
+            }
+        }
+    }
+}
+
+/// A read buffer lent to the captured bytes of one read (its first `len` bytes), back to the
+/// pool when the last of them is dropped.
+struct Lent {
+    buf: Vec<u8>,
+    len: usize,
+    pool: Arc<ReadPool>,
+}
+
+impl AsRef<[u8]> for Lent {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        self.pool.give(std::mem::take(&mut self.buf));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each read comes back exactly, whether it is copied out or handed over; a handed-over
+    /// buffer returns to the pool once its bytes are dropped.
+    #[test]
+    fn read_buf_returns_each_read_exactly() {
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let pool = Arc::new(ReadPool::new());
+        let mut rb = ReadBuf::new(Arc::clone(&pool));
+        let mut from = &data[..10];
+        assert_eq!(
+            rb.read(&mut from).ok(),
+            Some(Bytes::copy_from_slice(&data[..10]))
+        );
+        // Fills the first buffer: handed over, and the next buffer is a large one.
+        let mut from = &data[10..];
+        let first = rb.read(&mut from).unwrap_or_default();
+        assert_eq!(&first[..], &data[10..10 + FIRST_READ_BUF]);
+        assert_eq!(rb.buf.len(), READ_BUF);
+        let mut got = first.to_vec();
+        let mut reads = Vec::new();
+        loop {
+            let b = rb.read(&mut from).unwrap_or_default();
+            if b.is_empty() {
+                break;
+            }
+            got.extend_from_slice(&b);
+            reads.push(b);
+        }
+        assert_eq!(&got[..], &data[10..]);
+        let spare = |p: &ReadPool| p.spare.lock().map(|s| s.len()).unwrap_or_default();
+        assert_eq!(spare(&pool), 0);
+        // The large reads were lent; dropping them (and the reader) fills the pool.
+        let lent = reads.iter().filter(|b| b.len() >= READ_BUF / 2).count();
+        drop(reads);
+        drop(rb);
+        assert_eq!(spare(&pool), lent + 1);
+    }
 }
