@@ -130,6 +130,9 @@ fn budget_evicts_oldest_payloads_and_counts_them() {
         .find(|f| f.frame.header.opcode == OpCode::Binary);
     assert!(last_data.is_some_and(|f| f.frame.payload_captured && f.frame.payload.len() == 10_000));
     assert!(!c.frames[0].frame.payload_captured);
+    // A message goes with its frames: evicting only the frame would free nothing.
+    let first = c.frames[0].message.and_then(|m| c.messages.get(m));
+    assert!(first.is_some_and(|m| !m.payload_kept && m.message.payload.is_empty()));
 }
 
 /// The seed's point made measurable: TCP calls and frames do not line up. A read that holds the
@@ -190,4 +193,32 @@ fn frames_are_found_in_the_tcp_stream_sticky_and_split() {
             assert!(conn.call_at(d, span.start).is_some());
         }
     }
+}
+
+/// The budget evicts TCP bytes oldest first across connections, including a connection that
+/// keeps sending after another one opened.
+#[test]
+fn tcp_bytes_are_evicted_oldest_first_across_connections() {
+    use wsscope::server::Event;
+    let mut c = Capture::new(1000);
+    for i in 0..100u64 {
+        for conn in [1, 2] {
+            c.ingest(Event {
+                conn,
+                time: Duration::from_millis(i),
+                kind: EventKind::Tcp {
+                    direction: Direction::ClientToServer,
+                    bytes: bytes::Bytes::from(vec![0u8; 100]),
+                },
+            });
+        }
+        assert!(c.payload_bytes <= 1000, "{} bytes kept", c.payload_bytes);
+    }
+    // The newest calls of both connections are kept, the old ones of both evicted.
+    for conn in &c.connections {
+        assert!(conn.tcp.first().is_some_and(|t| t.bytes.is_empty()));
+        assert!(conn.tcp.last().is_some_and(|t| t.bytes.len() == 100));
+        assert_eq!(conn.tcp.iter().map(|t| t.len).sum::<usize>(), 100 * 100);
+    }
+    assert_eq!(c.evicted_tcp_bytes, 200 * 100 - 1000);
 }

@@ -205,6 +205,8 @@ pub struct MessageRecord {
     pub frames: Vec<usize>,
     /// Text or binary, and size.
     pub message: crate::protocol::Message,
+    /// False once the payload was evicted for the budget (with its frames' payloads).
+    pub payload_kept: bool,
 }
 
 /// A limit that was hit, or an error, for the status line and the log.
@@ -247,8 +249,9 @@ pub struct Capture {
     next_evict: usize,
     /// TCP bytes dropped for the budget.
     pub evicted_tcp_bytes: u64,
-    next_tcp_conn: usize,
-    next_tcp: usize,
+    /// (position in `connections`, index in its `tcp`) of every kept call, oldest first: the
+    /// budget evicts across connections in the order the bytes arrived.
+    tcp_fifo: std::collections::VecDeque<(usize, usize)>,
     /// Events ingested.
     pub events: u64,
     /// Connections not yet closed (kept at ingest so the top bar's count costs nothing).
@@ -320,8 +323,7 @@ impl Capture {
         self.notices.clear();
         self.payload_bytes = 0;
         self.next_evict = 0;
-        self.next_tcp_conn = 0;
-        self.next_tcp = 0;
+        self.tcp_fifo.clear();
     }
 
     /// Adds one event.
@@ -339,9 +341,10 @@ impl Capture {
                 self.payload_bytes += bytes.len();
                 let c = self.conn_mut(conn, time);
                 let d = direction.index();
+                let call = c.tcp.len();
                 let offset = c.bytes[d];
                 c.bytes[d] += bytes.len() as u64;
-                c.tcp_by_dir[d].push(c.tcp.len());
+                c.tcp_by_dir[d].push(call);
                 c.tcp.push(TcpRecord {
                     time,
                     direction,
@@ -349,6 +352,9 @@ impl Capture {
                     bytes,
                     offset,
                 });
+                if let Some(&pos) = self.index.get(&conn) {
+                    self.tcp_fifo.push_back((pos, call));
+                }
             }
             EventKind::Handshake(h) => {
                 let c = self.conn_mut(conn, time);
@@ -405,11 +411,16 @@ impl Capture {
                         r.message = Some(m);
                     }
                 }
+                // A one-frame message shares its frame's buffer; a reassembled one has its own.
+                if frames.len() > 1 {
+                    self.payload_bytes += message.payload.len();
+                }
                 self.messages.push(MessageRecord {
                     conn,
                     direction,
                     frames,
                     message,
+                    payload_kept: true,
                 });
             }
             EventKind::Limit { kind, detail } => self.notices.push(Notice {
@@ -463,20 +474,27 @@ impl Capture {
                 r.frame.payload_captured = false;
                 self.evicted_frames += 1;
             }
+            // The message holds the same bytes (or its own reassembled copy): it goes too, or
+            // evicting the frame would free nothing.
+            if let Some(m) = r.message.and_then(|m| self.messages.get_mut(m)) {
+                if m.payload_kept {
+                    if m.frames.len() > 1 {
+                        self.payload_bytes =
+                            self.payload_bytes.saturating_sub(m.message.payload.len());
+                    }
+                    m.message.payload = Bytes::new();
+                    m.payload_kept = false;
+                }
+            }
         }
-        while self.payload_bytes > self.budget && self.next_tcp_conn < self.connections.len() {
-            let c = &mut self.connections[self.next_tcp_conn];
-            match c.tcp.get_mut(self.next_tcp) {
-                Some(t) => {
-                    self.payload_bytes = self.payload_bytes.saturating_sub(t.bytes.len());
-                    self.evicted_tcp_bytes += t.bytes.len() as u64;
-                    t.bytes = Bytes::new();
-                    self.next_tcp += 1;
-                }
-                None => {
-                    self.next_tcp_conn += 1;
-                    self.next_tcp = 0;
-                }
+        while self.payload_bytes > self.budget {
+            let Some((c, t)) = self.tcp_fifo.pop_front() else {
+                break;
+            };
+            if let Some(t) = self.connections.get_mut(c).and_then(|c| c.tcp.get_mut(t)) {
+                self.payload_bytes = self.payload_bytes.saturating_sub(t.bytes.len());
+                self.evicted_tcp_bytes += t.bytes.len() as u64;
+                t.bytes = Bytes::new();
             }
         }
     }

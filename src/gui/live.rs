@@ -396,7 +396,11 @@ impl WsscopeApp {
                     }
                 });
                 ui.label(t.reassembled);
-                anatomy::payload_view(ui, self.lang, &m.message.payload);
+                if m.payload_kept {
+                    anatomy::payload_view(ui, self.lang, &m.message.payload);
+                } else {
+                    ui.label(t.not_kept);
+                }
             });
         if jump.is_some() {
             self.selected_frame = jump;
