@@ -748,3 +748,46 @@ fn non_loopback_bind_is_flagged() {
     });
     assert!(matches!(e.kind, EventKind::Listening { warning: None, .. }));
 }
+
+/// A client that connects and sends nothing does not hold a shutdown up for its whole
+/// handshake time: it is cut off as the server stops (not answered 408 a minute later).
+#[test]
+fn shutdown_does_not_wait_for_a_silent_handshake() {
+    let mut srv = Server::start(ServerConfig {
+        handshake_timeout: Duration::from_secs(600),
+        ..ServerConfig::default()
+    });
+    let _silent = std::net::TcpStream::connect(srv.addr).unwrap_or_else(|e| panic!("{e}"));
+    srv.wait_for("open", |e| matches!(e.kind, EventKind::Opened { .. }));
+    let rx = srv.rx.clone();
+    let drain = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        while let Ok(batch) = rx.recv_timeout(WAIT) {
+            let stop = batch.iter().any(|e| matches!(e.kind, EventKind::Stopped));
+            seen.extend(batch);
+            if stop {
+                break;
+            }
+        }
+        seen
+    });
+    if let Some(h) = srv.handle.take() {
+        h.shutdown(Duration::from_millis(100));
+    }
+    let seen = drain.join().unwrap_or_else(|_| panic!("drain panicked"));
+    assert!(
+        seen.iter().any(|e| matches!(e.kind, EventKind::Stopped)),
+        "never stopped"
+    );
+    assert!(seen.iter().any(|e| e.conn == 1
+        && matches!(
+            e.kind,
+            EventKind::Closed {
+                by: ClosedBy::Server,
+                ..
+            }
+        )));
+    assert!(!seen
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::Http { status: 408, .. })));
+}

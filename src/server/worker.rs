@@ -200,7 +200,9 @@ fn handshake(
             timeout(shared, id, stream, head.len());
             return Ok(None);
         }
-        stream.set_read_timeout(Some(left))?;
+        // Short waits, so a shutdown (a restart from the window) does not wait out a slow
+        // client's whole handshake time.
+        stream.set_read_timeout(Some(left.min(Duration::from_millis(200))))?;
         let n = match reader.read(buf) {
             Ok(0) => {
                 shared.publish(vec![closed_unclean(shared, id, ClosedBy::Client)]);
@@ -213,8 +215,12 @@ fn handshake(
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) =>
             {
-                timeout(shared, id, stream, head.len());
-                return Ok(None);
+                if shared.stopping.load(Ordering::SeqCst) {
+                    shared.publish(vec![closed_unclean(shared, id, ClosedBy::Server)]);
+                    return Ok(None);
+                }
+                // The deadline is checked at the top of the loop (408 when it has passed).
+                continue;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
