@@ -178,19 +178,25 @@ impl WsscopeApp {
         }
     }
 
+    /// Tests new frames against the filter (8 ms at most; a repaint continues the rest).
+    fn refresh_filter(&mut self, ctx: &egui::Context) {
+        if self.filter_text.trim().is_empty() {
+            return;
+        }
+        let more = self.filter.update(
+            &self.filter_text,
+            self.selected_conn,
+            &self.capture.frames,
+            std::time::Duration::from_millis(8),
+        );
+        if more {
+            ctx.request_repaint();
+        }
+    }
+
     pub(super) fn frames_table(&mut self, ui: &mut egui::Ui) {
         let t = self.lang.t();
-        if !self.filter_text.trim().is_empty() {
-            let more = self.filter.update(
-                &self.filter_text,
-                self.selected_conn,
-                &self.capture.frames,
-                std::time::Duration::from_millis(8),
-            );
-            if more {
-                ui.ctx().request_repaint();
-            }
-        }
+        self.refresh_filter(ui.ctx());
         ui.horizontal(|ui| {
             ui.strong(t.frames);
             ui.label(RichText::new(t.frames_hint).small());
@@ -207,15 +213,7 @@ impl WsscopeApp {
                 .on_hover_text(t.filter_hover);
             if r.changed() {
                 self.paused_at = None;
-                let more = self.filter.update(
-                    &self.filter_text,
-                    self.selected_conn,
-                    &self.capture.frames,
-                    std::time::Duration::from_millis(8),
-                );
-                if more {
-                    ui.ctx().request_repaint();
-                }
+                self.refresh_filter(ui.ctx());
             }
             if !self.filter_text.trim().is_empty() {
                 ui.label(fill(
