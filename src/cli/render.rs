@@ -139,13 +139,12 @@ pub struct DecodeReport {
 pub fn render_decode(bytes: &[u8], sender: Option<Role>, p: Paint) -> DecodeReport {
     let mut s = String::new();
     let sender = sender.unwrap_or_else(|| {
-        let masked = bytes.get(1).is_some_and(|b| b & 0x80 != 0);
-        let guess = if masked { Role::Client } else { Role::Server };
+        let guess = Role::guess_sender(bytes);
         let _ = writeln!(
             s,
             "(judging as sent by a {}: the first frame is {}masked; --role client|server to choose)",
             role_name(guess),
-            if masked { "" } else { "not " }
+            if guess == Role::Client { "" } else { "not " }
         );
         guess
     });

@@ -11,7 +11,7 @@ use super::i18n::{self, fill, Lang};
 use super::style;
 use crate::cli::hex_spaced;
 use crate::protocol::accept::hex_lower;
-use crate::protocol::{apply_mask, parse_close_payload, FieldSpans, Frame, LenEncoding, OpCode};
+use crate::protocol::{parse_close_payload, FieldSpans, Frame, LenEncoding, OpCode};
 
 const RFC_5_2: &str = "https://www.rfc-editor.org/rfc/rfc6455#section-5.2";
 /// Bytes shown in the hex dump before "... N more bytes".
@@ -113,7 +113,7 @@ fn bit_diagram(ui: &mut egui::Ui, lang: Lang, f: &Frame) {
 /// a background. Returns the field under the pointer, if any.
 fn hex_dump(ui: &mut egui::Ui, lang: Lang, f: &Frame, lit: Option<Field>) -> Option<Field> {
     let t = lang.t();
-    let wire = wire_prefix(f, DUMP_MAX);
+    let wire = f.wire_prefix(DUMP_MAX);
     let total = f.header_bytes.len() + f.payload.len();
     let spans = f.spans();
     // The offset column is at least 6 hex digits, more past 16 MiB; every line has the same
@@ -320,8 +320,9 @@ fn unmask_table(ui: &mut egui::Ui, lang: Lang, f: &Frame, key: [u8; 4]) {
     const ROWS: usize = 32;
     let t = lang.t();
     // Only the rows shown are masked again, not a whole large payload per repaint.
-    let mut wire = f.payload[..f.payload.len().min(ROWS)].to_vec();
-    apply_mask(&mut wire, key, 0);
+    let head = f.header_bytes.len();
+    let prefix = f.wire_prefix(head + ROWS);
+    let wire = prefix.get(head..).unwrap_or_default();
     egui::Grid::new("unmask").striped(true).show(ui, |ui| {
         for h in ["i", t.col_wire, t.col_key, t.col_byte, t.col_char] {
             ui.label(RichText::new(h).small());
@@ -513,20 +514,6 @@ pub fn payload_view(ui: &mut egui::Ui, lang: Lang, payload: &[u8]) {
             }
         }
     }
-}
-
-/// The first `n` bytes of the frame as they were on the wire (the payload masked again),
-/// without copying the rest of a large frame.
-fn wire_prefix(f: &Frame, n: usize) -> Vec<u8> {
-    let mut v = Vec::with_capacity(n.min(f.header_bytes.len() + f.payload.len()));
-    v.extend_from_slice(&f.header_bytes[..f.header_bytes.len().min(n)]);
-    let start = v.len();
-    let take = n.saturating_sub(start).min(f.payload.len());
-    v.extend_from_slice(&f.payload[..take]);
-    if let Some(key) = f.header.mask_key {
-        apply_mask(&mut v[start..], key, 0);
-    }
-    v
 }
 
 #[cfg(test)]

@@ -97,7 +97,7 @@ fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
 
 impl WsscopeApp {
     pub(super) fn connections_panel(&mut self, ui: &mut egui::Ui) {
-        let t = self.lang.t();
+        let t = self.settings.lang.t();
         ui.strong(t.connections);
         ui.label(RichText::new(t.connections_hint).small());
         if ui
@@ -195,7 +195,7 @@ impl WsscopeApp {
     }
 
     pub(super) fn frames_table(&mut self, ui: &mut egui::Ui) {
-        let t = self.lang.t();
+        let t = self.settings.lang.t();
         self.refresh_filter(ui.ctx());
         ui.horizontal(|ui| {
             ui.strong(t.frames);
@@ -321,12 +321,8 @@ impl WsscopeApp {
                         ui.colored_label(style::MASK, if h.masked { "1" } else { "0" });
                     });
                     row.col(|ui| {
-                        let enc = match h.len_encoding {
-                            crate::protocol::LenEncoding::Seven => "7",
-                            crate::protocol::LenEncoding::Sixteen => "16",
-                            crate::protocol::LenEncoding::SixtyFour => "64",
-                        };
-                        ui.colored_label(style::LENGTH, fill(t.bit_form, &[&h.payload_len, &enc]));
+                        let bits = h.len_encoding.bits();
+                        ui.colored_label(style::LENGTH, fill(t.bit_form, &[&h.payload_len, &bits]));
                     });
                     row.col(|ui| {
                         ui.label(crate::cli::render::preview(true, &r.frame.payload, 80));
@@ -343,7 +339,7 @@ impl WsscopeApp {
     }
 
     pub(super) fn anatomy_panel(&mut self, ui: &mut egui::Ui) {
-        let t = self.lang.t();
+        let t = self.settings.lang.t();
         let Some(r) = self.selected_frame.and_then(|i| self.capture.frames.get(i)) else {
             ui.heading(t.anatomy);
             ui.label(t.select_frame);
@@ -364,7 +360,7 @@ impl WsscopeApp {
         egui::ScrollArea::vertical()
             .id_salt("anatomy")
             .show(ui, |ui| {
-                anatomy::show(ui, self.lang, n, &title, &r.frame);
+                anatomy::show(ui, self.settings.lang, n, &title, &r.frame);
                 // A one-frame message says so in the fragment row already.
                 let Some(m) = message.filter(|m| m.frames.len() > 1) else {
                     return;
@@ -395,7 +391,7 @@ impl WsscopeApp {
                 });
                 ui.label(t.reassembled);
                 if m.payload_kept {
-                    anatomy::payload_view(ui, self.lang, &m.message.payload);
+                    anatomy::payload_view(ui, self.settings.lang, &m.message.payload);
                 } else {
                     ui.label(t.not_kept);
                 }
@@ -406,7 +402,7 @@ impl WsscopeApp {
     }
 
     fn composer(&mut self, ui: &mut egui::Ui) {
-        let t = self.lang.t();
+        let t = self.settings.lang.t();
         ui.separator();
         let target = self.selected_conn.filter(|id| {
             self.capture

@@ -76,14 +76,6 @@ impl Default for Settings {
 /// The eframe storage key of [`Settings`].
 const SETTINGS_KEY: &str = "wsscope-settings";
 
-/// Which end sent the bytes in the decoder tab.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sender {
-    Auto,
-    Client,
-    Server,
-}
-
 /// The application: the server handle, the capture, and view state.
 pub struct WsscopeApp {
     server: Option<ServerHandle>,
@@ -103,11 +95,11 @@ pub struct WsscopeApp {
     fixed_text: String,
     auto_pong: bool,
     status: String,
-    sender: Sender,
+    /// Which end sent the decoder tab's bytes (`None`: judged from the MASK bit).
+    sender: Option<Role>,
     repaint_pending: Arc<AtomicBool>,
     close_code: u16,
     settings: Settings,
-    lang: Lang,
     filter_text: String,
     filter: live::FrameFilter,
     decoded: Option<DecodeCache>,
@@ -158,10 +150,9 @@ impl WsscopeApp {
             fixed_text: "thank you!!!".into(),
             auto_pong: true,
             status: String::new(),
-            sender: Sender::Auto,
+            sender: None,
             repaint_pending: Arc::new(AtomicBool::new(false)),
             close_code: 1000,
-            lang: settings.lang,
             settings,
             filter_text: String::new(),
             filter: live::FrameFilter::default(),
@@ -238,7 +229,7 @@ impl WsscopeApp {
                 self.server_error = None;
             }
             Err(e) => {
-                self.server_error = Some(fill(self.lang.t().cannot_listen, &[&addr, &e]));
+                self.server_error = Some(fill(self.settings.lang.t().cannot_listen, &[&addr, &e]));
             }
         }
     }
@@ -250,7 +241,7 @@ impl WsscopeApp {
     fn restart_server(&mut self, config: ServerConfig) {
         if self.starting.is_some() {
             // One restart at a time: a second one would orphan the server the first starts.
-            self.status = self.lang.t().restart_busy.to_string();
+            self.status = self.settings.lang.t().restart_busy.to_string();
             return;
         }
         let config = self.adopt_config(config);
@@ -278,7 +269,7 @@ impl WsscopeApp {
         let Some(h) = self.starting.take() else {
             return;
         };
-        let t = self.lang.t();
+        let t = self.settings.lang.t();
         match h.join() {
             Ok(Ok(server)) => {
                 self.status = fill(t.restarted, &[&server.local_addr()]);
@@ -316,7 +307,6 @@ impl WsscopeApp {
     /// The settings to save.
     pub fn settings(&self) -> Settings {
         let mut s = self.settings.clone();
-        s.lang = self.lang;
         if let Some(ctx) = &self.egui_ctx {
             s.zoom = ctx.zoom_factor();
             s.dark = ctx.theme() == egui::Theme::Dark;
@@ -335,7 +325,7 @@ impl WsscopeApp {
 
     /// The interface language.
     pub fn lang(&self) -> Lang {
-        self.lang
+        self.settings.lang
     }
 
     /// The selected connection when it is open (the composer's and builder's target).
@@ -370,7 +360,7 @@ impl WsscopeApp {
     fn command(&mut self, c: Command) {
         match &self.server {
             Some(s) => s.command(c),
-            None => self.status = self.lang.t().server_not_running.into(),
+            None => self.status = self.settings.lang.t().server_not_running.into(),
         }
     }
 
@@ -413,7 +403,7 @@ impl WsscopeApp {
     }
 
     fn top_bar(&mut self, ui: &mut egui::Ui) {
-        let t = self.lang.t();
+        let t = self.settings.lang.t();
         ui.horizontal_wrapped(|ui| {
             ui.strong("wsscope");
             ui.separator();
@@ -422,7 +412,7 @@ impl WsscopeApp {
                     ui.colored_label(style::BAD, e);
                 }
                 (Some((addr, warning)), None) if self.server.is_some() => {
-                    let reach = reachable(*addr);
+                    let reach = server::reachable(*addr);
                     let url = format!("ws://{reach}/");
                     ui.monospace(&url);
                     if ui.small_button(t.copy).clicked() {
@@ -516,7 +506,7 @@ impl WsscopeApp {
                 });
             }
             if ui
-                .small_button(self.lang.other_name())
+                .small_button(self.settings.lang.other_name())
                 .on_hover_text(format!(
                     "{} / {}",
                     i18n::EN.language_hover,
@@ -524,11 +514,11 @@ impl WsscopeApp {
                 ))
                 .clicked()
             {
-                self.lang = self.lang.other();
+                self.settings.lang = self.settings.lang.other();
             }
         });
         if let (Some((addr, _)), true) = (&self.capture.listening, self.server.is_some()) {
-            ui.label(RichText::new(fill(t.try_it, &[&reachable(*addr)])).small());
+            ui.label(RichText::new(fill(t.try_it, &[&server::reachable(*addr)])).small());
         }
         ui.horizontal(|ui| {
             ui.selectable_value(&mut self.tab, Tab::Live, t.tab_live);
@@ -541,7 +531,7 @@ impl WsscopeApp {
     }
 
     fn status_bar(&mut self, ui: &mut egui::Ui) {
-        let t = self.lang.t();
+        let t = self.settings.lang.t();
         ui.horizontal_wrapped(|ui| {
             let c = &self.capture;
             let mib = format!("{:.1}", c.payload_bytes as f64 / (1 << 20) as f64);
@@ -577,8 +567,8 @@ impl WsscopeApp {
     }
 
     fn handshake_tab(&mut self, ui: &mut egui::Ui) {
-        let t = self.lang.t();
-        let lang = self.lang;
+        let t = self.settings.lang.t();
+        let lang = self.settings.lang;
         let conn = self
             .selected_conn
             .and_then(|id| self.capture.connection(id))
@@ -607,7 +597,7 @@ impl WsscopeApp {
     }
 
     fn accept_tab(&mut self, ui: &mut egui::Ui) {
-        let t = self.lang.t();
+        let t = self.settings.lang.t();
         ui.label(t.accept_intro);
         ui.horizontal(|ui| {
             let l = ui.label("Sec-WebSocket-Key:");
@@ -619,7 +609,7 @@ impl WsscopeApp {
             .labelled_by(l.id);
         });
         ui.separator();
-        let lang = self.lang;
+        let lang = self.settings.lang;
         egui::ScrollArea::vertical()
             .id_salt("accept")
             .show(ui, |ui| {
@@ -693,20 +683,6 @@ impl Drop for WsscopeApp {
             h.shutdown(Duration::from_secs(1));
             let _ = drain.join();
         }
-    }
-}
-
-/// The address a client on this computer connects to: 0.0.0.0 (or ::) is where the server
-/// listens, not an address to connect to.
-fn reachable(addr: std::net::SocketAddr) -> std::net::SocketAddr {
-    match addr.ip() {
-        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
-            std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
-        }
-        std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
-            std::net::SocketAddr::new(std::net::Ipv6Addr::LOCALHOST.into(), addr.port())
-        }
-        _ => addr,
     }
 }
 

@@ -4,7 +4,7 @@
 use eframe::egui::{self, RichText};
 
 use super::i18n::{fill, Lang};
-use super::{anatomy, style, Sender, Tab, WsscopeApp};
+use super::{anatomy, style, Tab, WsscopeApp};
 use crate::cli::{hex_spaced, parse_hex};
 use crate::protocol::{
     apply_mask, Decoded, Decoder, DecoderConfig, Frame, FrameHeader, LenEncoding, Message, OpCode,
@@ -28,11 +28,7 @@ pub(super) struct Decoding {
 impl Decoding {
     /// Decodes `bytes` as sent by `sender` (guessed from the first frame's MASK bit if `None`).
     pub(super) fn new(bytes: &[u8], sender: Option<Role>) -> Self {
-        let guess = if bytes.get(1).is_some_and(|b| b & 0x80 != 0) {
-            Role::Client
-        } else {
-            Role::Server
-        };
+        let guess = Role::guess_sender(bytes);
         let mut decoder = Decoder::new(DecoderConfig {
             sender: Some(sender.unwrap_or(guess)),
             ..DecoderConfig::default()
@@ -213,15 +209,15 @@ impl Builder {
             LenChoice::Auto => LenEncoding::minimal_for(announced),
             LenChoice::Forced(e) => e,
         };
-        // A 7-bit field cannot say more than 125 and a 16-bit one more than 65535: the UI keeps
-        // the announced value within what the chosen encoding can carry.
-        let (bits, written) = match len_encoding {
-            LenEncoding::Seven => (7, announced.min(125)),
-            LenEncoding::Sixteen => (16, announced.min(0xFFFF)),
-            LenEncoding::SixtyFour => (64, announced),
-        };
-        let note =
-            (written != announced).then(|| fill(t.build_clamped, &[&bits, &announced, &written]));
+        // A 7-bit field cannot say more than 125 and a 16-bit one more than 65535: the bytes
+        // carry the most the chosen encoding can, and the note says so.
+        let written = announced.min(len_encoding.max_len());
+        let note = (written != announced).then(|| {
+            fill(
+                t.build_clamped,
+                &[&len_encoding.bits(), &announced, &written],
+            )
+        });
         let announced = written;
         let header = FrameHeader {
             fin: self.fin,
@@ -245,7 +241,7 @@ impl Builder {
 
 impl WsscopeApp {
     pub(super) fn decode_tab(&mut self, ui: &mut egui::Ui) {
-        let t = self.lang.t();
+        let t = self.settings.lang.t();
         ui.label(t.decode_intro);
         ui.horizontal(|ui| {
             let l = ui.label(t.frame_bytes);
@@ -258,16 +254,12 @@ impl WsscopeApp {
         });
         ui.horizontal(|ui| {
             ui.label(t.sent_by);
-            ui.selectable_value(&mut self.sender, Sender::Auto, t.auto);
-            ui.selectable_value(&mut self.sender, Sender::Client, t.client);
-            ui.selectable_value(&mut self.sender, Sender::Server, t.server);
+            ui.selectable_value(&mut self.sender, None, t.auto);
+            ui.selectable_value(&mut self.sender, Some(Role::Client), t.client);
+            ui.selectable_value(&mut self.sender, Some(Role::Server), t.server);
         });
         ui.separator();
-        let sender = match self.sender {
-            Sender::Auto => None,
-            Sender::Client => Some(Role::Client),
-            Sender::Server => Some(Role::Server),
-        };
+        let sender = self.sender;
         // Decode once per edit, not once per repaint: a pasted capture can be large.
         let key = (self.settings.hex.clone(), sender);
         if self.decoded.as_ref().is_none_or(|(k, _)| *k != key) {
@@ -276,7 +268,7 @@ impl WsscopeApp {
                 .map_err(|e| e.to_string());
             self.decoded = Some((key, result));
         }
-        let lang = self.lang;
+        let lang = self.settings.lang;
         egui::ScrollArea::vertical()
             .id_salt("decode")
             .show(ui, |ui| match self.decoded.as_ref().map(|(_, r)| r) {
@@ -289,8 +281,8 @@ impl WsscopeApp {
     }
 
     pub(super) fn build_tab(&mut self, ui: &mut egui::Ui) {
-        let t = self.lang.t();
-        let lang = self.lang;
+        let t = self.settings.lang.t();
+        let lang = self.settings.lang;
         ui.label(t.build_intro);
         let b = &mut self.builder;
         egui::Grid::new("builder")
@@ -391,10 +383,7 @@ impl WsscopeApp {
                 return;
             }
         };
-        let sender = match self.builder.receiver {
-            Role::Server => Role::Client,
-            Role::Client => Role::Server,
-        };
+        let sender = self.builder.receiver.peer();
         let hex = hex_spaced(&bytes);
         ui.label(fill(t.build_bytes, &[&bytes.len()]));
         ui.label(RichText::new(&hex).monospace().strong());
@@ -405,10 +394,7 @@ impl WsscopeApp {
             }
             if ui.button(t.build_to_decoder).clicked() {
                 self.settings.hex = hex.clone();
-                self.sender = match sender {
-                    Role::Client => Sender::Client,
-                    Role::Server => Sender::Server,
-                };
+                self.sender = Some(sender);
                 self.tab = Tab::Decode;
             }
             let send = ui.add_enabled(target.is_some(), egui::Button::new(t.build_send));

@@ -81,7 +81,7 @@ fn frame_color(index: usize) -> Color32 {
 
 impl WsscopeApp {
     pub(super) fn stream_tab(&mut self, ui: &mut egui::Ui) {
-        let t = self.lang.t();
+        let t = self.settings.lang.t();
         ui.horizontal_wrapped(|ui| {
             ui.label(t.stream_intro);
             ui.hyperlink_to(

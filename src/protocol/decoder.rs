@@ -95,9 +95,20 @@ impl Frame {
 
     /// Every byte of the frame as it was on the wire.
     pub fn wire_bytes(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(self.header_bytes.len() + self.payload.len());
-        v.extend_from_slice(&self.header_bytes);
-        v.extend_from_slice(&self.wire_payload());
+        self.wire_prefix(usize::MAX)
+    }
+
+    /// The first `n` bytes of the frame as they were on the wire (the payload masked again),
+    /// without copying the rest of a large frame (a view shows a few hundred bytes).
+    pub fn wire_prefix(&self, n: usize) -> Vec<u8> {
+        let header = &self.header_bytes[..self.header_bytes.len().min(n)];
+        let take = n.saturating_sub(header.len()).min(self.payload.len());
+        let mut v = Vec::with_capacity(header.len() + take);
+        v.extend_from_slice(header);
+        v.extend_from_slice(&self.payload[..take]);
+        if let Some(key) = self.header.mask_key {
+            apply_mask(&mut v[header.len()..], key, 0);
+        }
         v
     }
 }

@@ -129,6 +129,24 @@ impl LenEncoding {
         }
     }
 
+    /// Width in bits of the field that holds the length: 7, or the 16- or 64-bit extension.
+    pub fn bits(self) -> u32 {
+        match self {
+            Self::Seven => 7,
+            Self::Sixteen => 16,
+            Self::SixtyFour => 64,
+        }
+    }
+
+    /// The largest length this encoding can carry.
+    pub fn max_len(self) -> u64 {
+        match self {
+            Self::Seven => 125,
+            Self::Sixteen => 0xFFFF,
+            Self::SixtyFour => u64::MAX,
+        }
+    }
+
     /// How people name it.
     pub fn describe(self) -> &'static str {
         match self {
@@ -299,12 +317,7 @@ impl FrameHeader {
 /// If the header's length encoding cannot carry the payload, the minimal one is used instead.
 pub fn encode_frame(mut header: FrameHeader, payload: &[u8], out: &mut Vec<u8>) {
     header.payload_len = payload.len() as u64;
-    let fits = match header.len_encoding {
-        LenEncoding::Seven => header.payload_len <= 125,
-        LenEncoding::Sixteen => header.payload_len <= 0xFFFF,
-        LenEncoding::SixtyFour => true,
-    };
-    if !fits {
+    if header.payload_len > header.len_encoding.max_len() {
         header.len_encoding = LenEncoding::minimal_for(header.payload_len);
     }
     // One allocation for the whole frame, not one for the header and a second to grow for the

@@ -46,6 +46,16 @@ pub enum Role {
 }
 
 impl Role {
+    /// Who most likely sent `bytes`, judged from the first frame's MASK bit: clients mask every
+    /// frame and servers never do (§5.1).
+    pub fn guess_sender(bytes: &[u8]) -> Role {
+        if bytes.get(1).is_some_and(|b| b & 0x80 != 0) {
+            Role::Client
+        } else {
+            Role::Server
+        }
+    }
+
     /// The other end.
     pub fn peer(self) -> Role {
         match self {

@@ -353,7 +353,7 @@ impl ServerHandle {
             }
         }
         // Wake the blocking accept() so the listener sees the flag.
-        let _ = TcpStream::connect_timeout(&wake_addr(self.addr), Duration::from_millis(500));
+        let _ = TcpStream::connect_timeout(&reachable(self.addr), Duration::from_millis(500));
         if let Some(h) = self.listener.take() {
             let _ = h.join();
         }
@@ -375,8 +375,9 @@ impl ServerHandle {
     }
 }
 
-/// Where to connect to reach our own listener (an unspecified bind is reached via loopback).
-fn wake_addr(addr: SocketAddr) -> SocketAddr {
+/// Where a client on this computer connects to reach a listener on `addr`: 0.0.0.0 (or ::) is
+/// where a server listens, not an address to connect to, so it is reached via loopback.
+pub fn reachable(addr: SocketAddr) -> SocketAddr {
     match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => {
             SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
