@@ -791,3 +791,98 @@ fn shutdown_does_not_wait_for_a_silent_handshake() {
         .iter()
         .any(|e| matches!(e.kind, EventKind::Http { status: 408, .. })));
 }
+
+#[test]
+fn a_client_that_never_reads_holds_up_no_one_else() {
+    // One event loop for both connections, so they share a thread; a channel that never fills
+    // (this test reads it only at the end).
+    let mut srv = Server::start(ServerConfig {
+        event_loops: 1,
+        channel_capacity: 1 << 20,
+        ..ServerConfig::default()
+    });
+    // The stalled client sends up to 64 MiB of 64 KiB messages and reads nothing: the echoes
+    // fill the socket buffers, the server stops reading from it, and the client's writes stop.
+    let mut stalled = raw_client(srv.addr);
+    stalled
+        .set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let big = frame(OpCode::Binary, true, &vec![7u8; 64 * 1024]);
+    let mut sent = 0usize;
+    for _ in 0..1024 {
+        match stalled.write_all(&big) {
+            Ok(()) => sent += 1,
+            Err(_) => break,
+        }
+    }
+    assert!(
+        sent < 1024,
+        "the server kept reading from a client that never reads"
+    );
+    // Meanwhile another client on the same loop is served at once.
+    let (mut ws, _) =
+        tungstenite::connect(format!("ws://{}/ws", srv.addr)).unwrap_or_else(|e| panic!("{e}"));
+    // A loop stuck on the stalled client would show as a timeout here, not as a hang.
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_ref() {
+        s.set_read_timeout(Some(WAIT))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    for i in 0..20 {
+        ws.send(M::text(format!("still here {i}")))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            ws.read().unwrap_or_else(|e| panic!("{e}")),
+            M::text(format!("still here {i}"))
+        );
+    }
+    // The stalled client finally reads: every message it managed to send comes back.
+    let mut echoed = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let deadline = Instant::now() + WAIT;
+    let count = |bytes: &[u8]| {
+        let mut rest = bytes;
+        let mut n = 0;
+        while let Some((h, len)) = FrameHeader::parse(rest) {
+            let end = len + h.payload_len as usize;
+            if rest.len() < end {
+                break;
+            }
+            assert_eq!((h.opcode, h.payload_len), (OpCode::Binary, 64 * 1024));
+            n += 1;
+            rest = &rest[end..];
+        }
+        n
+    };
+    while count(&echoed) < sent && Instant::now() < deadline {
+        match stalled.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => echoed.extend_from_slice(&buf[..n]),
+        }
+    }
+    assert_eq!(count(&echoed), sent);
+    let stalled_id = srv
+        .wait_for("first open", |e| matches!(e.kind, EventKind::Opened { .. }))
+        .conn;
+    let deadline = Instant::now() + WAIT;
+    let received = |srv: &Server| {
+        srv.seen
+            .iter()
+            .filter(|e| {
+                e.conn == stalled_id
+                    && matches!(
+                        e.kind,
+                        EventKind::Message {
+                            direction: Direction::ClientToServer,
+                            ..
+                        }
+                    )
+            })
+            .count()
+    };
+    while received(&srv) < sent && Instant::now() < deadline {
+        if let Ok(batch) = srv.rx.recv_timeout(Duration::from_millis(50)) {
+            srv.seen.extend(batch);
+        }
+    }
+    assert_eq!(received(&srv), sent);
+}

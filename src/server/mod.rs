@@ -1,19 +1,19 @@
-//! The server engine: a listener thread and one worker thread per connection (std::net, blocking
-//! I/O; a thread whose connection ended may take a later one) driving the sans-IO core, publishing
+//! The server engine: a listener thread (blocking `accept`) and a few event-loop threads (mio,
+//! one per CPU by default) that own the connections and drive the sans-IO core, publishing
 //! [`Event`]s on a bounded channel and taking [`Command`]s. It wakes its consumer through an
 //! injected closure and does not depend on egui.
 //!
-//! Nothing is dropped: when the consumer falls behind, the channel fills and workers wait
+//! Nothing is dropped: when the consumer falls behind, the channel fills and the loops wait
 //! (backpressure) — the wire slows down, the capture stays complete.
 
 pub mod event;
 mod worker;
 
 use std::collections::HashMap;
-use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::io::{self, Write as _};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -23,12 +23,6 @@ pub use event::{ClosedBy, Command, ConnId, Direction, Event, EventKind, LimitKin
 
 use crate::protocol::handshake::{error_response, HandshakeLimits, ServerPolicy};
 use crate::protocol::Limits;
-
-/// How long a connection thread whose connection ended waits for the next one before it ends.
-const IDLE_WORKER: Duration = Duration::from_secs(10);
-
-/// An accepted connection for a worker thread: its number, socket and peer and local addresses.
-type Job = (ConnId, TcpStream, io::Result<(SocketAddr, SocketAddr)>);
 
 /// Port browsers accept (6666, the seed's, is on their unsafe-port list).
 pub const DEFAULT_PORT: u16 = 8765;
@@ -54,8 +48,10 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Answer pings automatically.
     pub auto_pong: bool,
-    /// Event batches the channel holds before workers wait.
+    /// Event batches the channel holds before the event loops wait.
     pub channel_capacity: usize,
+    /// Event-loop threads that serve the connections (0: one per CPU, at most 4).
+    pub event_loops: usize,
     /// The instant event times count from (`None`: when the server starts). A restarted
     /// listener passes the first one's so a capture keeps one time line.
     pub epoch: Option<Instant>,
@@ -77,6 +73,7 @@ impl Default for ServerConfig {
             max_connections: 256,
             auto_pong: true,
             channel_capacity: 4096,
+            event_loops: 0,
             epoch: None,
             conn_ids: None,
         }
@@ -86,7 +83,7 @@ impl Default for ServerConfig {
 /// Called after each batch of events is queued, so a UI can request a repaint.
 pub type Waker = Arc<dyn Fn() + Send + Sync>;
 
-/// State shared by the listener, the workers and the command thread.
+/// State shared by the listener, the event loops and the command thread.
 pub(crate) struct Shared {
     pub(crate) start: Instant,
     pub(crate) config: ServerConfig,
@@ -95,10 +92,11 @@ pub(crate) struct Shared {
     pub(crate) auto_pong: AtomicBool,
     events: Sender<Vec<Event>>,
     waker: Waker,
-    pub(crate) conns: Mutex<HashMap<ConnId, Arc<worker::Slot>>>,
+    /// Open WebSocket connections and the event loop that owns each (commands go there).
+    pub(crate) conns: Mutex<HashMap<ConnId, usize>>,
     pub(crate) open: AtomicUsize,
     pub(crate) stopping: AtomicBool,
-    workers: Mutex<Vec<JoinHandle<()>>>,
+    loops: OnceLock<Vec<worker::LoopTx>>,
     /// Read buffers that captured reads have given back.
     pub(crate) read_pool: Arc<worker::ReadPool>,
 }
@@ -135,6 +133,7 @@ pub struct ServerHandle {
     commands: Sender<Command>,
     listener: Option<JoinHandle<()>>,
     command_thread: Option<JoinHandle<()>>,
+    loop_threads: Vec<JoinHandle<()>>,
 }
 
 /// Starts listening. Events arrive on `events` in batches; `waker` runs after each batch.
@@ -158,13 +157,35 @@ pub fn start(
         conns: Mutex::new(HashMap::new()),
         open: AtomicUsize::new(0),
         stopping: AtomicBool::new(false),
-        workers: Mutex::new(Vec::new()),
+        loops: OnceLock::new(),
         read_pool: Arc::new(worker::ReadPool::new()),
     });
     let warning = (!addr.ip().is_loopback()).then(|| {
         format!("listening on {addr}: any machine that can reach this address can connect")
     });
     shared.publish(vec![shared.event(0, EventKind::Listening { addr, warning })]);
+
+    let n = match shared.config.event_loops {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+        n => n,
+    };
+    let mut loops = Vec::with_capacity(n);
+    let mut loop_threads = Vec::with_capacity(n);
+    for i in 0..n {
+        match worker::spawn_loop(&shared, i) {
+            Ok((tx, thread)) => {
+                loops.push(tx);
+                loop_threads.push(thread);
+            }
+            Err(e) => {
+                for l in &loops {
+                    l.send(worker::Msg::Stop);
+                }
+                return Err(e);
+            }
+        }
+    }
+    let _ = shared.loops.set(loops);
 
     let (cmd_tx, cmd_rx) = crossbeam_channel::unbounded::<Command>();
     let s = Arc::clone(&shared);
@@ -181,18 +202,14 @@ pub fn start(
         commands: cmd_tx,
         listener: Some(listener_thread),
         command_thread: Some(command_thread),
+        loop_threads,
     })
 }
 
 fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
     let own = Arc::new(AtomicU64::new(1));
     let next_id = shared.config.conn_ids.as_ref().unwrap_or(&own);
-    // Still one thread per connection, but a thread whose connection ended waits a while for the
-    // next one: starting a thread (its stack, guard page and signal stack, then unmapping them)
-    // costs the server more CPU than a handshake's own work. A zero-capacity channel hands a
-    // connection over only to a thread that is waiting; otherwise a new thread starts. When this
-    // loop ends, the sender is dropped and the waiting threads end.
-    let (handoff, idle) = crossbeam_channel::bounded::<Job>(0);
+    let loops = shared.loops.get().map_or(&[][..], Vec::as_slice);
     // Bound to one address, that is every connection's local address: no getsockname per
     // connection. Bound to all interfaces, each connection asks which one it came in on.
     let bound = listener
@@ -224,44 +241,14 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
             .map_or_else(|| stream.local_addr(), Ok)
             .map(|l| (peer, l));
         let open = shared.open.fetch_add(1, Ordering::SeqCst);
-        if open >= shared.config.max_connections {
+        if open >= shared.config.max_connections || loops.is_empty() {
             shared.open.fetch_sub(1, Ordering::SeqCst);
             refuse_busy(shared, id, stream, addrs.ok());
             continue;
         }
-        let job = match handoff.try_send((id, stream, addrs)) {
-            Ok(()) => continue,
-            Err(e) => e.into_inner(),
-        };
-        let s = Arc::clone(shared);
-        let idle = idle.clone();
-        let spawned = std::thread::Builder::new()
-            .name("wsscope-conn".into())
-            .spawn(move || {
-                let mut job = Some(job);
-                while let Some((id, stream, addrs)) = job.take() {
-                    worker::run(&s, id, stream, addrs);
-                    s.open.fetch_sub(1, Ordering::SeqCst);
-                    job = idle.recv_timeout(IDLE_WORKER).ok();
-                }
-            });
-        match spawned {
-            Ok(h) => {
-                if let Ok(mut w) = shared.workers.lock() {
-                    w.retain(|h| !h.is_finished());
-                    w.push(h);
-                }
-            }
-            Err(e) => {
-                shared.open.fetch_sub(1, Ordering::SeqCst);
-                shared.publish(vec![shared.event(
-                    id,
-                    EventKind::Error {
-                        message: format!("cannot start a worker thread: {e}"),
-                    },
-                )]);
-            }
-        }
+        // Round robin: connection numbers are consecutive.
+        let i = usize::try_from(id).unwrap_or_default() % loops.len();
+        loops[i].send(worker::Msg::Accepted(id, stream, addrs));
     }
 }
 
@@ -292,7 +279,12 @@ fn refuse_busy(
         reason,
         response: error_response(503, &[("Retry-After", "1")], &body),
     };
-    worker::answer_http(shared, id, &stream, batch, answer);
+    // The listener's socket is still blocking, and the answer is small.
+    let mut writer = &stream;
+    let written = writer.write_all(&answer.response);
+    let _ = stream.shutdown(Shutdown::Write);
+    worker::answered(shared, id, &mut batch, answer, written);
+    shared.publish(batch);
 }
 
 fn command_loop(shared: &Arc<Shared>, commands: &Receiver<Command>) {
@@ -304,8 +296,20 @@ fn command_loop(shared: &Arc<Shared>, commands: &Receiver<Command>) {
                 }
             }
             Command::SetAutoPong(on) => shared.auto_pong.store(on, Ordering::SeqCst),
-            other => worker::command(shared, other),
+            other => route(shared, other),
         }
+    }
+}
+
+/// Sends a per-connection command to the event loop that owns the connection.
+fn route(shared: &Shared, cmd: Command) {
+    let Some(id) = cmd.conn() else {
+        return;
+    };
+    let owner = shared.conns.lock().ok().and_then(|c| c.get(&id).copied());
+    match owner.and_then(|i| shared.loops.get().and_then(|l| l.get(i))) {
+        Some(l) => l.send(worker::Msg::Command(cmd)),
+        None => worker::not_open(shared, id),
     }
 }
 
@@ -330,40 +334,24 @@ impl ServerHandle {
     /// handshakes, then stops listening.
     pub fn shutdown(mut self, grace: Duration) {
         self.shared.stopping.store(true, Ordering::SeqCst);
-        let ids: Vec<ConnId> = self
-            .shared
-            .conns
-            .lock()
-            .map(|c| c.keys().copied().collect())
-            .unwrap_or_default();
-        for id in ids {
-            worker::command(
-                &self.shared,
-                Command::Close(id, 1001, "server shutting down".into()),
-            );
+        let loops = self.shared.loops.get().map_or(&[][..], Vec::as_slice);
+        for l in loops {
+            l.send(worker::Msg::Stopping);
         }
         let deadline = Instant::now() + grace;
         while self.shared.open.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
         // Whoever is still there after the grace period is cut off.
-        if let Ok(c) = self.shared.conns.lock() {
-            for slot in c.values() {
-                slot.disconnect();
-            }
+        for l in loops {
+            l.send(worker::Msg::Stop);
+        }
+        for h in self.loop_threads.drain(..) {
+            let _ = h.join();
         }
         // Wake the blocking accept() so the listener sees the flag.
         let _ = TcpStream::connect_timeout(&reachable(self.addr), Duration::from_millis(500));
         if let Some(h) = self.listener.take() {
-            let _ = h.join();
-        }
-        let workers: Vec<JoinHandle<()>> = self
-            .shared
-            .workers
-            .lock()
-            .map(|mut w| w.drain(..).collect())
-            .unwrap_or_default();
-        for h in workers {
             let _ = h.join();
         }
         drop(self.commands);
