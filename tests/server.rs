@@ -886,3 +886,53 @@ fn a_client_that_never_reads_holds_up_no_one_else() {
     }
     assert_eq!(received(&srv), sent);
 }
+
+#[test]
+fn an_end_of_stream_that_comes_with_the_last_bytes_is_seen() {
+    // Each client sends its last frame and its FIN together (one loop, which is blocked for a
+    // moment by the first batch, so both are queued before it reads): every connection must
+    // still end, once, and the open count go back to zero.
+    let mut srv = Server::start(ServerConfig {
+        event_loops: 1,
+        ..ServerConfig::default()
+    });
+    let n = 60;
+    let mut clients = Vec::new();
+    for i in 0..n {
+        let mut s = raw_client(srv.addr);
+        let _ = s.write_all(&frame(OpCode::Text, true, format!("bye {i}").as_bytes()));
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        clients.push(s);
+    }
+    // A partial request head and its FIN: closed by the client, not a 408 much later.
+    let mut half = TcpStream::connect(srv.addr).unwrap_or_else(|e| panic!("{e}"));
+    let _ = half.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n");
+    let _ = half.shutdown(std::net::Shutdown::Write);
+    let closed = |srv: &Server| {
+        srv.seen
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::Closed { .. }))
+            .count()
+    };
+    let deadline = Instant::now() + WAIT;
+    while closed(&srv) < n + 1 && Instant::now() < deadline {
+        if let Ok(batch) = srv.rx.recv_timeout(Duration::from_millis(50)) {
+            srv.seen.extend(batch);
+        }
+    }
+    assert_eq!(closed(&srv), n + 1);
+    assert!(!srv
+        .seen
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::Http { status: 408, .. })));
+    for s in &mut clients {
+        // The echo came back before the server's side closed.
+        let got = read_to_end(s);
+        assert!(got.starts_with(&[0x81]), "{got:02x?}");
+    }
+    let deadline = Instant::now() + WAIT;
+    while srv.handle.as_ref().map_or(0, |h| h.open_connections()) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(srv.handle.as_ref().map_or(0, |h| h.open_connections()), 0);
+}

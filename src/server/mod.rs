@@ -179,7 +179,7 @@ pub fn start(
             }
             Err(e) => {
                 for l in &loops {
-                    l.send(worker::Msg::Stop);
+                    let _ = l.send(worker::Msg::Stop);
                 }
                 return Err(e);
             }
@@ -248,7 +248,19 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
         }
         // Round robin: connection numbers are consecutive.
         let i = usize::try_from(id).unwrap_or_default() % loops.len();
-        loops[i].send(worker::Msg::Accepted(id, stream, addrs));
+        if loops[i]
+            .send(worker::Msg::Accepted(id, stream, addrs))
+            .is_err()
+        {
+            // The loop is gone (it can only have panicked): the socket closes unserved.
+            shared.open.fetch_sub(1, Ordering::SeqCst);
+            shared.publish(vec![shared.event(
+                id,
+                EventKind::Error {
+                    message: "no event loop to serve this connection".into(),
+                },
+            )]);
+        }
     }
 }
 
@@ -308,7 +320,11 @@ fn route(shared: &Shared, cmd: Command) {
     };
     let owner = shared.conns.lock().ok().and_then(|c| c.get(&id).copied());
     match owner.and_then(|i| shared.loops.get().and_then(|l| l.get(i))) {
-        Some(l) => l.send(worker::Msg::Command(cmd)),
+        Some(l) => {
+            if l.send(worker::Msg::Command(cmd)).is_err() {
+                worker::not_open(shared, id);
+            }
+        }
         None => worker::not_open(shared, id),
     }
 }
@@ -336,7 +352,7 @@ impl ServerHandle {
         self.shared.stopping.store(true, Ordering::SeqCst);
         let loops = self.shared.loops.get().map_or(&[][..], Vec::as_slice);
         for l in loops {
-            l.send(worker::Msg::Stopping);
+            let _ = l.send(worker::Msg::Stopping);
         }
         let deadline = Instant::now() + grace;
         while self.shared.open.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
@@ -344,7 +360,7 @@ impl ServerHandle {
         }
         // Whoever is still there after the grace period is cut off.
         for l in loops {
-            l.send(worker::Msg::Stop);
+            let _ = l.send(worker::Msg::Stop);
         }
         for h in self.loop_threads.drain(..) {
             let _ = h.join();

@@ -76,11 +76,12 @@ pub(crate) struct LoopTx {
 }
 
 impl LoopTx {
-    pub(crate) fn send(&self, msg: Msg) {
-        if self.tx.send(msg).is_ok() {
-            // Waking fails only if the poll is gone, i.e. the loop ended.
-            let _ = self.waker.wake();
-        }
+    /// Hands `msg` to the loop; gives it back if the loop has ended.
+    pub(crate) fn send(&self, msg: Msg) -> Result<(), Msg> {
+        self.tx.send(msg).map_err(|e| e.into_inner())?;
+        // Waking fails only if the poll is gone, i.e. the loop ended.
+        let _ = self.waker.wake();
+        Ok(())
     }
 }
 
@@ -149,7 +150,12 @@ impl EventLoop {
                 continue;
             }
             ready.clear();
-            ready.append(&mut self.again);
+            for key in self.again.drain(..) {
+                if let Some(c) = self.conns.get_mut(&key) {
+                    c.queued = false;
+                    ready.push(key);
+                }
+            }
             let mut woken = false;
             for ev in events.iter() {
                 if ev.token() == WAKE {
@@ -161,8 +167,14 @@ impl EventLoop {
                     if ev.is_writable() {
                         c.writable = true;
                     }
-                    if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                    if ev.is_readable() {
                         c.readable = true;
+                    }
+                    if ev.is_read_closed() || ev.is_error() {
+                        // The end (or a reset) can come in the same edge as the last bytes:
+                        // read until the read itself reports it.
+                        c.readable = true;
+                        c.read_closed = true;
                     }
                     ready.push(key);
                 }
@@ -184,6 +196,20 @@ impl EventLoop {
                 c.wire.cut();
                 c.finish(&self.shared);
                 self.shared.open.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        // Connections handed over after the last turn were counted as open: they never were.
+        for msg in self.inbox.try_iter() {
+            match msg {
+                Msg::Accepted(..) => {
+                    self.shared.open.fetch_sub(1, Ordering::SeqCst);
+                }
+                Msg::Command(cmd) => {
+                    if let Some(id) = cmd.conn() {
+                        not_open(&self.shared, id);
+                    }
+                }
+                Msg::Stopping | Msg::Stop => {}
             }
         }
     }
@@ -215,6 +241,10 @@ impl EventLoop {
         if c.ws.is_some() {
             let id = c.id;
             self.command(Command::Close(id, 1001, "server shutting down".into()));
+        } else if c.end_after_flush {
+            // Its HTTP answer already said how it ended.
+            c.wire.cut();
+            self.end(key);
         } else {
             let batch = vec![closed_unclean(&self.shared, c.id, ClosedBy::Server)];
             self.shared.publish(batch);
@@ -262,6 +292,8 @@ impl EventLoop {
             ws: None,
             buf: ReadBuf::new(Arc::clone(&shared.read_pool)),
             readable: false,
+            read_closed: false,
+            queued: false,
             writable: false,
             deadline: Some(Instant::now() + shared.config.handshake_timeout),
             ended: false,
@@ -310,10 +342,20 @@ impl EventLoop {
             c.flush_wire(shared, &mut batch);
             shared.publish(batch);
         }
+        if c.wire.failed {
+            // A write found the peer gone: a read says how (reset or end of stream).
+            c.wire.failed = false;
+            c.readable = true;
+            c.read_closed = true;
+        }
         let mut turns = 0;
-        while c.readable && !c.wire.has_unsent() && !c.ended {
+        // Once an HTTP answer is given nothing more is read (the old request's body, say).
+        while c.readable && !c.wire.has_unsent() && !c.ended && !c.end_after_flush {
             if turns == READS_PER_TURN {
-                self.again.push(key);
+                if !c.queued {
+                    c.queued = true;
+                    self.again.push(key);
+                }
                 break;
             }
             turns += 1;
@@ -332,9 +374,13 @@ impl EventLoop {
         }
         if c.ended {
             self.end(key);
-        } else if c.ws.as_ref().is_some_and(|ws| ws.write_shut) && c.deadline.is_none() {
-            // Closed on our side: wait a little for the client's FIN, capturing what comes, but
-            // never longer than LINGER in all (a client that keeps sending does not hold us).
+        } else if c.ws.as_ref().is_some_and(|ws| ws.write_shut)
+            && c.deadline.is_none()
+            && !c.wire.has_unsent()
+        {
+            // Closed on our side (the close frame is out): wait a little for the client's FIN,
+            // capturing what comes, but never longer than LINGER in all (a client that keeps
+            // sending does not hold us).
             c.deadline = Some(Instant::now() + LINGER);
         }
     }
@@ -402,6 +448,10 @@ struct Conn {
     buf: ReadBuf,
     /// The socket may have bytes to read (mio reports readiness once, on its edge).
     readable: bool,
+    /// The peer's end of stream or an error was reported: read until a read returns it.
+    read_closed: bool,
+    /// Waiting in the loop's `again` list.
+    queued: bool,
     /// The socket can take bytes again.
     writable: bool,
     /// Handshake timeout, then linger after our close, then the last chance to read an answer.
@@ -445,8 +495,9 @@ impl Conn {
             }
             Ok((bytes, full)) => {
                 // A read that did not fill the buffer emptied the socket: mio reports the next
-                // bytes as a new edge, so no read is wasted on WouldBlock.
-                self.readable = full;
+                // bytes as a new edge, so no read is wasted on WouldBlock. (Not when the end of
+                // stream was reported with these bytes: no new edge will say so again.)
+                self.readable = full || self.read_closed;
                 bytes
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -733,6 +784,8 @@ impl Conn {
                 },
             ));
             self.wire.unsent.clear();
+            self.wire.sent = 0;
+            self.wire.failed = true;
             if self.ws.is_none() {
                 self.ended = true;
             }
@@ -796,6 +849,8 @@ fn flush(shared: &Shared, id: ConnId, wire: &mut Wire, ws: &mut WsState, batch: 
                     message: format!("write: {e}"),
                 },
             ));
+            // The peer is gone (reset): the next read says so and ends the connection.
+            wire.failed = true;
         }
         // The frames decoded from what we wrote share its buffer (server frames are unmasked).
         ws.out_decoder.feed_bytes(out.clone(), &mut ws.out_decoded);
@@ -838,9 +893,13 @@ fn flush(shared: &Shared, id: ConnId, wire: &mut Wire, ws: &mut WsState, batch: 
 /// writes.
 struct Wire {
     stream: TcpStream,
+    /// Bytes not taken yet: `unsent[sent..]`.
     unsent: Vec<u8>,
+    sent: usize,
     /// Shut our sending side once `unsent` is written.
     shut_pending: bool,
+    /// A write failed: the connection is broken.
+    failed: bool,
 }
 
 impl Wire {
@@ -848,7 +907,9 @@ impl Wire {
         Self {
             stream,
             unsent: Vec::new(),
+            sent: 0,
             shut_pending: false,
+            failed: false,
         }
     }
 
@@ -869,8 +930,17 @@ impl Wire {
 
     /// Writes what waited. Ok once nothing is left or the socket is full again.
     fn flush(&mut self) -> io::Result<()> {
-        let n = write_some(&self.stream, &self.unsent)?;
-        self.unsent.drain(..n);
+        let n = write_some(&self.stream, &self.unsent[self.sent..])?;
+        self.sent += n;
+        if self.sent == self.unsent.len() {
+            self.unsent.clear();
+            self.sent = 0;
+        } else if self.sent > self.unsent.len() / 2 {
+            // Move the rest forward only once it is the smaller part: a large echo written in
+            // many pieces is not moved again for each of them.
+            self.unsent.drain(..self.sent);
+            self.sent = 0;
+        }
         if self.unsent.is_empty() && self.shut_pending {
             self.shut_pending = false;
             let _ = self.stream.shutdown(Shutdown::Write);
@@ -889,6 +959,7 @@ impl Wire {
     /// Drops the connection: nothing more is sent or read.
     fn cut(&mut self) {
         self.unsent.clear();
+        self.sent = 0;
         let _ = self.stream.shutdown(Shutdown::Both);
     }
 }
