@@ -71,6 +71,9 @@ struct ServerArgs {
     /// Do not answer pings automatically.
     #[arg(long)]
     no_auto_pong: bool,
+    /// Threads that serve the connections (event loops); 0 is half the CPUs, 1 to 4.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=64))]
+    event_loops: u16,
 }
 
 impl ServerArgs {
@@ -112,6 +115,7 @@ impl ServerArgs {
                 max_message_size: self.max_message,
             },
             max_connections: self.max_connections,
+            event_loops: usize::from(self.event_loops),
             auto_pong: !self.no_auto_pong,
             ..ServerConfig::default()
         })

@@ -167,6 +167,7 @@ fn bad_server_options_are_refused() {
         (vec!["serve", "--port", "70000"], "70000"),
         (vec!["serve", "--bind", "localhost:1"], "invalid value"),
         (vec!["serve", "--max-connections", "0"], "--max-connections"),
+        (vec!["serve", "--event-loops", "65"], "--event-loops"),
     ] {
         let o = wsscope(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
