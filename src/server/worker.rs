@@ -495,10 +495,11 @@ impl Conn {
                 return;
             }
             Ok((bytes, full)) => {
-                // A read that did not fill the buffer emptied the socket: mio reports the next
-                // bytes as a new edge, so no read is wasted on WouldBlock. (Not when the end of
-                // stream was reported with these bytes: no new edge will say so again.)
-                self.readable = full || self.read_closed;
+                // A read that did not fill the buffer emptied the socket: epoll and kqueue report
+                // the next bytes as a new edge, so no read is wasted on WouldBlock. Not when the
+                // end of stream was reported with these bytes (no new edge will say so again),
+                // nor on Windows, where mio reports readiness again only after a WouldBlock.
+                self.readable = full || self.read_closed || cfg!(windows);
                 bytes
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
