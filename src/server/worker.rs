@@ -44,6 +44,10 @@ const BATCH: usize = 8;
 /// How long to wait for the client's close (or EOF) after the server closed its side.
 const LINGER: Duration = Duration::from_secs(2);
 
+/// How long our last bytes (the close frame, an echo before it) may wait for a client that reads
+/// nothing at all; any progress starts the wait again, so a slow reader is not cut off.
+const FLUSH_WAIT: Duration = Duration::from_secs(10);
+
 /// Reads one connection may do per turn before the others get theirs.
 const READS_PER_TURN: usize = 4;
 
@@ -191,28 +195,6 @@ impl EventLoop {
                 self.check_deadlines();
             }
         }
-        let keys: Vec<usize> = self.conns.keys().copied().collect();
-        for key in keys {
-            if let Some(mut c) = self.conns.remove(&key) {
-                c.wire.cut();
-                c.finish(&self.shared);
-                self.shared.open.fetch_sub(1, Ordering::SeqCst);
-            }
-        }
-        // Connections handed over after the last turn were counted as open: they never were.
-        for msg in self.inbox.try_iter() {
-            match msg {
-                Msg::Accepted(..) => {
-                    self.shared.open.fetch_sub(1, Ordering::SeqCst);
-                }
-                Msg::Command(cmd) => {
-                    if let Some(id) = cmd.conn() {
-                        not_open(&self.shared, id);
-                    }
-                }
-                Msg::Stopping | Msg::Stop => {}
-            }
-        }
     }
 
     /// Handles what the loop was sent. Returns true when the loop must end.
@@ -239,9 +221,12 @@ impl EventLoop {
         let Some(c) = self.conns.get_mut(&key) else {
             return;
         };
-        if c.ws.is_some() {
-            let id = c.id;
-            self.command(Command::Close(id, 1001, "server shutting down".into()));
+        if let Some(ws) = c.ws.as_ref() {
+            // A connection already closing finishes its own closing handshake.
+            if ws.close.by.is_none() {
+                let id = c.id;
+                self.command(Command::Close(id, 1001, "server shutting down".into()));
+            }
         } else if c.end_after_flush {
             // Its HTTP answer already said how it ended.
             c.wire.cut();
@@ -295,6 +280,7 @@ impl EventLoop {
             readable: false,
             read_closed: false,
             queued: false,
+            flushing: false,
             writable: false,
             deadline: Some(Instant::now() + shared.config.handshake_timeout),
             ended: false,
@@ -375,14 +361,20 @@ impl EventLoop {
         }
         if c.ended {
             self.end(key);
-        } else if c.ws.as_ref().is_some_and(|ws| ws.write_shut)
-            && c.deadline.is_none()
-            && !c.wire.has_unsent()
-        {
-            // Closed on our side (the close frame is out): wait a little for the client's FIN,
-            // capturing what comes, but never longer than LINGER in all (a client that keeps
-            // sending does not hold us).
-            c.deadline = Some(Instant::now() + LINGER);
+        } else if c.ws.as_ref().is_some_and(|ws| ws.write_shut) {
+            if c.wire.has_unsent() {
+                // Our close is queued behind bytes the client has not taken yet.
+                if c.deadline.is_none() || !c.flushing {
+                    c.deadline = Some(Instant::now() + FLUSH_WAIT);
+                    c.flushing = true;
+                }
+            } else if c.deadline.is_none() || c.flushing {
+                // Closed on our side (the close frame is out): wait a little for the client's
+                // FIN, capturing what comes, but never longer than LINGER in all (a client that
+                // keeps sending does not hold us).
+                c.deadline = Some(Instant::now() + LINGER);
+                c.flushing = false;
+            }
         }
     }
 
@@ -409,7 +401,8 @@ impl EventLoop {
             };
             c.deadline = None;
             if c.ws.is_some() {
-                // The linger is over.
+                // The linger is over, or the client took none of our last bytes for FLUSH_WAIT.
+                c.wire.cut();
                 c.ended = true;
             } else if !c.end_after_flush {
                 timeout(&self.shared, c);
@@ -418,6 +411,35 @@ impl EventLoop {
                 c.ended = true;
             }
             self.after_io(key);
+        }
+    }
+}
+
+/// Ends what the loop still holds, also when it unwinds from a panic: every connection gets its
+/// `Closed` and leaves the open count.
+impl Drop for EventLoop {
+    fn drop(&mut self) {
+        let keys: Vec<usize> = self.conns.keys().copied().collect();
+        for key in keys {
+            if let Some(mut c) = self.conns.remove(&key) {
+                c.wire.cut();
+                c.finish(&self.shared);
+                self.shared.open.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        // Connections handed over after the last turn were counted as open: they never were.
+        for msg in self.inbox.try_iter() {
+            match msg {
+                Msg::Accepted(..) => {
+                    self.shared.open.fetch_sub(1, Ordering::SeqCst);
+                }
+                Msg::Command(cmd) => {
+                    if let Some(id) = cmd.conn() {
+                        not_open(&self.shared, id);
+                    }
+                }
+                Msg::Stopping | Msg::Stop => {}
+            }
         }
     }
 }
@@ -453,6 +475,8 @@ struct Conn {
     read_closed: bool,
     /// Waiting in the loop's `again` list.
     queued: bool,
+    /// The deadline is [`FLUSH_WAIT`] for our last bytes, not the linger after them.
+    flushing: bool,
     /// The socket can take bytes again.
     writable: bool,
     /// Handshake timeout, then linger after our close, then the last chance to read an answer.
@@ -778,15 +802,20 @@ impl Conn {
 
     /// The socket can take more: writes what waited.
     fn flush_wire(&mut self, shared: &Shared, batch: &mut Vec<Event>) {
-        if let Err(e) = self.wire.flush() {
+        let before = self.wire.pending();
+        let flushed = self.wire.flush();
+        if self.flushing && self.wire.pending() < before {
+            // The client is reading: give it the whole wait again.
+            self.deadline = Some(Instant::now() + FLUSH_WAIT);
+        }
+        if let Err(e) = flushed {
             batch.push(shared.event(
                 self.id,
                 EventKind::Error {
                     message: format!("write: {e}"),
                 },
             ));
-            self.wire.unsent.clear();
-            self.wire.sent = 0;
+            self.wire.discard();
             self.wire.failed = true;
             if self.ws.is_none() {
                 self.ended = true;
@@ -919,6 +948,21 @@ impl Wire {
         !self.unsent.is_empty()
     }
 
+    /// Bytes not taken yet.
+    fn pending(&self) -> usize {
+        self.unsent.len() - self.sent
+    }
+
+    /// Forgets what was not sent, and the memory a large echo left behind.
+    fn discard(&mut self) {
+        if self.unsent.capacity() > READ_BUF {
+            self.unsent = Vec::new();
+        } else {
+            self.unsent.clear();
+        }
+        self.sent = 0;
+    }
+
     /// Writes what the socket takes now; the rest goes when it is writable again.
     fn write(&mut self, data: &[u8]) -> io::Result<()> {
         if self.has_unsent() {
@@ -935,8 +979,7 @@ impl Wire {
         let n = write_some(&self.stream, &self.unsent[self.sent..])?;
         self.sent += n;
         if self.sent == self.unsent.len() {
-            self.unsent.clear();
-            self.sent = 0;
+            self.discard();
         } else if self.sent > self.unsent.len() / 2 {
             // Move the rest forward only once it is the smaller part: a large echo written in
             // many pieces is not moved again for each of them.
@@ -960,8 +1003,7 @@ impl Wire {
 
     /// Drops the connection: nothing more is sent or read.
     fn cut(&mut self) {
-        self.unsent.clear();
-        self.sent = 0;
+        self.discard();
         let _ = self.stream.shutdown(Shutdown::Both);
     }
 }
@@ -1144,7 +1186,8 @@ impl Drop for ReadBuf {
 
 /// Read buffers of [`READ_BUF`] bytes that are not in use. A captured read gives its buffer back
 /// once every event holding it is dropped; the `serve` consumer does that within milliseconds, so
-/// at 64 KiB per read the same few buffers go round, with no allocation or zero-filling per read.
+/// at up to 128 KiB per read the same few buffers go round, with no allocation or zero-filling
+/// per read.
 pub(crate) struct ReadPool {
     spare: Mutex<Vec<Vec<u8>>>,
 }
