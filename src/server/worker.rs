@@ -225,16 +225,14 @@ impl EventLoop {
             // A connection already closing finishes its own closing handshake.
             if ws.close.by.is_none() {
                 let id = c.id;
-                self.command(Command::Close(id, 1001, "server shutting down".into()));
+                self.command(going_away(id));
             }
-        } else if c.end_after_flush {
-            // Its HTTP answer already said how it ended.
-            c.wire.cut();
-            self.end(key);
         } else {
-            let batch = vec![closed_unclean(&self.shared, c.id, ClosedBy::Server)];
-            self.shared.publish(batch);
-            c.wire.cut();
+            // An HTTP answer already said how its connection ended.
+            if !c.end_after_flush {
+                let batch = vec![closed_unclean(&self.shared, c.id, ClosedBy::Server)];
+                self.shared.publish(batch);
+            }
             self.end(key);
         }
     }
@@ -303,7 +301,6 @@ impl EventLoop {
             return;
         };
         if let Command::Disconnect(_) = cmd {
-            c.wire.cut();
             if let Some(ws) = c.ws.as_mut() {
                 ws.close.by.get_or_insert(ClosedBy::Server);
             }
@@ -378,8 +375,10 @@ impl EventLoop {
         }
     }
 
+    /// Drops a connection: nothing more is sent or read; a WebSocket says how it closed.
     fn end(&mut self, key: usize) {
         if let Some(mut c) = self.conns.remove(&key) {
+            c.wire.cut();
             let _ = self.poll.registry().deregister(&mut c.wire.stream);
             c.finish(&self.shared);
             self.shared.open.fetch_sub(1, Ordering::SeqCst);
@@ -402,7 +401,6 @@ impl EventLoop {
             c.deadline = None;
             if c.ws.is_some() {
                 // The linger is over, or the client took none of our last bytes for FLUSH_WAIT.
-                c.wire.cut();
                 c.ended = true;
             } else if !c.end_after_flush {
                 timeout(&self.shared, c);
@@ -421,11 +419,7 @@ impl Drop for EventLoop {
     fn drop(&mut self) {
         let keys: Vec<usize> = self.conns.keys().copied().collect();
         for key in keys {
-            if let Some(mut c) = self.conns.remove(&key) {
-                c.wire.cut();
-                c.finish(&self.shared);
-                self.shared.open.fetch_sub(1, Ordering::SeqCst);
-            }
+            self.end(key);
         }
         // Connections handed over after the last turn were counted as open: they never were.
         for msg in self.inbox.try_iter() {
@@ -442,6 +436,11 @@ impl Drop for EventLoop {
             }
         }
     }
+}
+
+/// The close that shutdown sends every WebSocket (1001, going away).
+fn going_away(id: ConnId) -> Command {
+    Command::Close(id, 1001, "server shutting down".into())
 }
 
 /// A connection's token: its number (numbers are never reused within a server).
@@ -507,12 +506,13 @@ struct CloseInfo {
 }
 
 impl Conn {
-    /// One read, and what it causes.
+    /// One read, and what it causes. Not called once an HTTP answer is given (`drive` stops
+    /// reading then).
     fn read_once(&mut self, shared: &Shared, stopping: bool) {
         let bytes = match self.buf.read(&self.wire.stream) {
             Ok((bytes, _)) if bytes.is_empty() => {
                 self.readable = false;
-                if self.ws.is_none() && !self.end_after_flush {
+                if self.ws.is_none() {
                     shared.publish(vec![closed_unclean(shared, self.id, ClosedBy::Client)]);
                 }
                 self.ended = true;
@@ -539,7 +539,7 @@ impl Conn {
                         message: format!("read: {e}"),
                     },
                 )];
-                if self.ws.is_none() && !self.end_after_flush {
+                if self.ws.is_none() {
                     batch.push(closed_unclean(shared, self.id, ClosedBy::Client));
                 }
                 shared.publish(batch);
@@ -558,7 +558,7 @@ impl Conn {
         ));
         if self.ws.is_some() {
             self.receive(shared, bytes, &mut batch);
-        } else if !self.end_after_flush {
+        } else {
             self.handshake(shared, &bytes, &mut batch, stopping);
         }
         shared.publish(batch);
@@ -575,11 +575,7 @@ impl Conn {
                 let rest = Bytes::copy_from_slice(&head[request.raw.len()..]);
                 if self.upgrade_or_answer(shared, batch, request) {
                     if stopping {
-                        self.run_command(
-                            shared,
-                            Command::Close(self.id, 1001, "server shutting down".into()),
-                            batch,
-                        );
+                        self.run_command(shared, going_away(self.id), batch);
                     }
                     if !rest.is_empty() {
                         // The client's first frames came with its request.
@@ -831,7 +827,6 @@ impl Conn {
         if let Ok(mut c) = shared.conns.lock() {
             c.remove(&self.id);
         }
-        self.wire.cut();
         let close = ws.close;
         shared.publish(vec![shared.event(
             self.id,
