@@ -114,6 +114,11 @@ impl Shared {
         }
     }
 
+    /// An error on connection `conn` (0: the server), said for people.
+    pub(crate) fn error(&self, conn: ConnId, message: String) -> Event {
+        self.event(conn, EventKind::Error { message })
+    }
+
     /// Queues a batch, waiting while the channel is full. A gone consumer is not an error for
     /// the wire: the server keeps serving.
     pub(crate) fn publish(&self, batch: Vec<Event>) {
@@ -228,12 +233,7 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
         let (stream, peer) = match accepted {
             Ok(s) => s,
             Err(e) => {
-                shared.publish(vec![shared.event(
-                    0,
-                    EventKind::Error {
-                        message: format!("accept failed: {e}"),
-                    },
-                )]);
+                shared.publish(vec![shared.error(0, format!("accept failed: {e}"))]);
                 // Out of file descriptors and the like: do not spin.
                 std::thread::sleep(Duration::from_millis(50));
                 continue;
@@ -257,12 +257,9 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
         {
             // The loop is gone (it can only have panicked): the socket closes unserved.
             shared.open.fetch_sub(1, Ordering::SeqCst);
-            shared.publish(vec![shared.event(
-                id,
-                EventKind::Error {
-                    message: "no event loop to serve this connection".into(),
-                },
-            )]);
+            shared.publish(vec![
+                shared.error(id, "no event loop to serve this connection".into())
+            ]);
         }
     }
 }

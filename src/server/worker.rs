@@ -144,12 +144,8 @@ impl EventLoop {
             };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != io::ErrorKind::Interrupted {
-                    self.shared.publish(vec![self.shared.event(
-                        0,
-                        EventKind::Error {
-                            message: format!("event loop: {e}"),
-                        },
-                    )]);
+                    self.shared
+                        .publish(vec![self.shared.error(0, format!("event loop: {e}"))]);
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 continue;
@@ -257,12 +253,9 @@ impl EventLoop {
         let (stream, (peer, local)) = match (registered, addrs) {
             (Ok(s), Ok(a)) => (s, a),
             (Err(e), _) | (_, Err(e)) => {
-                shared.publish(vec![shared.event(
-                    id,
-                    EventKind::Error {
-                        message: format!("connection lost at once: {e}"),
-                    },
-                )]);
+                shared.publish(vec![
+                    shared.error(id, format!("connection lost at once: {e}"))
+                ]);
                 shared.open.fetch_sub(1, Ordering::SeqCst);
                 return;
             }
@@ -449,11 +442,9 @@ fn token(id: ConnId) -> Token {
 }
 
 pub(crate) fn not_open(shared: &Shared, id: ConnId) {
-    shared.publish(vec![shared.event(
+    shared.publish(vec![shared.error(
         id,
-        EventKind::Error {
-            message: format!("connection #{id} is not open; command not sent"),
-        },
+        format!("connection #{id} is not open; command not sent"),
     )]);
 }
 
@@ -533,12 +524,7 @@ impl Conn {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return,
             Err(e) => {
                 self.readable = false;
-                let mut batch = vec![shared.event(
-                    self.id,
-                    EventKind::Error {
-                        message: format!("read: {e}"),
-                    },
-                )];
+                let mut batch = vec![shared.error(self.id, format!("read: {e}"))];
                 if self.ws.is_none() {
                     batch.push(closed_unclean(shared, self.id, ClosedBy::Client));
                 }
@@ -653,12 +639,7 @@ impl Conn {
         let status = hs.response.status;
         batch.push(shared.event(self.id, EventKind::Handshake(Box::new(hs))));
         if let Err(e) = written {
-            batch.push(shared.event(
-                self.id,
-                EventKind::Error {
-                    message: format!("writing the handshake response: {e}"),
-                },
-            ));
+            batch.push(shared.error(self.id, format!("writing the handshake response: {e}")));
         }
         if !accepted {
             if self.ws.take().is_some() {
@@ -786,12 +767,7 @@ impl Conn {
             Command::Disconnect(_) | Command::SetReplyMode(_) | Command::SetAutoPong(_) => Ok(()),
         };
         if let Err(e) = result {
-            batch.push(shared.event(
-                id,
-                EventKind::Error {
-                    message: format!("not sent: {e}"),
-                },
-            ));
+            batch.push(shared.error(id, format!("not sent: {e}")));
         }
         flush(shared, id, &mut self.wire, ws, batch);
     }
@@ -805,12 +781,7 @@ impl Conn {
             self.deadline = Some(Instant::now() + FLUSH_WAIT);
         }
         if let Err(e) = flushed {
-            batch.push(shared.event(
-                self.id,
-                EventKind::Error {
-                    message: format!("write: {e}"),
-                },
-            ));
+            batch.push(shared.error(self.id, format!("write: {e}")));
             self.wire.discard();
             self.wire.failed = true;
             if self.ws.is_none() {
@@ -869,12 +840,7 @@ fn flush(shared: &Shared, id: ConnId, wire: &mut Wire, ws: &mut WsState, batch: 
     let out = Bytes::from(ws.conn.data_to_send());
     if !out.is_empty() && !ws.write_shut {
         if let Err(e) = wire.write(&out) {
-            batch.push(shared.event(
-                id,
-                EventKind::Error {
-                    message: format!("write: {e}"),
-                },
-            ));
+            batch.push(shared.error(id, format!("write: {e}")));
             // The peer is gone (reset): the next read says so and ends the connection.
             wire.failed = true;
         }
@@ -1073,12 +1039,7 @@ pub(crate) fn answered(
         },
     ));
     if let Err(e) = written {
-        batch.push(shared.event(
-            id,
-            EventKind::Error {
-                message: format!("writing the {status} response: {e}"),
-            },
-        ));
+        batch.push(shared.error(id, format!("writing the {status} response: {e}")));
     }
     batch.push(closed_unclean(shared, id, ClosedBy::Server));
 }
