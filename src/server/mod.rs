@@ -114,6 +114,11 @@ impl Shared {
         }
     }
 
+    /// The event loops (none until `start` has made them).
+    fn loops(&self) -> &[worker::LoopTx] {
+        self.loops.get().map_or(&[], Vec::as_slice)
+    }
+
     /// An error on connection `conn` (0: the server), said for people.
     pub(crate) fn error(&self, conn: ConnId, message: String) -> Event {
         self.event(conn, EventKind::Error { message })
@@ -217,7 +222,7 @@ pub fn start(
 fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
     let own = Arc::new(AtomicU64::new(1));
     let next_id = shared.config.conn_ids.as_ref().unwrap_or(&own);
-    let loops = shared.loops.get().map_or(&[][..], Vec::as_slice);
+    let loops = shared.loops();
     // Bound to one address, that is every connection's local address: no getsockname per
     // connection. Bound to all interfaces, each connection asks which one it came in on.
     let bound = listener
@@ -319,7 +324,7 @@ fn route(shared: &Shared, cmd: Command) {
         return;
     };
     let owner = shared.conns.lock().ok().and_then(|c| c.get(&id).copied());
-    match owner.and_then(|i| shared.loops.get().and_then(|l| l.get(i))) {
+    match owner.and_then(|i| shared.loops().get(i)) {
         Some(l) => {
             if l.send(worker::Msg::Command(cmd)).is_err() {
                 worker::not_open(shared, id);
@@ -350,7 +355,7 @@ impl ServerHandle {
     /// handshakes, then stops listening.
     pub fn shutdown(mut self, grace: Duration) {
         self.shared.stopping.store(true, Ordering::SeqCst);
-        let loops = self.shared.loops.get().map_or(&[][..], Vec::as_slice);
+        let loops = self.shared.loops();
         for l in loops {
             let _ = l.send(worker::Msg::Stopping);
         }
