@@ -6,5 +6,6 @@
 pub mod capture;
 pub mod cli;
 pub mod gui;
+pub mod i18n;
 pub mod protocol;
 pub mod server;

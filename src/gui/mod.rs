@@ -5,7 +5,7 @@
 mod anatomy;
 pub mod fonts;
 mod handshake_view;
-pub mod i18n;
+pub use crate::i18n;
 mod live;
 mod playground;
 mod server_window;

@@ -1,4 +1,5 @@
-//! Every string the window shows, in English and 简体中文, side by side so a translator sees both.
+//! Every string wsscope shows people, in English and 简体中文, side by side so a translator sees
+//! both. The window and the CLI both take their sentences from here.
 //! Templates take `{0}`, `{1}`, ... filled by [`fill`]; a test checks both languages use the same
 //! placeholders and that the bundled font has a glyph for every character.
 
@@ -67,6 +68,8 @@ macro_rules! strings {
 }
 
 strings! {
+    // Events (server, connections, limits, errors): kept first in this table.
+
     // Top bar.
     copy: "copy", "复制";
     copy_page_hover: "copy the demo page URL", "复制演示页面的地址";
