@@ -5,9 +5,9 @@
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
+use wsscope::event::{Direction, Event, EventKind};
 use wsscope::gui::WsscopeApp;
 use wsscope::protocol::{encode_frame, Decoded, Decoder, DecoderConfig, FrameHeader, OpCode, Role};
-use wsscope::server::{Direction, Event, EventKind};
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");

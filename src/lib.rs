@@ -1,11 +1,19 @@
 //! wsscope: see everything RFC 6455 puts on the wire.
 //!
 //! - [`protocol`]: the sans-IO core (handshake, accept derivation, frames, decoder, connection).
-//! - [`cli`]: text renderers and input parsing shared by the command line (and later the GUI).
+//! - [`event`]: what was seen, as data that belongs to no endpoint (and the commands taken).
+//! - [`tap`]: turns one TCP connection's bytes, both ways, into events.
+//! - [`server`]: the engine (listener, event loops) that feeds the tap.
+//! - [`capture`]: the store of events the window reads.
+//! - [`i18n`]: every sentence for people, in English and Chinese.
+//! - [`cli`]: text renderers and input parsing for the command line.
+//! - `gui`: the window.
 
 pub mod capture;
 pub mod cli;
+pub mod event;
 pub mod gui;
 pub mod i18n;
 pub mod protocol;
 pub mod server;
+pub mod tap;

@@ -14,9 +14,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use wsscope::cli::trace::{trace_line, Totals, TraceLevel};
 use wsscope::cli::{parse_hex, render_accept, render_decode, Paint};
+use wsscope::event::ReplyMode;
+use wsscope::i18n::Lang;
 use wsscope::protocol::handshake::HandshakeLimits;
 use wsscope::protocol::{AcceptDerivation, Limits, Role};
-use wsscope::server::{self, ReplyMode, ServerConfig};
+use wsscope::server::{self, ServerConfig};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -244,6 +246,7 @@ fn server_config(args: &ServerArgs) -> Option<ServerConfig> {
 }
 
 fn serve(config: ServerConfig, trace: TraceArg) -> ExitCode {
+    let lang = Lang::En;
     let level = match trace {
         TraceArg::None => TraceLevel::None,
         TraceArg::Summary => TraceLevel::Summary,
@@ -292,7 +295,7 @@ fn serve(config: ServerConfig, trace: TraceArg) -> ExitCode {
                 for batch in std::iter::once(first).chain(rx.try_iter()) {
                     for event in &batch {
                         totals.add(event);
-                        if let Some(line) = trace_line(event, level) {
+                        if let Some(line) = trace_line(event, level, lang) {
                             let _ = writeln!(out, "{line}");
                         }
                     }
@@ -316,6 +319,6 @@ fn serve(config: ServerConfig, trace: TraceArg) -> ExitCode {
     if let Some(t) = stopper {
         let _ = t.join();
     }
-    println!("{totals}");
+    println!("{}", totals.text(lang));
     ExitCode::SUCCESS
 }

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wsscope::capture::{Capture, ConnState};
+use wsscope::event::{Direction, EventKind};
 use wsscope::protocol::{close_payload_bytes, encode_frame, FrameHeader, OpCode};
-use wsscope::server::{self, Direction, EventKind, ServerConfig};
+use wsscope::server::{self, ServerConfig};
 
 const REQUEST: &str =
     "GET /lab HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -199,7 +200,7 @@ fn frames_are_found_in_the_tcp_stream_sticky_and_split() {
 /// keeps sending after another one opened.
 #[test]
 fn tcp_bytes_are_evicted_oldest_first_across_connections() {
-    use wsscope::server::Event;
+    use wsscope::event::Event;
     let mut c = Capture::new(1000);
     for i in 0..100u64 {
         for conn in [1, 2] {

@@ -9,9 +9,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::event::{
+    ClosedBy, ConnId, Direction, Endpoint, ErrorKind, Event, EventKind, HttpOutcome, LimitKind,
+    RequestLine,
+};
 use crate::protocol::handshake::Handshake;
 use crate::protocol::{CloseCode, Fragment, Frame};
-use crate::server::{ClosedBy, ConnId, Direction, Event, EventKind, LimitKind};
 
 /// Where a connection stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,8 +81,12 @@ pub struct StreamStats {
 pub struct ConnRecord {
     /// Its number.
     pub id: ConnId,
+    /// Which end wsscope is on it.
+    pub endpoint: Option<Endpoint>,
     /// The client's address.
-    pub peer: Option<SocketAddr>,
+    pub client: Option<SocketAddr>,
+    /// The server's address.
+    pub server: Option<SocketAddr>,
     /// When it opened.
     pub opened_at: Duration,
     /// Handshaking, open or closed.
@@ -87,7 +94,7 @@ pub struct ConnRecord {
     /// The opening handshake, when one was attempted.
     pub handshake: Option<Box<Handshake>>,
     /// A plain HTTP answer (demo page, 404, 431...), with its reason.
-    pub http: Option<(String, u16, String)>,
+    pub http: Option<HttpRecord>,
     /// Frames client→server, server→client.
     pub frames: [u64; 2],
     /// TCP bytes client→server, server→client.
@@ -209,17 +216,42 @@ pub struct MessageRecord {
     pub payload_kept: bool,
 }
 
+/// A plain HTTP answer given on a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRecord {
+    /// Method and target, when the request parsed.
+    pub request: Option<RequestLine>,
+    /// The status sent.
+    pub status: u16,
+    /// Why.
+    pub outcome: HttpOutcome,
+}
+
 /// A limit that was hit, or an error, for the status line and the log.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
     /// When.
     pub time: Duration,
     /// Which connection (0 for the server).
     pub conn: ConnId,
-    /// The limit, when it is one.
-    pub limit: Option<LimitKind>,
     /// What happened.
-    pub text: String,
+    pub what: NoticeKind,
+}
+
+/// What a [`Notice`] is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoticeKind {
+    /// A configured limit was hit.
+    Limit {
+        /// Which limit.
+        kind: LimitKind,
+        /// The limit in force.
+        limit: u64,
+        /// What was seen.
+        actual: u64,
+    },
+    /// Something went wrong.
+    Error(ErrorKind),
 }
 
 /// The whole capture.
@@ -238,8 +270,10 @@ pub struct Capture {
     open_fragments: HashMap<(ConnId, bool), Vec<usize>>,
     /// Limits hit and errors.
     pub notices: Vec<Notice>,
-    /// The listening address and the warning, if not loopback.
-    pub listening: Option<(SocketAddr, Option<String>)>,
+    /// The listening address.
+    pub listening: Option<SocketAddr>,
+    /// The capture's time zero on the wall clock, in microseconds since the Unix epoch.
+    pub clock_unix_micros: Option<u64>,
     /// Payload bytes kept.
     pub payload_bytes: usize,
     /// The payload budget in bytes.
@@ -277,7 +311,9 @@ impl Capture {
             self.open += 1;
             self.connections.push(ConnRecord {
                 id,
-                peer: None,
+                endpoint: None,
+                client: None,
+                server: None,
                 opened_at: time,
                 state: ConnState::Handshaking,
                 handshake: None,
@@ -331,10 +367,19 @@ impl Capture {
         self.events += 1;
         let Event { conn, time, kind } = e;
         match kind {
-            EventKind::Listening { addr, warning } => self.listening = Some((addr, warning)),
-            EventKind::Opened { peer, .. } => {
+            EventKind::Clock { unix_micros } => {
+                self.clock_unix_micros.get_or_insert(unix_micros);
+            }
+            EventKind::Listening { addr } => self.listening = Some(addr),
+            EventKind::Opened {
+                endpoint,
+                client,
+                server,
+            } => {
                 let c = self.conn_mut(conn, time);
-                c.peer = Some(peer);
+                c.endpoint = Some(endpoint);
+                c.client = Some(client);
+                c.server = Some(server);
                 c.opened_at = time;
             }
             EventKind::Tcp { direction, bytes } => {
@@ -370,8 +415,14 @@ impl Capture {
             EventKind::Http {
                 request,
                 status,
-                reason,
-            } => self.conn_mut(conn, time).http = Some((request, status, reason)),
+                outcome,
+            } => {
+                self.conn_mut(conn, time).http = Some(HttpRecord {
+                    request,
+                    status,
+                    outcome,
+                });
+            }
             EventKind::Frame { direction, frame } => {
                 self.payload_bytes += frame.payload.len();
                 let index = self.frames.len();
@@ -423,17 +474,23 @@ impl Capture {
                     payload_kept: true,
                 });
             }
-            EventKind::Limit { kind, detail } => self.notices.push(Notice {
+            EventKind::Limit {
+                kind,
+                limit,
+                actual,
+            } => self.notices.push(Notice {
                 time,
                 conn,
-                limit: Some(kind),
-                text: detail,
+                what: NoticeKind::Limit {
+                    kind,
+                    limit,
+                    actual,
+                },
             }),
-            EventKind::Error { message } => self.notices.push(Notice {
+            EventKind::Error(e) => self.notices.push(Notice {
                 time,
                 conn,
-                limit: None,
-                text: message,
+                what: NoticeKind::Error(e),
             }),
             EventKind::Closed {
                 code,

@@ -1,10 +1,12 @@
-//! One line per engine event, tshark-style, for `wsscope serve`.
+//! One line per event, tshark-style, for `wsscope serve`, in English or Chinese (numbers,
+//! bytes, addresses and header values are never translated).
 
 use std::fmt::Write as _;
 
+use crate::event::{ClosedBy, Direction, Event, EventKind};
+use crate::i18n::{self, fill, Lang};
 use crate::protocol::handshake::Outcome;
 use crate::protocol::OpCode;
-use crate::server::{ClosedBy, Direction, Event, EventKind};
 
 use super::hex::hex_spaced;
 use super::render::preview;
@@ -27,8 +29,8 @@ fn arrow(d: Direction) -> &'static str {
     }
 }
 
-/// The text for `event` at `level`, or `None` when that level does not print it.
-pub fn trace_line(event: &Event, level: TraceLevel) -> Option<String> {
+/// The text for `event` at `level` in `lang`, or `None` when that level does not print it.
+pub fn trace_line(event: &Event, level: TraceLevel, lang: Lang) -> Option<String> {
     let always = matches!(
         event.kind,
         EventKind::Listening { .. }
@@ -40,32 +42,32 @@ pub fn trace_line(event: &Event, level: TraceLevel) -> Option<String> {
     if level == TraceLevel::None && !always {
         return None;
     }
-    let t = event.time.as_secs_f64();
-    let head = format!("{t:12.6}  #{:<4}", event.conn);
+    let t = lang.t();
+    let time = event.time.as_secs_f64();
+    let head = format!("{time:12.6}  #{:<4}", event.conn);
     let mut s = String::new();
     match &event.kind {
-        EventKind::Listening { addr, warning } => {
-            let _ = write!(
-                s,
-                "{head} listening on ws://{addr}/  (demo page: http://{addr}/)"
-            );
-            if let Some(w) = warning {
-                let _ = write!(s, "\n{head} WARNING: {w}");
+        // The wall-clock anchor is for files and exports, not for a reader of the trace.
+        EventKind::Clock { .. } => return None,
+        EventKind::Listening { addr } => {
+            let _ = write!(s, "{head} {}", fill(t.tr_listening, &[addr]));
+            if let Some(w) = i18n::listening_warning(lang, *addr) {
+                let _ = write!(s, "\n{head} {w}");
             }
         }
-        EventKind::Opened { peer, local } => {
-            let _ = write!(s, "{head} TCP open  {peer} -> {local}");
+        EventKind::Opened { client, server, .. } => {
+            let _ = write!(s, "{head} {}", fill(t.tr_tcp_open, &[client, server]));
         }
         EventKind::Tcp { direction, bytes } => {
-            let verb = match direction {
-                Direction::ClientToServer => "read ",
-                Direction::ServerToClient => "write",
+            let what = match direction {
+                Direction::ClientToServer => t.tr_tcp_read,
+                Direction::ServerToClient => t.tr_tcp_write,
             };
             let _ = write!(
                 s,
-                "{head} {} TCP {verb} {} bytes",
+                "{head} {} {}",
                 arrow(*direction),
-                bytes.len()
+                fill(what, &[&bytes.len()])
             );
             if level == TraceLevel::Full {
                 let _ = write!(s, "  {}", hex_spaced(&bytes[..bytes.len().min(64)]));
@@ -75,23 +77,22 @@ pub fn trace_line(event: &Event, level: TraceLevel) -> Option<String> {
             }
         }
         EventKind::Handshake(hs) => {
-            let r = &hs.request;
+            let verdict = if hs.accepted() {
+                t.tr_switching.to_string()
+            } else {
+                i18n::http_reason(lang, &crate::event::HttpOutcome::UpgradeRefused, None)
+            };
+            let status = hs.response.status;
             let _ = write!(
                 s,
-                "{head} handshake GET {} -> {} {}",
-                r.path,
-                hs.response.status,
-                if hs.accepted() {
-                    "switching protocols"
-                } else {
-                    hs.response.reason.as_str()
-                }
+                "{head} {}",
+                fill(t.tr_handshake, &[&hs.request.path, &status, &verdict])
             );
             if let Some(p) = &hs.response.subprotocol {
-                let _ = write!(s, " (subprotocol {p})");
+                s.push_str(&fill(t.tr_subprotocol, &[p]));
             }
             if let Some(d) = &hs.derivation {
-                let _ = write!(s, "  key {} -> accept {}", d.key, d.accept);
+                s.push_str(&fill(t.tr_key, &[&d.key, &d.accept]));
             }
             if level == TraceLevel::Full {
                 for c in &hs.checks {
@@ -104,16 +105,23 @@ pub fn trace_line(event: &Event, level: TraceLevel) -> Option<String> {
         EventKind::Http {
             request,
             status,
-            reason,
+            outcome,
         } => {
-            let _ = write!(s, "{head} HTTP {request} -> {status} ({reason})");
+            let reason = i18n::http_reason(lang, outcome, request.as_ref());
+            let request = i18n::request_text(lang, request.as_ref());
+            let _ = write!(
+                s,
+                "{head} {}",
+                fill(t.tr_http, &[&request, status, &reason])
+            );
         }
         EventKind::Frame { direction, frame } => {
             let h = &frame.header;
             let _ = write!(
                 s,
-                "{head} {} frame {} fin={} rsv={}{}{} mask={} len={} ({})",
+                "{head} {} {} {} fin={} rsv={}{}{} mask={} len={} ({})",
                 arrow(*direction),
+                t.tr_frame,
                 h.opcode.name(),
                 u8::from(h.fin),
                 u8::from(h.rsv[0]),
@@ -131,25 +139,51 @@ pub fn trace_line(event: &Event, level: TraceLevel) -> Option<String> {
                 let _ = write!(s, " {}", preview(text_like, &frame.payload, 60));
             }
             for v in &frame.violations {
-                let _ = write!(s, "\n{head}   VIOLATION {v}");
+                let _ = write!(
+                    s,
+                    "\n{head}   {} RFC 6455 §{}: {} [bytes {}..{}] -> close {}",
+                    t.tr_violation,
+                    v.section(),
+                    i18n::rule(lang, v.rule),
+                    v.byte_range.start,
+                    v.byte_range.end.max(v.byte_range.start),
+                    v.close_code().code()
+                );
+                if !v.detail.is_empty() {
+                    let _ = write!(s, " ({})", v.detail);
+                }
             }
             if level == TraceLevel::Full {
                 let _ = write!(s, "\n{head}   header {}", hex_spaced(&frame.header_bytes));
             }
         }
         EventKind::Message { direction, message } => {
+            let what = fill(
+                t.tr_message,
+                &[
+                    &message.opcode.name(),
+                    &message.payload.len(),
+                    &message.frame_count,
+                ],
+            );
             let _ = write!(
                 s,
-                "{head} {} message {} {} bytes in {} frame(s) {}",
+                "{head} {} {what} {}",
                 arrow(*direction),
-                message.opcode.name(),
-                message.payload.len(),
-                message.frame_count,
                 preview(message.opcode == OpCode::Text, &message.payload, 60)
             );
         }
-        EventKind::Limit { kind, detail } => {
-            let _ = write!(s, "{head} LIMIT {kind:?}: {detail}");
+        EventKind::Limit {
+            kind,
+            limit,
+            actual,
+        } => {
+            let _ = write!(
+                s,
+                "{head} {} {kind:?}: {}",
+                t.tr_limit,
+                i18n::limit_text(lang, *kind, *limit, *actual)
+            );
         }
         EventKind::Closed {
             code,
@@ -158,26 +192,23 @@ pub fn trace_line(event: &Event, level: TraceLevel) -> Option<String> {
             clean,
         } => {
             let who = match by {
-                ClosedBy::Client => "client",
-                ClosedBy::Server => "server",
+                ClosedBy::Client => t.tr_by_client,
+                ClosedBy::Server => t.tr_by_server,
             };
-            let code = code.map_or("no close frame (1006)".to_string(), |c| c.to_string());
-            let _ = write!(
-                s,
-                "{head} closed by {who}: {code}{}{}",
-                if reason.is_empty() {
-                    String::new()
-                } else {
-                    format!(" {reason:?}")
-                },
-                if *clean { ", clean" } else { ", not clean" }
-            );
+            let code = code.map_or(t.tr_no_close_frame.to_string(), |c| {
+                format!("{} ({})", c.code(), i18n::close_meaning(lang, c))
+            });
+            let _ = write!(s, "{head} {}", fill(t.tr_closed, &[&who, &code]));
+            if !reason.is_empty() {
+                let _ = write!(s, " {reason:?}");
+            }
+            s.push_str(if *clean { t.tr_clean } else { t.tr_not_clean });
         }
-        EventKind::Error { message } => {
-            let _ = write!(s, "{head} ERROR {message}");
+        EventKind::Error(e) => {
+            let _ = write!(s, "{head} {} {}", t.tr_error, i18n::error_text(lang, e));
         }
         EventKind::Stopped => {
-            let _ = write!(s, "{head} stopped");
+            let _ = write!(s, "{head} {}", t.tr_stopped);
         }
     }
     Some(s)
@@ -220,24 +251,29 @@ impl Totals {
             _ => {}
         }
     }
+
+    /// The totals line in `lang`.
+    pub fn text(&self, lang: Lang) -> String {
+        fill(
+            lang.t().tr_totals,
+            &[
+                &self.connections,
+                &self.bytes[0],
+                &self.tcp_calls[0],
+                &self.frames[0],
+                &self.messages[0],
+                &self.bytes[1],
+                &self.tcp_calls[1],
+                &self.frames[1],
+                &self.messages[1],
+                &self.violations,
+            ],
+        )
+    }
 }
 
 impl std::fmt::Display for Totals {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} connection(s); client->server {} bytes in {} reads, {} frames, {} messages; \
-             server->client {} bytes in {} writes, {} frames, {} messages; {} frame(s) broke a rule",
-            self.connections,
-            self.bytes[0],
-            self.tcp_calls[0],
-            self.frames[0],
-            self.messages[0],
-            self.bytes[1],
-            self.tcp_calls[1],
-            self.frames[1],
-            self.messages[1],
-            self.violations
-        )
+        f.write_str(&self.text(Lang::En))
     }
 }

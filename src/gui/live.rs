@@ -7,7 +7,7 @@ use egui_extras::{Column, TableBuilder};
 use super::i18n::fill;
 use super::{anatomy, style, WsscopeApp};
 use crate::capture::{ConnState, FrameRecord};
-use crate::server::{Command, ConnId, Direction};
+use crate::event::{Command, ConnId, Direction};
 
 /// The frames matching the filter box, kept up to date as frames arrive. Each frame is tested
 /// once, a few milliseconds' worth per repaint, so typing over a million frames never freezes
@@ -97,7 +97,8 @@ fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
 
 impl WsscopeApp {
     pub(super) fn connections_panel(&mut self, ui: &mut egui::Ui) {
-        let t = self.settings.lang.t();
+        let lang = self.settings.lang;
+        let t = lang.t();
         ui.strong(t.connections);
         ui.label(RichText::new(t.connections_hint).small());
         if ui
@@ -123,7 +124,7 @@ impl WsscopeApp {
                             None => t.closed.to_string(),
                         },
                     };
-                    let peer = c.peer.map_or("?".to_string(), |p| p.to_string());
+                    let peer = c.client.map_or("?".to_string(), |p| p.to_string());
                     let path = c.path().unwrap_or("-");
                     let proto = c
                         .subprotocol()
@@ -137,7 +138,11 @@ impl WsscopeApp {
                     let http = c
                         .http
                         .as_ref()
-                        .map(|(_, s, r)| format!("\nHTTP {s}: {r}"))
+                        .map(|h| {
+                            let why =
+                                crate::i18n::http_reason(lang, &h.outcome, h.request.as_ref());
+                            format!("\nHTTP {}: {why}", h.status)
+                        })
                         .unwrap_or_default();
                     let selected = self.selected_conn == Some(c.id);
                     if ui

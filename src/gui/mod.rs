@@ -20,9 +20,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 use eframe::egui::{self, RichText};
 
-use crate::capture::{Capture, ConnState};
+use crate::capture::{Capture, ConnState, NoticeKind};
+use crate::event::{Clock, Command, ConnId, Direction, Event, EventKind, ReplyMode};
 use crate::protocol::{AcceptDerivation, Role};
-use crate::server::{self, Command, ConnId, Event, ReplyMode, ServerConfig, ServerHandle};
+use crate::server::{self, ServerConfig, ServerHandle};
 use i18n::{fill, Lang};
 
 /// The RFC's example key (§1.3), prefilled so the first thing a learner sees is the known answer.
@@ -107,11 +108,11 @@ pub struct WsscopeApp {
     /// Channels of stopped servers, drained until they disconnect.
     retiring: Vec<Receiver<Vec<Event>>>,
     /// Event times count from here, across listener restarts.
-    epoch: Instant,
+    clock: Clock,
     /// Connection numbers, shared by every listener this window starts.
     conn_ids: Arc<std::sync::atomic::AtomicU64>,
     /// The direction the TCP vs frames tab shows.
-    stream_dir: crate::server::Direction,
+    stream_dir: Direction,
     /// A restart under way: stops the old server, then starts the new one.
     starting: Option<std::thread::JoinHandle<StartResult>>,
 }
@@ -159,9 +160,9 @@ impl WsscopeApp {
             decoded: None,
             builder: playground::Builder::default(),
             retiring: Vec::new(),
-            epoch: Instant::now(),
+            clock: Clock::start(),
             starting: None,
-            stream_dir: crate::server::Direction::ClientToServer,
+            stream_dir: Direction::ClientToServer,
             conn_ids: Arc::new(std::sync::atomic::AtomicU64::new(1)),
         };
         app.apply_view_settings(ctx);
@@ -203,7 +204,7 @@ impl WsscopeApp {
 
     /// Takes `config` as the server's options (the form and the top bar follow it).
     fn adopt_config(&mut self, mut config: ServerConfig) -> ServerConfig {
-        config.epoch.get_or_insert(self.epoch);
+        config.clock.get_or_insert(self.clock);
         config.conn_ids = Some(Arc::clone(&self.conn_ids));
         self.reply = config.reply.clone();
         if let ReplyMode::Fixed(t) = &config.reply {
@@ -376,7 +377,7 @@ impl WsscopeApp {
                 Ok(batch) => {
                     for e in batch {
                         // Its Listening event is stale: the new listener's is the current one.
-                        if !matches!(e.kind, server::EventKind::Listening { .. }) {
+                        if !matches!(e.kind, EventKind::Listening { .. }) {
                             self.capture.ingest(e);
                         }
                     }
@@ -411,7 +412,7 @@ impl WsscopeApp {
                 (_, Some(e)) => {
                     ui.colored_label(style::BAD, e);
                 }
-                (Some((addr, warning)), None) if self.server.is_some() => {
+                (Some(addr), None) if self.server.is_some() => {
                     let reach = server::reachable(*addr);
                     let url = format!("ws://{reach}/");
                     ui.monospace(&url);
@@ -427,8 +428,8 @@ impl WsscopeApp {
                     {
                         ui.ctx().copy_text(page);
                     }
-                    if warning.is_some() {
-                        ui.colored_label(style::BAD, fill(t.non_loopback, &[addr]));
+                    if let Some(w) = i18n::listening_warning(self.settings.lang, *addr) {
+                        ui.colored_label(style::BAD, w);
                     }
                 }
                 _ => {
@@ -517,7 +518,7 @@ impl WsscopeApp {
                 self.settings.lang = self.settings.lang.other();
             }
         });
-        if let (Some((addr, _)), true) = (&self.capture.listening, self.server.is_some()) {
+        if let (Some(addr), true) = (&self.capture.listening, self.server.is_some()) {
             ui.label(RichText::new(fill(t.try_it, &[&server::reachable(*addr)])).small());
         }
         ui.horizontal(|ui| {
@@ -554,11 +555,19 @@ impl WsscopeApp {
                 );
             }
             if let Some(n) = c.notices.last() {
-                let what = match n.limit {
-                    Some(l) => format!("{} ({l:?})", t.notice_limit),
-                    None => t.notice_error.to_string(),
+                let lang = self.settings.lang;
+                let (what, text) = match &n.what {
+                    NoticeKind::Limit {
+                        kind,
+                        limit,
+                        actual,
+                    } => (
+                        t.notice_limit,
+                        i18n::limit_text(lang, *kind, *limit, *actual),
+                    ),
+                    NoticeKind::Error(e) => (t.notice_error, i18n::error_text(lang, e)),
                 };
-                ui.colored_label(style::BAD, format!("#{} {what}: {}", n.conn, n.text));
+                ui.colored_label(style::BAD, format!("#{} {what}: {text}", n.conn));
             }
             if !self.status.is_empty() {
                 ui.label(&self.status);

@@ -6,11 +6,11 @@ use eframe::egui::{self, RichText};
 use super::i18n::{fill, Lang};
 use super::{anatomy, style, Tab, WsscopeApp};
 use crate::cli::{hex_spaced, parse_hex};
+use crate::event::Command;
 use crate::protocol::{
     apply_mask, Decoded, Decoder, DecoderConfig, Frame, FrameHeader, LenEncoding, Message, OpCode,
     Pending, Role,
 };
-use crate::server::Command;
 
 /// What a receiver makes of some bytes.
 pub(super) struct Decoding {

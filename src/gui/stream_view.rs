@@ -7,7 +7,7 @@ use eframe::egui::{self, Color32, RichText};
 use super::i18n::fill;
 use super::{style, Tab, WsscopeApp};
 use crate::capture::ConnRecord;
-use crate::server::Direction;
+use crate::event::Direction;
 
 /// One part of a call: the handshake, a frame (whole or a piece), or bytes not yet framed.
 enum Piece {

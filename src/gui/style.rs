@@ -2,7 +2,7 @@
 
 use eframe::egui::Color32;
 
-use crate::server::Direction;
+use crate::event::Direction;
 
 /// FIN bit.
 pub const FIN: Color32 = Color32::from_rgb(0x4a, 0x9e, 0xff);

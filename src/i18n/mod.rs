@@ -68,7 +68,66 @@ macro_rules! strings {
 }
 
 strings! {
-    // Events (server, connections, limits, errors): kept first in this table.
+    // Events (server, connections, limits, errors): kept first in this table. The words of
+    // `serve`'s trace and of the window's status line; see `events.rs`.
+    ev_limit_handshake_bytes: "request head of {1} bytes, over the {0}-byte limit (431)", "请求头 {1} 字节，超过 {0} 字节的上限（431）";
+    ev_limit_handshake_headers: "{1} header fields, over the limit of {0} (431)", "{1} 个头字段，超过 {0} 个的上限（431）";
+    ev_limit_handshake_timeout: "the opening handshake did not complete within {0} ms (408 after {1} ms)", "起始握手未在 {0} 毫秒内完成（{1} 毫秒后回复 408）";
+    ev_limit_connections: "{1} connections open, the configured maximum is {0} (503)", "已打开 {1} 个连接，配置的上限是 {0}（503）";
+    ev_limit_frame: "frame payload of {1} bytes, over the {0}-byte limit (close 1009)", "帧载荷 {1} 字节，超过 {0} 字节的上限（关闭码 1009）";
+    ev_limit_message: "message of {1} bytes so far, over the {0}-byte limit (close 1009)", "消息已达 {1} 字节，超过 {0} 字节的上限（关闭码 1009）";
+    ev_err_accept: "accepting a connection failed: {0}", "接受连接失败：{0}";
+    ev_err_event_loop: "the event loop could not wait for the sockets: {0}", "事件循环无法等待套接字：{0}";
+    ev_err_setup: "the connection was gone at once: {0}", "连接一建立就断开了：{0}";
+    ev_err_no_loop: "no event loop is left to serve this connection", "没有可用的事件循环来服务这个连接";
+    ev_err_read: "read failed: {0}", "读取失败：{0}";
+    ev_err_write: "write failed: {0}", "写入失败：{0}";
+    ev_err_not_open: "the connection is not open; the command was not sent", "连接未打开，命令没有发送";
+    ev_err_not_sent_closed: "not sent: a close frame was already sent (§5.5.1)", "未发送：已经发送过关闭帧（§5.5.1）";
+    ev_err_not_sent_control: "not sent: a control frame payload of {0} bytes; the limit is 125 (§5.5)", "未发送：控制帧载荷 {0} 字节，上限是 125（§5.5）";
+    ev_err_not_sent_reason: "not sent: a close reason of {0} bytes; the limit is 123 (§5.5.1)", "未发送：关闭原因 {0} 字节，上限是 123（§5.5.1）";
+    io_reset: "the peer reset the connection", "对方重置了连接";
+    io_aborted: "the connection was aborted", "连接被中止";
+    io_broken_pipe: "the peer closed the connection", "对方已关闭连接";
+    io_write_zero: "the peer took no bytes", "对方没有接收任何字节";
+    io_timed_out: "timed out", "超时";
+    io_resources: "out of file descriptors or memory", "文件描述符或内存耗尽";
+    io_permission: "permission denied", "权限不足";
+    io_addr_in_use: "the address is in use", "地址已被占用";
+    io_other: "an I/O error", "I/O 错误";
+    io_os_code: "{0} (OS error {1})", "{0}（系统错误 {1}）";
+    http_demo_page: "demo page", "演示页面";
+    http_method: "method {0} not allowed: only GET (and the WebSocket upgrade)", "不允许方法 {0}：只接受 GET（以及 WebSocket 升级）";
+    http_not_found: "{0} is not a page here: open / for the demo page, or connect a WebSocket client to any path", "{0} 不是这里的页面：打开 / 查看演示页面，或用 WebSocket 客户端连接任意路径";
+    http_upgrade_refused: "the upgrade request broke a §4.2.1 rule (see the handshake)", "升级请求违反了 §4.2.1 的规则（见握手）";
+    http_malformed: "not an HTTP request: {0}", "不是 HTTP 请求：{0}";
+    http_too_large: "request head too large", "请求头太大";
+    http_too_many_headers: "too many header fields", "头字段太多";
+    http_timeout: "the opening handshake took too long", "起始握手用时太长";
+    http_busy: "too many connections; try again later", "连接太多，请稍后再试";
+    http_unparsed: "(request not parsed)", "（请求未解析）";
+    tr_listening: "listening on ws://{0}/  (demo page: http://{0}/)", "正在监听 ws://{0}/  （演示页面：http://{0}/）";
+    tr_tcp_open: "TCP open  {0} -> {1}", "TCP 连接  {0} -> {1}";
+    tr_tcp_read: "TCP read  {0} bytes", "TCP 读取 {0} 字节";
+    tr_tcp_write: "TCP write {0} bytes", "TCP 写入 {0} 字节";
+    tr_handshake: "handshake GET {0} -> {1} {2}", "握手 GET {0} -> {1} {2}";
+    tr_switching: "switching protocols", "切换协议";
+    tr_subprotocol: " (subprotocol {0})", "（子协议 {0}）";
+    tr_key: "  key {0} -> accept {1}", "  密钥 {0} -> accept {1}";
+    tr_http: "HTTP {0} -> {1} ({2})", "HTTP {0} -> {1}（{2}）";
+    tr_frame: "frame", "帧";
+    tr_violation: "VIOLATION", "违规";
+    tr_message: "message {0} {1} bytes in {2} frame(s)", "消息 {0} {1} 字节，共 {2} 帧";
+    tr_limit: "LIMIT", "上限";
+    tr_closed: "closed by {0}: {1}", "由{0}关闭：{1}";
+    tr_by_client: "client", "客户端";
+    tr_by_server: "server", "服务器";
+    tr_no_close_frame: "no close frame (1006)", "没有关闭帧（1006）";
+    tr_clean: ", clean", "，干净关闭";
+    tr_not_clean: ", not clean", "，非干净关闭";
+    tr_error: "ERROR", "错误";
+    tr_stopped: "stopped", "已停止";
+    tr_totals: "{0} connection(s); client->server {1} bytes in {2} reads, {3} frames, {4} messages; server->client {5} bytes in {6} writes, {7} frames, {8} messages; {9} frame(s) broke a rule", "{0} 个连接；客户端->服务器 {1} 字节，{2} 次读取，{3} 帧，{4} 条消息；服务器->客户端 {5} 字节，{6} 次写入，{7} 帧，{8} 条消息；{9} 帧违反规则";
 
     // Top bar.
     copy: "copy", "复制";
@@ -294,6 +353,9 @@ strings! {
     json_n: "JSON ({0} bytes), pretty-printed:", "JSON（{0} 字节），格式化显示：";
     binary_n: "binary ({0} bytes), hex:", "二进制（{0} 字节），十六进制：";
 }
+
+mod events;
+pub use events::{error_text, http_reason, io_text, limit_text, listening_warning, request_text};
 
 /// A §4.2.1 rule in `lang`.
 pub fn check_rule(lang: Lang, id: CheckId) -> &'static str {

@@ -9,7 +9,7 @@ use sha1::{Digest, Sha1};
 pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /// Every step from Sec-WebSocket-Key to Sec-WebSocket-Accept.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AcceptDerivation {
     /// The key as the client sent it (surrounding whitespace removed, as HTTP does).
     pub key: String,
@@ -22,7 +22,7 @@ pub struct AcceptDerivation {
 }
 
 /// Whether a Sec-WebSocket-Key is well formed (§4.1: base64 of a 16-byte nonce).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum KeyCheck {
     /// base64 that decodes to exactly 16 bytes.
     Valid,

@@ -4,7 +4,7 @@
 use std::fmt;
 
 /// A close status code as read from (or written to) the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum CloseCode {
     /// 1000: normal closure.
     Normal,

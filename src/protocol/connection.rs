@@ -6,8 +6,8 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::close::{close_payload_bytes, parse_close_payload, CloseCode};
-use super::decoder::{Decoded, Decoder, DecoderConfig, Frame};
-use super::frame::{encode_frame, FrameHeader, OpCode};
+use super::decoder::{Decoded, Decoder, DecoderConfig};
+use super::frame::{encode_frame, Frame, FrameHeader, OpCode};
 use super::message::Message;
 use super::violation::Violation;
 use super::Role;
@@ -46,6 +46,29 @@ pub enum ConnectionEvent {
     CloseHandshakeDone,
 }
 
+/// A close frame's body: its code (none for an empty body) and reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseFrame {
+    /// The status code, if the body had one.
+    pub code: Option<CloseCode>,
+    /// The reason text (lossy if it was not UTF-8).
+    pub reason: String,
+}
+
+/// How a connection ended, as the RFC reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseSummary {
+    /// The code of the first close frame (sent or received); 1005 when that frame had no code,
+    /// 1006 when there was no close frame at all (§7.1.5).
+    pub code: CloseCode,
+    /// The reason of that close frame.
+    pub reason: String,
+    /// Who started the close: the sender of the first close frame, or whoever cut TCP.
+    pub by: Role,
+    /// Both close frames were exchanged (§7.1.1).
+    pub clean: bool,
+}
+
 /// Why something could not be sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
@@ -70,6 +93,16 @@ pub struct Connection {
     pending: VecDeque<Decoded>,
     ready: VecDeque<ConnectionEvent>,
     failed: bool,
+    /// The first close frame we sent, and the first we received (python-websockets' `close_sent`
+    /// and `close_rcvd`).
+    close_sent: Option<CloseFrame>,
+    close_rcvd: Option<CloseFrame>,
+    /// Whether our close frame went before the peer's.
+    sent_first: bool,
+    /// Both close frames were exchanged (§7.1.1: a clean close, as far as frames go).
+    close_done: bool,
+    /// Who cut the TCP connection without a close frame before it, when that is known.
+    cut_by: Option<Role>,
     /// Answer pings with pongs automatically (§5.5.2).
     pub auto_pong: bool,
     /// Answer a close frame with a close frame automatically (§5.5.1).
@@ -90,6 +123,11 @@ impl Connection {
             pending: VecDeque::new(),
             ready: VecDeque::new(),
             failed: false,
+            close_sent: None,
+            close_rcvd: None,
+            sent_first: false,
+            close_done: false,
+            cut_by: None,
             auto_pong: true,
             auto_close: true,
         }
@@ -162,27 +200,78 @@ impl Connection {
     }
 
     fn process(&mut self, d: Decoded) {
+        let at = self.ready.len();
+        let deliver = self.receive_decoded(&d);
+        match d {
+            // The frame goes before what it caused (a failure, the peer's close).
+            Decoded::Frame(frame) => self.ready.insert(at, ConnectionEvent::Frame(frame)),
+            Decoded::Message(m) if deliver => self.ready.push_back(ConnectionEvent::Message(m)),
+            Decoded::Message(_) => {}
+        }
+    }
+
+    /// Acts on a frame or a message of the peer's that was decoded elsewhere (a capture tap
+    /// decodes each direction once, for the inspector and for this connection): queues the
+    /// automatic answers, follows the closing handshake, and fails the connection on a broken
+    /// rule. What that causes comes out of [`Connection::next_event`] (the frame and message
+    /// themselves are not repeated there). Returns whether a message is for the application:
+    /// none is once the connection has failed.
+    pub fn receive_decoded(&mut self, d: &Decoded) -> bool {
         match d {
             Decoded::Frame(frame) => {
-                let violation = frame.violations.first().cloned();
-                let (opcode, payload) = (frame.header.opcode, frame.payload.clone());
-                self.ready.push_back(ConnectionEvent::Frame(frame));
-                if self.failed {
-                    return;
-                }
-                match violation {
-                    Some(v) => {
-                        self.fail(v.clone());
-                        self.ready.push_back(ConnectionEvent::Failed(v));
-                    }
-                    None => self.on_control(opcode, &payload),
-                }
-            }
-            Decoded::Message(m) => {
                 if !self.failed {
-                    self.ready.push_back(ConnectionEvent::Message(m));
+                    match frame.violations.first() {
+                        Some(v) => {
+                            self.fail(v.clone());
+                            self.ready.push_back(ConnectionEvent::Failed(v.clone()));
+                        }
+                        None => self.on_control(frame.header.opcode, &frame.payload),
+                    }
                 }
+                false
             }
+            Decoded::Message(_) => !self.failed,
+        }
+    }
+
+    /// The first close frame this endpoint sent.
+    pub fn close_sent(&self) -> Option<&CloseFrame> {
+        self.close_sent.as_ref()
+    }
+
+    /// The first close frame the peer sent.
+    pub fn close_received(&self) -> Option<&CloseFrame> {
+        self.close_rcvd.as_ref()
+    }
+
+    /// The TCP connection was cut by `by` (this end dropping it, or the peer's end of stream or
+    /// reset). Matters only when no close frame went before: then that end started the close.
+    pub fn tcp_cut(&mut self, by: Role) {
+        self.cut_by.get_or_insert(by);
+    }
+
+    /// How the connection ended (or stands), per §7.1.5: the first close frame's code and
+    /// reason, 1005 for a close frame without a code, 1006 when no close frame was exchanged.
+    pub fn close_summary(&self) -> CloseSummary {
+        let first = if self.sent_first {
+            self.close_sent.as_ref().map(|c| (c, self.role))
+        } else {
+            (self.close_rcvd.as_ref().map(|c| (c, self.role.peer())))
+                .or_else(|| self.close_sent.as_ref().map(|c| (c, self.role)))
+        };
+        match first {
+            Some((c, by)) => CloseSummary {
+                code: c.code.unwrap_or(CloseCode::NoStatus),
+                reason: c.reason.clone(),
+                by,
+                clean: self.close_done,
+            },
+            None => CloseSummary {
+                code: CloseCode::Abnormal,
+                reason: String::new(),
+                by: self.cut_by.unwrap_or(self.role.peer()),
+                clean: false,
+            },
         }
     }
 
@@ -213,6 +302,12 @@ impl Connection {
                     Ok(Some(p)) => (Some(p.code), p.reason.unwrap_or_default()),
                     _ => (None, String::new()),
                 };
+                if self.close_rcvd.is_none() {
+                    self.close_rcvd = Some(CloseFrame {
+                        code,
+                        reason: reason.clone(),
+                    });
+                }
                 self.ready.push_back(ConnectionEvent::CloseReceived {
                     code,
                     reason: reason.clone(),
@@ -224,12 +319,18 @@ impl Connection {
                             .map(|c| close_payload_bytes(c.code(), ""))
                             .unwrap_or_default();
                         self.queue(OpCode::Close, &body);
+                        self.close_sent.get_or_insert(CloseFrame {
+                            code,
+                            reason: String::new(),
+                        });
                         self.state = ConnectionState::Closed;
+                        self.close_done = true;
                         self.ready.push_back(ConnectionEvent::CloseHandshakeDone);
                     }
                     ConnectionState::Open => self.state = ConnectionState::CloseReceived,
                     ConnectionState::CloseSent => {
                         self.state = ConnectionState::Closed;
+                        self.close_done = true;
                         self.ready.push_back(ConnectionEvent::CloseHandshakeDone);
                     }
                     ConnectionState::CloseReceived | ConnectionState::Closed => {}
@@ -251,6 +352,13 @@ impl Connection {
 
     fn queue_close(&mut self, code: u16, reason: &str) {
         self.queue(OpCode::Close, &close_payload_bytes(code, reason));
+        if self.close_sent.is_none() {
+            self.sent_first = self.close_rcvd.is_none();
+            self.close_sent = Some(CloseFrame {
+                code: Some(CloseCode::from(code)),
+                reason: reason.to_string(),
+            });
+        }
     }
 
     fn check_open(&self) -> Result<(), SendError> {
@@ -301,7 +409,10 @@ impl Connection {
         }
         self.queue_close(code, reason);
         self.state = match self.state {
-            ConnectionState::CloseReceived => ConnectionState::Closed,
+            ConnectionState::CloseReceived => {
+                self.close_done = true;
+                ConnectionState::Closed
+            }
             _ => ConnectionState::CloseSent,
         };
         Ok(())

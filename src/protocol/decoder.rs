@@ -6,14 +6,12 @@
 //! after them it cannot know where the next frame starts without buffering unbounded data: a
 //! 64-bit length with the top bit set and a frame over the size limit.
 
-use std::borrow::Cow;
-
 use bytes::{Bytes, BytesMut};
 
 use super::extension::Extension;
-use super::frame::{FieldSpans, FrameHeader, LenEncoding};
+use super::frame::{Fragment, Frame, FrameHeader, LenEncoding};
 use super::mask::apply_mask;
-use super::message::{Assembler, Fragment, Message};
+use super::message::{Assembler, Message};
 use super::violation::{Rule, Violation};
 use super::Role;
 
@@ -43,74 +41,6 @@ pub struct DecoderConfig {
     pub sender: Option<Role>,
     /// Size limits.
     pub limits: Limits,
-}
-
-/// One frame as it was on the wire.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Frame {
-    /// Stream offset of the frame's first byte.
-    pub offset: u64,
-    /// Every header field.
-    pub header: FrameHeader,
-    /// The header bytes exactly as received.
-    pub header_bytes: Bytes,
-    /// The payload after unmasking (what the application sees). Empty when not captured.
-    pub payload: Bytes,
-    /// False when the payload was not kept because the frame broke a limit and decoding stopped.
-    pub payload_captured: bool,
-    /// Where this frame sits in its message.
-    pub fragment: Fragment,
-    /// The rules this frame broke (header rules and message rules).
-    pub violations: Vec<Violation>,
-}
-
-impl Frame {
-    /// Byte ranges of each field, relative to [`Frame::offset`].
-    pub fn spans(&self) -> FieldSpans {
-        self.header.spans()
-    }
-
-    /// Stream offset where the payload starts.
-    pub fn payload_offset(&self) -> u64 {
-        self.offset + self.header_bytes.len() as u64
-    }
-
-    /// Stream offset one past the last byte of the frame (as far as it was captured).
-    pub fn end_offset(&self) -> u64 {
-        self.payload_offset() + self.payload.len() as u64
-    }
-
-    /// The payload as it was on the wire (masked again if the frame was masked: XOR is its own
-    /// inverse, so storing the unmasked payload once loses nothing).
-    pub fn wire_payload(&self) -> Cow<'_, [u8]> {
-        match self.header.mask_key {
-            Some(key) => {
-                let mut v = self.payload.to_vec();
-                apply_mask(&mut v, key, 0);
-                Cow::Owned(v)
-            }
-            None => Cow::Borrowed(&self.payload),
-        }
-    }
-
-    /// Every byte of the frame as it was on the wire.
-    pub fn wire_bytes(&self) -> Vec<u8> {
-        self.wire_prefix(usize::MAX)
-    }
-
-    /// The first `n` bytes of the frame as they were on the wire (the payload masked again),
-    /// without copying the rest of a large frame (a view shows a few hundred bytes).
-    pub fn wire_prefix(&self, n: usize) -> Vec<u8> {
-        let header = &self.header_bytes[..self.header_bytes.len().min(n)];
-        let take = n.saturating_sub(header.len()).min(self.payload.len());
-        let mut v = Vec::with_capacity(header.len() + take);
-        v.extend_from_slice(header);
-        v.extend_from_slice(&self.payload[..take]);
-        if let Some(key) = self.header.mask_key {
-            apply_mask(&mut v[header.len()..], key, 0);
-        }
-        v
-    }
 }
 
 /// What the decoder produces, in stream order.
@@ -290,9 +220,11 @@ impl Decoder {
                 violations,
             };
             self.buf_offset += total as u64;
-            let message = self.assembler.on_frame(&mut frame, &mut self.extension);
+            let verdict = self.assembler.on_frame(&frame, &mut self.extension);
+            frame.fragment = verdict.fragment;
+            frame.violations.extend(verdict.violations);
             out.push(Decoded::Frame(frame));
-            if let Some(m) = message {
+            if let Some(m) = verdict.message {
                 out.push(Decoded::Message(m));
             }
         }
@@ -372,14 +304,17 @@ impl Decoder {
         }
         if h.payload_len > self.config.limits.max_frame_size {
             // §10.4: an implementation may limit frame size; the close code for that is 1009.
-            out.push(Violation::new(
-                Rule::FrameTooBig,
-                len_field,
-                format!(
-                    "{} bytes, limit {}",
-                    h.payload_len, self.config.limits.max_frame_size
-                ),
-            ));
+            out.push(
+                Violation::new(
+                    Rule::FrameTooBig,
+                    len_field,
+                    format!(
+                        "{} bytes, limit {}",
+                        h.payload_len, self.config.limits.max_frame_size
+                    ),
+                )
+                .with_measured(h.payload_len),
+            );
             fatal = true;
         }
         debug_assert!(header_len == h.header_len());

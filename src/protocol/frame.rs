@@ -1,4 +1,5 @@
-//! The frame header of RFC 6455 §5.2, exactly as it is on the wire, and its encoder.
+//! The frame of RFC 6455 §5.2 exactly as it is on the wire: its header, its encoder, and a
+//! decoded frame with where it sits in its message (shared by the decoder and the assembler).
 //!
 //! ```text
 //!  0                   1                   2                   3
@@ -11,13 +12,17 @@
 //! +-+-+-+-+-------+-+-------------+ - - - - - - - - - - - - - - - +
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
+use bytes::Bytes;
+
 use super::mask::apply_mask;
+use super::violation::Violation;
 
 /// The 4-bit opcode. Every value converts; reserved ones are kept so they can be shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum OpCode {
     /// 0x0: continuation of a fragmented message.
     Continuation,
@@ -100,7 +105,7 @@ impl fmt::Display for OpCode {
 }
 
 /// Which of the three payload-length encodings a frame uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum LenEncoding {
     /// The length (0–125) is the 7-bit field itself.
     Seven,
@@ -158,7 +163,7 @@ impl LenEncoding {
 }
 
 /// Every field of a frame header, as it was (or will be) on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct FrameHeader {
     /// Final fragment of a message.
     pub fin: bool,
@@ -178,7 +183,7 @@ pub struct FrameHeader {
 
 /// Byte ranges of the fields inside one frame, relative to the frame's first byte. FIN, RSV and
 /// the opcode share byte 0; MASK and the 7-bit length share byte 1.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct FieldSpans {
     /// Byte 0: FIN, RSV1-3 and opcode.
     pub fin_rsv_opcode: Range<usize>,
@@ -328,5 +333,91 @@ pub fn encode_frame(mut header: FrameHeader, payload: &[u8], out: &mut Vec<u8>) 
     out.extend_from_slice(payload);
     if let Some(key) = header.mask_key {
         apply_mask(&mut out[start..], key, 0);
+    }
+}
+
+/// Where a frame sits in its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Fragment {
+    /// A data frame with FIN set and no message open: a whole message.
+    Whole,
+    /// The first frame of a fragmented message.
+    First,
+    /// A continuation frame that is not the last.
+    Middle,
+    /// The continuation frame with FIN set.
+    Last,
+    /// A control frame (may come between fragments, §5.4).
+    Control,
+    /// A frame that belongs to no valid message (a stray continuation, a reserved opcode, a frame
+    /// after close).
+    Stray,
+}
+
+/// One frame as it was on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Frame {
+    /// Stream offset of the frame's first byte.
+    pub offset: u64,
+    /// Every header field.
+    pub header: FrameHeader,
+    /// The header bytes exactly as received.
+    pub header_bytes: Bytes,
+    /// The payload after unmasking (what the application sees). Empty when not captured.
+    pub payload: Bytes,
+    /// False when the payload was not kept because the frame broke a limit and decoding stopped.
+    pub payload_captured: bool,
+    /// Where this frame sits in its message.
+    pub fragment: Fragment,
+    /// The rules this frame broke (header rules and message rules).
+    pub violations: Vec<Violation>,
+}
+
+impl Frame {
+    /// Byte ranges of each field, relative to [`Frame::offset`].
+    pub fn spans(&self) -> FieldSpans {
+        self.header.spans()
+    }
+
+    /// Stream offset where the payload starts.
+    pub fn payload_offset(&self) -> u64 {
+        self.offset + self.header_bytes.len() as u64
+    }
+
+    /// Stream offset one past the last byte of the frame (as far as it was captured).
+    pub fn end_offset(&self) -> u64 {
+        self.payload_offset() + self.payload.len() as u64
+    }
+
+    /// The payload as it was on the wire (masked again if the frame was masked: XOR is its own
+    /// inverse, so storing the unmasked payload once loses nothing).
+    pub fn wire_payload(&self) -> Cow<'_, [u8]> {
+        match self.header.mask_key {
+            Some(key) => {
+                let mut v = self.payload.to_vec();
+                apply_mask(&mut v, key, 0);
+                Cow::Owned(v)
+            }
+            None => Cow::Borrowed(&self.payload),
+        }
+    }
+
+    /// Every byte of the frame as it was on the wire.
+    pub fn wire_bytes(&self) -> Vec<u8> {
+        self.wire_prefix(usize::MAX)
+    }
+
+    /// The first `n` bytes of the frame as they were on the wire (the payload masked again),
+    /// without copying the rest of a large frame (a view shows a few hundred bytes).
+    pub fn wire_prefix(&self, n: usize) -> Vec<u8> {
+        let header = &self.header_bytes[..self.header_bytes.len().min(n)];
+        let take = n.saturating_sub(header.len()).min(self.payload.len());
+        let mut v = Vec::with_capacity(header.len() + take);
+        v.extend_from_slice(header);
+        v.extend_from_slice(&self.payload[..take]);
+        if let Some(key) = self.header.mask_key {
+            apply_mask(&mut v[header.len()..], key, 0);
+        }
+        v
     }
 }

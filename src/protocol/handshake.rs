@@ -27,7 +27,7 @@ impl Default for HandshakeLimits {
 }
 
 /// One header field, in the order received. The value is kept as bytes: HTTP allows obs-text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Header {
     /// The name as sent (case preserved).
     pub name: String,
@@ -36,7 +36,7 @@ pub struct Header {
 }
 
 /// A complete request head.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Request {
     /// The exact bytes of the head, through the blank line.
     pub raw: Vec<u8>,
@@ -177,7 +177,7 @@ impl Request {
 }
 
 /// The rules of §4.2.1, one per item, plus the optional fields shown for information.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum CheckId {
     /// Item 1: the method is GET.
     Method,
@@ -259,7 +259,7 @@ impl CheckId {
 }
 
 /// A check's result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Outcome {
     /// The rule holds.
     Pass,
@@ -270,7 +270,7 @@ pub enum Outcome {
 }
 
 /// One checked rule with what was found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Check {
     /// Which rule.
     pub id: CheckId,
@@ -408,7 +408,7 @@ impl Default for ServerPolicy {
 }
 
 /// The server's answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Response {
     /// 101, 400, 426 (or 431 from [`HandshakeError`]).
     pub status: u16,
@@ -421,7 +421,7 @@ pub struct Response {
 }
 
 /// A request, its checks, the derivation (when a key was sent) and the answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Handshake {
     /// What the client sent.
     pub request: Request,

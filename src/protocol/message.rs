@@ -6,32 +6,14 @@ use std::ops::Range;
 use bytes::Bytes;
 
 use super::close::parse_close_payload;
-use super::decoder::Frame;
 use super::extension::Extension;
 use super::frame::OpCode;
+use super::frame::{Fragment, Frame};
 use super::utf8::Utf8Validator;
 use super::violation::{Rule, Violation};
 
-/// Where a frame sits in its message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Fragment {
-    /// A data frame with FIN set and no message open: a whole message.
-    Whole,
-    /// The first frame of a fragmented message.
-    First,
-    /// A continuation frame that is not the last.
-    Middle,
-    /// The continuation frame with FIN set.
-    Last,
-    /// A control frame (may come between fragments, §5.4).
-    Control,
-    /// A frame that belongs to no valid message (a stray continuation, a reserved opcode, a frame
-    /// after close).
-    Stray,
-}
-
 /// A complete text or binary message, reassembled from its frames.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Message {
     /// `Text` or `Binary`.
     pub opcode: OpCode,
@@ -41,6 +23,16 @@ pub struct Message {
     pub frame_count: usize,
     /// Stream offsets from the first frame's first byte to the last frame's last byte.
     pub byte_range: Range<u64>,
+}
+
+/// What the assembler makes of one frame.
+pub(crate) struct Verdict {
+    /// Where the frame sits in its message.
+    pub(crate) fragment: Fragment,
+    /// The message rules it breaks.
+    pub(crate) violations: Vec<Violation>,
+    /// The message it completes.
+    pub(crate) message: Option<Message>,
 }
 
 struct OpenMessage {
@@ -76,18 +68,33 @@ impl Assembler {
         self.open.is_some()
     }
 
-    /// Judges `frame` (adding violations to it, setting its fragment position) and returns the
-    /// message it completes, if any.
+    /// Judges `frame`: where it sits in its message, the message rules it breaks, and the message
+    /// it completes, if any. The frame itself is not changed; the decoder applies the verdict.
     pub(crate) fn on_frame(
         &mut self,
-        frame: &mut Frame,
+        frame: &Frame,
+        extension: &mut Option<Box<dyn Extension>>,
+    ) -> Verdict {
+        let mut v = Verdict {
+            fragment: Fragment::Stray,
+            violations: Vec::new(),
+            message: None,
+        };
+        v.message = self.judge(frame, &mut v, extension);
+        v
+    }
+
+    fn judge(
+        &mut self,
+        frame: &Frame,
+        v: &mut Verdict,
         extension: &mut Option<Box<dyn Extension>>,
     ) -> Option<Message> {
         let end = frame.end_offset();
         if self.close_seen {
-            frame.fragment = Fragment::Stray;
+            v.fragment = Fragment::Stray;
             // §5.5.1: after sending a Close frame, the endpoint MUST NOT send any more data frames.
-            frame.violations.push(Violation::new(
+            v.violations.push(Violation::new(
                 Rule::FrameAfterClose,
                 frame.offset..end,
                 frame.header.opcode.name(),
@@ -96,45 +103,45 @@ impl Assembler {
         }
         match frame.header.opcode {
             OpCode::Close => {
-                frame.fragment = Fragment::Control;
+                v.fragment = Fragment::Control;
                 self.close_seen = true;
-                check_close_payload(frame);
+                check_close_payload(frame, v);
                 None
             }
             OpCode::Ping | OpCode::Pong => {
-                frame.fragment = Fragment::Control;
+                v.fragment = Fragment::Control;
                 None
             }
             OpCode::ReservedControl(_) => {
-                frame.fragment = Fragment::Control;
+                v.fragment = Fragment::Control;
                 None
             }
             OpCode::ReservedData(_) => {
-                frame.fragment = Fragment::Stray;
+                v.fragment = Fragment::Stray;
                 None
             }
             OpCode::Continuation => {
                 if self.open.is_none() {
-                    frame.fragment = Fragment::Stray;
+                    v.fragment = Fragment::Stray;
                     // §5.4: continuation frames only follow a non-final data frame.
-                    frame.violations.push(Violation::new(
+                    v.violations.push(Violation::new(
                         Rule::UnexpectedContinuation,
                         frame.offset..frame.offset + 1,
                         "",
                     ));
                     return None;
                 }
-                frame.fragment = if frame.header.fin {
+                v.fragment = if frame.header.fin {
                     Fragment::Last
                 } else {
                     Fragment::Middle
                 };
-                self.append(frame, extension)
+                self.append(frame, v, extension)
             }
             OpCode::Text | OpCode::Binary => {
                 if let Some(open) = self.open.take() {
                     // §5.4: fragments of one message are not interleaved with another message.
-                    frame.violations.push(Violation::new(
+                    v.violations.push(Violation::new(
                         Rule::ExpectedContinuation,
                         frame.offset..frame.offset + 1,
                         format!(
@@ -146,10 +153,10 @@ impl Assembler {
                 }
                 let transformed = frame.header.rsv.iter().any(|&b| b) && extension.is_some();
                 if frame.header.fin && !transformed {
-                    frame.fragment = Fragment::Whole;
-                    return self.whole(frame);
+                    v.fragment = Fragment::Whole;
+                    return self.whole(frame, v);
                 }
-                frame.fragment = if frame.header.fin {
+                v.fragment = if frame.header.fin {
                     Fragment::Whole
                 } else {
                     Fragment::First
@@ -165,23 +172,22 @@ impl Assembler {
                         .then(Utf8Validator::new),
                     broken: false,
                 });
-                self.append(frame, extension)
+                self.append(frame, v, extension)
             }
         }
     }
 
     /// A single-frame message with no transform: no copy, the frame's payload is the message.
-    fn whole(&mut self, frame: &mut Frame) -> Option<Message> {
+    fn whole(&mut self, frame: &Frame, v: &mut Verdict) -> Option<Message> {
         let len = frame.payload.len() as u64;
         if len > self.max_message_size {
-            frame
-                .violations
+            v.violations
                 .push(too_big(frame, len, self.max_message_size));
             return None;
         }
         if frame.header.opcode == OpCode::Text {
             if let Err(e) = std::str::from_utf8(&frame.payload) {
-                frame.violations.push(invalid_utf8(frame, e.valid_up_to()));
+                v.violations.push(invalid_utf8(frame, e.valid_up_to()));
                 return None;
             }
         }
@@ -195,7 +201,8 @@ impl Assembler {
 
     fn append(
         &mut self,
-        frame: &mut Frame,
+        frame: &Frame,
+        v: &mut Verdict,
         extension: &mut Option<Box<dyn Extension>>,
     ) -> Option<Message> {
         let max = self.max_message_size;
@@ -204,7 +211,7 @@ impl Assembler {
         if !open.broken {
             open.size += frame.payload.len() as u64;
             if open.size > max {
-                frame.violations.push(too_big(frame, open.size, max));
+                v.violations.push(too_big(frame, open.size, max));
                 open.broken = true;
                 open.data = Vec::new();
             }
@@ -212,7 +219,7 @@ impl Assembler {
         if !open.broken {
             if let Some(utf8) = open.utf8.as_mut() {
                 if let Err(i) = utf8.push(&frame.payload) {
-                    frame.violations.push(invalid_utf8(frame, i));
+                    v.violations.push(invalid_utf8(frame, i));
                     open.broken = true;
                 }
             }
@@ -228,9 +235,7 @@ impl Assembler {
             return None;
         }
         if open.utf8.as_ref().is_some_and(|u| !u.is_complete()) {
-            frame
-                .violations
-                .push(invalid_utf8(frame, frame.payload.len()));
+            v.violations.push(invalid_utf8(frame, frame.payload.len()));
             return None;
         }
         let mut data = open.data;
@@ -239,7 +244,7 @@ impl Assembler {
                 match ext.decode_message(open.rsv, data, max) {
                     Ok(d) => data = d,
                     Err(why) => {
-                        frame.violations.push(Violation::new(
+                        v.violations.push(Violation::new(
                             Rule::ExtensionError,
                             open.start..frame.end_offset(),
                             format!("{}: {why}", ext.name()),
@@ -249,7 +254,7 @@ impl Assembler {
                 }
                 if open.opcode == OpCode::Text {
                     if let Err(e) = std::str::from_utf8(&data) {
-                        frame.violations.push(Violation::new(
+                        v.violations.push(Violation::new(
                             Rule::InvalidUtf8,
                             open.start..frame.end_offset(),
                             format!(
@@ -278,6 +283,7 @@ fn too_big(frame: &Frame, size: u64, max: u64) -> Violation {
         frame.offset..frame.end_offset(),
         format!("{size} bytes, limit {max}"),
     )
+    .with_measured(size)
 }
 
 /// `index` is the first bad byte within this frame's payload.
@@ -291,13 +297,13 @@ fn invalid_utf8(frame: &Frame, index: usize) -> Violation {
     )
 }
 
-fn check_close_payload(frame: &mut Frame) {
+fn check_close_payload(frame: &Frame, v: &mut Verdict) {
     let start = frame.payload_offset();
     let parsed = parse_close_payload(&frame.payload);
     match parsed {
         Err(_) => {
             // §5.5.1: if there is a body, the first two bytes MUST be a 2-byte status code.
-            frame.violations.push(Violation::new(
+            v.violations.push(Violation::new(
                 Rule::CloseOneBytePayload,
                 start..start + 1,
                 "",
@@ -306,7 +312,7 @@ fn check_close_payload(frame: &mut Frame) {
         Ok(None) => {}
         Ok(Some(close)) => {
             if !close.code.is_sendable() {
-                frame.violations.push(Violation::new(
+                v.violations.push(Violation::new(
                     Rule::InvalidCloseCode,
                     start..start + 2,
                     close.code.to_string(),
@@ -314,7 +320,7 @@ fn check_close_payload(frame: &mut Frame) {
             }
             if let Err(i) = close.reason {
                 let at = start + 2 + i as u64;
-                frame.violations.push(Violation::new(
+                v.violations.push(Violation::new(
                     Rule::InvalidCloseReason,
                     at..at + 1,
                     format!("reason byte {i}"),

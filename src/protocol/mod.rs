@@ -29,15 +29,15 @@ pub mod violation;
 pub use accept::{AcceptDerivation, KeyCheck, GUID};
 pub use close::{close_payload_bytes, parse_close_payload, CloseCode, ClosePayload};
 pub use connection::{Connection, ConnectionEvent, ConnectionState};
-pub use decoder::{Decoded, Decoder, DecoderConfig, Frame, Limits, Pending};
+pub use decoder::{Decoded, Decoder, DecoderConfig, Limits, Pending};
 pub use extension::Extension;
-pub use frame::{encode_frame, FieldSpans, FrameHeader, LenEncoding, OpCode};
+pub use frame::{encode_frame, FieldSpans, Fragment, Frame, FrameHeader, LenEncoding, OpCode};
 pub use mask::{apply_mask, apply_mask_reference};
-pub use message::{Fragment, Message};
+pub use message::Message;
 pub use violation::{Rule, Violation};
 
 /// Which end of a connection an endpoint is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Role {
     /// The endpoint that opened the connection; it masks every frame.
     Client,

@@ -6,7 +6,7 @@ use std::ops::Range;
 use super::close::CloseCode;
 
 /// A rule of RFC 6455 that the bytes on the wire broke.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Rule {
     /// An RSV bit is set that no negotiated extension claims.
     ReservedBitSet,
@@ -129,7 +129,7 @@ impl Rule {
 
 /// One broken rule, found at a byte range of the stream (offsets count from the first byte the
 /// decoder was given).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Violation {
     /// The rule that was broken.
     pub rule: Rule,
@@ -137,6 +137,9 @@ pub struct Violation {
     pub byte_range: Range<u64>,
     /// Detail specific to this occurrence (the opcode value, the close code seen...).
     pub detail: String,
+    /// For the size limits: the size that broke the limit (a frame's payload length, a
+    /// message's size so far), so a report can give both numbers.
+    pub measured: Option<u64>,
 }
 
 impl Violation {
@@ -146,7 +149,14 @@ impl Violation {
             rule,
             byte_range,
             detail: detail.into(),
+            measured: None,
         }
+    }
+
+    /// The same violation, with the size that broke a size limit.
+    pub fn with_measured(mut self, size: u64) -> Self {
+        self.measured = Some(size);
+        self
     }
 
     /// The RFC section (e.g. `"5.2"`).

@@ -6,8 +6,11 @@
 //! Nothing is dropped: when the consumer falls behind, the channel fills and the loops wait
 //! (backpressure) — the wire slows down, the capture stays complete.
 
-pub mod event;
-mod worker;
+mod conn;
+mod event_loop;
+mod http;
+mod read_pool;
+mod wire;
 
 use std::collections::HashMap;
 use std::io::{self, Write as _};
@@ -19,10 +22,13 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-pub use event::{ClosedBy, Command, ConnId, Direction, Event, EventKind, LimitKind, ReplyMode};
-
-use crate::protocol::handshake::{error_response, HandshakeLimits, ServerPolicy};
+use crate::event::{
+    Clock, Command, ConnId, Endpoint, ErrorKind, Event, EventKind, IoFailure, LimitKind, ReplyMode,
+};
+use crate::protocol::handshake::{HandshakeLimits, ServerPolicy};
 use crate::protocol::Limits;
+use crate::tap::Tap;
+use http::HttpAnswer;
 
 /// Port browsers accept (6666, the seed's, is on their unsafe-port list).
 pub const DEFAULT_PORT: u16 = 8765;
@@ -52,9 +58,9 @@ pub struct ServerConfig {
     pub channel_capacity: usize,
     /// Event-loop threads that serve the connections (0: half the CPUs, 1 to 4).
     pub event_loops: usize,
-    /// The instant event times count from (`None`: when the server starts). A restarted
-    /// listener passes the first one's so a capture keeps one time line.
-    pub epoch: Option<Instant>,
+    /// Where event times count from (`None`: when the server starts). A restarted listener
+    /// passes the first one's so a capture keeps one time line.
+    pub clock: Option<Clock>,
     /// The counter connection numbers are drawn from (`None`: a new one starting at 1). A
     /// restarted listener shares the first one's, so no number is ever given twice.
     pub conn_ids: Option<Arc<AtomicU64>>,
@@ -74,7 +80,7 @@ impl Default for ServerConfig {
             auto_pong: true,
             channel_capacity: 4096,
             event_loops: 0,
-            epoch: None,
+            clock: None,
             conn_ids: None,
         }
     }
@@ -85,7 +91,7 @@ pub type Waker = Arc<dyn Fn() + Send + Sync>;
 
 /// State shared by the listener, the event loops and the command thread.
 pub(crate) struct Shared {
-    pub(crate) start: Instant,
+    pub(crate) clock: Clock,
     pub(crate) config: ServerConfig,
     pub(crate) policy: ServerPolicy,
     pub(crate) reply: RwLock<ReplyMode>,
@@ -96,14 +102,14 @@ pub(crate) struct Shared {
     pub(crate) conns: Mutex<HashMap<ConnId, usize>>,
     pub(crate) open: AtomicUsize,
     pub(crate) stopping: AtomicBool,
-    loops: OnceLock<Vec<worker::LoopTx>>,
+    loops: OnceLock<Vec<event_loop::LoopTx>>,
     /// Read buffers that captured reads have given back.
-    pub(crate) read_pool: Arc<worker::ReadPool>,
+    pub(crate) read_pool: Arc<read_pool::ReadPool>,
 }
 
 impl Shared {
     pub(crate) fn now(&self) -> Duration {
-        self.start.elapsed()
+        self.clock.now()
     }
 
     pub(crate) fn event(&self, conn: ConnId, kind: EventKind) -> Event {
@@ -115,13 +121,13 @@ impl Shared {
     }
 
     /// The event loops (none until `start` has made them).
-    fn loops(&self) -> &[worker::LoopTx] {
+    fn loops(&self) -> &[event_loop::LoopTx] {
         self.loops.get().map_or(&[], Vec::as_slice)
     }
 
-    /// An error on connection `conn` (0: the server), said for people.
-    pub(crate) fn error(&self, conn: ConnId, message: String) -> Event {
-        self.event(conn, EventKind::Error { message })
+    /// An error on connection `conn` (0: the server).
+    pub(crate) fn error(&self, conn: ConnId, e: ErrorKind) -> Event {
+        self.event(conn, EventKind::Error(e))
     }
 
     /// Queues a batch, waiting while the channel is full. A gone consumer is not an error for
@@ -155,7 +161,7 @@ pub fn start(
     let listener = TcpListener::bind(SocketAddr::new(config.bind, config.port))?;
     let addr = listener.local_addr()?;
     let shared = Arc::new(Shared {
-        start: config.epoch.unwrap_or_else(Instant::now),
+        clock: config.clock.unwrap_or_else(Clock::start),
         policy: ServerPolicy {
             protocols: config.protocols.clone(),
         },
@@ -168,12 +174,17 @@ pub fn start(
         open: AtomicUsize::new(0),
         stopping: AtomicBool::new(false),
         loops: OnceLock::new(),
-        read_pool: Arc::new(worker::ReadPool::new()),
+        read_pool: Arc::new(read_pool::ReadPool::new()),
     });
-    let warning = (!addr.ip().is_loopback()).then(|| {
-        format!("listening on {addr}: any machine that can reach this address can connect")
-    });
-    shared.publish(vec![shared.event(0, EventKind::Listening { addr, warning })]);
+    shared.publish(vec![
+        shared.event(
+            0,
+            EventKind::Clock {
+                unix_micros: shared.clock.unix_micros(),
+            },
+        ),
+        shared.event(0, EventKind::Listening { addr }),
+    ]);
 
     let n = match shared.config.event_loops {
         // Half the CPUs: the capture's consumer and, in a classroom, the clients on the same
@@ -185,14 +196,14 @@ pub fn start(
     let mut loops = Vec::with_capacity(n);
     let mut loop_threads = Vec::with_capacity(n);
     for i in 0..n {
-        match worker::spawn_loop(&shared, i) {
+        match event_loop::spawn_loop(&shared, i) {
             Ok((tx, thread)) => {
                 loops.push(tx);
                 loop_threads.push(thread);
             }
             Err(e) => {
                 for l in &loops {
-                    let _ = l.send(worker::Msg::Stop);
+                    let _ = l.send(event_loop::Msg::Stop);
                 }
                 return Err(e);
             }
@@ -238,7 +249,8 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
         let (stream, peer) = match accepted {
             Ok(s) => s,
             Err(e) => {
-                shared.publish(vec![shared.error(0, format!("accept failed: {e}"))]);
+                let e = ErrorKind::Accept(IoFailure::from(&e));
+                shared.publish(vec![shared.error(0, e)]);
                 // Out of file descriptors and the like: do not spin.
                 std::thread::sleep(Duration::from_millis(50));
                 continue;
@@ -251,56 +263,47 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
         let open = shared.open.fetch_add(1, Ordering::SeqCst);
         if open >= shared.config.max_connections || loops.is_empty() {
             shared.open.fetch_sub(1, Ordering::SeqCst);
-            refuse_busy(shared, id, stream, addrs.ok());
+            refuse_busy(shared, id, stream, addrs.ok(), open);
             continue;
         }
         // Round robin: connection numbers are consecutive.
         let i = usize::try_from(id).unwrap_or_default() % loops.len();
         if loops[i]
-            .send(worker::Msg::Accepted(id, stream, addrs))
+            .send(event_loop::Msg::Accepted(id, stream, addrs))
             .is_err()
         {
             // The loop is gone (it can only have panicked): the socket closes unserved.
             shared.open.fetch_sub(1, Ordering::SeqCst);
-            shared.publish(vec![
-                shared.error(id, "no event loop to serve this connection".into())
-            ]);
+            shared.publish(vec![shared.error(id, ErrorKind::NoEventLoop)]);
         }
     }
 }
 
-/// Past the connection limit: 503 with the reason, then close.
+/// Past the connection limit (`open` were open): 503 with the reason, then close.
 fn refuse_busy(
     shared: &Shared,
     id: ConnId,
     stream: TcpStream,
     addrs: Option<(SocketAddr, SocketAddr)>,
+    open: usize,
 ) {
     let limit = shared.config.max_connections;
-    let reason = format!("{limit} connections are open, the configured maximum");
-    let body = format!("wsscope: {reason}; try again later\n");
+    let tap = Tap::new(id, shared.clock, Endpoint::Server);
     let mut batch = Vec::new();
     if let Some((peer, local)) = addrs {
-        batch.push(shared.event(id, EventKind::Opened { peer, local }));
+        batch.push(tap.opened(peer, local));
     }
-    batch.push(shared.event(
-        id,
-        EventKind::Limit {
-            kind: LimitKind::Connections,
-            detail: reason.clone(),
-        },
-    ));
-    let answer = worker::HttpAnswer {
-        request: "(not read)".into(),
-        status: 503,
-        reason,
-        response: error_response(503, &[("Retry-After", "1")], &body),
-    };
+    batch.push(tap.event(EventKind::Limit {
+        kind: LimitKind::Connections,
+        limit: limit as u64,
+        actual: open as u64,
+    }));
+    let answer = HttpAnswer::busy(limit);
     // The listener's socket is still blocking, and the answer is small.
     let mut writer = &stream;
     let written = writer.write_all(&answer.response);
     let _ = stream.shutdown(Shutdown::Write);
-    worker::answered(shared, id, &mut batch, answer, written);
+    http::answered(&tap, &mut batch, answer, written);
     shared.publish(batch);
 }
 
@@ -326,11 +329,11 @@ fn route(shared: &Shared, cmd: Command) {
     let owner = shared.conns.lock().ok().and_then(|c| c.get(&id).copied());
     match owner.and_then(|i| shared.loops().get(i)) {
         Some(l) => {
-            if l.send(worker::Msg::Command(cmd)).is_err() {
-                worker::not_open(shared, id);
+            if l.send(event_loop::Msg::Command(cmd)).is_err() {
+                event_loop::not_open(shared, id);
             }
         }
-        None => worker::not_open(shared, id),
+        None => event_loop::not_open(shared, id),
     }
 }
 
@@ -357,7 +360,7 @@ impl ServerHandle {
         self.shared.stopping.store(true, Ordering::SeqCst);
         let loops = self.shared.loops();
         for l in loops {
-            let _ = l.send(worker::Msg::Stopping);
+            let _ = l.send(event_loop::Msg::Stopping);
         }
         let deadline = Instant::now() + grace;
         while self.shared.open.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
@@ -365,7 +368,7 @@ impl ServerHandle {
         }
         // Whoever is still there after the grace period is cut off.
         for l in loops {
-            let _ = l.send(worker::Msg::Stop);
+            let _ = l.send(event_loop::Msg::Stop);
         }
         for h in self.loop_threads.drain(..) {
             let _ = h.join();

@@ -1,0 +1,382 @@
+//! What wsscope saw, as data: events that belong to no single endpoint. A connection says which
+//! end wsscope is on it (the server today; the client and the proxy's two legs later; or a file),
+//! directions are RFC roles (sent by the client / sent by the server), times are monotonic from a
+//! [`Clock`] whose wall-clock anchor travels with the capture, and nothing in an event is a
+//! sentence for people: errors, limits and HTTP answers are typed data that the CLI and the
+//! window put into words (in either language, see [`crate::i18n`]).
+//!
+//! Every event is serde-serialisable: a capture written as JSON lines reads back the same.
+
+pub mod command;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::handshake::Handshake;
+use crate::protocol::{CloseCode, Frame, Message, Role};
+
+pub use command::{Command, ReplyMode};
+
+/// Connection number, unique for the life of one capture.
+pub type ConnId = u64;
+
+/// Which way bytes went, named by the RFC role of their sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Direction {
+    /// Sent by the client (to the server).
+    ClientToServer,
+    /// Sent by the server (to the client).
+    ServerToClient,
+}
+
+impl Direction {
+    /// 0 for client→server, 1 for server→client: the index of per-direction counters.
+    pub fn index(self) -> usize {
+        match self {
+            Self::ClientToServer => 0,
+            Self::ServerToClient => 1,
+        }
+    }
+
+    /// The direction of bytes sent by `role`.
+    pub fn sent_by(role: Role) -> Self {
+        match role {
+            Role::Client => Self::ClientToServer,
+            Role::Server => Self::ServerToClient,
+        }
+    }
+
+    /// The role of the sender.
+    pub fn sender(self) -> Role {
+        match self {
+            Self::ClientToServer => Role::Client,
+            Self::ServerToClient => Role::Server,
+        }
+    }
+}
+
+/// Which end of a connection wsscope is, or where the connection came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Endpoint {
+    /// wsscope's own server accepted it.
+    Server,
+    /// wsscope's client opened it.
+    Client,
+    /// The proxy's leg toward the client (wsscope plays the server).
+    ProxyToClient,
+    /// The proxy's leg toward the upstream server (wsscope plays the client).
+    ProxyToServer,
+    /// Read from a capture file: wsscope was on neither end.
+    File,
+}
+
+impl Endpoint {
+    /// The RFC role wsscope plays on such a connection (`None` for a file).
+    pub fn role(self) -> Option<Role> {
+        match self {
+            Self::Server | Self::ProxyToClient => Some(Role::Server),
+            Self::Client | Self::ProxyToServer => Some(Role::Client),
+            Self::File => None,
+        }
+    }
+}
+
+/// Who ended a connection, by RFC role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ClosedBy {
+    /// The client sent the first close frame, or dropped the TCP connection.
+    Client,
+    /// The server sent the first close frame, or dropped the TCP connection.
+    Server,
+}
+
+impl From<Role> for ClosedBy {
+    fn from(r: Role) -> Self {
+        match r {
+            Role::Client => Self::Client,
+            Role::Server => Self::Server,
+        }
+    }
+}
+
+/// Where event times count from: a monotonic instant and the wall-clock time it was taken at,
+/// so a capture can say when (pcap and HAR need real timestamps) while its times never jump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock {
+    /// Time zero.
+    pub epoch: Instant,
+    /// The wall-clock time at `epoch`.
+    pub wall: SystemTime,
+}
+
+impl Clock {
+    /// A clock whose time zero is now.
+    pub fn start() -> Self {
+        Self {
+            epoch: Instant::now(),
+            wall: SystemTime::now(),
+        }
+    }
+
+    /// Time since time zero.
+    pub fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    /// Time zero in microseconds since the Unix epoch (0 if the system clock is before 1970).
+    pub fn unix_micros(&self) -> u64 {
+        self.wall
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+    }
+}
+
+/// One thing that happened, with when and on which connection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Event {
+    /// The connection (0 for events of no connection: listening, a server-wide error).
+    pub conn: ConnId,
+    /// Time since the capture's [`Clock`] started (monotonic).
+    pub time: Duration,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// The kinds of event.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum EventKind {
+    /// The capture's time zero on the wall clock: the first event of every source.
+    Clock {
+        /// Microseconds since the Unix epoch at time zero.
+        unix_micros: u64,
+    },
+    /// A listener is bound.
+    Listening {
+        /// The bound address (with the real port when 0 was asked for).
+        addr: SocketAddr,
+    },
+    /// A TCP connection was opened (accepted by the server, or connected by the client).
+    Opened {
+        /// Which end wsscope is.
+        endpoint: Endpoint,
+        /// The client's address.
+        client: SocketAddr,
+        /// The server's address.
+        server: SocketAddr,
+    },
+    /// One `read` or `write` on the socket: its exact bytes. The boundaries matter (the
+    /// sticky/split-packet lesson): frames do not line up with them.
+    Tcp {
+        /// Whose bytes they are.
+        direction: Direction,
+        /// The bytes of that one call.
+        bytes: Bytes,
+    },
+    /// The upgrade request, its checks, the accept derivation and the response.
+    Handshake(Box<Handshake>),
+    /// A plain HTTP answer was given instead of (or refusing) an upgrade.
+    Http {
+        /// Method and target, when the request head parsed.
+        request: Option<RequestLine>,
+        /// The status sent.
+        status: u16,
+        /// Why that answer.
+        outcome: HttpOutcome,
+    },
+    /// A frame, in either direction, exactly as on the wire, with the rules it broke.
+    Frame {
+        /// Who sent it.
+        direction: Direction,
+        /// The decoded frame.
+        frame: Box<Frame>,
+    },
+    /// A complete message.
+    Message {
+        /// Who sent it.
+        direction: Direction,
+        /// The reassembled message.
+        message: Message,
+    },
+    /// A configured limit was hit and answered.
+    Limit {
+        /// Which limit.
+        kind: LimitKind,
+        /// The limit in force (bytes, fields, connections or milliseconds: see [`LimitKind`]).
+        limit: u64,
+        /// What was seen.
+        actual: u64,
+    },
+    /// The connection ended.
+    Closed {
+        /// The close code received or sent (1005 for a close frame without one, 1006 for no
+        /// close frame at all, §7.1.5).
+        code: Option<CloseCode>,
+        /// The close reason as sent (the peer's words, not ours).
+        reason: String,
+        /// Who started the close.
+        by: ClosedBy,
+        /// True when both close frames were exchanged before TCP closed (§7.1.1).
+        clean: bool,
+    },
+    /// Something went wrong on this connection (or on the server, for connection 0).
+    Error(ErrorKind),
+    /// The listener stopped.
+    Stopped,
+}
+
+/// A request's method and target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestLine {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// The request target as sent.
+    pub path: String,
+}
+
+/// Why a plain HTTP answer was given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HttpOutcome {
+    /// `GET /`: the demo page (200).
+    DemoPage,
+    /// A method other than GET (405).
+    MethodNotAllowed,
+    /// A GET without an upgrade for a path other than `/` (404).
+    NotFound,
+    /// The upgrade request broke a §4.2.1 rule (400, or 426 for the version): the handshake
+    /// event before this one has the checks.
+    UpgradeRefused,
+    /// The request head did not parse as HTTP (400).
+    Malformed(String),
+    /// The request head exceeded the size limit (431).
+    HeadTooLarge,
+    /// The request head had more header fields than allowed (431).
+    TooManyHeaders,
+    /// The opening handshake did not complete in time (408).
+    HandshakeTimeout,
+    /// The connection limit was reached (503).
+    Busy,
+}
+
+/// Which configured limit was hit, and the unit of its numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum LimitKind {
+    /// Request head larger than allowed (431); bytes.
+    HandshakeBytes,
+    /// Too many header fields (431); fields.
+    HandshakeHeaders,
+    /// The handshake did not finish in time (408); milliseconds.
+    HandshakeTimeout,
+    /// Too many connections open (503); connections.
+    Connections,
+    /// A frame over the frame size limit (1009); bytes.
+    FrameSize,
+    /// A message over the message size limit (1009); bytes.
+    MessageSize,
+}
+
+/// What went wrong, as data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorKind {
+    /// The listener's `accept` failed.
+    Accept(IoFailure),
+    /// An event loop's poll failed.
+    EventLoop(IoFailure),
+    /// A connection could not be set up (it was gone at once).
+    Setup(IoFailure),
+    /// No event loop was left to serve a connection.
+    NoEventLoop,
+    /// Reading from the socket failed.
+    Read(IoFailure),
+    /// Writing to the socket failed.
+    Write(IoFailure),
+    /// A command named a connection that is not open.
+    NotOpen,
+    /// A command could not be carried out: what the protocol refused.
+    NotSent(SendRefusal),
+}
+
+/// Why the protocol refused to send something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SendRefusal {
+    /// A close frame was already sent (§5.5.1).
+    Closed,
+    /// A control frame payload over 125 bytes (§5.5); the size.
+    ControlTooLong(usize),
+    /// A close reason over 123 bytes; the size.
+    ReasonTooLong(usize),
+}
+
+impl From<crate::protocol::connection::SendError> for SendRefusal {
+    fn from(e: crate::protocol::connection::SendError) -> Self {
+        use crate::protocol::connection::SendError;
+        match e {
+            SendError::Closed => Self::Closed,
+            SendError::ControlTooLong(n) => Self::ControlTooLong(n),
+            SendError::ReasonTooLong(n) => Self::ReasonTooLong(n),
+        }
+    }
+}
+
+/// An I/O error as data: its kind and the operating system's error number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IoFailure {
+    /// What kind of failure.
+    pub kind: IoKind,
+    /// The OS error number (`errno`), when there was one.
+    pub os_code: Option<i32>,
+}
+
+/// The I/O failures a socket meets, named; anything else is `Other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum IoKind {
+    /// The peer reset the connection.
+    ConnectionReset,
+    /// The connection was aborted.
+    ConnectionAborted,
+    /// Writing to a connection the peer closed.
+    BrokenPipe,
+    /// The peer took nothing.
+    WriteZero,
+    /// Timed out.
+    TimedOut,
+    /// Out of file descriptors or memory.
+    OutOfResources,
+    /// Not allowed.
+    PermissionDenied,
+    /// The address is in use.
+    AddrInUse,
+    /// Anything else.
+    Other,
+}
+
+impl From<&std::io::Error> for IoFailure {
+    fn from(e: &std::io::Error) -> Self {
+        use std::io::ErrorKind as K;
+        let kind = match e.kind() {
+            K::ConnectionReset => IoKind::ConnectionReset,
+            K::ConnectionAborted => IoKind::ConnectionAborted,
+            K::BrokenPipe => IoKind::BrokenPipe,
+            K::WriteZero => IoKind::WriteZero,
+            K::TimedOut => IoKind::TimedOut,
+            K::OutOfMemory => IoKind::OutOfResources,
+            K::PermissionDenied => IoKind::PermissionDenied,
+            K::AddrInUse => IoKind::AddrInUse,
+            // EMFILE / ENFILE: out of file descriptors.
+            _ if matches!(e.raw_os_error(), Some(23 | 24)) && cfg!(unix) => IoKind::OutOfResources,
+            _ => IoKind::Other,
+        };
+        Self {
+            kind,
+            os_code: e.raw_os_error(),
+        }
+    }
+}
+
+impl From<std::io::Error> for IoFailure {
+    fn from(e: std::io::Error) -> Self {
+        Self::from(&e)
+    }
+}

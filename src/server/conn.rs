@@ -1,0 +1,411 @@
+//! One connection of the server, owned by its event loop: the opening handshake (or a plain
+//! HTTP answer), then the WebSocket. Its bytes go through the capture [`Tap`], which decodes
+//! each direction once; the protocol [`Connection`] acts on what the tap decoded.
+
+use std::io;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::http::{answered, closed_unclean, request_line, HttpAnswer};
+use super::read_pool::ReadBuf;
+use super::wire::Wire;
+use super::Shared;
+use crate::event::{
+    ClosedBy, Command, ConnId, Direction, ErrorKind, Event, EventKind, IoFailure, LimitKind,
+    ReplyMode,
+};
+use crate::protocol::handshake::{answer, Request};
+use crate::protocol::{Connection, Decoded, DecoderConfig, OpCode, Role, Rule};
+use crate::tap::{Head, Tap};
+
+/// Events one TCP read usually makes (the read, a frame and its message, the reply's write,
+/// frame and message): the batch vector gets that room at once instead of growing twice.
+const BATCH: usize = 8;
+
+/// How long to wait for the client's close (or EOF) after the server closed its side.
+pub(crate) const LINGER: Duration = Duration::from_secs(2);
+
+/// How long our last bytes (the close frame, an echo before it) may wait for a client that reads
+/// nothing at all; any progress starts the wait again, so a slow reader is not cut off.
+pub(crate) const FLUSH_WAIT: Duration = Duration::from_secs(10);
+
+/// One connection, owned by its loop.
+pub(crate) struct Conn {
+    pub(crate) id: ConnId,
+    /// The loop that owns it (commands are routed by it).
+    loop_index: usize,
+    pub(crate) wire: Wire,
+    /// Turns the connection's bytes into events.
+    pub(crate) tap: Tap,
+    /// Set once the connection is a WebSocket.
+    pub(crate) ws: Option<Box<WsState>>,
+    buf: ReadBuf,
+    /// The socket may have bytes to read (mio reports readiness once, on its edge).
+    pub(crate) readable: bool,
+    /// The peer's end of stream or an error was reported: read until a read returns it.
+    pub(crate) read_closed: bool,
+    /// Waiting in the loop's `again` list.
+    pub(crate) queued: bool,
+    /// The deadline is [`FLUSH_WAIT`] for our last bytes, not the linger after them.
+    pub(crate) flushing: bool,
+    /// The socket can take bytes again.
+    pub(crate) writable: bool,
+    /// Handshake timeout, then linger after our close, then the last chance to read an answer.
+    pub(crate) deadline: Option<Instant>,
+    /// Done: the loop drops it.
+    pub(crate) ended: bool,
+    /// A plain HTTP answer: end once it is written.
+    pub(crate) end_after_flush: bool,
+}
+
+/// The protocol state of a WebSocket connection.
+pub(crate) struct WsState {
+    pub(crate) conn: Connection,
+    /// What the tap decoded from a read, reused from read to read.
+    decoded: Vec<Decoded>,
+    pub(crate) write_shut: bool,
+}
+
+impl WsState {
+    fn new(shared: &Shared) -> Self {
+        let config = DecoderConfig {
+            sender: Some(Role::Client),
+            limits: shared.config.limits,
+        };
+        Self {
+            conn: Connection::new(Role::Server, config),
+            decoded: Vec::new(),
+            write_shut: false,
+        }
+    }
+
+    /// Whether a close frame went either way (shutdown then leaves the close to finish).
+    pub(crate) fn closing(&self) -> bool {
+        self.conn.close_sent().is_some() || self.conn.close_received().is_some()
+    }
+}
+
+impl Conn {
+    pub(crate) fn new(
+        shared: &Shared,
+        tap: Tap,
+        wire: Wire,
+        loop_index: usize,
+        buf: ReadBuf,
+    ) -> Self {
+        Self {
+            id: tap.id(),
+            loop_index,
+            wire,
+            tap,
+            ws: None,
+            buf,
+            readable: false,
+            read_closed: false,
+            queued: false,
+            flushing: false,
+            writable: false,
+            deadline: Some(Instant::now() + shared.config.handshake_timeout),
+            ended: false,
+            end_after_flush: false,
+        }
+    }
+
+    fn error(&self, e: ErrorKind) -> Event {
+        self.tap.event(EventKind::Error(e))
+    }
+
+    /// One read, and what it causes. Not called once an HTTP answer is given (`drive` stops
+    /// reading then).
+    pub(crate) fn read_once(&mut self, shared: &Shared, stopping: bool) {
+        let bytes = match self.buf.read(&self.wire.stream) {
+            Ok((bytes, _)) if bytes.is_empty() => {
+                self.readable = false;
+                match self.ws.as_deref_mut() {
+                    Some(ws) => ws.conn.tcp_cut(Role::Client),
+                    None => shared.publish(vec![closed_unclean(&self.tap, ClosedBy::Client)]),
+                }
+                self.ended = true;
+                return;
+            }
+            Ok((bytes, full)) => {
+                // A read that did not fill the buffer emptied the socket: epoll and kqueue report
+                // the next bytes as a new edge, so no read is wasted on WouldBlock. Not when the
+                // end of stream was reported with these bytes (no new edge will say so again),
+                // nor on Windows, where mio reports readiness again only after a WouldBlock.
+                self.readable = full || self.read_closed || cfg!(windows);
+                bytes
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.readable = false;
+                return;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return,
+            Err(e) => {
+                self.readable = false;
+                let mut batch = vec![self.error(ErrorKind::Read(IoFailure::from(&e)))];
+                match self.ws.as_deref_mut() {
+                    Some(ws) => ws.conn.tcp_cut(Role::Client),
+                    None => batch.push(closed_unclean(&self.tap, ClosedBy::Client)),
+                }
+                shared.publish(batch);
+                self.ended = true;
+                return;
+            }
+        };
+        let mut batch = Vec::with_capacity(BATCH);
+        if self.ws.is_some() {
+            // The TCP event and the frames cut from the read share its bytes.
+            self.tap
+                .tcp(Direction::ClientToServer, bytes.clone(), &mut batch);
+            self.receive(shared, bytes, &mut batch);
+        } else {
+            self.handshake(shared, bytes, &mut batch, stopping);
+        }
+        shared.publish(batch);
+    }
+
+    /// More of the request head arrived: wait for the rest, refuse it, answer it or upgrade.
+    fn handshake(&mut self, shared: &Shared, bytes: Bytes, batch: &mut Vec<Event>, stopping: bool) {
+        match self
+            .tap
+            .request_bytes(bytes, &shared.config.handshake_limits, batch)
+        {
+            Head::Partial => {}
+            Head::Refused(e) => self.answer_http(batch, HttpAnswer::unparsed(&e)),
+            Head::Complete(request) => {
+                if self.upgrade_or_answer(shared, batch, request) {
+                    if stopping {
+                        self.run_command(super::event_loop::going_away(self.id), batch);
+                    }
+                    let rest = self.tap.take_rest();
+                    if !rest.is_empty() {
+                        // The client's first frames came with its request.
+                        self.receive(shared, rest, batch);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes an HTTP answer; the connection ends once it is written.
+    pub(crate) fn answer_http(&mut self, batch: &mut Vec<Event>, a: HttpAnswer) {
+        let written = self.wire.write(&a.response);
+        self.wire.shutdown_write();
+        self.end_after_flush = true;
+        self.deadline = Some(Instant::now() + LINGER);
+        answered(&self.tap, batch, a, written);
+    }
+
+    /// The handshake took too long: the limit, then 408, and the connection ends.
+    pub(crate) fn timeout(&mut self, shared: &Shared) {
+        let limit = shared.config.handshake_timeout;
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let mut batch = vec![self.tap.event(EventKind::Limit {
+            kind: LimitKind::HandshakeTimeout,
+            limit: ms(limit),
+            actual: ms(self.tap.age()),
+        })];
+        let a = HttpAnswer::timeout(limit, self.tap.head_len());
+        self.answer_http(&mut batch, a);
+        shared.publish(batch);
+    }
+
+    /// Answers a complete request head. Returns true when the connection switched to WebSocket.
+    fn upgrade_or_answer(
+        &mut self,
+        shared: &Shared,
+        batch: &mut Vec<Event>,
+        request: Request,
+    ) -> bool {
+        if !request.wants_websocket() {
+            self.answer_http(batch, HttpAnswer::plain(&request));
+            return false;
+        }
+        let line = request_line(&request);
+        let hs = answer(request, &shared.policy);
+        if hs.accepted() {
+            // Reachable by commands before the client can see the 101 and send one.
+            self.ws = Some(Box::new(WsState::new(shared)));
+            if let Ok(mut c) = shared.conns.lock() {
+                c.insert(self.id, self.loop_index);
+            }
+            self.deadline = None;
+        }
+        let written = self.wire.write(&hs.response.raw);
+        self.tap.tcp(
+            Direction::ServerToClient,
+            Bytes::copy_from_slice(&hs.response.raw),
+            batch,
+        );
+        let accepted = hs.accepted() && written.is_ok();
+        let status = hs.response.status;
+        self.tap
+            .handshake(hs, Role::Server, shared.config.limits, batch);
+        if let Err(e) = written {
+            batch.push(self.error(ErrorKind::Write(IoFailure::from(&e))));
+        }
+        if !accepted {
+            if self.ws.take().is_some() {
+                if let Ok(mut c) = shared.conns.lock() {
+                    c.remove(&self.id);
+                }
+            }
+            self.wire.shutdown_write();
+            self.end_after_flush = true;
+            self.deadline = Some(Instant::now() + LINGER);
+            batch.push(self.tap.event(EventKind::Http {
+                request: Some(line),
+                status,
+                outcome: crate::event::HttpOutcome::UpgradeRefused,
+            }));
+            batch.push(closed_unclean(&self.tap, ClosedBy::Server));
+        }
+        accepted
+    }
+
+    /// Feeds received WebSocket bytes through the tap to the connection, replies per the reply
+    /// mode, writes what it queued.
+    fn receive(&mut self, shared: &Shared, data: Bytes, batch: &mut Vec<Event>) {
+        let Some(ws) = self.ws.as_deref_mut() else {
+            return;
+        };
+        ws.conn.auto_pong = shared.auto_pong.load(Ordering::Relaxed);
+        let mut decoded = std::mem::take(&mut ws.decoded);
+        self.tap
+            .decode(Direction::ClientToServer, data, &mut decoded);
+        for d in decoded.drain(..) {
+            let deliver = ws.conn.receive_decoded(&d);
+            // What the frame caused (a failure, the peer's close) needs nothing from us here: the
+            // connection keeps the close bookkeeping and queued its answers.
+            while ws.conn.next_event().is_some() {}
+            match &d {
+                Decoded::Frame(frame) => {
+                    for v in &frame.violations {
+                        let (kind, limit) = match v.rule {
+                            Rule::FrameTooBig => {
+                                (LimitKind::FrameSize, shared.config.limits.max_frame_size)
+                            }
+                            Rule::MessageTooBig => (
+                                LimitKind::MessageSize,
+                                shared.config.limits.max_message_size,
+                            ),
+                            _ => continue,
+                        };
+                        batch.push(self.tap.event(EventKind::Limit {
+                            kind,
+                            limit,
+                            actual: v.measured.unwrap_or(limit.saturating_add(1)),
+                        }));
+                    }
+                }
+                Decoded::Message(message) if deliver => reply(shared, &mut ws.conn, message),
+                Decoded::Message(_) => {}
+            }
+            batch.push(self.tap.decoded(Direction::ClientToServer, d));
+        }
+        ws.decoded = decoded;
+        flush(&mut self.tap, &mut self.wire, ws, batch);
+    }
+
+    /// A command for this WebSocket (not Disconnect, which the loop handles).
+    pub(crate) fn run_command(&mut self, cmd: Command, batch: &mut Vec<Event>) {
+        let Some(ws) = self.ws.as_deref_mut() else {
+            return;
+        };
+        let result = match cmd {
+            Command::Text(_, t) => ws.conn.send_text(&t),
+            Command::Binary(_, b) => ws.conn.send_binary(&b),
+            Command::Ping(_, p) => ws.conn.send_ping(&p),
+            Command::Pong(_, p) => ws.conn.send_pong(&p),
+            Command::Close(_, code, reason) => ws.conn.send_close(code, &reason),
+            Command::Raw(_, bytes) => {
+                ws.conn.send_raw(&bytes);
+                Ok(())
+            }
+            Command::Disconnect(_) | Command::SetReplyMode(_) | Command::SetAutoPong(_) => Ok(()),
+        };
+        if let Err(e) = result {
+            batch.push(
+                self.tap
+                    .event(EventKind::Error(ErrorKind::NotSent(e.into()))),
+            );
+        }
+        flush(&mut self.tap, &mut self.wire, ws, batch);
+    }
+
+    /// The socket can take more: writes what waited.
+    pub(crate) fn flush_wire(&mut self, batch: &mut Vec<Event>) {
+        let before = self.wire.pending();
+        let flushed = self.wire.flush();
+        if self.flushing && self.wire.pending() < before {
+            // The client is reading: give it the whole wait again.
+            self.deadline = Some(Instant::now() + FLUSH_WAIT);
+        }
+        if let Err(e) = flushed {
+            batch.push(self.error(ErrorKind::Write(IoFailure::from(&e))));
+            self.wire.discard();
+            self.wire.failed = true;
+            if self.ws.is_none() {
+                self.ended = true;
+            }
+        }
+    }
+
+    /// The connection is over: a WebSocket says how it closed.
+    pub(crate) fn finish(&mut self, shared: &Shared) {
+        let Some(ws) = self.ws.take() else {
+            return;
+        };
+        if let Ok(mut c) = shared.conns.lock() {
+            c.remove(&self.id);
+        }
+        let close = ws.conn.close_summary();
+        shared.publish(vec![self.tap.event(EventKind::Closed {
+            code: Some(close.code),
+            reason: close.reason,
+            by: close.by.into(),
+            clean: close.clean,
+        })]);
+    }
+}
+
+/// Answers a message per the reply mode.
+fn reply(shared: &Shared, conn: &mut Connection, message: &crate::protocol::Message) {
+    // Read the mode per message, borrowing it (no copy of a fixed reply's text).
+    let Ok(mode) = shared.reply.read() else {
+        return;
+    };
+    let sent = match &*mode {
+        ReplyMode::Echo if message.opcode == OpCode::Text => {
+            // The decoder validated the UTF-8 already.
+            conn.send_text(std::str::from_utf8(&message.payload).unwrap_or_default())
+        }
+        ReplyMode::Echo => conn.send_binary(&message.payload),
+        ReplyMode::Fixed(text) => conn.send_text(text),
+        ReplyMode::Manual => Ok(()),
+    };
+    // Sending fails only after our close frame, when replies are no longer due.
+    let _ = sent;
+}
+
+/// Writes what the connection queued and captures it.
+fn flush(tap: &mut Tap, wire: &mut Wire, ws: &mut WsState, batch: &mut Vec<Event>) {
+    let out = Bytes::from(ws.conn.data_to_send());
+    if !out.is_empty() && !ws.write_shut {
+        if let Err(e) = wire.write(&out) {
+            batch.push(tap.event(EventKind::Error(ErrorKind::Write(IoFailure::from(&e)))));
+            // The peer is gone (reset): the next read says so and ends the connection.
+            wire.failed = true;
+        }
+        tap.observe(Direction::ServerToClient, out, batch);
+    }
+    if ws.conn.should_close_tcp() && !ws.write_shut {
+        // §7.1.1: the server closes the TCP connection first once the close handshake is done;
+        // §7.1.7: after failing the connection it closes without waiting.
+        wire.shutdown_write();
+        ws.write_shut = true;
+    }
+}

@@ -1,0 +1,407 @@
+//! The event loops. A few threads (mio: epoll, kqueue) each own some connections and serve
+//! every one that is ready in one wake-up, where a thread per connection pays a context switch
+//! per message; with one connection it costs one `epoll_wait` more per read.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+
+use super::conn::{Conn, FLUSH_WAIT, LINGER};
+use super::http::closed_unclean;
+use super::read_pool::ReadBuf;
+use super::wire::Wire;
+use super::Shared;
+use crate::event::{ClosedBy, Command, ConnId, Endpoint, ErrorKind, IoFailure};
+use crate::protocol::Role;
+use crate::tap::Tap;
+
+/// Reads one connection may do per turn before the others get theirs.
+const READS_PER_TURN: usize = 4;
+
+/// How often deadlines (handshake timeout, linger) are checked while any is set.
+const TICK: Duration = Duration::from_millis(25);
+
+/// The token of a loop's waker; connections use their number.
+const WAKE: Token = Token(usize::MAX);
+
+/// What a loop is told by the listener, the command thread and shutdown.
+pub(crate) enum Msg {
+    /// A new connection: its number, socket and peer and local addresses.
+    Accepted(
+        ConnId,
+        std::net::TcpStream,
+        io::Result<(SocketAddr, SocketAddr)>,
+    ),
+    /// A command for one of this loop's connections.
+    Command(Command),
+    /// Shutdown began: close WebSockets with 1001, cut off unfinished handshakes.
+    Stopping,
+    /// The grace period is over: cut every connection and end the loop.
+    Stop,
+}
+
+/// The way to one event loop.
+#[derive(Clone)]
+pub(crate) struct LoopTx {
+    tx: Sender<Msg>,
+    waker: Arc<mio::Waker>,
+}
+
+impl LoopTx {
+    /// Hands `msg` to the loop; gives it back if the loop has ended.
+    pub(crate) fn send(&self, msg: Msg) -> Result<(), Msg> {
+        self.tx.send(msg).map_err(|e| e.into_inner())?;
+        // Waking fails only if the poll is gone, i.e. the loop ended.
+        let _ = self.waker.wake();
+        Ok(())
+    }
+}
+
+/// Starts event loop `index`.
+pub(crate) fn spawn_loop(
+    shared: &Arc<Shared>,
+    index: usize,
+) -> io::Result<(LoopTx, JoinHandle<()>)> {
+    let poll = Poll::new()?;
+    let waker = Arc::new(mio::Waker::new(poll.registry(), WAKE)?);
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let s = Arc::clone(shared);
+    let thread = std::thread::Builder::new()
+        .name(format!("wsscope-loop-{index}"))
+        .spawn(move || EventLoop::new(s, poll, rx, index).run())?;
+    Ok((LoopTx { tx, waker }, thread))
+}
+
+struct EventLoop {
+    shared: Arc<Shared>,
+    poll: Poll,
+    inbox: Receiver<Msg>,
+    index: usize,
+    conns: HashMap<usize, Conn>,
+    /// Connections that may still have bytes to read (they used up their turn).
+    again: Vec<usize>,
+    stopping: bool,
+    next_tick: Instant,
+}
+
+impl EventLoop {
+    fn new(shared: Arc<Shared>, poll: Poll, inbox: Receiver<Msg>, index: usize) -> Self {
+        Self {
+            shared,
+            poll,
+            inbox,
+            index,
+            conns: HashMap::new(),
+            again: Vec::new(),
+            stopping: false,
+            next_tick: Instant::now() + TICK,
+        }
+    }
+
+    fn run(mut self) {
+        let mut events = Events::with_capacity(256);
+        let mut ready: Vec<usize> = Vec::new();
+        loop {
+            let timeout = if !self.again.is_empty() {
+                Some(Duration::ZERO)
+            } else if self.conns.values().any(|c| c.deadline.is_some()) {
+                Some(self.next_tick.saturating_duration_since(Instant::now()))
+            } else {
+                None
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    let e = ErrorKind::EventLoop(IoFailure::from(&e));
+                    self.shared.publish(vec![self.shared.error(0, e)]);
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                continue;
+            }
+            ready.clear();
+            for key in self.again.drain(..) {
+                if let Some(c) = self.conns.get_mut(&key) {
+                    c.queued = false;
+                    ready.push(key);
+                }
+            }
+            let mut woken = false;
+            for ev in events.iter() {
+                if ev.token() == WAKE {
+                    woken = true;
+                    continue;
+                }
+                let key = ev.token().0;
+                if let Some(c) = self.conns.get_mut(&key) {
+                    if ev.is_writable() {
+                        c.writable = true;
+                    }
+                    if ev.is_readable() {
+                        c.readable = true;
+                    }
+                    if ev.is_read_closed() || ev.is_error() {
+                        // The end (or a reset) can come in the same edge as the last bytes:
+                        // read until the read itself reports it.
+                        c.readable = true;
+                        c.read_closed = true;
+                    }
+                    ready.push(key);
+                }
+            }
+            for &key in &ready {
+                self.drive(key);
+            }
+            if woken && self.take_messages() {
+                break;
+            }
+            if Instant::now() >= self.next_tick {
+                self.next_tick = Instant::now() + TICK;
+                self.check_deadlines();
+            }
+        }
+    }
+
+    /// Handles what the loop was sent. Returns true when the loop must end.
+    fn take_messages(&mut self) -> bool {
+        while let Ok(msg) = self.inbox.try_recv() {
+            match msg {
+                Msg::Accepted(id, stream, addrs) => self.accept(id, stream, addrs),
+                Msg::Command(cmd) => self.command(cmd),
+                Msg::Stopping => {
+                    self.stopping = true;
+                    let keys: Vec<usize> = self.conns.keys().copied().collect();
+                    for key in keys {
+                        self.stop_one(key);
+                    }
+                }
+                Msg::Stop => return true,
+            }
+        }
+        false
+    }
+
+    /// Shutdown reached a connection: a WebSocket gets its 1001, a handshake is cut off.
+    fn stop_one(&mut self, key: usize) {
+        let Some(c) = self.conns.get_mut(&key) else {
+            return;
+        };
+        if let Some(ws) = c.ws.as_ref() {
+            // A connection already closing finishes its own closing handshake.
+            if !ws.closing() {
+                let id = c.id;
+                self.command(going_away(id));
+            }
+        } else {
+            // An HTTP answer already said how its connection ended.
+            if !c.end_after_flush {
+                let batch = vec![closed_unclean(&c.tap, ClosedBy::Server)];
+                self.shared.publish(batch);
+            }
+            self.end(key);
+        }
+    }
+
+    fn accept(
+        &mut self,
+        id: ConnId,
+        stream: std::net::TcpStream,
+        addrs: io::Result<(SocketAddr, SocketAddr)>,
+    ) {
+        let shared = &self.shared;
+        let registered = stream
+            .set_nonblocking(true)
+            .and_then(|()| stream.set_nodelay(true))
+            .map(|()| TcpStream::from_std(stream))
+            .and_then(|mut s| {
+                self.poll
+                    .registry()
+                    .register(&mut s, token(id), Interest::READABLE | Interest::WRITABLE)
+                    .map(|()| s)
+            });
+        let (stream, (peer, local)) = match (registered, addrs) {
+            (Ok(s), Ok(a)) => (s, a),
+            (Err(e), _) | (_, Err(e)) => {
+                let e = ErrorKind::Setup(IoFailure::from(&e));
+                shared.publish(vec![shared.error(id, e)]);
+                shared.open.fetch_sub(1, Ordering::SeqCst);
+                return;
+            }
+        };
+        let tap = Tap::new(id, shared.clock, Endpoint::Server);
+        shared.publish(vec![tap.opened(peer, local)]);
+        let buf = ReadBuf::new(Arc::clone(&shared.read_pool));
+        let conn = Conn::new(shared, tap, Wire::new(stream), self.index, buf);
+        self.conns.insert(token(id).0, conn);
+        if self.stopping {
+            self.stop_one(token(id).0);
+        }
+    }
+
+    fn command(&mut self, cmd: Command) {
+        let Some(id) = cmd.conn() else {
+            return;
+        };
+        let key = token(id).0;
+        let shared = &self.shared;
+        let Some(c) = self.conns.get_mut(&key).filter(|c| c.ws.is_some()) else {
+            not_open(shared, id);
+            return;
+        };
+        if let Command::Disconnect(_) = cmd {
+            if let Some(ws) = c.ws.as_mut() {
+                ws.conn.tcp_cut(Role::Server);
+            }
+            self.end(key);
+            return;
+        }
+        let mut batch = Vec::new();
+        c.run_command(cmd, &mut batch);
+        shared.publish(batch);
+        self.after_io(key);
+    }
+
+    /// Reads and writes what a connection is ready for.
+    fn drive(&mut self, key: usize) {
+        let shared = &self.shared;
+        let stopping = self.stopping;
+        let Some(c) = self.conns.get_mut(&key) else {
+            return;
+        };
+        if c.writable && c.wire.has_unsent() {
+            c.writable = false;
+            let mut batch = Vec::new();
+            c.flush_wire(&mut batch);
+            shared.publish(batch);
+        }
+        if c.wire.failed {
+            // A write found the peer gone: a read says how (reset or end of stream).
+            c.wire.failed = false;
+            c.readable = true;
+            c.read_closed = true;
+        }
+        let mut turns = 0;
+        // Once an HTTP answer is given nothing more is read (the old request's body, say).
+        while c.readable && !c.wire.has_unsent() && !c.ended && !c.end_after_flush {
+            if turns == READS_PER_TURN {
+                if !c.queued {
+                    c.queued = true;
+                    self.again.push(key);
+                }
+                break;
+            }
+            turns += 1;
+            c.read_once(shared, stopping);
+        }
+        self.after_io(key);
+    }
+
+    /// Ends a connection that is done, or sets its linger deadline.
+    fn after_io(&mut self, key: usize) {
+        let Some(c) = self.conns.get_mut(&key) else {
+            return;
+        };
+        if c.end_after_flush && !c.wire.has_unsent() {
+            c.ended = true;
+        }
+        if c.ended {
+            self.end(key);
+        } else if c.ws.as_ref().is_some_and(|ws| ws.write_shut) {
+            if c.wire.has_unsent() {
+                // Our close is queued behind bytes the client has not taken yet.
+                if c.deadline.is_none() || !c.flushing {
+                    c.deadline = Some(Instant::now() + FLUSH_WAIT);
+                    c.flushing = true;
+                }
+            } else if c.deadline.is_none() || c.flushing {
+                // Closed on our side (the close frame is out): wait a little for the client's
+                // FIN, capturing what comes, but never longer than LINGER in all (a client that
+                // keeps sending does not hold us).
+                c.deadline = Some(Instant::now() + LINGER);
+                c.flushing = false;
+            }
+        }
+    }
+
+    /// Drops a connection: nothing more is sent or read; a WebSocket says how it closed.
+    fn end(&mut self, key: usize) {
+        if let Some(mut c) = self.conns.remove(&key) {
+            c.wire.cut();
+            let _ = self.poll.registry().deregister(&mut c.wire.stream);
+            c.finish(&self.shared);
+            self.shared.open.fetch_sub(1, Ordering::SeqCst);
+        }
+        self.again.retain(|&k| k != key);
+    }
+
+    fn check_deadlines(&mut self) {
+        let now = Instant::now();
+        let due: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.deadline.is_some_and(|d| d <= now))
+            .map(|(&k, _)| k)
+            .collect();
+        for key in due {
+            let Some(c) = self.conns.get_mut(&key) else {
+                continue;
+            };
+            c.deadline = None;
+            if c.ws.is_some() {
+                // The linger is over, or the client took none of our last bytes for FLUSH_WAIT.
+                c.ended = true;
+            } else if !c.end_after_flush {
+                c.timeout(&self.shared);
+            } else {
+                // An HTTP answer the client never read: give up on it.
+                c.ended = true;
+            }
+            self.after_io(key);
+        }
+    }
+}
+
+/// Ends what the loop still holds, also when it unwinds from a panic: every connection gets its
+/// `Closed` and leaves the open count.
+impl Drop for EventLoop {
+    fn drop(&mut self) {
+        let keys: Vec<usize> = self.conns.keys().copied().collect();
+        for key in keys {
+            self.end(key);
+        }
+        // Connections handed over after the last turn were counted as open: they never were.
+        for msg in self.inbox.try_iter() {
+            match msg {
+                Msg::Accepted(..) => {
+                    self.shared.open.fetch_sub(1, Ordering::SeqCst);
+                }
+                Msg::Command(cmd) => {
+                    if let Some(id) = cmd.conn() {
+                        not_open(&self.shared, id);
+                    }
+                }
+                Msg::Stopping | Msg::Stop => {}
+            }
+        }
+    }
+}
+
+/// The close that shutdown sends every WebSocket (1001, going away).
+pub(crate) fn going_away(id: ConnId) -> Command {
+    Command::Close(id, 1001, "server shutting down".into())
+}
+
+/// A connection's token: its number (numbers are never reused within a server).
+fn token(id: ConnId) -> Token {
+    Token(usize::try_from(id).unwrap_or(usize::MAX - 1))
+}
+
+pub(crate) fn not_open(shared: &Shared, id: ConnId) {
+    shared.publish(vec![shared.error(id, ErrorKind::NotOpen)]);
+}

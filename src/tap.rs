@@ -1,0 +1,339 @@
+//! The capture tap: the one piece of code that turns the bytes of one TCP connection, both
+//! directions, into [`Event`]s — the TCP reads and writes, the opening handshake, every frame and
+//! message each way with the rules it broke. Whoever holds the socket feeds it: the server now,
+//! the client, the proxy's two legs and a capture importer the same way.
+//!
+//! Each direction is decoded once, here. An endpoint that must act on what it receives (answer a
+//! ping, follow the closing handshake) hands the tap's decoded frames to its protocol
+//! [`Connection`](crate::protocol::Connection) with `receive_decoded`, instead of decoding again.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::event::{Clock, ConnId, Direction, Endpoint, Event, EventKind, LimitKind};
+use crate::protocol::handshake::{
+    parse_request, Handshake, HandshakeError, HandshakeLimits, Parsed, Request,
+};
+use crate::protocol::{Decoded, Decoder, DecoderConfig, Limits, Role};
+
+/// Where the request head stands.
+#[derive(Debug)]
+pub enum Head {
+    /// More bytes are needed.
+    Partial,
+    /// The head is complete; bytes after it (the first frames, sent with the request) are kept
+    /// in the tap until [`Tap::take_rest`].
+    Complete(Request),
+    /// The head cannot be answered with a handshake: the limit it broke, with its numbers (the
+    /// event is already in the batch), or why it does not parse.
+    Refused(HandshakeError),
+}
+
+/// One connection's bytes, turned into events.
+pub struct Tap {
+    id: ConnId,
+    clock: Clock,
+    endpoint: Endpoint,
+    /// When the connection opened, on the clock.
+    opened: Duration,
+    /// The request head received so far (before the upgrade).
+    head: Vec<u8>,
+    /// Bytes that came after the request head in the same reads.
+    rest: Bytes,
+    /// The frame decoder of each direction, once that direction carries frames.
+    decoders: [Option<Decoder>; 2],
+    /// What a decoder produced, reused from call to call.
+    scratch: Vec<Decoded>,
+}
+
+impl Tap {
+    /// A tap for connection `id`, on which wsscope is `endpoint`.
+    pub fn new(id: ConnId, clock: Clock, endpoint: Endpoint) -> Self {
+        Self {
+            id,
+            clock,
+            endpoint,
+            opened: clock.now(),
+            head: Vec::new(),
+            rest: Bytes::new(),
+            decoders: [None, None],
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The connection's number.
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    /// Time since the connection opened.
+    pub fn age(&self) -> Duration {
+        self.clock.now().saturating_sub(self.opened)
+    }
+
+    /// An event of this connection, stamped now.
+    pub fn event(&self, kind: EventKind) -> Event {
+        Event {
+            conn: self.id,
+            time: self.clock.now(),
+            kind,
+        }
+    }
+
+    /// The connection opened between these addresses.
+    pub fn opened(&self, client: std::net::SocketAddr, server: std::net::SocketAddr) -> Event {
+        self.event(EventKind::Opened {
+            endpoint: self.endpoint,
+            client,
+            server,
+        })
+    }
+
+    /// One TCP read or write, as it was: its exact bytes.
+    pub fn tcp(&self, direction: Direction, bytes: Bytes, out: &mut Vec<Event>) {
+        out.push(self.event(EventKind::Tcp { direction, bytes }));
+    }
+
+    /// Bytes of the request head arrived (client to server, before the upgrade): records the
+    /// TCP event and says whether the head is complete. Past a limit, the `Limit` event (with
+    /// the limit and what was received) is added too.
+    pub fn request_bytes(
+        &mut self,
+        bytes: Bytes,
+        limits: &HandshakeLimits,
+        out: &mut Vec<Event>,
+    ) -> Head {
+        self.head.extend_from_slice(&bytes);
+        self.tcp(Direction::ClientToServer, bytes, out);
+        match parse_request(&self.head, limits) {
+            Ok(Parsed::Partial) => Head::Partial,
+            Ok(Parsed::Complete(request)) => {
+                let head = std::mem::take(&mut self.head);
+                self.rest = Bytes::copy_from_slice(head.get(request.raw.len()..).unwrap_or(&[]));
+                Head::Complete(request)
+            }
+            Err(e) => {
+                let (kind, limit, actual) = match &e {
+                    HandshakeError::TooLarge { limit } => {
+                        (LimitKind::HandshakeBytes, *limit, self.head.len())
+                    }
+                    HandshakeError::TooManyHeaders { limit } => (
+                        LimitKind::HandshakeHeaders,
+                        *limit,
+                        header_lines(&self.head),
+                    ),
+                    HandshakeError::Malformed(_) => return Head::Refused(e),
+                };
+                out.push(self.event(EventKind::Limit {
+                    kind,
+                    limit: limit as u64,
+                    actual: actual as u64,
+                }));
+                Head::Refused(e)
+            }
+        }
+    }
+
+    /// Bytes received so far of an unfinished request head.
+    pub fn head_len(&self) -> usize {
+        self.head.len()
+    }
+
+    /// The bytes that came after a complete request head (the client's first frames).
+    pub fn take_rest(&mut self) -> Bytes {
+        std::mem::take(&mut self.rest)
+    }
+
+    /// The opening handshake is done: records it and, when it switched to WebSocket, starts
+    /// decoding frames both ways (`limits` bound what the peer of `ours` may send; what we send
+    /// ourselves is bounded by us).
+    pub fn handshake(&mut self, hs: Handshake, ours: Role, limits: Limits, out: &mut Vec<Event>) {
+        if hs.accepted() {
+            for sender in [Role::Client, Role::Server] {
+                let limits = if sender == ours {
+                    Limits {
+                        max_frame_size: u64::MAX >> 1,
+                        max_message_size: u64::MAX >> 1,
+                    }
+                } else {
+                    limits
+                };
+                self.decoders[Direction::sent_by(sender).index()] =
+                    Some(Decoder::new(DecoderConfig {
+                        sender: Some(sender),
+                        limits,
+                    }));
+            }
+        }
+        out.push(self.event(EventKind::Handshake(Box::new(hs))));
+    }
+
+    /// Decodes WebSocket bytes that went `direction` (after the handshake) into `decoded`,
+    /// without recording anything: for an endpoint that acts on each frame before it is
+    /// recorded with [`Tap::decoded`].
+    pub fn decode(&mut self, direction: Direction, bytes: Bytes, decoded: &mut Vec<Decoded>) {
+        if let Some(d) = self.decoders[direction.index()].as_mut() {
+            d.feed_bytes(bytes, decoded);
+        }
+    }
+
+    /// The event of a frame or message that went `direction`.
+    pub fn decoded(&self, direction: Direction, d: Decoded) -> Event {
+        self.event(match d {
+            Decoded::Frame(frame) => EventKind::Frame {
+                direction,
+                frame: Box::new(frame),
+            },
+            Decoded::Message(message) => EventKind::Message { direction, message },
+        })
+    }
+
+    /// WebSocket bytes that went `direction` in one read or write: the TCP event, then every
+    /// frame and message they complete.
+    pub fn observe(&mut self, direction: Direction, bytes: Bytes, out: &mut Vec<Event>) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        // The frames cut from these bytes share their buffer.
+        self.decode(direction, bytes.clone(), &mut scratch);
+        self.tcp(direction, bytes, out);
+        for d in scratch.drain(..) {
+            out.push(self.decoded(direction, d));
+        }
+        self.scratch = scratch;
+    }
+}
+
+/// Header lines in a request head (the request line and the blank line not counted).
+fn header_lines(head: &[u8]) -> usize {
+    head.split(|&b| b == b'\n')
+        .skip(1)
+        .take_while(|l| !l.is_empty() && *l != b"\r")
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::handshake::{answer, ServerPolicy};
+    use crate::protocol::{encode_frame, FrameHeader, OpCode};
+
+    const REQUEST: &[u8] = b"GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+    fn frame(opcode: OpCode, payload: &[u8], key: Option<[u8; 4]>) -> Vec<u8> {
+        let mut v = Vec::new();
+        encode_frame(
+            FrameHeader::new(opcode, payload.len() as u64, key),
+            payload,
+            &mut v,
+        );
+        v
+    }
+
+    /// Both directions, from the request head to frames, come out as the same events whether the
+    /// bytes arrive in one piece or one byte at a time.
+    #[test]
+    fn a_connection_in_any_chunking_gives_the_same_events() {
+        let mut c2s = REQUEST.to_vec();
+        c2s.extend(frame(
+            OpCode::Text,
+            b"Hello",
+            Some([0x37, 0xfa, 0x21, 0x3d]),
+        ));
+        let s2c = frame(OpCode::Text, b"thank you!!!", None);
+        let run = |chunk: usize| {
+            let mut tap = Tap::new(7, Clock::start(), Endpoint::File);
+            let mut out = Vec::new();
+            let mut request = None;
+            let mut rest = Vec::new();
+            for piece in c2s.chunks(chunk) {
+                let piece = Bytes::copy_from_slice(piece);
+                if request.is_some() {
+                    rest.extend_from_slice(&piece);
+                    continue;
+                }
+                match tap.request_bytes(piece, &HandshakeLimits::default(), &mut out) {
+                    Head::Partial => {}
+                    Head::Complete(r) => {
+                        request = Some(r);
+                        rest.extend_from_slice(&tap.take_rest());
+                    }
+                    Head::Refused(e) => panic!("refused: {e}"),
+                }
+            }
+            let Some(r) = request else {
+                panic!("the head never completed");
+            };
+            let hs = answer(r, &ServerPolicy::default());
+            tap.handshake(hs, Role::Server, Limits::default(), &mut out);
+            // What followed the head, then the server's reply.
+            let mut frames = Vec::new();
+            tap.observe(Direction::ClientToServer, Bytes::from(rest), &mut frames);
+            tap.observe(
+                Direction::ServerToClient,
+                Bytes::from(s2c.clone()),
+                &mut frames,
+            );
+            let summary: Vec<String> = frames
+                .iter()
+                .filter_map(|e| match &e.kind {
+                    EventKind::Frame { direction, frame } => Some(format!(
+                        "{direction:?} frame {:?} {:?}",
+                        frame.header.opcode, frame.payload
+                    )),
+                    EventKind::Message { direction, message } => {
+                        Some(format!("{direction:?} message {:?}", message.payload))
+                    }
+                    _ => None,
+                })
+                .collect();
+            (out.iter().all(|e| e.conn == 7), summary)
+        };
+        let whole = run(c2s.len());
+        assert!(whole.0);
+        assert_eq!(
+            whole.1,
+            [
+                "ClientToServer frame Text b\"Hello\"",
+                "ClientToServer message b\"Hello\"",
+                "ServerToClient frame Text b\"thank you!!!\"",
+                "ServerToClient message b\"thank you!!!\"",
+            ]
+        );
+        for chunk in [1, 2, 7, 100] {
+            assert_eq!(run(chunk), whole, "chunks of {chunk}");
+        }
+    }
+
+    /// A request head past the size limit is refused with a Limit event that carries the limit
+    /// and how much arrived.
+    #[test]
+    fn an_oversized_head_gives_a_limit_with_both_numbers() {
+        let mut tap = Tap::new(1, Clock::start(), Endpoint::Server);
+        let mut out = Vec::new();
+        let limits = HandshakeLimits {
+            max_bytes: 64,
+            max_headers: 64,
+        };
+        let head = Bytes::from(vec![b'a'; 100]);
+        assert!(matches!(
+            tap.request_bytes(head, &limits, &mut out),
+            Head::Refused(HandshakeError::TooLarge { limit: 64 })
+        ));
+        assert!(out.iter().any(|e| matches!(
+            e.kind,
+            EventKind::Limit {
+                kind: LimitKind::HandshakeBytes,
+                limit: 64,
+                actual: 100
+            }
+        )));
+    }
+
+    #[test]
+    fn header_lines_counts_fields_only() {
+        assert_eq!(header_lines(b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\n\r\n"), 2);
+        assert_eq!(header_lines(b"GET / HTTP/1.1\r\nA: 1\r\nB: 2"), 2);
+        assert_eq!(header_lines(b"GET / HTTP/1.1"), 0);
+    }
+}
