@@ -5,6 +5,7 @@
 
 pub mod capture;
 pub mod cli;
+pub mod explain;
 pub mod gui;
 pub mod i18n;
 pub mod protocol;

@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use wsscope::cli::trace::{trace_line, Totals, TraceLevel};
 use wsscope::cli::{parse_hex, render_accept, render_decode, Paint};
+use wsscope::i18n::Lang;
 use wsscope::protocol::handshake::HandshakeLimits;
 use wsscope::protocol::{AcceptDerivation, Limits, Role};
 use wsscope::server::{self, ReplyMode, ServerConfig};
@@ -32,6 +33,17 @@ struct Cli {
     headless: bool,
     #[command(flatten)]
     server: ServerArgs,
+    /// Language of the explanations (default: from LC_ALL, LC_MESSAGES or LANG; zh* is Chinese).
+    #[arg(long, global = true, value_enum)]
+    lang: Option<LangArg>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LangArg {
+    /// English.
+    En,
+    /// 简体中文.
+    Zh,
 }
 
 /// Options of the WebSocket server (shared by `serve` and the window).
@@ -187,6 +199,11 @@ fn tune_allocator() {}
 fn main() -> ExitCode {
     tune_allocator();
     let cli = Cli::parse();
+    let lang = match cli.lang {
+        Some(LangArg::En) => Lang::En,
+        Some(LangArg::Zh) => Lang::Zh,
+        None => Lang::from_env(),
+    };
     match cli.command {
         None => {
             let Some(config) = server_config(&cli.server) else {
@@ -207,17 +224,20 @@ fn main() -> ExitCode {
         },
         Some(Command::Accept { key }) => {
             if key.trim().is_empty() {
-                eprintln!("wsscope accept: the key is empty; pass the Sec-WebSocket-Key value, e.g. dGhlIHNhbXBsZSBub25jZQ==");
+                eprintln!("wsscope accept: {}", lang.t().cli_empty_key);
                 return ExitCode::from(2);
             }
-            println!("{}", render_accept(&AcceptDerivation::new(&key), paint()));
+            println!(
+                "{}",
+                render_accept(&AcceptDerivation::new(&key), lang, paint())
+            );
             ExitCode::SUCCESS
         }
         Some(Command::Decode { hex, role }) => {
             let bytes = match parse_hex(&hex.join(" ")) {
                 Ok(b) => b,
                 Err(e) => {
-                    eprintln!("wsscope decode: {e}");
+                    eprintln!("wsscope decode: {}", e.describe(lang));
                     return ExitCode::from(2);
                 }
             };
@@ -225,7 +245,7 @@ fn main() -> ExitCode {
                 RoleArg::Client => Role::Client,
                 RoleArg::Server => Role::Server,
             });
-            let report = render_decode(&bytes, sender, paint());
+            let report = render_decode(&bytes, sender, lang, paint());
             println!("{}", report.text);
             match report.error {
                 None => ExitCode::SUCCESS,
