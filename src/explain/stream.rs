@@ -21,6 +21,9 @@ pub struct StreamDecode {
     pub pending_at: u64,
     /// Bytes after the point where decoding stopped (0 when it did not stop).
     pub ignored: u64,
+    /// Counted once: a view repaints often and a pasted capture can be long.
+    frame_count: usize,
+    message_count: usize,
 }
 
 impl StreamDecode {
@@ -43,7 +46,13 @@ impl StreamDecode {
                 Decoded::Message(_) => None,
             })
             .unwrap_or(0);
+        let frame_count = items
+            .iter()
+            .filter(|d| matches!(d, Decoded::Frame(_)))
+            .count();
         Self {
+            frame_count,
+            message_count: items.len() - frame_count,
             len: bytes.len(),
             sender: role,
             guessed: sender.is_none(),
@@ -76,12 +85,12 @@ impl StreamDecode {
 
     /// How many frames.
     pub fn frame_count(&self) -> usize {
-        self.frames().count()
+        self.frame_count
     }
 
     /// How many messages.
     pub fn message_count(&self) -> usize {
-        self.messages().count()
+        self.message_count
     }
 
     /// Whether a receiver accepts everything: whole frames, no rule broken.

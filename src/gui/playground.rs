@@ -21,12 +21,7 @@ fn show_decoding(ui: &mut egui::Ui, d: &Decoding, lang: Lang, salt: &str) {
     }
     // A pasted capture can hold many thousands of frames: list the first ones.
     const SHOWN: usize = 200;
-    let mut frames = 0;
-    for (i, f) in d.frames().enumerate() {
-        frames += 1;
-        if i >= SHOWN {
-            continue;
-        }
+    for (i, f) in d.frames().enumerate().take(SHOWN) {
         let title = fill(
             t.frame_n,
             &[&(i + 1), &f.header.opcode.name(), &f.header.payload_len],
@@ -43,8 +38,8 @@ fn show_decoding(ui: &mut egui::Ui, d: &Decoding, lang: Lang, salt: &str) {
                 anatomy::show(ui, lang, (salt, i), &title, f);
             });
     }
-    if frames > SHOWN {
-        ui.label(fill(t.more_frames, &[&(frames - SHOWN)]));
+    if d.frame_count() > SHOWN {
+        ui.label(fill(t.more_frames, &[&(d.frame_count() - SHOWN)]));
     }
     for (i, m) in d.messages().enumerate().take(SHOWN) {
         ui.add_space(4.0);
