@@ -34,6 +34,17 @@ struct Cli {
     headless: bool,
     #[command(flatten)]
     server: ServerArgs,
+    /// Language of the explanations (default: from LC_ALL, LC_MESSAGES or LANG; zh* is Chinese).
+    #[arg(long, global = true, value_enum)]
+    lang: Option<LangArg>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LangArg {
+    /// English.
+    En,
+    /// 简体中文.
+    Zh,
 }
 
 /// Options of the WebSocket server (shared by `serve` and the window).
@@ -189,37 +200,45 @@ fn tune_allocator() {}
 fn main() -> ExitCode {
     tune_allocator();
     let cli = Cli::parse();
+    let lang = match cli.lang {
+        Some(LangArg::En) => Lang::En,
+        Some(LangArg::Zh) => Lang::Zh,
+        None => Lang::from_env(),
+    };
     match cli.command {
         None => {
             let Some(config) = server_config(&cli.server) else {
                 return ExitCode::from(2);
             };
             if cli.headless {
-                return serve(config, TraceArg::Summary);
+                return serve(config, TraceArg::Summary, lang);
             }
             if !wsscope::gui::has_display() {
                 eprintln!("wsscope: no display (DISPLAY and WAYLAND_DISPLAY are unset): running the server in the terminal instead (same as `wsscope serve`)");
-                return serve(config, TraceArg::Summary);
+                return serve(config, TraceArg::Summary, lang);
             }
             wsscope::gui::run(config)
         }
         Some(Command::Serve { server, trace }) => match server_config(&server) {
-            Some(config) => serve(config, trace),
+            Some(config) => serve(config, trace, lang),
             None => ExitCode::from(2),
         },
         Some(Command::Accept { key }) => {
             if key.trim().is_empty() {
-                eprintln!("wsscope accept: the key is empty; pass the Sec-WebSocket-Key value, e.g. dGhlIHNhbXBsZSBub25jZQ==");
+                eprintln!("wsscope accept: {}", lang.t().cli_empty_key);
                 return ExitCode::from(2);
             }
-            println!("{}", render_accept(&AcceptDerivation::new(&key), paint()));
+            println!(
+                "{}",
+                render_accept(&AcceptDerivation::new(&key), lang, paint())
+            );
             ExitCode::SUCCESS
         }
         Some(Command::Decode { hex, role }) => {
             let bytes = match parse_hex(&hex.join(" ")) {
                 Ok(b) => b,
                 Err(e) => {
-                    eprintln!("wsscope decode: {e}");
+                    eprintln!("wsscope decode: {}", e.describe(lang));
                     return ExitCode::from(2);
                 }
             };
@@ -227,7 +246,7 @@ fn main() -> ExitCode {
                 RoleArg::Client => Role::Client,
                 RoleArg::Server => Role::Server,
             });
-            let report = render_decode(&bytes, sender, paint());
+            let report = render_decode(&bytes, sender, lang, paint());
             println!("{}", report.text);
             match report.error {
                 None => ExitCode::SUCCESS,
@@ -245,8 +264,7 @@ fn server_config(args: &ServerArgs) -> Option<ServerConfig> {
     args.config().map_err(|e| eprintln!("wsscope: {e}")).ok()
 }
 
-fn serve(config: ServerConfig, trace: TraceArg) -> ExitCode {
-    let lang = Lang::En;
+fn serve(config: ServerConfig, trace: TraceArg, lang: Lang) -> ExitCode {
     let level = match trace {
         TraceArg::None => TraceLevel::None,
         TraceArg::Summary => TraceLevel::Summary,

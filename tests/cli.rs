@@ -2,12 +2,32 @@
 
 use std::process::{Command, Output};
 
-fn wsscope(args: &[&str]) -> Output {
+/// Runs wsscope with `locale` as LANG (and LC_ALL, LC_MESSAGES unset), without colours.
+fn wsscope_in(locale: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wsscope"))
         .args(args)
         .env("NO_COLOR", "1")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .env("LANG", locale)
         .output()
         .unwrap_or_else(|e| panic!("cannot run wsscope: {e}"))
+}
+
+/// Runs wsscope in an English locale (whatever the machine running the tests uses).
+fn wsscope(args: &[&str]) -> Output {
+    wsscope_in("C.UTF-8", args)
+}
+
+/// Every number in `s` (runs of ASCII digits), sorted: what must not change with the language.
+fn numbers(s: &str) -> Vec<String> {
+    let mut v: Vec<String> = s
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v
 }
 
 fn stdout(o: &Output) -> String {
@@ -173,4 +193,129 @@ fn bad_server_options_are_refused() {
         assert_eq!(o.status.code(), Some(2), "{args:?}");
         assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
     }
+}
+
+const HELLO: &str = "81 85 37 fa 21 3d 7f 9f 4d 51 58";
+
+#[test]
+fn decode_speaks_chinese_with_the_same_bytes_and_numbers() {
+    let en = wsscope(&["decode", HELLO]);
+    let zh = wsscope(&["decode", "--lang", "zh", HELLO]);
+    assert!(zh.status.success(), "{}", stderr(&zh));
+    let (en, zh) = (stdout(&en), stdout(&zh));
+    for needle in [
+        "第 1 帧：字节 0..11",
+        "字节 0  81 = 1000 0001",
+        "操作码 0x1",
+        "已掩码",
+        "长度 5（7 位形式",
+        "掩码键 字节 2..6 = 37 fa 21 3d (37fa213d)",
+        "81 | 85 | 37 fa 21 3d | 7f 9f 4d 51 58",
+        "0  7f  ^ 37  = 48  'H'",
+        "载荷（文本）\"Hello\"",
+        "违规：无",
+        "1 个帧，1 条消息",
+    ] {
+        assert!(zh.contains(needle), "missing {needle:?} in\n{zh}");
+    }
+    assert!(!zh.contains("frame"), "English left in\n{zh}");
+    assert_eq!(numbers(&zh), numbers(&en), "\n{en}\n{zh}");
+    assert_eq!(zh.lines().count(), en.lines().count());
+
+    // A violation and a truncated frame, in Chinese; --lang also goes before the subcommand.
+    let o = wsscope(&[
+        "--lang",
+        "zh",
+        "decode",
+        "--role",
+        "client",
+        "81 05 48 65 6c 6c 6f 81",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let out = stdout(&o);
+    assert!(
+        out.contains("违规 RFC 6455 §5.1：客户端发送的每个帧都必须掩码"),
+        "{out}"
+    );
+    assert!(out.contains("关闭码 1002"), "{out}");
+    assert!(stderr(&o).contains("偏移 7 处的帧被截断"), "{}", stderr(&o));
+    let o = wsscope(&["decode", "--lang", "zh", "81 8"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("奇数"), "{}", stderr(&o));
+}
+
+#[test]
+fn accept_speaks_chinese_with_the_same_values() {
+    let key = "dGhlIHNhbXBsZSBub25jZQ==";
+    let en = stdout(&wsscope(&["accept", key]));
+    let o = wsscope(&["accept", key, "--lang", "zh"]);
+    assert!(o.status.success());
+    let zh = stdout(&o);
+    for needle in [
+        "key 检查",
+        "有效：16 字节的 base64",
+        "第 1 步  key + GUID",
+        "dGhlIHNhbXBsZSBub25jZQ==258EAFA5-E914-47DA-95CA-C5AB0DC85B11",
+        "b3 7a 4f 2c c0 62 4f 16 90 f6 46 06 cf 38 59 45 b2 be c4 ea",
+        "两个常见错误",
+    ] {
+        assert!(zh.contains(needle), "missing {needle:?} in\n{zh}");
+    }
+    assert!(zh
+        .trim_end()
+        .ends_with("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+    assert_eq!(numbers(&zh), numbers(&en), "\n{en}\n{zh}");
+    let o = wsscope(&["accept", "--lang", "zh", " "]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("key 是空的"), "{}", stderr(&o));
+}
+
+#[test]
+fn the_locale_picks_chinese_and_lang_overrides_it() {
+    let zh = stdout(&wsscope_in("zh_CN.UTF-8", &["decode", HELLO]));
+    assert!(zh.contains("第 1 帧"), "{zh}");
+    let en = stdout(&wsscope_in(
+        "zh_CN.UTF-8",
+        &["decode", "--lang", "en", HELLO],
+    ));
+    assert!(en.contains("frame 1: bytes 0..11"), "{en}");
+    assert_eq!(en, stdout(&wsscope(&["decode", HELLO])));
+    let accept = stdout(&wsscope_in(
+        "zh_CN.UTF-8",
+        &["accept", "dGhlIHNhbXBsZSBub25jZQ=="],
+    ));
+    assert!(accept.contains("第 3 步"), "{accept}");
+    // LC_ALL comes first, then LC_MESSAGES, then LANG.
+    let o = Command::new(env!("CARGO_BIN_EXE_wsscope"))
+        .args(["decode", HELLO])
+        .env("NO_COLOR", "1")
+        .env("LC_ALL", "C")
+        .env("LC_MESSAGES", "zh_CN.UTF-8")
+        .env("LANG", "zh_CN.UTF-8")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(stdout(&o).contains("frame 1:"), "{}", stdout(&o));
+    let o = Command::new(env!("CARGO_BIN_EXE_wsscope"))
+        .args(["decode", HELLO])
+        .env("NO_COLOR", "1")
+        .env_remove("LC_ALL")
+        .env("LC_MESSAGES", "zh_CN.UTF-8")
+        .env("LANG", "en_US.UTF-8")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(stdout(&o).contains("第 1 帧"), "{}", stdout(&o));
+}
+
+#[test]
+fn an_unfollowable_length_prints_ranges_that_do_not_wrap() {
+    // §5.2: a 64-bit length with the top bit set stops decoding; the announced end saturates.
+    let o = wsscope(&["decode", "--role", "client", "8100827fffffffffffffffff"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("frame 2: bytes 2..18446744073709551615"),
+        "{out}"
+    );
+    assert!(out.contains("§5.2"), "{out}");
+    assert!(!stderr(&o).contains("panicked"));
 }

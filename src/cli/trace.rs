@@ -4,12 +4,10 @@
 use std::fmt::Write as _;
 
 use crate::event::{ClosedBy, Direction, Event, EventKind};
+use crate::explain::{hex_spaced, preview};
 use crate::i18n::{self, fill, Lang};
 use crate::protocol::handshake::Outcome;
 use crate::protocol::OpCode;
-
-use super::hex::hex_spaced;
-use super::render::preview;
 
 /// How much `serve` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

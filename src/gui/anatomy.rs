@@ -1,128 +1,73 @@
 //! The anatomy of one frame: the §5.2 bit diagram with this frame's bits, a hex dump coloured by
 //! field (hovering a field lights up its bytes and the other way round), the length encoding,
-//! the unmask table, the payload and the rules it broke.
+//! the unmask table, the payload and the rules it broke. What it says comes from
+//! [`crate::explain::FrameExplanation`], the same explanation the CLI prints.
 
 use std::ops::Range;
 
 use eframe::egui::{self, Color32, RichText};
 use egui::text::{LayoutJob, TextFormat};
 
-use super::i18n::{self, fill, Lang};
+use super::i18n::{fill, Lang};
 use super::style;
-use crate::cli::hex_spaced;
-use crate::protocol::accept::hex_lower;
-use crate::protocol::{parse_close_payload, FieldSpans, Frame, LenEncoding, OpCode};
+use crate::explain::{hex_spaced, FieldKind, FrameExplanation};
+use crate::protocol::Frame;
 
 const RFC_5_2: &str = "https://www.rfc-editor.org/rfc/rfc6455#section-5.2";
-/// Bytes shown in the hex dump before "... N more bytes".
-const DUMP_MAX: usize = 512;
 
-/// The parts of a frame a learner hovers: each is a byte range of the frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Field {
-    /// Byte 0: FIN, RSV1-3, opcode.
-    Byte0,
-    /// Byte 1: MASK and the 7-bit length.
-    Byte1,
-    /// The 16- or 64-bit extended length.
-    ExtLen,
-    /// The masking key.
-    Key,
-    /// The payload.
-    Payload,
-}
-
-impl Field {
-    fn of_byte(spans: &FieldSpans, i: usize) -> Field {
-        if spans.fin_rsv_opcode.contains(&i) {
-            Field::Byte0
-        } else if spans.mask_len7.contains(&i) {
-            Field::Byte1
-        } else if spans.ext_len.as_ref().is_some_and(|r| r.contains(&i)) {
-            Field::ExtLen
-        } else if spans.mask_key.as_ref().is_some_and(|r| r.contains(&i)) {
-            Field::Key
-        } else {
-            Field::Payload
-        }
-    }
-
-    fn bytes(self, spans: &FieldSpans) -> Range<usize> {
-        match self {
-            Field::Byte0 => spans.fin_rsv_opcode.clone(),
-            Field::Byte1 => spans.mask_len7.clone(),
-            Field::ExtLen => spans.ext_len.clone().unwrap_or(0..0),
-            Field::Key => spans.mask_key.clone().unwrap_or(0..0),
-            Field::Payload => spans.payload.clone(),
-        }
-    }
-
-    fn color(self) -> Color32 {
-        match self {
-            Field::Byte0 => style::OPCODE,
-            Field::Byte1 | Field::ExtLen => style::LENGTH,
-            Field::Key => style::KEY,
-            Field::Payload => style::PAYLOAD,
-        }
+/// The colour of a field, everywhere in the window.
+pub fn color(kind: FieldKind) -> Color32 {
+    match kind {
+        FieldKind::Fin => style::FIN,
+        FieldKind::Rsv => style::RSV,
+        FieldKind::Opcode => style::OPCODE,
+        FieldKind::Mask => style::MASK,
+        FieldKind::Length => style::LENGTH,
+        FieldKind::Key => style::KEY,
+        FieldKind::Payload => style::PAYLOAD,
     }
 }
 
-/// The hovered field of the anatomy with id `id`, as of the previous pass (hover is only known
+/// What a learner hovers: the bytes of a field, relative to the frame's first byte. Fields that
+/// share bytes (FIN, RSV and the opcode in byte 0) light up together.
+type Lit = Option<Range<usize>>;
+
+/// The hovered bytes of the anatomy with id `id`, as of the previous pass (hover is only known
 /// after a widget is laid out, so the highlight lags one pass; a repaint is requested).
-fn hovered(ui: &egui::Ui, id: egui::Id) -> Option<Field> {
-    ui.ctx().data(|d| d.get_temp::<Option<Field>>(id)).flatten()
-}
-
-fn bit(b: bool) -> &'static str {
-    if b {
-        "1"
-    } else {
-        "0"
-    }
+fn hovered(ui: &egui::Ui, id: egui::Id) -> Lit {
+    ui.ctx().data(|d| d.get_temp::<Lit>(id)).flatten()
 }
 
 /// The 16 bits of bytes 0 and 1, each under its field name, in the field's colour.
-fn bit_diagram(ui: &mut egui::Ui, lang: Lang, f: &Frame) {
-    let b0 = f.header_bytes.first().copied().unwrap_or(0);
-    let b1 = f.header_bytes.get(1).copied().unwrap_or(0);
-    let fields: [(&str, u32, u32, Color32); 7] = [
-        ("FIN", 7, 1, style::FIN),
-        ("RSV1", 6, 1, style::RSV),
-        ("RSV2", 5, 1, style::RSV),
-        ("RSV3", 4, 1, style::RSV),
-        ("opcode", 0, 4, style::OPCODE),
-        ("MASK", 7, 1, style::MASK),
-        (lang.t().bits_len7, 0, 7, style::LENGTH),
-    ];
+fn bit_diagram(ui: &mut egui::Ui, e: &FrameExplanation) {
     egui::Grid::new("bits").spacing([6.0, 2.0]).show(ui, |ui| {
-        for (name, .., c) in &fields {
-            ui.label(RichText::new(*name).color(*c).small());
+        for cell in &e.bits {
+            ui.label(RichText::new(cell.name).color(color(cell.kind)).small());
         }
         ui.end_row();
-        for (i, (_, shift, width, color)) in fields.iter().enumerate() {
-            let byte = if i < 5 { b0 } else { b1 };
-            let value = (u32::from(byte) >> shift) & ((1 << width) - 1);
-            let bits = format!("{value:0w$b}", w = *width as usize);
-            ui.label(RichText::new(bits).monospace().strong().color(*color));
+        for cell in &e.bits {
+            ui.label(
+                RichText::new(cell.digits())
+                    .monospace()
+                    .strong()
+                    .color(color(cell.kind)),
+            );
         }
         ui.end_row();
     });
 }
 
 /// The frame's wire bytes, 16 per line, each field in its colour; the hovered field's bytes get
-/// a background. Returns the field under the pointer, if any.
-fn hex_dump(ui: &mut egui::Ui, lang: Lang, f: &Frame, lit: Option<Field>) -> Option<Field> {
+/// a background. Returns the bytes of the field under the pointer, if any.
+fn hex_dump(ui: &mut egui::Ui, lang: Lang, e: &FrameExplanation, lit: &Lit) -> Lit {
     let t = lang.t();
-    let wire = f.wire_prefix(DUMP_MAX);
-    let total = f.header_bytes.len() + f.payload.len();
-    let spans = f.spans();
+    let wire = &e.wire;
     // The offset column is at least 6 hex digits, more past 16 MiB; every line has the same
     // width, which is what maps a hovered character back to its byte.
-    let last = f.offset + wire.len() as u64;
+    let last = e.offset.saturating_add(wire.len() as u64);
     let digits = (64 - last.leading_zeros() as usize).div_ceil(4).max(6);
     let prefix = digits + 2;
     let line_len = prefix + 16 * 3 + 1;
-    let lit_range = lit.map(|l| l.bytes(&spans));
     let font = egui::FontId::monospace(13.0);
     let mut job = LayoutJob::default();
     let dim = ui.visuals().weak_text_color();
@@ -133,13 +78,13 @@ fn hex_dump(ui: &mut egui::Ui, lang: Lang, f: &Frame, lit: Option<Field>) -> Opt
                 job.append("\n", 0.0, TextFormat::simple(font.clone(), dim));
             }
             job.append(
-                &format!("{:0digits$x}  ", f.offset + i as u64),
+                &format!("{:0digits$x}  ", e.offset.saturating_add(i as u64)),
                 0.0,
                 TextFormat::simple(font.clone(), dim),
             );
         }
-        let mut fmt = TextFormat::simple(font.clone(), Field::of_byte(&spans, i).color());
-        if lit_range.as_ref().is_some_and(|r| r.contains(&i)) {
+        let mut fmt = TextFormat::simple(font.clone(), color(e.segment_of(i).kind));
+        if lit.as_ref().is_some_and(|r| r.contains(&i)) {
             fmt.background = highlight;
         }
         job.append(&format!("{b:02x} "), 0.0, fmt);
@@ -153,23 +98,24 @@ fn hex_dump(ui: &mut egui::Ui, lang: Lang, f: &Frame, lit: Option<Field>) -> Opt
         if (prefix..line_len - 1).contains(&col) {
             let i = line * 16 + (col - prefix) / 3;
             if i < wire.len() {
-                over = Some(Field::of_byte(&spans, i));
+                over = Some(e.segment_of(i).span.clone());
             }
         }
     }
-    if total > wire.len() {
-        ui.label(fill(t.more_bytes, &[&(total - wire.len())]));
+    let more = e.wire_total.saturating_sub(wire.len() as u64);
+    if more > 0 {
+        ui.label(fill(t.more_bytes, &[&more]));
     }
     ui.horizontal_wrapped(|ui| {
-        for (name, field) in [
-            (t.legend_head, Field::Byte0),
-            (t.legend_len, Field::Byte1),
-            (t.masking_key, Field::Key),
-            (t.legend_payload, Field::Payload),
+        for (name, kind) in [
+            (t.legend_head, FieldKind::Opcode),
+            (t.legend_len, FieldKind::Length),
+            (t.masking_key, FieldKind::Key),
+            (t.legend_payload, FieldKind::Payload),
         ] {
-            let r = ui.label(RichText::new(name).color(field.color()).small());
+            let r = ui.label(RichText::new(name).color(color(kind)).small());
             if r.hovered() {
-                over = Some(field);
+                over = e.segment(kind).map(|s| s.span.clone());
             }
         }
         ui.label(RichText::new(t.hover_bytes).small().weak());
@@ -182,16 +128,16 @@ fn field_label(
     ui: &mut egui::Ui,
     text: &str,
     color: Color32,
-    field: Field,
-    lit: Option<Field>,
-    over: &mut Option<Field>,
+    span: &Range<usize>,
+    lit: &Lit,
+    over: &mut Lit,
 ) {
     let mut rt = RichText::new(text).color(color);
-    if lit == Some(field) {
+    if lit.as_ref() == Some(span) {
         rt = rt.background_color(ui.visuals().selection.bg_fill).strong();
     }
     if ui.label(rt).hovered() {
-        *over = Some(field);
+        *over = Some(span.clone());
     }
 }
 
@@ -208,7 +154,8 @@ pub fn show(
     let id = ui.make_persistent_id(("anatomy", id));
     let lit = hovered(ui, id);
     let mut over = None;
-    let h = &f.header;
+    // Bounded work per repaint: the explanation re-masks only the bytes it shows.
+    let e = FrameExplanation::new(f, lang);
     ui.push_id(id, |ui| {
         ui.heading(title);
         ui.horizontal_wrapped(|ui| {
@@ -217,98 +164,56 @@ pub fn show(
             ui.label(t.anatomy_intro2);
         });
         ui.add_space(4.0);
-        bit_diagram(ui, lang, f);
+        bit_diagram(ui, &e);
         ui.add_space(4.0);
         egui::Grid::new("fields")
             .num_columns(2)
             .striped(true)
             .show(ui, |ui| {
-                field_label(ui, "FIN", style::FIN, Field::Byte0, lit, &mut over);
-                ui.label(format!(
-                    "{} — {}",
-                    bit(h.fin),
-                    if h.fin { t.fin_final } else { t.fin_more }
-                ));
-                ui.end_row();
-                field_label(ui, "RSV1-3", style::RSV, Field::Byte0, lit, &mut over);
-                ui.label(format!(
-                    "{} {} {} — {}",
-                    bit(h.rsv[0]),
-                    bit(h.rsv[1]),
-                    bit(h.rsv[2]),
-                    t.rsv_rule
-                ));
-                ui.end_row();
-                field_label(
-                    ui,
-                    t.col_opcode,
-                    style::OPCODE,
-                    Field::Byte0,
-                    lit,
-                    &mut over,
-                );
-                ui.label(
-                    RichText::new(format!(
-                        "0x{:X} {}{}",
-                        u8::from(h.opcode),
-                        h.opcode.name(),
-                        if h.opcode.is_control() { t.control } else { "" }
-                    ))
-                    .color(style::opcode(h.opcode)),
-                );
-                ui.end_row();
-                field_label(ui, "MASK", style::MASK, Field::Byte1, lit, &mut over);
-                ui.label(format!(
-                    "{} — {}",
-                    bit(h.masked),
-                    if h.masked { t.masked } else { t.unmasked }
-                ));
-                ui.end_row();
-                let len_field = if h.len_encoding == LenEncoding::Seven {
-                    Field::Byte1
-                } else {
-                    Field::ExtLen
-                };
-                field_label(ui, t.len_field, style::LENGTH, len_field, lit, &mut over);
-                let how = match h.len_encoding {
-                    LenEncoding::Seven => t.len7,
-                    LenEncoding::Sixteen => t.len16,
-                    LenEncoding::SixtyFour => t.len64,
-                };
-                ui.label(fill(how, &[&h.payload_len]));
-                ui.end_row();
-                if let Some(key) = h.mask_key {
-                    field_label(ui, t.masking_key, style::KEY, Field::Key, lit, &mut over);
-                    ui.monospace(format!("{} ({})", hex_spaced(&key), hex_lower(&key)));
+                for row in &e.rows {
+                    let c = color(row.kind);
+                    field_label(ui, row.name, c, &row.span, &lit, &mut over);
+                    match row.kind {
+                        FieldKind::Opcode => {
+                            ui.label(
+                                RichText::new(format!("{} {}", row.value, row.meaning))
+                                    .color(style::opcode(e.opcode)),
+                            );
+                        }
+                        // The meaning says the length with its encoding.
+                        FieldKind::Length => {
+                            ui.label(&row.meaning);
+                        }
+                        FieldKind::Key => {
+                            ui.monospace(&row.value);
+                        }
+                        _ => {
+                            ui.label(format!("{} — {}", row.value, row.meaning));
+                        }
+                    }
                     ui.end_row();
                 }
                 ui.label(t.fragment);
-                ui.label(i18n::fragment(lang, f.fragment));
+                ui.label(e.fragment_text);
                 ui.end_row();
             });
         ui.add_space(4.0);
         ui.strong(t.on_wire);
-        if let Some(o) = hex_dump(ui, lang, f, lit) {
+        if let Some(o) = hex_dump(ui, lang, &e, &lit) {
             over = Some(o);
         }
-        if let Some(key) = h.mask_key {
-            if f.payload_captured {
-                ui.add_space(4.0);
-                ui.strong(t.unmask_title);
-                unmask_table(ui, lang, f, key);
-            }
+        if let Some(u) = &e.unmask {
+            ui.add_space(4.0);
+            ui.strong(t.unmask_title);
+            unmask_table(ui, lang, u);
         }
         ui.add_space(4.0);
-        field_label(
-            ui,
-            t.payload,
-            ui.visuals().strong_text_color(),
-            Field::Payload,
-            lit,
-            &mut over,
-        );
-        payload_section(ui, lang, f);
-        violations(ui, lang, f);
+        if let Some(payload) = e.segment(FieldKind::Payload) {
+            let strong = ui.visuals().strong_text_color();
+            field_label(ui, t.payload, strong, &payload.span, &lit, &mut over);
+        }
+        payload_section(ui, lang, &e, f);
+        violations(ui, lang, &e);
     });
     if over != lit {
         ui.ctx().data_mut(|d| d.insert_temp(id, over));
@@ -316,66 +221,44 @@ pub fn show(
     }
 }
 
-fn unmask_table(ui: &mut egui::Ui, lang: Lang, f: &Frame, key: [u8; 4]) {
-    const ROWS: usize = 32;
+fn unmask_table(ui: &mut egui::Ui, lang: Lang, u: &crate::explain::Unmask) {
     let t = lang.t();
-    // Only the rows shown are masked again, not a whole large payload per repaint.
-    let head = f.header_bytes.len();
-    let prefix = f.wire_prefix(head + ROWS);
-    let wire = prefix.get(head..).unwrap_or_default();
     egui::Grid::new("unmask").striped(true).show(ui, |ui| {
         for h in ["i", t.col_wire, t.col_key, t.col_byte, t.col_char] {
             ui.label(RichText::new(h).small());
         }
         ui.end_row();
-        for (i, (&w, &b)) in wire.iter().zip(f.payload.iter()).take(ROWS).enumerate() {
-            ui.monospace(i.to_string());
+        for r in &u.rows {
+            ui.monospace(r.index.to_string());
             ui.label(
-                RichText::new(format!("{w:02x}"))
+                RichText::new(format!("{:02x}", r.wire))
                     .monospace()
                     .color(style::PAYLOAD),
             );
             ui.label(
-                RichText::new(format!("^ {:02x}", key[i % 4]))
+                RichText::new(format!("^ {:02x}", r.key))
                     .monospace()
                     .color(style::KEY),
             );
-            ui.monospace(format!("= {b:02x}"));
-            let ch = if b.is_ascii_graphic() || b == b' ' {
-                char::from(b).to_string()
-            } else {
-                "·".into()
-            };
-            ui.monospace(ch);
+            ui.monospace(format!("= {:02x}", r.byte));
+            ui.monospace(r.printable().map_or("·".to_string(), String::from));
             ui.end_row();
         }
     });
-    if f.payload.len() > ROWS {
-        ui.label(fill(t.more_unmasked, &[&(f.payload.len() - ROWS)]));
+    if u.more > 0 {
+        ui.label(fill(t.more_unmasked, &[&u.more]));
     }
 }
 
-fn payload_section(ui: &mut egui::Ui, lang: Lang, f: &Frame) {
-    let t = lang.t();
-    if !f.payload_captured {
-        ui.label(t.not_kept);
-    } else if f.header.opcode == OpCode::Close {
-        match parse_close_payload(&f.payload) {
-            Ok(None) => {
-                ui.label(t.close_no_code);
-            }
-            Ok(Some(c)) => {
-                ui.label(fill(
-                    t.close_code,
-                    &[&c.code.code(), &i18n::close_meaning(lang, c.code)],
-                ));
-                match c.reason {
-                    Ok(r) => ui.label(fill(t.close_reason, &[&format!("{r:?}")])),
-                    Err(i) => ui.colored_label(style::BAD, fill(t.reason_not_utf8, &[&i])),
-                };
-            }
-            Err(_) => {
-                ui.colored_label(style::BAD, t.close_one_byte);
+fn payload_section(ui: &mut egui::Ui, lang: Lang, e: &FrameExplanation, f: &Frame) {
+    if !e.payload_captured {
+        ui.label(lang.t().not_kept);
+    } else if let Some(close) = &e.close {
+        for note in close {
+            if note.bad {
+                ui.colored_label(style::BAD, &note.text);
+            } else {
+                ui.label(&note.text);
             }
         }
     } else {
@@ -383,35 +266,16 @@ fn payload_section(ui: &mut egui::Ui, lang: Lang, f: &Frame) {
     }
 }
 
-fn violations(ui: &mut egui::Ui, lang: Lang, f: &Frame) {
-    if f.violations.is_empty() {
+fn violations(ui: &mut egui::Ui, lang: Lang, e: &FrameExplanation) {
+    if e.violations.is_empty() {
         return;
     }
-    let t = lang.t();
     ui.add_space(4.0);
-    ui.strong(RichText::new(t.rules_broken).color(style::BAD));
-    for v in &f.violations {
+    ui.strong(RichText::new(lang.t().rules_broken).color(style::BAD));
+    for v in &e.violations {
         ui.horizontal_wrapped(|ui| {
-            ui.hyperlink_to(
-                format!("§{}", v.section()),
-                format!(
-                    "https://www.rfc-editor.org/rfc/rfc6455#section-{}",
-                    v.section()
-                ),
-            );
-            let mut text = fill(
-                t.violation,
-                &[
-                    &i18n::rule(lang, v.rule),
-                    &v.byte_range.start,
-                    &v.byte_range.end,
-                    &v.close_code().code(),
-                ],
-            );
-            if !v.detail.is_empty() {
-                text.push_str(&format!(" ({})", v.detail));
-            }
-            ui.colored_label(style::BAD, text);
+            ui.hyperlink_to(format!("§{}", v.section), v.url());
+            ui.colored_label(style::BAD, &v.text);
         });
     }
 }

@@ -6,9 +6,9 @@ use egui::text::{LayoutJob, TextFormat};
 
 use super::i18n::{self, fill, Lang};
 use super::style;
-use crate::cli::hex_spaced;
+use crate::explain::AcceptExplanation;
 use crate::protocol::handshake::{Handshake, Outcome};
-use crate::protocol::{AcceptDerivation, KeyCheck, GUID};
+use crate::protocol::AcceptDerivation;
 
 /// HTTP text with every CR LF shown as a dim `\r\n` before the line break, byte-exact.
 pub fn raw_http(ui: &mut egui::Ui, bytes: &[u8]) {
@@ -34,59 +34,53 @@ pub fn raw_http(ui: &mut egui::Ui, bytes: &[u8]) {
 /// The accept derivation, each step with its value.
 pub fn derivation(ui: &mut egui::Ui, lang: Lang, d: &AcceptDerivation) {
     let t = lang.t();
+    let e = AcceptExplanation::new(d, lang);
     egui::Grid::new("derivation")
         .num_columns(2)
         .spacing([12.0, 6.0])
         .show(ui, |ui| {
             ui.label("Sec-WebSocket-Key");
-            ui.monospace(&d.key);
+            ui.monospace(&e.key);
             ui.end_row();
             ui.label(t.key_check);
-            let check = d.key_check();
-            let color = if check == KeyCheck::Valid {
-                style::GOOD
-            } else {
-                style::BAD
-            };
-            ui.colored_label(color, i18n::key_check(lang, &check));
+            let color = if e.key_valid { style::GOOD } else { style::BAD };
+            ui.colored_label(color, &e.key_check);
             ui.end_row();
-            ui.label(t.step_concat);
-            let font = egui::FontId::monospace(13.0);
-            let mut job = LayoutJob::default();
-            job.append(
-                &d.key,
-                0.0,
-                TextFormat::simple(font.clone(), ui.visuals().text_color()),
-            );
-            job.append(GUID, 0.0, TextFormat::simple(font, style::OPCODE));
-            ui.label(job);
-            ui.end_row();
-            ui.label("");
-            ui.label(RichText::new(t.step_concat_note).small());
-            ui.end_row();
-            ui.label(t.step_sha1);
-            ui.monospace(hex_spaced(&d.sha1));
-            ui.end_row();
-            ui.label("");
-            ui.label(RichText::new(t.step_sha1_note).small());
-            ui.end_row();
-            ui.label(t.step_base64);
-            ui.label(
-                RichText::new(&d.accept)
-                    .monospace()
-                    .strong()
-                    .color(style::GOOD),
-            );
-            ui.end_row();
-            ui.label("");
-            ui.label(RichText::new(t.step_base64_note).small());
-            ui.end_row();
+            for step in &e.steps {
+                ui.label(format!("{}. {}", step.number, step.label));
+                let font = egui::FontId::monospace(13.0);
+                match step.guid_at.and_then(|i| step.value.split_at_checked(i)) {
+                    Some((key, guid)) => {
+                        let mut job = LayoutJob::default();
+                        let plain = TextFormat::simple(font.clone(), ui.visuals().text_color());
+                        job.append(key, 0.0, plain);
+                        job.append(guid, 0.0, TextFormat::simple(font, style::OPCODE));
+                        ui.label(job);
+                    }
+                    // The last step's value is the answer.
+                    None if step.number == 3 => {
+                        ui.label(
+                            RichText::new(&step.value)
+                                .monospace()
+                                .strong()
+                                .color(style::GOOD),
+                        );
+                    }
+                    None => {
+                        ui.monospace(&step.value);
+                    }
+                }
+                ui.end_row();
+                ui.label("");
+                ui.label(RichText::new(&step.note).small());
+                ui.end_row();
+            }
         });
     ui.add_space(6.0);
     ui.label(RichText::new(t.mistakes).strong());
-    let wrong = d.mistake_base64_of_hex();
-    ui.label(fill(t.mistake_hex, &[&wrong, &wrong.len()]));
-    ui.label(fill(t.mistake_text, &[&d.mistake_decode_as_text()]));
+    for m in &e.mistakes {
+        ui.label(m);
+    }
 }
 
 /// The whole handshake view for one connection.

@@ -330,7 +330,7 @@ impl WsscopeApp {
                         ui.colored_label(style::LENGTH, fill(t.bit_form, &[&h.payload_len, &bits]));
                     });
                     row.col(|ui| {
-                        ui.label(crate::cli::render::preview(true, &r.frame.payload, 80));
+                        ui.label(crate::explain::preview(true, &r.frame.payload, 80));
                     });
                     if row.response().clicked() {
                         clicked = Some(i);
@@ -424,7 +424,7 @@ impl WsscopeApp {
                         self.command(Command::Text(id, self.compose.clone()));
                     }
                     if ui.button(t.send_binary).clicked() {
-                        match crate::cli::parse_hex(&self.compose) {
+                        match crate::explain::parse_hex(&self.compose) {
                             Ok(b) => self.command(Command::Binary(id, b)),
                             Err(e) => self.status = fill(t.not_sent, &[&e]),
                         }

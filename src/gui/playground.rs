@@ -5,135 +5,52 @@ use eframe::egui::{self, RichText};
 
 use super::i18n::{fill, Lang};
 use super::{anatomy, style, Tab, WsscopeApp};
-use crate::cli::{hex_spaced, parse_hex};
 use crate::event::Command;
-use crate::protocol::{
-    apply_mask, Decoded, Decoder, DecoderConfig, Frame, FrameHeader, LenEncoding, Message, OpCode,
-    Pending, Role,
-};
+use crate::explain::{hex_spaced, parse_hex, StreamDecode};
+use crate::protocol::{apply_mask, FrameHeader, LenEncoding, OpCode, Role};
 
-/// What a receiver makes of some bytes.
-pub(super) struct Decoding {
-    /// The sender assumed, and whether it was guessed from the MASK bit.
-    sender: Role,
-    guessed: bool,
-    len: usize,
-    frames: Vec<Frame>,
-    messages: Vec<Message>,
-    pending: Pending,
-    start_of_pending: u64,
-    ignored: u64,
-}
+/// What a receiver makes of some bytes: the same decode summary the CLI prints.
+pub(super) type Decoding = StreamDecode;
 
-impl Decoding {
-    /// Decodes `bytes` as sent by `sender` (guessed from the first frame's MASK bit if `None`).
-    pub(super) fn new(bytes: &[u8], sender: Option<Role>) -> Self {
-        let guess = Role::guess_sender(bytes);
-        let mut decoder = Decoder::new(DecoderConfig {
-            sender: Some(sender.unwrap_or(guess)),
-            ..DecoderConfig::default()
-        });
-        let mut out = Vec::new();
-        decoder.feed(bytes, &mut out);
-        let (mut frames, mut messages) = (Vec::new(), Vec::new());
-        for d in out {
-            match d {
-                Decoded::Frame(f) => frames.push(f),
-                Decoded::Message(m) => messages.push(m),
-            }
-        }
-        let pending = decoder.pending();
-        let have = match pending {
-            Pending::Nothing => 0,
-            Pending::PartialHeader { have } => have as u64,
-            Pending::PartialPayload { .. } => 0,
-        };
-        Self {
-            sender: sender.unwrap_or(guess),
-            guessed: sender.is_none(),
-            len: bytes.len(),
-            frames,
-            messages,
-            pending,
-            start_of_pending: decoder.stream_position().saturating_sub(have),
-            ignored: if decoder.is_stopped() {
-                decoder.ignored_bytes()
-            } else {
-                0
-            },
-        }
+/// Every frame's anatomy, the messages, and what is left over.
+fn show_decoding(ui: &mut egui::Ui, d: &Decoding, lang: Lang, salt: &str) {
+    let t = lang.t();
+    ui.label(fill(t.decoded_n, &[&d.frame_count(), &d.len]));
+    if let Some(note) = d.sender_note(lang) {
+        ui.label(RichText::new(note).small());
     }
-
-    /// Whether a receiver accepts everything: whole frames, no rule broken.
-    pub(super) fn clean(&self) -> bool {
-        self.pending == Pending::Nothing
-            && self.ignored == 0
-            && self.frames.iter().all(|f| f.violations.is_empty())
-    }
-
-    /// Every frame's anatomy, the messages, and what is left over.
-    pub(super) fn show(&self, ui: &mut egui::Ui, lang: Lang, salt: &str) {
-        let t = lang.t();
-        let role = |r: Role| match r {
-            Role::Client => t.client,
-            Role::Server => t.server,
+    // A pasted capture can hold many thousands of frames: list the first ones.
+    const SHOWN: usize = 200;
+    for (i, f) in d.frames().enumerate().take(SHOWN) {
+        let title = fill(
+            t.frame_n,
+            &[&(i + 1), &f.header.opcode.name(), &f.header.payload_len],
+        );
+        let head = if f.violations.is_empty() {
+            RichText::new(&title)
+        } else {
+            RichText::new(format!("{title} !")).color(style::BAD)
         };
-        ui.label(fill(t.decoded_n, &[&self.frames.len(), &self.len]));
-        if self.guessed {
-            ui.label(RichText::new(fill(t.sender_guess, &[&role(self.sender)])).small());
-        }
-        // A pasted capture can hold many thousands of frames: list the first ones.
-        const SHOWN: usize = 200;
-        for (i, f) in self.frames.iter().enumerate().take(SHOWN) {
-            let head = fill(
-                t.frame_n,
-                &[&(i + 1), &f.header.opcode.name(), &f.header.payload_len],
-            );
-            let head = if f.violations.is_empty() {
-                RichText::new(head)
-            } else {
-                RichText::new(format!("{head} !")).color(style::BAD)
-            };
-            egui::CollapsingHeader::new(head)
-                .id_salt((salt, i))
-                .default_open(i < 3)
-                .show(ui, |ui| {
-                    let title = fill(
-                        t.frame_n,
-                        &[&(i + 1), &f.header.opcode.name(), &f.header.payload_len],
-                    );
-                    anatomy::show(ui, lang, (salt, i), &title, f);
-                });
-        }
-        if self.frames.len() > SHOWN {
-            ui.label(fill(t.more_frames, &[&(self.frames.len() - SHOWN)]));
-        }
-        for (i, m) in self.messages.iter().enumerate().take(SHOWN) {
-            ui.add_space(4.0);
-            ui.strong(fill(
-                t.message_n,
-                &[&(i + 1), &m.opcode.name(), &m.frame_count, &m.payload.len()],
-            ));
-            anatomy::payload_view(ui, lang, &m.payload);
-        }
-        match self.pending {
-            Pending::Nothing => {}
-            Pending::PartialHeader { have } => {
-                ui.colored_label(
-                    style::BAD,
-                    fill(t.truncated_header, &[&self.start_of_pending, &have]),
-                );
-            }
-            Pending::PartialPayload { payload_len, have } => {
-                ui.colored_label(
-                    style::BAD,
-                    fill(t.truncated_payload, &[&payload_len, &have]),
-                );
-            }
-        }
-        if self.ignored > 0 {
-            ui.colored_label(style::BAD, fill(t.decode_stopped, &[&self.ignored]));
-        }
+        egui::CollapsingHeader::new(head)
+            .id_salt((salt, i))
+            .default_open(i < 3)
+            .show(ui, |ui| {
+                anatomy::show(ui, lang, (salt, i), &title, f);
+            });
+    }
+    if d.frame_count() > SHOWN {
+        ui.label(fill(t.more_frames, &[&(d.frame_count() - SHOWN)]));
+    }
+    for (i, m) in d.messages().enumerate().take(SHOWN) {
+        ui.add_space(4.0);
+        ui.strong(fill(
+            t.message_n,
+            &[&(i + 1), &m.opcode.name(), &m.frame_count, &m.payload.len()],
+        ));
+        anatomy::payload_view(ui, lang, &m.payload);
+    }
+    for problem in [d.leftover(lang), d.stopped(lang)].into_iter().flatten() {
+        ui.colored_label(style::BAD, problem);
     }
 }
 
@@ -187,12 +104,13 @@ impl Builder {
     pub(super) fn bytes(&self, lang: Lang) -> Result<(Vec<u8>, Option<String>), String> {
         let t = lang.t();
         let payload = if self.payload_hex {
-            parse_hex(&self.payload).map_err(|e| fill(t.build_bad_payload, &[&e]))?
+            parse_hex(&self.payload).map_err(|e| fill(t.build_bad_payload, &[&e.describe(lang)]))?
         } else {
             self.payload.as_bytes().to_vec()
         };
         let key = if self.masked {
-            let k = parse_hex(&self.key).map_err(|e| fill(t.build_bad_key, &[&e]))?;
+            let k =
+                parse_hex(&self.key).map_err(|e| fill(t.build_bad_key, &[&e.describe(lang)]))?;
             let k: [u8; 4] = k
                 .try_into()
                 .map_err(|k: Vec<u8>| fill(t.build_bad_key, &[&format!("{} bytes", k.len())]))?;
@@ -272,9 +190,13 @@ impl WsscopeApp {
         egui::ScrollArea::vertical()
             .id_salt("decode")
             .show(ui, |ui| match self.decoded.as_ref().map(|(_, r)| r) {
-                Some(Ok(d)) => d.show(ui, lang, "decode"),
+                Some(Ok(d)) => show_decoding(ui, d, lang, "decode"),
                 Some(Err(e)) => {
-                    ui.colored_label(style::BAD, fill(t.cannot_read_hex, &[e]));
+                    // The cache keeps the English text; say it in the language shown now.
+                    let why = parse_hex(&self.settings.hex)
+                        .err()
+                        .map_or_else(|| e.clone(), |e| e.describe(lang));
+                    ui.colored_label(style::BAD, fill(t.cannot_read_hex, &[&why]));
                 }
                 None => {}
             });
@@ -410,7 +332,7 @@ impl WsscopeApp {
         egui::ScrollArea::vertical()
             .id_salt("build")
             .show(ui, |ui| {
-                d.show(ui, lang, "build");
+                show_decoding(ui, &d, lang, "build");
             });
     }
 }

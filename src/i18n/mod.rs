@@ -40,6 +40,22 @@ impl Lang {
             Lang::Zh => Lang::En,
         }
     }
+
+    /// The language the environment asks for: the first of `LC_ALL`, `LC_MESSAGES` and `LANG`
+    /// that is set and not empty decides, as POSIX orders them; `zh...` is Chinese, anything
+    /// else English.
+    pub fn from_env() -> Lang {
+        let var = |name| std::env::var(name).ok();
+        Lang::from_locale([var("LC_ALL"), var("LC_MESSAGES"), var("LANG")])
+    }
+
+    /// [`Lang::from_env`] over given values of `LC_ALL`, `LC_MESSAGES` and `LANG`, in that order.
+    pub fn from_locale(vars: [Option<String>; 3]) -> Lang {
+        match vars.into_iter().flatten().find(|v| !v.is_empty()) {
+            Some(v) if v.starts_with("zh") => Lang::Zh,
+            _ => Lang::En,
+        }
+    }
 }
 
 /// Replaces `{0}`, `{1}`, ... in `template` with `args`.
@@ -200,14 +216,10 @@ strings! {
     refused: "Refused: {0}", "已拒绝：{0}";
     accept_derivation: "Accept derivation", "Accept 推导";
     key_check: "key check", "key 检查";
-    key_valid: "base64 of 16 bytes: valid", "16 字节的 base64：有效";
+    key_valid: "valid: base64 of 16 bytes", "有效：16 字节的 base64";
     key_not_base64: "not valid base64: {0} — a server answers 400", "不是合法的 base64：{0} — 服务器会回应 400";
     key_wrong_len: "base64 of {0} bytes, but the nonce must be 16 bytes — a server answers 400", "解码后是 {0} 字节，但随机数必须是 16 字节 — 服务器会回应 400";
-    step_concat: "1. key + GUID", "1. key + GUID";
-    step_concat_note: "the GUID (orange) is fixed by RFC 6455 §1.3 for every server", "GUID（橙色）由 RFC 6455 §1.3 规定，所有服务器都一样";
-    step_sha1: "2. SHA-1", "2. SHA-1";
     step_sha1_note: "20 raw bytes, shown as hex: the bytes are what is encoded", "20 个原始字节，这里以十六进制显示：被编码的是字节本身";
-    step_base64: "3. base64", "3. base64";
     step_base64_note: "Sec-WebSocket-Accept: always 28 characters", "Sec-WebSocket-Accept：总是 28 个字符";
     mistakes: "Two classic mistakes", "两个常见错误";
     mistake_hex: "x base64 of the 40-character hex text gives {0} ({1} chars): clients reject it", "x 对 40 个字符的十六进制文本做 base64，得到 {0}（{1} 个字符）：客户端会拒绝";
@@ -320,7 +332,7 @@ strings! {
     masking_key: "masking key", "掩码键";
     fragment: "fragment", "分片";
     frag_whole: "a whole message in one frame", "一个帧就是一条完整消息";
-    frag_first: "first frame of a fragmented message", "分片消息的第一个帧";
+    frag_first: "the first fragment of a message (FIN = 0)", "分片消息的第一个分片（FIN = 0）";
     frag_middle: "a middle fragment", "中间的分片";
     frag_last: "the last fragment (FIN = 1)", "最后一个分片（FIN = 1）";
     frag_control: "a control frame (may come between fragments, §5.4)", "控制帧（可以夹在分片之间，§5.4）";
@@ -352,6 +364,31 @@ strings! {
     text_n: "text ({0} bytes):", "文本（{0} 字节）：";
     json_n: "JSON ({0} bytes), pretty-printed:", "JSON（{0} 字节），格式化显示：";
     binary_n: "binary ({0} bytes), hex:", "二进制（{0} 字节），十六进制：";
+
+    // Explanations shared by the CLI and the window (src/explain).
+    step_concat_chars: "{0} characters of key, then the {1}-character GUID that RFC 6455 §1.3 fixes for every server", "key 的 {0} 个字符，后接 RFC 6455 §1.3 为所有服务器规定的 {1} 个字符的 GUID";
+    step_n: "step {0}", "第 {0} 步";
+    len_note7: "length {0} (7-bit form: the value is in len7)", "长度 {0}（7 位形式：值就在 len7 里）";
+    len_note16: "length {0} (16-bit form: len7 = 126, then bytes {1}..{2} = {3})", "长度 {0}（16 位形式：len7 = 126，随后字节 {1}..{2} = {3}）";
+    len_note64: "length {0} (64-bit form: len7 = 127, then bytes {1}..{2} = {3})", "长度 {0}（64 位形式：len7 = 127，随后字节 {1}..{2} = {3}）";
+    hex_empty: "no bytes given: pass hex such as '81 85 37 fa 21 3d 7f 9f 4d 51 58'", "没有给出字节：请传入十六进制，例如 '81 85 37 fa 21 3d 7f 9f 4d 51 58'";
+    hex_bad_char: "'{0}' at character {1} is not a hex digit (0-9, a-f) or a separator (space, ':', '-', ',')", "第 {1} 个字符 '{0}' 既不是十六进制数字（0-9、a-f），也不是分隔符（空格、':'、'-'、','）";
+    hex_odd_digits: "odd number of hex digits in '{0}': every byte is two hex digits", "'{0}' 中十六进制数字的个数是奇数：每个字节是两个十六进制数字";
+    cli_sender_guess: "({0}; --role client|server to choose)", "（{0}；可用 --role client|server 指定）";
+    cli_stream: "{0} bytes, sent by the {1}", "{0} 字节，发送方：{1}";
+    cli_frame: "frame {0}: bytes {1}..{2} ({3} header + {4} payload): {5}", "第 {0} 帧：字节 {1}..{2}（帧头 {3} 字节 + 载荷 {4} 字节）：{5}";
+    cli_byte: "byte {0}  {1} = {2}", "字节 {0}  {1} = {2}";
+    cli_bytes_at: "bytes {0}..{1}", "字节 {0}..{1}";
+    cli_hex: "hex", "十六进制";
+    cli_hex_more: "... ({0} more)", "……（还有 {0} 字节）";
+    cli_payload_text: "payload text {0}", "载荷（文本）{0}";
+    cli_payload_hex: "payload hex {0}", "载荷（十六进制）{0}";
+    cli_payload_empty: "payload: (empty)", "载荷：（空）";
+    cli_no_violations: "violations: none", "违规：无";
+    cli_violation: "VIOLATION RFC 6455 §{0}: {1}", "违规 RFC 6455 §{0}：{1}";
+    cli_message: "message {0}: {1} in {2} frame(s), {3} bytes, bytes {4}..{5} of the stream", "消息 {0}：{1}，由 {2} 个帧组成，{3} 字节，位于流的字节 {4}..{5}";
+    cli_totals: "{0} frame(s), {1} message(s)", "{0} 个帧，{1} 条消息";
+    cli_empty_key: "the key is empty; pass the Sec-WebSocket-Key value, e.g. dGhlIHNhbXBsZSBub25jZQ==", "key 是空的；请传入 Sec-WebSocket-Key 的值，例如 dGhlIHNhbXBsZSBub25jZQ==";
 }
 
 mod events;
@@ -500,6 +537,21 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_locale_picks_the_language_in_posix_order() {
+        let v = |s: &str| Some(s.to_string());
+        assert_eq!(Lang::from_locale([None, None, v("zh_CN.UTF-8")]), Lang::Zh);
+        assert_eq!(Lang::from_locale([None, None, v("en_US.UTF-8")]), Lang::En);
+        assert_eq!(Lang::from_locale([None, None, None]), Lang::En);
+        // LC_ALL wins over LANG, LC_MESSAGES over LANG; an empty value does not count.
+        assert_eq!(
+            Lang::from_locale([v("C"), None, v("zh_CN.UTF-8")]),
+            Lang::En
+        );
+        assert_eq!(Lang::from_locale([None, v("zh_TW"), v("en_GB")]), Lang::Zh);
+        assert_eq!(Lang::from_locale([v(""), None, v("zh_CN.UTF-8")]), Lang::Zh);
     }
 
     #[test]
