@@ -5,6 +5,7 @@
 
 pub mod capture;
 pub mod cli;
+#[cfg(feature = "gui")]
 pub mod gui;
 pub mod i18n;
 pub mod protocol;

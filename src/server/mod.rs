@@ -7,6 +7,7 @@
 //! (backpressure) — the wire slows down, the capture stays complete.
 
 pub mod event;
+mod supervisor;
 mod worker;
 
 use std::collections::HashMap;
@@ -20,6 +21,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 pub use event::{ClosedBy, Command, ConnId, Direction, Event, EventKind, LimitKind, ReplyMode};
+pub use supervisor::{Drained, StartError, Supervisor};
 
 use crate::protocol::handshake::{error_response, HandshakeLimits, ServerPolicy};
 use crate::protocol::Limits;
