@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tungstenite::Message as M;
-use wsscope::server::{Event, EventKind, ServerConfig, StartError, Supervisor};
+use wsscope::server::{Direction, Event, EventKind, ServerConfig, StartError, Supervisor};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -239,12 +239,23 @@ fn shutdown_completes_while_the_channel_is_full() {
             Some(1001)
         );
     }
-    // Nothing was lost on the way: every message, every close, and the end.
-    let received = seen
+    // Nothing was lost on the way: every message sent, every close, and the end.
+    let mut received: Vec<String> = seen
         .iter()
-        .filter(|e| matches!(e.kind, EventKind::Message { .. }))
-        .count();
-    assert!(received >= 3 * n, "{received} messages captured");
+        .filter_map(|e| match &e.kind {
+            EventKind::Message {
+                direction: Direction::ClientToServer,
+                message,
+            } => Some(String::from_utf8_lossy(&message.payload).into_owned()),
+            _ => None,
+        })
+        .collect();
+    received.sort();
+    let mut sent: Vec<String> = (0..3)
+        .flat_map(|c| (0..n).map(move |i| format!("{c}:{i}")))
+        .collect();
+    sent.sort();
+    assert_eq!(received, sent);
     for conn in 1..=3 {
         position(&seen, "close", |e| {
             e.conn == conn

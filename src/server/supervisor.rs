@@ -260,7 +260,7 @@ impl Supervisor {
             loop {
                 match self.retiring[i].try_recv() {
                     Ok(mut batch) => {
-                        // Its Listening event is stale: the current listener's is the one that counts.
+                        // Its Listening event is stale: the current listener's counts.
                         batch.retain(|e| !matches!(e.kind, EventKind::Listening { .. }));
                         batches += 1;
                         sink(batch);
