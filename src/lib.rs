@@ -14,6 +14,7 @@ pub mod capture;
 pub mod cli;
 pub mod event;
 pub mod explain;
+#[cfg(feature = "gui")]
 pub mod gui;
 pub mod i18n;
 pub mod protocol;

@@ -18,7 +18,7 @@ use wsscope::event::ReplyMode;
 use wsscope::i18n::Lang;
 use wsscope::protocol::handshake::HandshakeLimits;
 use wsscope::protocol::{AcceptDerivation, Limits, Role};
-use wsscope::server::{self, ServerConfig};
+use wsscope::server::{self, ServerConfig, StartError, Supervisor};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -213,11 +213,7 @@ fn main() -> ExitCode {
             if cli.headless {
                 return serve(config, TraceArg::Summary, lang);
             }
-            if !wsscope::gui::has_display() {
-                eprintln!("wsscope: no display (DISPLAY and WAYLAND_DISPLAY are unset): running the server in the terminal instead (same as `wsscope serve`)");
-                return serve(config, TraceArg::Summary, lang);
-            }
-            wsscope::gui::run(config)
+            window(config, lang)
         }
         Some(Command::Serve { server, trace }) => match server_config(&server) {
             Some(config) => serve(config, trace, lang),
@@ -264,78 +260,88 @@ fn server_config(args: &ServerArgs) -> Option<ServerConfig> {
     args.config().map_err(|e| eprintln!("wsscope: {e}")).ok()
 }
 
+/// The window, or the server in the terminal when no window can open here.
+#[cfg(feature = "gui")]
+fn window(config: ServerConfig, lang: Lang) -> ExitCode {
+    if !wsscope::gui::has_display() {
+        eprintln!("wsscope: no display (DISPLAY and WAYLAND_DISPLAY are unset): running the server in the terminal instead (same as `wsscope serve`)");
+        return serve(config, TraceArg::Summary, lang);
+    }
+    wsscope::gui::run(config)
+}
+
+/// This build has no window: the server in the terminal.
+#[cfg(not(feature = "gui"))]
+fn window(config: ServerConfig, lang: Lang) -> ExitCode {
+    eprintln!("wsscope: this build has no window (built without the `gui` feature): running the server in the terminal instead (same as `wsscope serve`)");
+    serve(config, TraceArg::Summary, lang)
+}
+
 fn serve(config: ServerConfig, trace: TraceArg, lang: Lang) -> ExitCode {
     let level = match trace {
         TraceArg::None => TraceLevel::None,
         TraceArg::Summary => TraceLevel::Summary,
         TraceArg::Full => TraceLevel::Full,
     };
-    let (tx, rx) = crossbeam_channel::bounded(config.channel_capacity);
     let addr = (config.bind, config.port);
-    let handle = match server::start(config, tx, Arc::new(|| {})) {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("wsscope serve: cannot listen on {}:{}: {e}", addr.0, addr.1);
-            return ExitCode::from(1);
-        }
-    };
+    // Nobody to wake: this loop polls (below).
+    let mut server = Supervisor::new(None);
+    if let Err(e) = server.start(config) {
+        let e = match e {
+            StartError::Listen { source, .. } => source.to_string(),
+            other => other.to_string(),
+        };
+        eprintln!("wsscope serve: cannot listen on {}:{}: {e}", addr.0, addr.1);
+        return ExitCode::from(1);
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)) {
         eprintln!("wsscope serve: Ctrl-C will not close connections cleanly: {e}");
     }
-    let mut handle = Some(handle);
-    let mut stopper = None;
+    let mut stopping = false;
     let mut totals = Totals::default();
     let stdout = std::io::stdout();
     let mut idle_polls = 0u32;
+    let mut more = false;
     loop {
-        // Under load, poll every millisecond: while this loop is not blocked in recv, the
-        // workers' sends never have to wake it (a futex call per TCP read otherwise). After
-        // 100 empty polls, block until the next event: an idle server costs nothing.
-        let got = if idle_polls < 100 {
+        // Under load, poll every millisecond: while this loop is not blocked waiting, the
+        // event loops' sends never have to wake it (a futex call per TCP read otherwise).
+        // After 100 empty polls, block until the next event: an idle server costs nothing.
+        if more {
+            // The last drain ran out of time: events are waiting.
+        } else if idle_polls < 100 {
             std::thread::sleep(Duration::from_millis(1));
-            rx.try_recv().map_err(|e| match e {
-                crossbeam_channel::TryRecvError::Empty => {
-                    crossbeam_channel::RecvTimeoutError::Timeout
-                }
-                crossbeam_channel::TryRecvError::Disconnected => {
-                    crossbeam_channel::RecvTimeoutError::Disconnected
-                }
-            })
         } else {
-            rx.recv_timeout(Duration::from_millis(100))
-        };
-        match got {
-            Ok(first) => {
-                idle_polls = 0;
-                let mut out = stdout.lock();
-                for batch in std::iter::once(first).chain(rx.try_iter()) {
-                    for event in &batch {
-                        totals.add(event);
-                        if let Some(line) = trace_line(event, level, lang) {
-                            let _ = writeln!(out, "{line}");
-                        }
-                    }
+            server.wait(Duration::from_millis(100));
+        }
+        let mut out = stdout.lock();
+        let drained = server.drain(Duration::from_millis(50), |batch| {
+            for event in &batch {
+                totals.add(event);
+                if let Some(line) = trace_line(event, level, lang) {
+                    let _ = writeln!(out, "{line}");
                 }
-                let _ = out.flush();
             }
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => idle_polls += 1,
-            // Every sender is gone: the server has stopped.
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        });
+        more = drained.more;
+        if drained.batches > 0 {
+            idle_polls = 0;
+            let _ = out.flush();
+        } else {
+            idle_polls = idle_polls.saturating_add(1);
         }
-        if stop.load(Ordering::SeqCst) {
-            if let Some(h) = handle.take() {
-                eprintln!("wsscope serve: closing connections with 1001 (going away)...");
-                // Shut down on another thread: it publishes events this loop must keep draining.
-                stopper = Some(std::thread::spawn(move || {
-                    h.shutdown(Duration::from_secs(2))
-                }));
-            }
+        drop(out);
+        // Every server has stopped and its last events are printed.
+        if drained.finished {
+            break;
         }
-    }
-    if let Some(t) = stopper {
-        let _ = t.join();
+        if !stopping && stop.load(Ordering::SeqCst) {
+            stopping = true;
+            eprintln!("wsscope serve: closing connections with 1001 (going away)...");
+            // Shut down on another thread: it publishes events this loop must keep draining.
+            server.stop(Duration::from_secs(2));
+        }
     }
     println!("{}", totals.text(lang));
     ExitCode::SUCCESS

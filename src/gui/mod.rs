@@ -13,17 +13,15 @@ mod stream_view;
 mod style;
 
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crossbeam_channel::Receiver;
 use eframe::egui::{self, RichText};
 
 use crate::capture::{Capture, ConnState, NoticeKind};
-use crate::event::{Clock, Command, ConnId, Direction, Event, EventKind, ReplyMode};
+use crate::event::{Command, ConnId, Direction, ReplyMode};
 use crate::protocol::{AcceptDerivation, Role};
-use crate::server::{self, ServerConfig, ServerHandle};
+use crate::server::{self, ServerConfig, StartError, Supervisor};
 use i18n::{fill, Lang};
 
 /// The RFC's example key (§1.3), prefilled so the first thing a learner sees is the known answer.
@@ -77,10 +75,13 @@ impl Default for Settings {
 /// The eframe storage key of [`Settings`].
 const SETTINGS_KEY: &str = "wsscope-settings";
 
-/// The application: the server handle, the capture, and view state.
+/// Grace period for the closing handshakes when the listener restarts.
+const RESTART_GRACE: Duration = Duration::from_secs(1);
+
+/// The application: the server's lifecycle, the capture, and view state.
 pub struct WsscopeApp {
-    server: Option<ServerHandle>,
-    events: Option<Receiver<Vec<Event>>>,
+    /// The server, its restarts and its events (stopped when the window closes).
+    server: Supervisor,
     server_error: Option<String>,
     /// The options the server was (or is to be) started with, edited in the server window.
     config: ServerConfig,
@@ -98,27 +99,15 @@ pub struct WsscopeApp {
     status: String,
     /// Which end sent the decoder tab's bytes (`None`: judged from the MASK bit).
     sender: Option<Role>,
-    repaint_pending: Arc<AtomicBool>,
     close_code: u16,
     settings: Settings,
     filter_text: String,
     filter: live::FrameFilter,
     decoded: Option<DecodeCache>,
     builder: playground::Builder,
-    /// Channels of stopped servers, drained until they disconnect.
-    retiring: Vec<Receiver<Vec<Event>>>,
-    /// Event times count from here, across listener restarts.
-    clock: Clock,
-    /// Connection numbers, shared by every listener this window starts.
-    conn_ids: Arc<std::sync::atomic::AtomicU64>,
     /// The direction the TCP vs frames tab shows.
     stream_dir: Direction,
-    /// A restart under way: stops the old server, then starts the new one.
-    starting: Option<std::thread::JoinHandle<StartResult>>,
 }
-
-type EventSender = crossbeam_channel::Sender<Vec<Event>>;
-type StartResult = Result<ServerHandle, (std::net::SocketAddr, std::io::Error)>;
 
 /// The decoder tab's last input and what it decoded to.
 type DecodeCache = ((String, Option<Role>), Result<playground::Decoding, String>);
@@ -134,9 +123,10 @@ impl WsscopeApp {
     pub fn with_settings(ctx: &egui::Context, settings: Settings) -> Self {
         fonts::install(ctx, fonts::Sources::BundledAndSystem);
         let config = ServerConfig::default();
+        // New events request a repaint once until the window has drained them.
+        let repaint = ctx.clone();
         let app = Self {
-            server: None,
-            events: None,
+            server: Supervisor::new(Some(Arc::new(move || repaint.request_repaint()))),
             server_error: None,
             server_form: server_window::Form::from_config(&config),
             config,
@@ -152,18 +142,13 @@ impl WsscopeApp {
             auto_pong: true,
             status: String::new(),
             sender: None,
-            repaint_pending: Arc::new(AtomicBool::new(false)),
             close_code: 1000,
             settings,
             filter_text: String::new(),
             filter: live::FrameFilter::default(),
             decoded: None,
             builder: playground::Builder::default(),
-            retiring: Vec::new(),
-            clock: Clock::start(),
-            starting: None,
             stream_dir: Direction::ClientToServer,
-            conn_ids: Arc::new(std::sync::atomic::AtomicU64::new(1)),
         };
         app.apply_view_settings(ctx);
         app
@@ -186,26 +171,8 @@ impl WsscopeApp {
         app
     }
 
-    /// The event channel for a server started with `config`, and the waker that requests a
-    /// repaint (once until the UI has drained, not once per event batch).
-    fn channel(&self, config: &ServerConfig) -> (EventSender, Receiver<Vec<Event>>, server::Waker) {
-        let (tx, rx) = crossbeam_channel::bounded(config.channel_capacity);
-        let ctx = self.egui_ctx.clone();
-        let pending = Arc::clone(&self.repaint_pending);
-        let waker: server::Waker = Arc::new(move || {
-            if !pending.swap(true, Ordering::AcqRel) {
-                if let Some(ctx) = &ctx {
-                    ctx.request_repaint();
-                }
-            }
-        });
-        (tx, rx, waker)
-    }
-
     /// Takes `config` as the server's options (the form and the top bar follow it).
-    fn adopt_config(&mut self, mut config: ServerConfig) -> ServerConfig {
-        config.clock.get_or_insert(self.clock);
-        config.conn_ids = Some(Arc::clone(&self.conn_ids));
+    fn adopt_config(&mut self, config: ServerConfig) -> ServerConfig {
         self.reply = config.reply.clone();
         if let ReplyMode::Fixed(t) = &config.reply {
             self.fixed_text = t.clone();
@@ -221,69 +188,43 @@ impl WsscopeApp {
     /// Starts listening with `config` (no server is running).
     fn start_server(&mut self, config: ServerConfig) {
         let config = self.adopt_config(config);
-        let (tx, rx, waker) = self.channel(&config);
-        let addr = std::net::SocketAddr::new(config.bind, config.port);
-        match server::start(config, tx, waker) {
-            Ok(h) => {
-                self.server = Some(h);
-                self.events = Some(rx);
-                self.server_error = None;
-            }
-            Err(e) => {
-                self.server_error = Some(fill(self.settings.lang.t().cannot_listen, &[&addr, &e]));
-            }
+        match self.server.start(config) {
+            Ok(_) => self.server_error = None,
+            Err(e) => self.server_error = Some(self.start_error(&e)),
         }
     }
 
-    /// Restarts the listener with `config`; connection numbers and times continue. The old
-    /// server closes its connections (1001) and releases its port on a helper thread, which
-    /// then starts the new one, so the window never blocks and the same port can be reused;
-    /// `drain` keeps taking the old server's events until its channel disconnects.
+    /// `e` for the top bar, in the window's language.
+    fn start_error(&self, e: &StartError) -> String {
+        let t = self.settings.lang.t();
+        match e {
+            StartError::Listen { addr, source } => fill(t.cannot_listen, &[addr, source]),
+            StartError::Busy => t.restart_busy.to_string(),
+            StartError::Running | StartError::Panicked => t.server_not_running.to_string(),
+        }
+    }
+
+    /// Restarts the listener with `config`; connection numbers and times continue, the window
+    /// never blocks (see [`Supervisor::restart`]).
     fn restart_server(&mut self, config: ServerConfig) {
-        if self.starting.is_some() {
+        if self.server.restarting() {
             // One restart at a time: a second one would orphan the server the first starts.
             self.status = self.settings.lang.t().restart_busy.to_string();
             return;
         }
         let config = self.adopt_config(config);
-        let old = self.server.take();
-        if let Some(rx) = self.events.take() {
-            self.retiring.push(rx);
-        }
-        let (tx, rx, waker) = self.channel(&config);
-        self.events = Some(rx);
-        self.server_error = None;
-        self.starting = Some(std::thread::spawn(move || {
-            if let Some(h) = old {
-                h.shutdown(Duration::from_secs(1));
-            }
-            let addr = std::net::SocketAddr::new(config.bind, config.port);
-            server::start(config, tx, waker).map_err(|e| (addr, e))
-        }));
+        self.server_error = match self.server.restart(config, RESTART_GRACE) {
+            Ok(()) => None,
+            Err(e) => Some(self.start_error(&e)),
+        };
     }
 
     /// Picks up the server a restart started, once it has.
     fn poll_restart(&mut self) {
-        if !self.starting.as_ref().is_some_and(|h| h.is_finished()) {
-            return;
-        }
-        let Some(h) = self.starting.take() else {
-            return;
-        };
-        let t = self.settings.lang.t();
-        match h.join() {
-            Ok(Ok(server)) => {
-                self.status = fill(t.restarted, &[&server.local_addr()]);
-                self.server = Some(server);
-            }
-            Ok(Err((addr, e))) => {
-                self.events = None;
-                self.server_error = Some(fill(t.cannot_listen, &[&addr, &e]));
-            }
-            Err(_) => {
-                self.events = None;
-                self.server_error = Some(t.server_not_running.to_string());
-            }
+        match self.server.poll_restart() {
+            None => {}
+            Some(Ok(addr)) => self.status = fill(self.settings.lang.t().restarted, &[&addr]),
+            Some(Err(e)) => self.server_error = Some(self.start_error(&e)),
         }
     }
 
@@ -294,7 +235,7 @@ impl WsscopeApp {
 
     /// Whether a restart is still under way (tests wait for it).
     pub fn restarting(&self) -> bool {
-        self.starting.is_some()
+        self.server.restarting()
     }
 
     /// Restarts the listener on `port` with the current options (what the server window's
@@ -355,52 +296,27 @@ impl WsscopeApp {
 
     /// The server's address, when it is listening.
     pub fn server_addr(&self) -> Option<std::net::SocketAddr> {
-        self.server.as_ref().map(ServerHandle::local_addr)
+        self.server.local_addr()
     }
 
     fn command(&mut self, c: Command) {
-        match &self.server {
-            Some(s) => s.command(c),
-            None => self.status = self.settings.lang.t().server_not_running.into(),
+        if !self.server.command(c) {
+            self.status = self.settings.lang.t().server_not_running.into();
         }
     }
 
     /// Moves queued events into the capture, for at most a few milliseconds per frame so the
     /// window stays responsive under load (the rest waits in the channel: nothing is lost).
+    /// Whether to come back soon.
     fn drain(&mut self) -> bool {
-        self.repaint_pending.store(false, Ordering::Release);
-        let deadline = Instant::now() + Duration::from_millis(8);
-        // A stopped server's last events (the closes it sent) come first: they happened first.
-        let mut retiring = std::mem::take(&mut self.retiring);
-        retiring.retain(|rx| loop {
-            match rx.try_recv() {
-                Ok(batch) => {
-                    for e in batch {
-                        // Its Listening event is stale: the new listener's is the current one.
-                        if !matches!(e.kind, EventKind::Listening { .. }) {
-                            self.capture.ingest(e);
-                        }
-                    }
-                }
-                Err(crossbeam_channel::TryRecvError::Empty) => break true,
-                Err(crossbeam_channel::TryRecvError::Disconnected) => break false,
+        let capture = &mut self.capture;
+        let drained = self.server.drain(Duration::from_millis(8), |batch| {
+            for e in batch {
+                capture.ingest(e);
             }
         });
-        self.retiring = retiring;
-        let Some(rx) = &self.events else {
-            return !self.retiring.is_empty();
-        };
-        let mut more = !self.retiring.is_empty();
-        while let Ok(batch) = rx.try_recv() {
-            for e in batch {
-                self.capture.ingest(e);
-            }
-            if Instant::now() > deadline {
-                more = true;
-                break;
-            }
-        }
-        more
+        // A stopped server's last events may still come: keep looking until its channel closes.
+        drained.more || self.server.retiring()
     }
 
     fn top_bar(&mut self, ui: &mut egui::Ui) {
@@ -412,7 +328,7 @@ impl WsscopeApp {
                 (_, Some(e)) => {
                     ui.colored_label(style::BAD, e);
                 }
-                (Some(addr), None) if self.server.is_some() => {
+                (Some(addr), None) if self.server.local_addr().is_some() => {
                     let reach = server::reachable(*addr);
                     let url = format!("ws://{reach}/");
                     ui.monospace(&url);
@@ -518,7 +434,7 @@ impl WsscopeApp {
                 self.settings.lang = self.settings.lang.other();
             }
         });
-        if let (Some(addr), true) = (&self.capture.listening, self.server.is_some()) {
+        if let (Some(addr), true) = (&self.capture.listening, self.server.local_addr().is_some()) {
             ui.label(RichText::new(fill(t.try_it, &[&server::reachable(*addr)])).small());
         }
         ui.horizontal(|ui| {
@@ -636,7 +552,7 @@ impl WsscopeApp {
 impl eframe::App for WsscopeApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.poll_restart();
-        if self.starting.is_some() {
+        if self.server.restarting() {
             ctx.request_repaint_after(Duration::from_millis(50));
         }
         if self.drain() {
@@ -670,28 +586,6 @@ impl eframe::App for WsscopeApp {
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, SETTINGS_KEY, &self.settings());
-    }
-}
-
-impl Drop for WsscopeApp {
-    fn drop(&mut self) {
-        // A restart under way finishes first, so the server it starts is stopped too. Stopped
-        // servers' channels go first: their workers must not wait on a full channel.
-        self.retiring.clear();
-        if let Some(Ok(Ok(h))) = self.starting.take().map(|t| t.join()) {
-            self.server = Some(h);
-        }
-        if let Some(h) = self.server.take() {
-            // Keep draining while the server closes its connections (it may wait on the channel).
-            let rx = self.events.take();
-            let drain = std::thread::spawn(move || {
-                if let Some(rx) = rx {
-                    while rx.recv_timeout(Duration::from_secs(3)).is_ok() {}
-                }
-            });
-            h.shutdown(Duration::from_secs(1));
-            let _ = drain.join();
-        }
     }
 }
 

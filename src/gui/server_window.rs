@@ -107,7 +107,7 @@ impl WsscopeApp {
                         ui.end_row();
                     });
                 ui.label(egui::RichText::new(t.restart_note).small());
-                let idle = self.starting.is_none();
+                let idle = !self.server.restarting();
                 if ui.add_enabled(idle, egui::Button::new(t.restart)).clicked() {
                     match f.config(&self.config, self.settings.lang) {
                         Ok(c) => {
@@ -125,7 +125,7 @@ impl WsscopeApp {
         if let Some(c) = restart {
             let addr = std::net::SocketAddr::new(c.bind, c.port);
             self.restart_server(c);
-            if self.server.is_some() {
+            if self.server.local_addr().is_some() {
                 self.status = fill(t.restarted, &[&addr]);
             }
             // Keep the window open on the new values (start_server resets the form).

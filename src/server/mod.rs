@@ -10,6 +10,7 @@ mod conn;
 mod event_loop;
 mod http;
 mod read_pool;
+mod supervisor;
 mod wire;
 
 use std::collections::HashMap;
@@ -29,6 +30,7 @@ use crate::protocol::handshake::{HandshakeLimits, ServerPolicy};
 use crate::protocol::Limits;
 use crate::tap::Tap;
 use http::HttpAnswer;
+pub use supervisor::{Drained, StartError, Supervisor};
 
 /// Port browsers accept (6666, the seed's, is on their unsafe-port list).
 pub const DEFAULT_PORT: u16 = 8765;

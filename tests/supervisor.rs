@@ -1,0 +1,343 @@
+//! The server's lifecycle (`server::Supervisor`, used by `wsscope serve` and the window) over real
+//! sockets on port 0, with tungstenite as the client: restarts keep one connection numbering and
+//! one time line, shutdown completes while the channel is full, the waker fires once until drained.
+
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tungstenite::Message as M;
+use wsscope::event::{Direction, Event, EventKind};
+use wsscope::server::{ServerConfig, StartError, Supervisor};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn config(port: u16) -> ServerConfig {
+    ServerConfig {
+        port,
+        ..ServerConfig::default()
+    }
+}
+
+/// Drains into `seen` until `done` holds for what was seen.
+fn drain_until(
+    sup: &mut Supervisor,
+    seen: &mut Vec<Event>,
+    what: &str,
+    done: impl Fn(&[Event]) -> bool,
+) {
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        sup.drain(Duration::from_millis(20), |b| seen.extend(b));
+        if done(seen) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!(
+        "{what} did not happen; saw {:#?}",
+        seen.iter().map(|e| (e.conn, &e.kind)).collect::<Vec<_>>()
+    );
+}
+
+/// Drains until the restart under way is over; returns the new address.
+fn restarted(sup: &mut Supervisor, seen: &mut Vec<Event>) -> SocketAddr {
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        sup.drain(Duration::from_millis(20), |b| seen.extend(b));
+        match sup.poll_restart() {
+            None => std::thread::sleep(Duration::from_millis(5)),
+            Some(Ok(addr)) => return addr,
+            Some(Err(e)) => panic!("restart failed: {e}"),
+        }
+    }
+    panic!("the restart did not finish");
+}
+
+fn opened(seen: &[Event]) -> Vec<u64> {
+    seen.iter()
+        .filter(|e| matches!(e.kind, EventKind::Opened { .. }))
+        .map(|e| e.conn)
+        .collect()
+}
+
+/// The index in `seen` of the first event matching `pred`.
+fn position(seen: &[Event], what: &str, pred: impl Fn(&Event) -> bool) -> usize {
+    seen.iter()
+        .position(pred)
+        .unwrap_or_else(|| panic!("no {what} in {:#?}", seen))
+}
+
+/// A client that sends `text`, reads the echo, then waits for the server's close code.
+fn echo_then_close(addr: SocketAddr, text: &'static str) -> JoinHandle<Option<u16>> {
+    let (mut ws, _) =
+        tungstenite::connect(format!("ws://{addr}/")).unwrap_or_else(|e| panic!("{e}"));
+    ws.send(M::text(text)).unwrap_or_else(|e| panic!("{e}"));
+    match ws.read() {
+        Ok(M::Text(t)) => assert_eq!(t.as_str(), text),
+        other => panic!("no echo: {other:?}"),
+    }
+    std::thread::spawn(move || loop {
+        match ws.read() {
+            Ok(M::Close(c)) => return c.map(|c| u16::from(c.code)),
+            Ok(_) => {}
+            Err(e) => panic!("no close frame: {e}"),
+        }
+    })
+}
+
+/// Runs `f` on a thread and fails the test if it takes longer than `limit`.
+fn within<T: Send + 'static>(
+    limit: Duration,
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let t = std::thread::spawn(f);
+    let deadline = Instant::now() + limit;
+    while !t.is_finished() {
+        assert!(Instant::now() < deadline, "{what} took more than {limit:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    t.join().unwrap_or_else(|_| panic!("{what} panicked"))
+}
+
+#[test]
+fn restarts_release_the_port_and_connection_numbers_and_times_continue() {
+    let mut sup = Supervisor::new(None);
+    let first = sup
+        .start(config(0))
+        .unwrap_or_else(|e| panic!("cannot start: {e}"));
+    assert_eq!(sup.local_addr(), Some(first));
+    let mut seen = Vec::new();
+    let client = echo_then_close(first, "before");
+
+    // On the same port: the old server must have released it before the new one binds.
+    sup.restart(config(first.port()), Duration::from_secs(1))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(sup.restarting());
+    assert_eq!(sup.local_addr(), None);
+    // A second restart while one is under way is refused, not stacked.
+    assert!(matches!(
+        sup.restart(config(0), Duration::from_secs(1)),
+        Err(StartError::Busy)
+    ));
+    let second = restarted(&mut sup, &mut seen);
+    assert_eq!(second, first);
+    assert!(!sup.restarting());
+    assert_eq!(
+        client.join().unwrap_or_else(|_| panic!("client panicked")),
+        Some(1001)
+    );
+    let client = echo_then_close(second, "after one restart");
+    drain_until(&mut sup, &mut seen, "connection 2", |s| {
+        opened(s).contains(&2)
+    });
+
+    // On a new port.
+    sup.restart(config(0), Duration::from_secs(1))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let third = restarted(&mut sup, &mut seen);
+    assert_ne!(third, second);
+    assert_eq!(
+        client.join().unwrap_or_else(|_| panic!("client panicked")),
+        Some(1001)
+    );
+    assert!(
+        TcpStream::connect(second).is_err(),
+        "{second} still listens"
+    );
+    let client = echo_then_close(third, "after two restarts");
+    drain_until(&mut sup, &mut seen, "connection 3", |s| {
+        opened(s).contains(&3)
+    });
+
+    // One numbering across the three servers.
+    assert_eq!(opened(&seen), [1, 2, 3]);
+    // One time line: connection 2 opened after connection 1 closed (a new epoch would put it
+    // near zero), and the stopped server's last events came before the new one's.
+    let closed1 = position(&seen, "close of #1", |e| {
+        e.conn == 1 && matches!(e.kind, EventKind::Closed { .. })
+    });
+    let opened2 = position(&seen, "open of #2", |e| {
+        e.conn == 2 && matches!(e.kind, EventKind::Opened { .. })
+    });
+    assert!(closed1 < opened2);
+    assert!(seen[opened2].time > seen[closed1].time);
+    let listening: Vec<SocketAddr> = seen
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Listening { addr, .. } => Some(addr),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(listening.last(), Some(&third));
+
+    within(WAIT, "shutdown", move || {
+        sup.shutdown(Duration::from_secs(1), |_| {});
+    });
+    assert_eq!(
+        client.join().unwrap_or_else(|_| panic!("client panicked")),
+        Some(1001)
+    );
+}
+
+#[test]
+fn shutdown_completes_while_the_channel_is_full() {
+    let mut sup = Supervisor::new(None);
+    let addr = sup
+        .start(ServerConfig {
+            port: 0,
+            channel_capacity: 8,
+            event_loops: 1,
+            ..ServerConfig::default()
+        })
+        .unwrap_or_else(|e| panic!("cannot start: {e}"));
+    // Three clients: a few batches each (the channel has room for them).
+    let mut ws: Vec<_> = (0..3)
+        .map(|_| {
+            let (ws, _) =
+                tungstenite::connect(format!("ws://{addr}/")).unwrap_or_else(|e| panic!("{e}"));
+            ws
+        })
+        .collect();
+    let mut seen = Vec::new();
+    drain_until(&mut sup, &mut seen, "three connections", |s| {
+        opened(s).len() == 3
+    });
+    // Then 300 messages, a TCP read each at most: far more batches than the channel holds,
+    // and nobody drains, so the event loop soon waits on the full channel.
+    let n = 100;
+    let clients: Vec<_> = ws
+        .drain(..)
+        .enumerate()
+        .map(|(c, mut ws)| {
+            std::thread::spawn(move || {
+                for i in 0..n {
+                    ws.send(M::text(format!("{c}:{i}")))
+                        .unwrap_or_else(|e| panic!("{e}"));
+                }
+                loop {
+                    match ws.read() {
+                        Ok(M::Close(c)) => return c.map(|c| u16::from(c.code)),
+                        Ok(_) => {}
+                        Err(e) => panic!("no close frame: {e}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+
+    let seen = within(WAIT, "shutdown with a full channel", move || {
+        sup.shutdown(Duration::from_secs(2), |b| seen.extend(b));
+        seen
+    });
+    for c in clients {
+        assert_eq!(
+            c.join().unwrap_or_else(|_| panic!("client panicked")),
+            Some(1001)
+        );
+    }
+    // Nothing was lost on the way: every message sent, every close, and the end.
+    let mut received: Vec<String> = seen
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Message {
+                direction: Direction::ClientToServer,
+                message,
+            } => Some(String::from_utf8_lossy(&message.payload).into_owned()),
+            _ => None,
+        })
+        .collect();
+    received.sort();
+    let mut sent: Vec<String> = (0..3)
+        .flat_map(|c| (0..n).map(move |i| format!("{c}:{i}")))
+        .collect();
+    sent.sort();
+    assert_eq!(received, sent);
+    for conn in 1..=3 {
+        position(&seen, "close", |e| {
+            e.conn == conn
+                && matches!(&e.kind, EventKind::Closed { code: Some(c), .. } if c.code() == 1001)
+        });
+    }
+    assert!(matches!(
+        seen.last().map(|e| &e.kind),
+        Some(EventKind::Stopped)
+    ));
+}
+
+#[test]
+fn dropping_it_with_a_full_channel_stops_the_server() {
+    let mut sup = Supervisor::new(None);
+    let addr = sup
+        .start(ServerConfig {
+            port: 0,
+            channel_capacity: 2,
+            event_loops: 1,
+            ..ServerConfig::default()
+        })
+        .unwrap_or_else(|e| panic!("cannot start: {e}"));
+    let mut seen = Vec::new();
+    let (mut ws, _) =
+        tungstenite::connect(format!("ws://{addr}/")).unwrap_or_else(|e| panic!("{e}"));
+    drain_until(&mut sup, &mut seen, "the connection", |s| {
+        !opened(s).is_empty()
+    });
+    let client = std::thread::spawn(move || {
+        for i in 0..50 {
+            ws.send(M::text(format!("{i}")))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        loop {
+            match ws.read() {
+                Ok(M::Close(c)) => return c.map(|c| u16::from(c.code)),
+                Ok(_) => {}
+                Err(e) => panic!("no close frame: {e}"),
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    within(WAIT, "drop with a full channel", move || drop(sup));
+    assert_eq!(
+        client.join().unwrap_or_else(|_| panic!("client panicked")),
+        Some(1001)
+    );
+    assert!(TcpStream::connect(addr).is_err(), "{addr} still listens");
+}
+
+#[test]
+fn the_waker_runs_once_until_drained() {
+    let wakes = Arc::new(AtomicUsize::new(0));
+    let w = Arc::clone(&wakes);
+    let mut sup = Supervisor::new(Some(Arc::new(move || {
+        w.fetch_add(1, Ordering::SeqCst);
+    })));
+    let addr = sup
+        .start(config(0))
+        .unwrap_or_else(|e| panic!("cannot start: {e}"));
+    let (mut ws, _) =
+        tungstenite::connect(format!("ws://{addr}/")).unwrap_or_else(|e| panic!("{e}"));
+    for i in 0..10 {
+        ws.send(M::text(format!("{i}")))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let _ = ws.read();
+    }
+    // Listening, the handshake and ten echoes: many batches, one wake (nobody drained).
+    assert_eq!(wakes.load(Ordering::SeqCst), 1);
+    let mut seen = Vec::new();
+    let d = sup.drain(Duration::from_secs(1), |b| seen.extend(b));
+    assert!(d.batches > 1 && !d.more && !d.finished, "{d:?}");
+    ws.send(M::text("again")).unwrap_or_else(|e| panic!("{e}"));
+    let _ = ws.read();
+    let deadline = Instant::now() + WAIT;
+    while wakes.load(Ordering::SeqCst) < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(wakes.load(Ordering::SeqCst), 2);
+    // Commands reach the running server.
+    assert!(sup.command(wsscope::event::Command::SetAutoPong(false)));
+}
