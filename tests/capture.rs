@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wsscope::capture::{Capture, ConnState};
-use wsscope::event::{Direction, EventKind};
+use wsscope::event::{Direction, Event, EventKind};
 use wsscope::protocol::{close_payload_bytes, encode_frame, FrameHeader, OpCode};
 use wsscope::server::{self, ServerConfig};
 
@@ -31,6 +31,15 @@ fn capture_of(wire: &[u8], budget: usize) -> Capture {
 /// The same, with the client's bytes in these writes, `pause` apart (so the server's reads
 /// see them apart).
 fn capture_of_writes(writes: &[&[u8]], pause: Duration, budget: usize) -> Capture {
+    let mut capture = Capture::new(budget);
+    for e in events_of_writes(writes, pause) {
+        capture.ingest(e);
+    }
+    capture
+}
+
+/// Every event of one scripted client's connection to an echo server, up to its close.
+fn events_of_writes(writes: &[&[u8]], pause: Duration) -> Vec<Event> {
     let (tx, rx) = crossbeam_channel::bounded(64);
     let handle = server::start(
         ServerConfig {
@@ -48,7 +57,7 @@ fn capture_of_writes(writes: &[&[u8]], pause: Duration, budget: usize) -> Captur
         s.write_all(w).unwrap_or_else(|e| panic!("{e}"));
         std::thread::sleep(pause);
     }
-    let mut capture = Capture::new(budget);
+    let mut events = Vec::new();
     let reader = std::thread::spawn(move || {
         let mut sink = Vec::new();
         let _ = s.read_to_end(&mut sink);
@@ -59,9 +68,7 @@ fn capture_of_writes(writes: &[&[u8]], pause: Duration, budget: usize) -> Captur
             let closed = batch
                 .iter()
                 .any(|e| matches!(e.kind, EventKind::Closed { .. }));
-            for e in batch {
-                capture.ingest(e);
-            }
+            events.extend(batch);
             if closed {
                 break;
             }
@@ -72,7 +79,44 @@ fn capture_of_writes(writes: &[&[u8]], pause: Duration, budget: usize) -> Captur
         std::thread::spawn(move || while rx.recv_timeout(Duration::from_secs(2)).is_ok() {});
     handle.shutdown(Duration::from_millis(200));
     let _ = drain.join();
-    capture
+    events
+}
+
+/// Events are data that survives a file: every event of a real connection (handshake, frames
+/// both ways, a fragmented message, a close) written as JSON lines reads back equal, and the
+/// first one is the wall-clock anchor of the capture's times.
+#[test]
+fn every_event_reads_back_from_json_lines() {
+    let mut wire = frame(OpCode::Text, false, b"Hel");
+    wire.extend(frame(OpCode::Continuation, true, b"lo"));
+    wire.extend(frame(OpCode::Binary, true, &[0, 1, 2, 255]));
+    wire.extend(frame(
+        OpCode::Close,
+        true,
+        &close_payload_bytes(1000, "bye"),
+    ));
+    let events = events_of_writes(&[REQUEST.as_bytes(), &wire], Duration::ZERO);
+    assert!(
+        matches!(events.first().map(|e| &e.kind), Some(EventKind::Clock { unix_micros }) if *unix_micros > 0),
+        "{:?}",
+        events.first()
+    );
+    let lines: Vec<String> = events
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap_or_else(|err| panic!("{err}: {e:?}")))
+        .collect();
+    assert!(lines.iter().all(|l| !l.contains('\n')));
+    let back: Vec<Event> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|err| panic!("{err}: {l}")))
+        .collect();
+    assert_eq!(back, events);
+    for kind in ["Handshake", "Frame", "Message", "Tcp", "Closed", "Opened"] {
+        assert!(
+            lines.iter().any(|l| l.contains(&format!("\"{kind}\""))),
+            "no {kind} event"
+        );
+    }
 }
 
 #[test]
@@ -200,7 +244,6 @@ fn frames_are_found_in_the_tcp_stream_sticky_and_split() {
 /// keeps sending after another one opened.
 #[test]
 fn tcp_bytes_are_evicted_oldest_first_across_connections() {
-    use wsscope::event::Event;
     let mut c = Capture::new(1000);
     for i in 0..100u64 {
         for conn in [1, 2] {

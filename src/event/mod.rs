@@ -135,7 +135,7 @@ impl Clock {
 }
 
 /// One thing that happened, with when and on which connection.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     /// The connection (0 for events of no connection: listening, a server-wide error).
     pub conn: ConnId,
@@ -146,7 +146,7 @@ pub struct Event {
 }
 
 /// The kinds of event.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventKind {
     /// The capture's time zero on the wall clock: the first event of every source.
     Clock {
