@@ -224,10 +224,7 @@ fn main() -> ExitCode {
                 eprintln!("wsscope accept: {}", lang.t().cli_empty_key);
                 return ExitCode::from(2);
             }
-            println!(
-                "{}",
-                render_accept(&AcceptDerivation::new(&key), lang, paint())
-            );
+            print_out(&render_accept(&AcceptDerivation::new(&key), lang, paint()));
             ExitCode::SUCCESS
         }
         Some(Command::Decode { hex, role }) => {
@@ -243,7 +240,7 @@ fn main() -> ExitCode {
                 RoleArg::Server => Role::Server,
             });
             let report = render_decode(&bytes, sender, lang, paint());
-            println!("{}", report.text);
+            print_out(&report.text);
             match report.error {
                 None => ExitCode::SUCCESS,
                 Some(e) => {
@@ -253,6 +250,13 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Prints `text` and a newline. A reader that has gone (`wsscope decode ... | head`) is not an
+/// error worth a panic: the rest is simply not printed.
+fn print_out(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
 }
 
 /// The server options as a config, or `None` after saying what is wrong with them.
@@ -343,6 +347,6 @@ fn serve(config: ServerConfig, trace: TraceArg, lang: Lang) -> ExitCode {
             server.stop(Duration::from_secs(2));
         }
     }
-    println!("{}", totals.text(lang));
+    print_out(&totals.text(lang));
     ExitCode::SUCCESS
 }
