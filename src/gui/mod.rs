@@ -1,6 +1,9 @@
 //! The inspector window: the server runs on background threads, its events are drained into the
-//! capture store in `logic`, and the panels draw from the store in `ui`. Panels own only view
-//! state (selection, pause, text being typed).
+//! capture store in `logic`, and the panels draw from the store in `ui`. One struct per tab
+//! owns that tab's view state (selection, pause, text being typed); it reads the store through a
+//! `PanelCtx` and pushes commands into an `Outbox`, which the app sends once
+//! the pass is over. The top bar, status bar and server window (`chrome.rs`, `server_window.rs`)
+//! stay on the app: they steer the server's lifecycle and the window itself.
 
 mod anatomy;
 mod chrome;
