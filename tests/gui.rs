@@ -5,13 +5,22 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::kittest::Queryable as _;
 use egui_kittest::Harness;
-use wsscope::gui::WsscopeApp;
+use wsscope::gui::{Settings, WsscopeApp};
 use wsscope::server::ServerConfig;
+
+/// The default settings in English whatever `LANG` says: the tests find widgets by their
+/// English labels.
+fn english() -> Settings {
+    Settings {
+        lang: wsscope::gui::i18n::Lang::En,
+        ..Settings::default()
+    }
+}
 
 fn offline() -> Harness<'static, WsscopeApp> {
     Harness::builder()
         .with_size(egui::vec2(1500.0, 900.0))
-        .build_eframe(|cc| WsscopeApp::offline(&cc.egui_ctx))
+        .build_eframe(|cc| WsscopeApp::with_settings(&cc.egui_ctx, english()))
 }
 
 fn live() -> Harness<'static, WsscopeApp> {
@@ -19,12 +28,13 @@ fn live() -> Harness<'static, WsscopeApp> {
         .with_size(egui::vec2(1500.0, 900.0))
         .with_max_steps(1000)
         .build_eframe(|cc| {
-            WsscopeApp::with_server(
+            WsscopeApp::with_server_and_settings(
                 ServerConfig {
                     port: 0,
                     ..ServerConfig::default()
                 },
                 &cc.egui_ctx,
+                english(),
             )
         })
 }
@@ -538,4 +548,119 @@ fn tcp_vs_frames_shows_sticky_reads_and_jumps_to_a_frame() {
     h.get_by_label("F1 9 B").click();
     h.run_steps(3);
     assert!(h.query_all_by_label("Frame 1 — #1 C->S — text").count() > 0);
+}
+
+#[test]
+fn the_composer_sends_to_the_selected_connection_after_the_pass() {
+    let (mut h, addr) = listening();
+    let client = std::thread::spawn(move || {
+        let (mut ws, _) =
+            tungstenite::connect(format!("ws://{addr}/composer")).unwrap_or_else(|e| panic!("{e}"));
+        loop {
+            match ws.read() {
+                Ok(tungstenite::Message::Text(t)) => return t.to_string(),
+                Ok(_) => {}
+                Err(e) => panic!("no text from the server: {e}"),
+            }
+        }
+    });
+    step_until(&mut h, "connection open", |h| {
+        h.state()
+            .capture()
+            .connections
+            .first()
+            .is_some_and(|c| c.state == wsscope::capture::ConnState::Open)
+    });
+    h.run_steps(2);
+    // No connection selected: the composer has no target.
+    assert!(
+        h.query_all_by_label("select an open connection to send to it")
+            .count()
+            > 0
+    );
+    h.get_by_label_contains("/composer").click();
+    h.run_steps(2);
+    h.get_by_label("Send:").focus();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.get_by_label("Send:").type_text("from the composer");
+    h.run_steps(2);
+    h.get_by_role_and_label(egui::accesskit::Role::Button, "text")
+        .click();
+    step_until(&mut h, "the client read the text", |_| client.is_finished());
+    let got = client.join().unwrap_or_else(|_| panic!("client panicked"));
+    assert_eq!(got, "from the composer");
+    // What went out is captured too, as a server frame of connection #1.
+    step_until(&mut h, "the sent frame captured", |h| {
+        h.state().capture().frames.iter().any(|f| {
+            f.conn == 1
+                && f.direction == wsscope::event::Direction::ServerToClient
+                && f.frame.payload.as_ref() == b"from the composer"
+        })
+    });
+    assert_eq!(h.state().status(), "");
+}
+
+#[test]
+fn the_live_selection_survives_switching_tabs() {
+    let (mut h, addr) = listening();
+    // Two connections: the other tabs show the selected one, not the newest.
+    let mut clients = Vec::new();
+    for text in ["first client", "second client"] {
+        let (mut ws, _) = tungstenite::connect(format!("ws://{addr}/{}", text.replace(' ', "-")))
+            .unwrap_or_else(|e| panic!("{e}"));
+        ws.send(tungstenite::Message::text(text))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let _ = ws.read();
+        clients.push(ws);
+    }
+    step_until(&mut h, "both echoes captured", |h| {
+        h.state().capture().frames.len() >= 4
+    });
+    h.run_steps(2);
+    h.get_by_label_contains("/first-client").click();
+    h.run_steps(2);
+    h.get_all_by_label("\"first client\"")
+        .next()
+        .unwrap_or_else(|| panic!("no row"))
+        .click();
+    h.get_by_label("Filter:").focus();
+    h.get_by_label("Filter:").type_text("c->s");
+    h.run_steps(3);
+    let title = "Frame 1 — #1 C->S — text";
+    assert!(h.query_all_by_label(title).count() > 0);
+    for tab in ["Handshake", "TCP vs frames", "Accept key", "Build a frame"] {
+        h.get_by_label(tab).click();
+        h.run_steps(2);
+        assert_eq!(h.query_all_by_label(title).count(), 0, "{tab} shows Live");
+        if tab == "Handshake" {
+            assert!(h.query_all_by_label("Connection #1").count() > 0);
+            assert!(h.query_all_by_label_contains("GET /first-client").count() > 0);
+        }
+    }
+    h.get_by_label("Live").click();
+    h.run_steps(3);
+    // The frame, its connection and the filter are as they were left.
+    assert!(h.query_all_by_label(title).count() > 0);
+    assert!(h.query_all_by_label("1 of 4 frames match").count() > 0);
+    assert_eq!(h.query_all_by_label("\"second client\"").count(), 0);
+    drop(clients);
+}
+
+#[test]
+fn the_first_run_speaks_the_environments_language() {
+    assert_eq!(
+        Settings::default().lang,
+        wsscope::gui::i18n::Lang::from_env()
+    );
+}
+
+#[test]
+fn a_command_with_no_server_running_says_so_in_the_status_bar() {
+    let mut h = offline();
+    h.run();
+    assert_eq!(h.state().status(), "");
+    // The reply mode goes to the server as a command, after the pass: there is none.
+    h.get_by_label("manual").click();
+    h.run();
+    assert_eq!(h.state().status(), "no server is running");
 }

@@ -5,8 +5,9 @@ use eframe::egui::{self, RichText};
 use egui_extras::{Column, TableBuilder};
 
 use super::i18n::fill;
-use super::{anatomy, style, WsscopeApp};
-use crate::capture::{ConnState, FrameRecord};
+use super::panel::{Action, Outbox, PanelCtx};
+use super::{anatomy, style};
+use crate::capture::{Capture, ConnState, FrameRecord};
 use crate::event::{Command, ConnId, Direction};
 
 /// The frames matching the filter box, kept up to date as frames arrive. Each frame is tested
@@ -95,9 +96,71 @@ fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
     })
 }
 
-impl WsscopeApp {
-    pub(super) fn connections_panel(&mut self, ui: &mut egui::Ui) {
-        let lang = self.settings.lang;
+/// The Live tab: the connections, the frame table with its filter and pause, the selected
+/// frame's anatomy and the composer. Its selection is what the other tabs follow.
+pub(super) struct LivePanel {
+    selected_conn: Option<ConnId>,
+    selected_frame: Option<usize>,
+    /// The number of rows shown when the table was paused.
+    paused_at: Option<usize>,
+    /// Keep the newest frame in view (a saved setting).
+    pub(super) follow: bool,
+    filter_text: String,
+    filter: FrameFilter,
+    /// The composer's text.
+    compose: String,
+    close_code: u16,
+}
+
+impl LivePanel {
+    /// An empty selection; `follow` as saved.
+    pub(super) fn new(follow: bool) -> Self {
+        Self {
+            selected_conn: None,
+            selected_frame: None,
+            paused_at: None,
+            follow,
+            filter_text: String::new(),
+            filter: FrameFilter::default(),
+            compose: "hello".into(),
+            close_code: 1000,
+        }
+    }
+
+    /// The connection picked in the list (`None`: all of them).
+    pub(super) fn selected_conn(&self) -> Option<ConnId> {
+        self.selected_conn
+    }
+
+    /// Selects frame `frame` (an index into the capture) of connection `conn`.
+    pub(super) fn select(&mut self, conn: ConnId, frame: usize) {
+        self.selected_conn = Some(conn);
+        self.selected_frame = Some(frame);
+    }
+
+    /// Forgets what pointed into the frames (the capture is being cleared).
+    fn forget_frames(&mut self) {
+        self.filter.reset();
+        self.selected_frame = None;
+        self.paused_at = None;
+    }
+
+    /// The whole tab: connections on the left, anatomy on the right, the table in between.
+    /// `ui` is the window's root: the tab lays out its own side panels.
+    pub(super) fn ui(&mut self, ui: &mut egui::Ui, cx: &PanelCtx, out: &mut Outbox) {
+        egui::Panel::left("connections")
+            .resizable(true)
+            .default_size(230.0)
+            .show(ui, |ui| self.connections_ui(ui, cx));
+        egui::Panel::right("anatomy")
+            .resizable(true)
+            .default_size(500.0)
+            .show(ui, |ui| self.anatomy_ui(ui, cx));
+        egui::CentralPanel::default().show(ui, |ui| self.frames_ui(ui, cx, out));
+    }
+
+    fn connections_ui(&mut self, ui: &mut egui::Ui, cx: &PanelCtx) {
+        let lang = cx.lang;
         let t = lang.t();
         ui.strong(t.connections);
         ui.label(RichText::new(t.connections_hint).small());
@@ -110,7 +173,7 @@ impl WsscopeApp {
         egui::ScrollArea::vertical()
             .id_salt("conns")
             .show(ui, |ui| {
-                for c in self.capture.connections.iter().rev() {
+                for c in cx.capture.connections.iter().rev() {
                     let state = match c.state {
                         ConnState::Handshaking => t.handshaking.to_string(),
                         ConnState::Open => t.open.to_string(),
@@ -158,13 +221,13 @@ impl WsscopeApp {
     }
 
     /// Number of rows the table shows (frozen while paused).
-    fn visible_rows(&self) -> usize {
+    fn visible_rows(&self, capture: &Capture) -> usize {
         let all = if !self.filter_text.trim().is_empty() {
             self.filter.rows.len()
         } else {
             match self.selected_conn {
-                Some(id) => self.capture.frames_of(id).len(),
-                None => self.capture.frames.len(),
+                Some(id) => capture.frames_of(id).len(),
+                None => capture.frames.len(),
             }
         };
         match self.paused_at {
@@ -173,25 +236,25 @@ impl WsscopeApp {
         }
     }
 
-    fn frame_index(&self, row: usize) -> Option<usize> {
+    fn frame_index(&self, capture: &Capture, row: usize) -> Option<usize> {
         if !self.filter_text.trim().is_empty() {
             return self.filter.rows.get(row).copied();
         }
         match self.selected_conn {
-            Some(id) => self.capture.frames_of(id).get(row).copied(),
-            None => (row < self.capture.frames.len()).then_some(row),
+            Some(id) => capture.frames_of(id).get(row).copied(),
+            None => (row < capture.frames.len()).then_some(row),
         }
     }
 
     /// Tests new frames against the filter (8 ms at most; a repaint continues the rest).
-    fn refresh_filter(&mut self, ctx: &egui::Context) {
+    fn refresh_filter(&mut self, ctx: &egui::Context, capture: &Capture) {
         if self.filter_text.trim().is_empty() {
             return;
         }
         let more = self.filter.update(
             &self.filter_text,
             self.selected_conn,
-            &self.capture.frames,
+            &capture.frames,
             std::time::Duration::from_millis(8),
         );
         if more {
@@ -199,13 +262,15 @@ impl WsscopeApp {
         }
     }
 
-    pub(super) fn frames_table(&mut self, ui: &mut egui::Ui) {
-        let t = self.settings.lang.t();
-        self.refresh_filter(ui.ctx());
+    fn frames_ui(&mut self, ui: &mut egui::Ui, cx: &PanelCtx, out: &mut Outbox) {
+        let t = cx.lang.t();
+        let capture = cx.capture;
+        self.refresh_filter(ui.ctx(), capture);
         ui.horizontal(|ui| {
             ui.strong(t.frames);
             ui.label(RichText::new(t.frames_hint).small());
         });
+        let mut cleared = false;
         ui.horizontal(|ui| {
             let l = ui.label(t.filter_label);
             let r = ui
@@ -218,27 +283,31 @@ impl WsscopeApp {
                 .on_hover_text(t.filter_hover);
             if r.changed() {
                 self.paused_at = None;
-                self.refresh_filter(ui.ctx());
+                self.refresh_filter(ui.ctx(), capture);
             }
             if !self.filter_text.trim().is_empty() {
                 ui.label(fill(
                     t.filtered_n,
-                    &[&self.filter.rows.len(), &self.capture.frames.len()],
+                    &[&self.filter.rows.len(), &capture.frames.len()],
                 ));
             }
             let mut paused = self.paused_at.is_some();
             if ui.checkbox(&mut paused, t.pause).changed() {
-                self.paused_at = paused.then(|| self.visible_rows());
+                self.paused_at = paused.then(|| self.visible_rows(capture));
             }
-            ui.checkbox(&mut self.settings.follow, t.follow);
+            ui.checkbox(&mut self.follow, t.follow);
             if ui.button(t.clear).on_hover_text(t.clear_hover).clicked() {
-                self.capture.clear();
-                self.filter.reset();
-                self.selected_frame = None;
-                self.paused_at = None;
+                self.forget_frames();
+                out.request(Action::ClearCapture);
+                cleared = true;
             }
         });
-        let rows = self.visible_rows();
+        // The store empties after the pass; until then the table shows nothing, as it will.
+        let rows = if cleared {
+            0
+        } else {
+            self.visible_rows(capture)
+        };
         let row_h = 20.0;
         let mut clicked = None;
         let available = ui.available_height() - 90.0;
@@ -248,7 +317,7 @@ impl WsscopeApp {
             .id_salt("frames")
             .striped(true)
             .resizable(true)
-            .stick_to_bottom(self.settings.follow)
+            .stick_to_bottom(self.follow)
             .max_scroll_height(available.max(100.0))
             .min_scrolled_height(available.max(100.0))
             .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
@@ -283,55 +352,13 @@ impl WsscopeApp {
             })
             .body(|body| {
                 body.rows(row_h, rows, |mut row| {
-                    let Some(i) = self.frame_index(row.index()) else {
+                    let Some(i) = self.frame_index(capture, row.index()) else {
                         return;
                     };
-                    let Some(r) = self.capture.frames.get(i) else {
+                    let Some(r) = capture.frames.get(i) else {
                         return;
                     };
-                    let h = &r.frame.header;
-                    row.set_selected(self.selected_frame == Some(i));
-                    row.col(|ui| {
-                        let bad = !r.frame.violations.is_empty();
-                        ui.label(
-                            RichText::new(format!("{}{}", i + 1, if bad { " !" } else { "" }))
-                                .color(if bad {
-                                    style::BAD
-                                } else {
-                                    ui.visuals().text_color()
-                                }),
-                        );
-                    });
-                    row.col(|ui| {
-                        ui.monospace(format!("{:.6}", r.time.as_secs_f64()));
-                    });
-                    row.col(|ui| {
-                        ui.label(format!("#{}", r.conn));
-                    });
-                    row.col(|ui| {
-                        ui.colored_label(style::direction(r.direction), style::arrow(r.direction));
-                    });
-                    row.col(|ui| {
-                        ui.colored_label(style::FIN, if h.fin { "1" } else { "0" });
-                    });
-                    row.col(|ui| {
-                        let rsv: String =
-                            h.rsv.iter().map(|b| if *b { '1' } else { '0' }).collect();
-                        ui.colored_label(style::RSV, rsv);
-                    });
-                    row.col(|ui| {
-                        ui.colored_label(style::opcode(h.opcode), h.opcode.name());
-                    });
-                    row.col(|ui| {
-                        ui.colored_label(style::MASK, if h.masked { "1" } else { "0" });
-                    });
-                    row.col(|ui| {
-                        let bits = h.len_encoding.bits();
-                        ui.colored_label(style::LENGTH, fill(t.bit_form, &[&h.payload_len, &bits]));
-                    });
-                    row.col(|ui| {
-                        ui.label(crate::explain::preview(true, &r.frame.payload, 80));
-                    });
+                    frame_row(&mut row, t, i, r, self.selected_frame == Some(i));
                     if row.response().clicked() {
                         clicked = Some(i);
                     }
@@ -340,12 +367,12 @@ impl WsscopeApp {
         if let Some(i) = clicked {
             self.selected_frame = Some(i);
         }
-        self.composer(ui);
+        self.composer_ui(ui, cx, out);
     }
 
-    pub(super) fn anatomy_panel(&mut self, ui: &mut egui::Ui) {
-        let t = self.settings.lang.t();
-        let Some(r) = self.selected_frame.and_then(|i| self.capture.frames.get(i)) else {
+    fn anatomy_ui(&mut self, ui: &mut egui::Ui, cx: &PanelCtx) {
+        let t = cx.lang.t();
+        let Some(r) = self.selected_frame.and_then(|i| cx.capture.frames.get(i)) else {
             ui.heading(t.anatomy);
             ui.label(t.select_frame);
             return;
@@ -360,12 +387,12 @@ impl WsscopeApp {
                 &r.frame.header.opcode.name(),
             ],
         );
-        let message = r.message.and_then(|m| self.capture.messages.get(m));
+        let message = r.message.and_then(|m| cx.capture.messages.get(m));
         let mut jump = None;
         egui::ScrollArea::vertical()
             .id_salt("anatomy")
             .show(ui, |ui| {
-                anatomy::show(ui, self.settings.lang, n, &title, &r.frame);
+                anatomy::show(ui, cx.lang, n, &title, &r.frame);
                 // A one-frame message says so in the fragment row already.
                 let Some(m) = message.filter(|m| m.frames.len() > 1) else {
                     return;
@@ -396,7 +423,7 @@ impl WsscopeApp {
                 });
                 ui.label(t.reassembled);
                 if m.payload_kept {
-                    anatomy::payload_view(ui, self.settings.lang, &m.message.payload);
+                    anatomy::payload_view(ui, cx.lang, &m.message.payload);
                 } else {
                     ui.label(t.not_kept);
                 }
@@ -406,14 +433,10 @@ impl WsscopeApp {
         }
     }
 
-    fn composer(&mut self, ui: &mut egui::Ui) {
-        let t = self.settings.lang.t();
+    fn composer_ui(&mut self, ui: &mut egui::Ui, cx: &PanelCtx, out: &mut Outbox) {
+        let t = cx.lang.t();
         ui.separator();
-        let target = self.selected_conn.filter(|id| {
-            self.capture
-                .connection(*id)
-                .is_some_and(|c| c.state == ConnState::Open)
-        });
+        let target = cx.open_target();
         ui.horizontal(|ui| {
             let l = ui.label(t.send);
             ui.add(egui::TextEdit::singleline(&mut self.compose).desired_width(260.0))
@@ -421,19 +444,19 @@ impl WsscopeApp {
             ui.add_enabled_ui(target.is_some(), |ui| {
                 if let Some(id) = target {
                     if ui.button(t.send_text).clicked() {
-                        self.command(Command::Text(id, self.compose.clone()));
+                        out.send(Command::Text(id, self.compose.clone()));
                     }
                     if ui.button(t.send_binary).clicked() {
                         match crate::explain::parse_hex(&self.compose) {
-                            Ok(b) => self.command(Command::Binary(id, b)),
-                            Err(e) => self.status = fill(t.not_sent, &[&e]),
+                            Ok(b) => out.send(Command::Binary(id, b)),
+                            Err(e) => out.request(Action::Status(fill(t.not_sent, &[&e]))),
                         }
                     }
                     if ui.button("ping").clicked() {
-                        self.command(Command::Ping(id, self.compose.clone().into_bytes()));
+                        out.send(Command::Ping(id, self.compose.clone().into_bytes()));
                     }
                     if ui.button("pong").clicked() {
-                        self.command(Command::Pong(id, self.compose.clone().into_bytes()));
+                        out.send(Command::Pong(id, self.compose.clone().into_bytes()));
                     }
                     ui.add(
                         egui::DragValue::new(&mut self.close_code)
@@ -441,7 +464,7 @@ impl WsscopeApp {
                             .prefix(t.code),
                     );
                     if ui.button(t.close).on_hover_text(t.close_hover).clicked() {
-                        self.command(Command::Close(id, self.close_code, self.compose.clone()));
+                        out.send(Command::Close(id, self.close_code, self.compose.clone()));
                     }
                 } else {
                     let _ = ui.button(t.send_text);
@@ -452,4 +475,55 @@ impl WsscopeApp {
             }
         });
     }
+}
+
+/// One row of the frame table: frame `i`, `r`.
+fn frame_row(
+    row: &mut egui_extras::TableRow,
+    t: &crate::i18n::Text,
+    i: usize,
+    r: &FrameRecord,
+    selected: bool,
+) {
+    let h = &r.frame.header;
+    row.set_selected(selected);
+    row.col(|ui| {
+        let bad = !r.frame.violations.is_empty();
+        ui.label(
+            RichText::new(format!("{}{}", i + 1, if bad { " !" } else { "" })).color(if bad {
+                style::BAD
+            } else {
+                ui.visuals().text_color()
+            }),
+        );
+    });
+    row.col(|ui| {
+        ui.monospace(format!("{:.6}", r.time.as_secs_f64()));
+    });
+    row.col(|ui| {
+        ui.label(format!("#{}", r.conn));
+    });
+    row.col(|ui| {
+        ui.colored_label(style::direction(r.direction), style::arrow(r.direction));
+    });
+    row.col(|ui| {
+        ui.colored_label(style::FIN, if h.fin { "1" } else { "0" });
+    });
+    row.col(|ui| {
+        let rsv: String = h.rsv.iter().map(|b| if *b { '1' } else { '0' }).collect();
+        ui.colored_label(style::RSV, rsv);
+    });
+    row.col(|ui| {
+        ui.colored_label(style::opcode(h.opcode), h.opcode.name());
+    });
+    row.col(|ui| {
+        ui.colored_label(style::MASK, if h.masked { "1" } else { "0" });
+    });
+    row.col(|ui| {
+        let bits = h.len_encoding.bits();
+        ui.colored_label(style::LENGTH, fill(t.bit_form, &[&h.payload_len, &bits]));
+    });
+    row.col(|ui| {
+        ui.label(crate::explain::preview(true, &r.frame.payload, 80));
+    });
 }

@@ -1,12 +1,18 @@
 //! The inspector window: the server runs on background threads, its events are drained into the
-//! capture store in `logic`, and the panels draw from the store in `ui`. Panels own only view
-//! state (selection, pause, text being typed).
+//! capture store in `logic`, and the panels draw from the store in `ui`. One struct per tab
+//! owns that tab's view state (selection, pause, text being typed); it reads the store through a
+//! `PanelCtx` and pushes commands into an `Outbox`, which the app sends once
+//! the pass is over. The top bar, status bar and server window (`chrome.rs`, `server_window.rs`)
+//! stay on the app: they steer the server's lifecycle and the window itself.
 
 mod anatomy;
+mod chrome;
 pub mod fonts;
+mod handshake_panel;
 mod handshake_view;
 pub use crate::i18n;
 mod live;
+mod panel;
 mod playground;
 mod server_window;
 mod stream_view;
@@ -16,13 +22,17 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use eframe::egui::{self, RichText};
+use eframe::egui;
 
-use crate::capture::{Capture, ConnState, NoticeKind};
-use crate::event::{Command, ConnId, Direction, ReplyMode};
-use crate::protocol::{AcceptDerivation, Role};
-use crate::server::{self, ServerConfig, StartError, Supervisor};
+use crate::capture::Capture;
+use crate::event::{Command, ReplyMode};
+use crate::server::{ServerConfig, StartError, Supervisor};
+use handshake_panel::{AcceptPanel, HandshakePanel};
 use i18n::{fill, Lang};
+use live::LivePanel;
+use panel::{Action, Outbox, PanelCtx};
+use playground::{BuildPanel, DecodePanel};
+use stream_view::StreamPanel;
 
 /// The RFC's example key (§1.3), prefilled so the first thing a learner sees is the known answer.
 pub const EXAMPLE_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
@@ -60,9 +70,10 @@ pub struct Settings {
 }
 
 impl Default for Settings {
+    /// The first run speaks the environment's language (`LC_ALL`, `LC_MESSAGES`, `LANG`).
     fn default() -> Self {
         Self {
-            lang: Lang::En,
+            lang: Lang::from_env(),
             zoom: 1.0,
             dark: true,
             follow: true,
@@ -78,7 +89,8 @@ const SETTINGS_KEY: &str = "wsscope-settings";
 /// Grace period for the closing handshakes when the listener restarts.
 const RESTART_GRACE: Duration = Duration::from_secs(1);
 
-/// The application: the server's lifecycle, the capture, and view state.
+/// The application: the server's lifecycle, the capture, the window's chrome and one struct
+/// per tab with that tab's view state.
 pub struct WsscopeApp {
     /// The server, its restarts and its events (stopped when the window closes).
     server: Supervisor,
@@ -86,31 +98,22 @@ pub struct WsscopeApp {
     /// The options the server was (or is to be) started with, edited in the server window.
     config: ServerConfig,
     server_form: server_window::Form,
-    egui_ctx: Option<egui::Context>,
+    egui_ctx: egui::Context,
     capture: Capture,
+    lang: Lang,
     tab: Tab,
-    selected_conn: Option<ConnId>,
-    selected_frame: Option<usize>,
-    paused_at: Option<usize>,
-    compose: String,
+    /// The top bar's reply mode and auto-pong switch, and the fixed text kept while in echo.
     reply: ReplyMode,
     fixed_text: String,
     auto_pong: bool,
     status: String,
-    /// Which end sent the decoder tab's bytes (`None`: judged from the MASK bit).
-    sender: Option<Role>,
-    close_code: u16,
-    settings: Settings,
-    filter_text: String,
-    filter: live::FrameFilter,
-    decoded: Option<DecodeCache>,
-    builder: playground::Builder,
-    /// The direction the TCP vs frames tab shows.
-    stream_dir: Direction,
+    live: LivePanel,
+    handshake: HandshakePanel,
+    stream: StreamPanel,
+    accept: AcceptPanel,
+    decode: DecodePanel,
+    build: BuildPanel,
 }
-
-/// The decoder tab's last input and what it decoded to.
-type DecodeCache = ((String, Option<Role>), Result<playground::Decoding, String>);
 
 impl WsscopeApp {
     /// The window's state with no server (the playground still works), with default settings
@@ -125,33 +128,35 @@ impl WsscopeApp {
         let config = ServerConfig::default();
         // New events request a repaint once until the window has drained them.
         let repaint = ctx.clone();
-        let app = Self {
+        apply_view_settings(ctx, &settings);
+        let Settings {
+            lang,
+            zoom: _,
+            dark: _,
+            follow,
+            key,
+            hex,
+        } = settings;
+        Self {
             server: Supervisor::new(Some(Arc::new(move || repaint.request_repaint()))),
             server_error: None,
             server_form: server_window::Form::from_config(&config),
             config,
-            egui_ctx: Some(ctx.clone()),
+            egui_ctx: ctx.clone(),
             capture: Capture::new(CAPTURE_BUDGET),
+            lang,
             tab: Tab::Accept,
-            selected_conn: None,
-            selected_frame: None,
-            paused_at: None,
-            compose: "hello".into(),
             reply: ReplyMode::Echo,
             fixed_text: "thank you!!!".into(),
             auto_pong: true,
             status: String::new(),
-            sender: None,
-            close_code: 1000,
-            settings,
-            filter_text: String::new(),
-            filter: live::FrameFilter::default(),
-            decoded: None,
-            builder: playground::Builder::default(),
-            stream_dir: Direction::ClientToServer,
-        };
-        app.apply_view_settings(ctx);
-        app
+            live: LivePanel::new(follow),
+            handshake: HandshakePanel::default(),
+            stream: StreamPanel::default(),
+            accept: AcceptPanel { key },
+            decode: DecodePanel::new(hex),
+            build: BuildPanel::default(),
+        }
     }
 
     /// Starts the server with `config`; new events request a repaint of `ctx`.
@@ -196,7 +201,7 @@ impl WsscopeApp {
 
     /// `e` for the top bar, in the window's language.
     fn start_error(&self, e: &StartError) -> String {
-        let t = self.settings.lang.t();
+        let t = self.lang.t();
         match e {
             StartError::Listen { addr, source } => fill(t.cannot_listen, &[addr, source]),
             StartError::Busy => t.restart_busy.to_string(),
@@ -209,7 +214,7 @@ impl WsscopeApp {
     fn restart_server(&mut self, config: ServerConfig) {
         if self.server.restarting() {
             // One restart at a time: a second one would orphan the server the first starts.
-            self.status = self.settings.lang.t().restart_busy.to_string();
+            self.status = self.lang.t().restart_busy.to_string();
             return;
         }
         let config = self.adopt_config(config);
@@ -223,7 +228,7 @@ impl WsscopeApp {
     fn poll_restart(&mut self) {
         match self.server.poll_restart() {
             None => {}
-            Some(Ok(addr)) => self.status = fill(self.settings.lang.t().restarted, &[&addr]),
+            Some(Ok(addr)) => self.status = fill(self.lang.t().restarted, &[&addr]),
             Some(Err(e)) => self.server_error = Some(self.start_error(&e)),
         }
     }
@@ -246,37 +251,21 @@ impl WsscopeApp {
         self.restart_server(c);
     }
 
-    /// The settings to save.
+    /// The settings to save: the language, the view, and what the panels remember.
     pub fn settings(&self) -> Settings {
-        let mut s = self.settings.clone();
-        if let Some(ctx) = &self.egui_ctx {
-            s.zoom = ctx.zoom_factor();
-            s.dark = ctx.theme() == egui::Theme::Dark;
+        Settings {
+            lang: self.lang,
+            zoom: self.egui_ctx.zoom_factor(),
+            dark: self.egui_ctx.theme() == egui::Theme::Dark,
+            follow: self.live.follow,
+            key: self.accept.key.clone(),
+            hex: self.decode.hex.clone(),
         }
-        s
-    }
-
-    fn apply_view_settings(&self, ctx: &egui::Context) {
-        ctx.set_zoom_factor(self.settings.zoom.clamp(0.5, 3.0));
-        ctx.set_theme(if self.settings.dark {
-            egui::Theme::Dark
-        } else {
-            egui::Theme::Light
-        });
     }
 
     /// The interface language.
     pub fn lang(&self) -> Lang {
-        self.settings.lang
-    }
-
-    /// The selected connection when it is open (the composer's and builder's target).
-    fn open_target(&self) -> Option<ConnId> {
-        self.selected_conn.filter(|id| {
-            self.capture
-                .connection(*id)
-                .is_some_and(|c| c.state == ConnState::Open)
-        })
+        self.lang
     }
 
     /// The capture store (for tests and exports).
@@ -299,10 +288,71 @@ impl WsscopeApp {
         self.server.local_addr()
     }
 
-    fn command(&mut self, c: Command) {
+    /// Sends `c` to the server now (only after the UI pass: see [`Self::apply`]).
+    fn send(&mut self, c: Command) {
         if !self.server.command(c) {
-            self.status = self.settings.lang.t().server_not_running.into();
+            self.status = self.lang.t().server_not_running.into();
         }
+    }
+
+    /// Draws the open tab; the Live tab lays out its own side panels.
+    fn panels_ui(&mut self, ui: &mut egui::Ui, out: &mut Outbox) {
+        let Self {
+            capture,
+            lang,
+            tab,
+            live,
+            handshake,
+            stream,
+            accept,
+            decode,
+            build,
+            ..
+        } = self;
+        let cx = PanelCtx {
+            capture,
+            lang: *lang,
+            selected_conn: live.selected_conn(),
+        };
+        if *tab == Tab::Live {
+            live.ui(ui, &cx, out);
+            return;
+        }
+        egui::CentralPanel::default().show(ui, |ui| match tab {
+            Tab::Live => {}
+            Tab::Handshake => handshake.ui(ui, &cx),
+            Tab::Stream => stream.ui(ui, &cx, out),
+            Tab::Accept => accept.ui(ui, &cx),
+            Tab::Decode => decode.ui(ui, &cx),
+            Tab::Build => build.ui(ui, &cx, out),
+        });
+    }
+
+    /// Sends the pass's commands to the server and does what the panels asked of the window.
+    fn apply(&mut self, out: Outbox, ctx: &egui::Context) {
+        let Outbox { commands, actions } = out;
+        if commands.is_empty() && actions.is_empty() {
+            return;
+        }
+        for c in commands {
+            self.send(c);
+        }
+        for a in actions {
+            match a {
+                Action::ClearCapture => self.capture.clear(),
+                Action::ShowFrame { conn, frame } => {
+                    self.live.select(conn, frame);
+                    self.tab = Tab::Live;
+                }
+                Action::Decode { hex, sender } => {
+                    self.decode.open(hex, sender);
+                    self.tab = Tab::Decode;
+                }
+                Action::Status(s) => self.status = s,
+            }
+        }
+        // The pass that asked drew the state before; show the state after.
+        ctx.request_repaint();
     }
 
     /// Moves queued events into the capture, for at most a few milliseconds per frame so the
@@ -318,235 +368,6 @@ impl WsscopeApp {
         // A stopped server's last events may still come: keep looking until its channel closes.
         drained.more || self.server.retiring()
     }
-
-    fn top_bar(&mut self, ui: &mut egui::Ui) {
-        let t = self.settings.lang.t();
-        ui.horizontal_wrapped(|ui| {
-            ui.strong("wsscope");
-            ui.separator();
-            match (&self.capture.listening, &self.server_error) {
-                (_, Some(e)) => {
-                    ui.colored_label(style::BAD, e);
-                }
-                (Some(addr), None) if self.server.local_addr().is_some() => {
-                    let reach = server::reachable(*addr);
-                    let url = format!("ws://{reach}/");
-                    ui.monospace(&url);
-                    if ui.small_button(t.copy).clicked() {
-                        ui.ctx().copy_text(url);
-                    }
-                    let page = format!("http://{reach}/");
-                    ui.hyperlink_to(t.demo_page, &page);
-                    if ui
-                        .small_button(format!("{} ", t.copy))
-                        .on_hover_text(t.copy_page_hover)
-                        .clicked()
-                    {
-                        ui.ctx().copy_text(page);
-                    }
-                    if let Some(w) = i18n::listening_warning(self.settings.lang, *addr) {
-                        ui.colored_label(style::BAD, w);
-                    }
-                }
-                _ => {
-                    ui.label(t.server_not_running);
-                }
-            }
-            if ui
-                .small_button(t.server_settings)
-                .on_hover_text(t.server_settings_hover)
-                .clicked()
-            {
-                self.server_form.open = !self.server_form.open;
-            }
-            ui.separator();
-            ui.label(t.reply).on_hover_text(t.reply_hover);
-            let before = self.reply.clone();
-            ui.selectable_value(&mut self.reply, ReplyMode::Echo, t.echo);
-            let fixed = ReplyMode::Fixed(self.fixed_text.clone());
-            if ui
-                .selectable_label(matches!(self.reply, ReplyMode::Fixed(_)), t.fixed)
-                .clicked()
-            {
-                self.reply = fixed;
-            }
-            if matches!(self.reply, ReplyMode::Fixed(_)) {
-                let r = ui.add(
-                    egui::TextEdit::singleline(&mut self.fixed_text)
-                        .desired_width(110.0)
-                        .hint_text(t.reply_hint),
-                );
-                if r.changed() {
-                    self.reply = ReplyMode::Fixed(self.fixed_text.clone());
-                }
-            }
-            ui.selectable_value(&mut self.reply, ReplyMode::Manual, t.manual);
-            if self.reply != before {
-                self.config.reply = self.reply.clone();
-                self.command(Command::SetReplyMode(self.reply.clone()));
-            }
-            if ui
-                .checkbox(&mut self.auto_pong, t.auto_pong)
-                .on_hover_text(t.auto_pong_hover)
-                .changed()
-            {
-                self.config.auto_pong = self.auto_pong;
-                self.command(Command::SetAutoPong(self.auto_pong));
-            }
-            ui.separator();
-            ui.label(fill(t.open_count, &[&self.capture.open_connections()]));
-            ui.separator();
-            // Classroom controls: the projector needs large text; Ctrl +/- works too.
-            let zoom = ui.ctx().zoom_factor();
-            if ui.small_button("A-").on_hover_text(t.smaller).clicked() {
-                ui.ctx().set_zoom_factor((zoom - 0.1).max(0.5));
-            }
-            if ui.small_button("A+").on_hover_text(t.larger).clicked() {
-                ui.ctx().set_zoom_factor((zoom + 0.1).min(3.0));
-            }
-            if ui
-                .small_button(t.present)
-                .on_hover_text(t.present_hover)
-                .clicked()
-            {
-                ui.ctx().set_zoom_factor(if zoom < 1.4 { 1.6 } else { 1.0 });
-            }
-            let dark = ui.ctx().theme() == egui::Theme::Dark;
-            if ui
-                .small_button(if dark { t.light } else { t.dark })
-                .clicked()
-            {
-                ui.ctx().set_theme(if dark {
-                    egui::Theme::Light
-                } else {
-                    egui::Theme::Dark
-                });
-            }
-            if ui
-                .small_button(self.settings.lang.other_name())
-                .on_hover_text(format!(
-                    "{} / {}",
-                    i18n::EN.language_hover,
-                    i18n::ZH.language_hover
-                ))
-                .clicked()
-            {
-                self.settings.lang = self.settings.lang.other();
-            }
-        });
-        if let (Some(addr), true) = (&self.capture.listening, self.server.local_addr().is_some()) {
-            ui.label(RichText::new(fill(t.try_it, &[&server::reachable(*addr)])).small());
-        }
-        ui.horizontal(|ui| {
-            ui.selectable_value(&mut self.tab, Tab::Live, t.tab_live);
-            ui.selectable_value(&mut self.tab, Tab::Handshake, t.tab_handshake);
-            ui.selectable_value(&mut self.tab, Tab::Stream, t.tab_stream);
-            ui.selectable_value(&mut self.tab, Tab::Accept, t.tab_accept);
-            ui.selectable_value(&mut self.tab, Tab::Decode, t.tab_decode);
-            ui.selectable_value(&mut self.tab, Tab::Build, t.tab_build);
-        });
-    }
-
-    fn status_bar(&mut self, ui: &mut egui::Ui) {
-        let t = self.settings.lang.t();
-        ui.horizontal_wrapped(|ui| {
-            let c = &self.capture;
-            let mib = format!("{:.1}", c.payload_bytes as f64 / (1 << 20) as f64);
-            ui.label(fill(
-                t.status_counts,
-                &[
-                    &c.frames.len(),
-                    &c.messages.len(),
-                    &c.connections.len(),
-                    &mib,
-                ],
-            ));
-            if c.evicted_frames > 0 || c.evicted_tcp_bytes > 0 {
-                ui.colored_label(
-                    style::BAD,
-                    fill(
-                        t.evicted,
-                        &[&c.evicted_frames, &c.evicted_tcp_bytes, &(c.budget >> 20)],
-                    ),
-                );
-            }
-            if let Some(n) = c.notices.last() {
-                let lang = self.settings.lang;
-                let (what, text) = match &n.what {
-                    NoticeKind::Limit {
-                        kind,
-                        limit,
-                        actual,
-                    } => (
-                        t.notice_limit,
-                        i18n::limit_text(lang, *kind, *limit, *actual),
-                    ),
-                    NoticeKind::Error(e) => (t.notice_error, i18n::error_text(lang, e)),
-                };
-                ui.colored_label(style::BAD, format!("#{} {what}: {text}", n.conn));
-            }
-            if !self.status.is_empty() {
-                ui.label(&self.status);
-            }
-        });
-    }
-
-    fn handshake_tab(&mut self, ui: &mut egui::Ui) {
-        let t = self.settings.lang.t();
-        let lang = self.settings.lang;
-        let conn = self
-            .selected_conn
-            .and_then(|id| self.capture.connection(id))
-            .filter(|c| c.handshake.is_some())
-            .or_else(|| {
-                self.capture
-                    .connections
-                    .iter()
-                    .rev()
-                    .find(|c| c.handshake.is_some())
-            });
-        egui::ScrollArea::vertical()
-            .id_salt("handshake")
-            .show(ui, |ui| match conn {
-                Some(c) => {
-                    ui.heading(fill(t.connection_n, &[&c.id]));
-                    if let Some(hs) = &c.handshake {
-                        handshake_view::show(ui, lang, hs);
-                    }
-                }
-                None => {
-                    ui.label(t.no_handshake);
-                    handshake_view::derivation(ui, lang, &AcceptDerivation::new(EXAMPLE_KEY));
-                }
-            });
-    }
-
-    fn accept_tab(&mut self, ui: &mut egui::Ui) {
-        let t = self.settings.lang.t();
-        ui.label(t.accept_intro);
-        ui.horizontal(|ui| {
-            let l = ui.label("Sec-WebSocket-Key:");
-            ui.add(
-                egui::TextEdit::singleline(&mut self.settings.key)
-                    .font(egui::TextStyle::Monospace)
-                    .desired_width(360.0),
-            )
-            .labelled_by(l.id);
-        });
-        ui.separator();
-        let lang = self.settings.lang;
-        egui::ScrollArea::vertical()
-            .id_salt("accept")
-            .show(ui, |ui| {
-                if self.settings.key.trim().is_empty() {
-                    ui.label(t.type_a_key);
-                } else {
-                    let d = AcceptDerivation::new(&self.settings.key);
-                    handshake_view::derivation(ui, lang, &d);
-                    ui.label(format!("Sec-WebSocket-Accept: {}", d.accept));
-                }
-            });
-    }
 }
 
 impl eframe::App for WsscopeApp {
@@ -561,32 +382,28 @@ impl eframe::App for WsscopeApp {
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        egui::Panel::top("top").show(ui, |ui| self.top_bar(ui));
+        // Commands and requests wait until every panel has drawn from one state of the store.
+        let mut out = Outbox::default();
+        egui::Panel::top("top").show(ui, |ui| self.top_bar(ui, &mut out));
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
         self.server_window(ui);
-        if self.tab == Tab::Live {
-            egui::Panel::left("connections")
-                .resizable(true)
-                .default_size(230.0)
-                .show(ui, |ui| self.connections_panel(ui));
-            egui::Panel::right("anatomy")
-                .resizable(true)
-                .default_size(500.0)
-                .show(ui, |ui| self.anatomy_panel(ui));
-        }
-        egui::CentralPanel::default().show(ui, |ui| match self.tab {
-            Tab::Live => self.frames_table(ui),
-            Tab::Handshake => self.handshake_tab(ui),
-            Tab::Accept => self.accept_tab(ui),
-            Tab::Decode => self.decode_tab(ui),
-            Tab::Build => self.build_tab(ui),
-            Tab::Stream => self.stream_tab(ui),
-        });
+        self.panels_ui(ui, &mut out);
+        self.apply(out, ui.ctx());
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, SETTINGS_KEY, &self.settings());
     }
+}
+
+/// Sets the zoom and theme `settings` ask for.
+fn apply_view_settings(ctx: &egui::Context, settings: &Settings) {
+    ctx.set_zoom_factor(settings.zoom.clamp(0.5, 3.0));
+    ctx.set_theme(if settings.dark {
+        egui::Theme::Dark
+    } else {
+        egui::Theme::Light
+    });
 }
 
 /// Whether a window can open here.

@@ -4,7 +4,8 @@
 use eframe::egui::{self, RichText};
 
 use super::i18n::{fill, Lang};
-use super::{anatomy, style, Tab, WsscopeApp};
+use super::panel::{Action, Outbox, PanelCtx};
+use super::{anatomy, style};
 use crate::event::Command;
 use crate::explain::{hex_spaced, parse_hex, StreamDecode};
 use crate::protocol::{apply_mask, FrameHeader, LenEncoding, OpCode, Role};
@@ -63,8 +64,8 @@ pub(super) enum LenChoice {
     Forced(LenEncoding),
 }
 
-/// The frame builder's fields.
-pub(super) struct Builder {
+/// The Build a frame tab: its fields.
+pub(super) struct BuildPanel {
     fin: bool,
     rsv: [bool; 3],
     opcode: u8,
@@ -79,7 +80,7 @@ pub(super) struct Builder {
     receiver: Role,
 }
 
-impl Default for Builder {
+impl Default for BuildPanel {
     fn default() -> Self {
         Self {
             fin: true,
@@ -97,8 +98,7 @@ impl Default for Builder {
     }
 }
 
-impl Builder {
-    /// The frame's bytes, or why they cannot be made.
+impl BuildPanel {
     /// The frame's bytes and, when the chosen length field cannot carry the length, a note
     /// saying what it carries instead; or why the bytes cannot be made.
     pub(super) fn bytes(&self, lang: Lang) -> Result<(Vec<u8>, Option<String>), String> {
@@ -157,14 +157,49 @@ impl Builder {
     }
 }
 
-impl WsscopeApp {
-    pub(super) fn decode_tab(&mut self, ui: &mut egui::Ui) {
-        let t = self.settings.lang.t();
+/// The Decode frames tab: hex in, every frame's anatomy out.
+pub(super) struct DecodePanel {
+    /// The bytes as typed (a saved setting).
+    pub(super) hex: String,
+    /// Which end sent them (`None`: judged from the MASK bit).
+    sender: Option<Role>,
+    /// The last input and what it decoded to.
+    decoded: Option<DecodeCache>,
+}
+
+/// The decoder's last input and what it decoded to.
+type DecodeCache = ((String, Option<Role>), Result<Decoding, String>);
+
+impl DecodePanel {
+    /// The decoder showing `hex`, its sender judged from the MASK bit.
+    pub(super) fn new(hex: String) -> Self {
+        Self {
+            hex,
+            sender: None,
+            decoded: None,
+        }
+    }
+
+    /// Shows `hex` as sent by `sender`.
+    pub(super) fn open(&mut self, hex: String, sender: Role) {
+        self.hex = hex;
+        self.sender = Some(sender);
+    }
+
+    /// Draws the tab.
+    pub(super) fn ui(&mut self, ui: &mut egui::Ui, cx: &PanelCtx) {
+        let Self {
+            hex,
+            sender,
+            decoded,
+        } = self;
+        let lang = cx.lang;
+        let t = lang.t();
         ui.label(t.decode_intro);
         ui.horizontal(|ui| {
             let l = ui.label(t.frame_bytes);
             ui.add(
-                egui::TextEdit::singleline(&mut self.settings.hex)
+                egui::TextEdit::singleline(hex)
                     .font(egui::TextStyle::Monospace)
                     .desired_width(520.0),
             )
@@ -172,28 +207,26 @@ impl WsscopeApp {
         });
         ui.horizontal(|ui| {
             ui.label(t.sent_by);
-            ui.selectable_value(&mut self.sender, None, t.auto);
-            ui.selectable_value(&mut self.sender, Some(Role::Client), t.client);
-            ui.selectable_value(&mut self.sender, Some(Role::Server), t.server);
+            ui.selectable_value(sender, None, t.auto);
+            ui.selectable_value(sender, Some(Role::Client), t.client);
+            ui.selectable_value(sender, Some(Role::Server), t.server);
         });
         ui.separator();
-        let sender = self.sender;
         // Decode once per edit, not once per repaint: a pasted capture can be large.
-        let key = (self.settings.hex.clone(), sender);
-        if self.decoded.as_ref().is_none_or(|(k, _)| *k != key) {
-            let result = parse_hex(&self.settings.hex)
-                .map(|b| Decoding::new(&b, sender))
+        let key = (hex.clone(), *sender);
+        if decoded.as_ref().is_none_or(|(k, _)| *k != key) {
+            let result = parse_hex(hex)
+                .map(|b| Decoding::new(&b, *sender))
                 .map_err(|e| e.to_string());
-            self.decoded = Some((key, result));
+            *decoded = Some((key, result));
         }
-        let lang = self.settings.lang;
         egui::ScrollArea::vertical()
             .id_salt("decode")
-            .show(ui, |ui| match self.decoded.as_ref().map(|(_, r)| r) {
+            .show(ui, |ui| match decoded.as_ref().map(|(_, r)| r) {
                 Some(Ok(d)) => show_decoding(ui, d, lang, "decode"),
                 Some(Err(e)) => {
                     // The cache keeps the English text; say it in the language shown now.
-                    let why = parse_hex(&self.settings.hex)
+                    let why = parse_hex(hex)
                         .err()
                         .map_or_else(|| e.clone(), |e| e.describe(lang));
                     ui.colored_label(style::BAD, fill(t.cannot_read_hex, &[&why]));
@@ -201,99 +234,17 @@ impl WsscopeApp {
                 None => {}
             });
     }
+}
 
-    pub(super) fn build_tab(&mut self, ui: &mut egui::Ui) {
-        let t = self.settings.lang.t();
-        let lang = self.settings.lang;
+impl BuildPanel {
+    /// Draws the tab; the bytes can go to the decoder or, raw, to the selected connection.
+    pub(super) fn ui(&mut self, ui: &mut egui::Ui, cx: &PanelCtx, out: &mut Outbox) {
+        let lang = cx.lang;
+        let t = lang.t();
         ui.label(t.build_intro);
-        let b = &mut self.builder;
-        egui::Grid::new("builder")
-            .num_columns(2)
-            .spacing([12.0, 4.0])
-            .show(ui, |ui| {
-                let l = ui.label(RichText::new("FIN").color(style::FIN));
-                ui.checkbox(&mut b.fin, "").labelled_by(l.id);
-                ui.end_row();
-                ui.label(RichText::new("RSV1-3").color(style::RSV));
-                ui.horizontal(|ui| {
-                    for (i, r) in b.rsv.iter_mut().enumerate() {
-                        ui.checkbox(r, format!("RSV{}", i + 1));
-                    }
-                });
-                ui.end_row();
-                let l = ui.label(RichText::new(t.col_opcode).color(style::OPCODE));
-                ui.horizontal(|ui| {
-                    ui.add(
-                        egui::DragValue::new(&mut b.opcode)
-                            .range(0..=15)
-                            .hexadecimal(1, false, true),
-                    )
-                    .labelled_by(l.id);
-                    for op in [0u8, 1, 2, 8, 9, 10, 3, 11] {
-                        let name = OpCode::from(op).name();
-                        ui.selectable_value(&mut b.opcode, op, name);
-                    }
-                });
-                ui.end_row();
-                let l = ui.label(RichText::new("MASK").color(style::MASK));
-                ui.horizontal(|ui| {
-                    ui.checkbox(&mut b.masked, "").labelled_by(l.id);
-                    if b.masked {
-                        let l = ui.label(RichText::new(t.build_key).color(style::KEY));
-                        ui.add(
-                            egui::TextEdit::singleline(&mut b.key)
-                                .font(egui::TextStyle::Monospace)
-                                .desired_width(110.0),
-                        )
-                        .labelled_by(l.id);
-                    }
-                });
-                ui.end_row();
-                let l = ui.label(RichText::new(t.build_payload).color(style::PAYLOAD));
-                ui.horizontal(|ui| {
-                    ui.add(egui::TextEdit::singleline(&mut b.payload).desired_width(360.0))
-                        .labelled_by(l.id);
-                    ui.checkbox(&mut b.payload_hex, t.build_payload_hex);
-                });
-                ui.end_row();
-                ui.label(RichText::new(t.build_force_encoding).color(style::LENGTH));
-                ui.horizontal(|ui| {
-                    ui.selectable_value(&mut b.encoding, LenChoice::Auto, t.build_auto);
-                    ui.selectable_value(
-                        &mut b.encoding,
-                        LenChoice::Forced(LenEncoding::Seven),
-                        "7",
-                    );
-                    ui.selectable_value(
-                        &mut b.encoding,
-                        LenChoice::Forced(LenEncoding::Sixteen),
-                        "7+16",
-                    );
-                    ui.selectable_value(
-                        &mut b.encoding,
-                        LenChoice::Forced(LenEncoding::SixtyFour),
-                        "7+64",
-                    );
-                });
-                ui.end_row();
-                ui.label(RichText::new(t.len_field).color(style::LENGTH));
-                ui.horizontal(|ui| {
-                    let c = ui.checkbox(&mut b.announce, t.build_len_override);
-                    if b.announce {
-                        ui.add(egui::DragValue::new(&mut b.announced))
-                            .labelled_by(c.id);
-                    }
-                });
-                ui.end_row();
-                ui.label(t.build_receiver);
-                ui.horizontal(|ui| {
-                    ui.selectable_value(&mut b.receiver, Role::Server, t.server);
-                    ui.selectable_value(&mut b.receiver, Role::Client, t.client);
-                });
-                ui.end_row();
-            });
+        self.fields_ui(ui, lang);
         ui.separator();
-        let bytes = match self.builder.bytes(lang) {
+        let bytes = match self.bytes(lang) {
             Ok((b, note)) => {
                 if let Some(n) = note {
                     ui.colored_label(style::BAD, n);
@@ -305,23 +256,24 @@ impl WsscopeApp {
                 return;
             }
         };
-        let sender = self.builder.receiver.peer();
+        let sender = self.receiver.peer();
         let hex = hex_spaced(&bytes);
         ui.label(fill(t.build_bytes, &[&bytes.len()]));
         ui.label(RichText::new(&hex).monospace().strong());
-        let target = self.open_target();
+        let target = cx.open_target();
         ui.horizontal(|ui| {
             if ui.button(t.build_copy).clicked() {
                 ui.ctx().copy_text(hex.clone());
             }
             if ui.button(t.build_to_decoder).clicked() {
-                self.settings.hex = hex.clone();
-                self.sender = Some(sender);
-                self.tab = Tab::Decode;
+                out.request(Action::Decode {
+                    hex: hex.clone(),
+                    sender,
+                });
             }
             let send = ui.add_enabled(target.is_some(), egui::Button::new(t.build_send));
             if let Some(id) = target.filter(|_| send.clicked()) {
-                self.command(Command::Raw(id, bytes.clone()));
+                out.send(Command::Raw(id, bytes.clone()));
             }
         });
         ui.separator();
@@ -333,6 +285,100 @@ impl WsscopeApp {
             .id_salt("build")
             .show(ui, |ui| {
                 show_decoding(ui, &d, lang, "build");
+            });
+    }
+
+    /// Every field of the header, editable.
+    fn fields_ui(&mut self, ui: &mut egui::Ui, lang: Lang) {
+        let t = lang.t();
+        let Self {
+            fin,
+            rsv,
+            opcode,
+            masked,
+            key,
+            payload,
+            payload_hex,
+            encoding,
+            announce,
+            announced,
+            receiver,
+        } = self;
+        egui::Grid::new("builder")
+            .num_columns(2)
+            .spacing([12.0, 4.0])
+            .show(ui, |ui| {
+                let l = ui.label(RichText::new("FIN").color(style::FIN));
+                ui.checkbox(fin, "").labelled_by(l.id);
+                ui.end_row();
+                ui.label(RichText::new("RSV1-3").color(style::RSV));
+                ui.horizontal(|ui| {
+                    for (i, r) in rsv.iter_mut().enumerate() {
+                        ui.checkbox(r, format!("RSV{}", i + 1));
+                    }
+                });
+                ui.end_row();
+                let l = ui.label(RichText::new(t.col_opcode).color(style::OPCODE));
+                ui.horizontal(|ui| {
+                    ui.add(
+                        egui::DragValue::new(opcode)
+                            .range(0..=15)
+                            .hexadecimal(1, false, true),
+                    )
+                    .labelled_by(l.id);
+                    for op in [0u8, 1, 2, 8, 9, 10, 3, 11] {
+                        let name = OpCode::from(op).name();
+                        ui.selectable_value(opcode, op, name);
+                    }
+                });
+                ui.end_row();
+                let l = ui.label(RichText::new("MASK").color(style::MASK));
+                ui.horizontal(|ui| {
+                    ui.checkbox(masked, "").labelled_by(l.id);
+                    if *masked {
+                        let l = ui.label(RichText::new(t.build_key).color(style::KEY));
+                        ui.add(
+                            egui::TextEdit::singleline(key)
+                                .font(egui::TextStyle::Monospace)
+                                .desired_width(110.0),
+                        )
+                        .labelled_by(l.id);
+                    }
+                });
+                ui.end_row();
+                let l = ui.label(RichText::new(t.build_payload).color(style::PAYLOAD));
+                ui.horizontal(|ui| {
+                    ui.add(egui::TextEdit::singleline(payload).desired_width(360.0))
+                        .labelled_by(l.id);
+                    ui.checkbox(payload_hex, t.build_payload_hex);
+                });
+                ui.end_row();
+                ui.label(RichText::new(t.build_force_encoding).color(style::LENGTH));
+                ui.horizontal(|ui| {
+                    ui.selectable_value(encoding, LenChoice::Auto, t.build_auto);
+                    ui.selectable_value(encoding, LenChoice::Forced(LenEncoding::Seven), "7");
+                    ui.selectable_value(encoding, LenChoice::Forced(LenEncoding::Sixteen), "7+16");
+                    ui.selectable_value(
+                        encoding,
+                        LenChoice::Forced(LenEncoding::SixtyFour),
+                        "7+64",
+                    );
+                });
+                ui.end_row();
+                ui.label(RichText::new(t.len_field).color(style::LENGTH));
+                ui.horizontal(|ui| {
+                    let c = ui.checkbox(announce, t.build_len_override);
+                    if *announce {
+                        ui.add(egui::DragValue::new(announced)).labelled_by(c.id);
+                    }
+                });
+                ui.end_row();
+                ui.label(t.build_receiver);
+                ui.horizontal(|ui| {
+                    ui.selectable_value(receiver, Role::Server, t.server);
+                    ui.selectable_value(receiver, Role::Client, t.client);
+                });
+                ui.end_row();
             });
     }
 }

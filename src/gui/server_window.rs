@@ -65,7 +65,7 @@ impl Form {
 
 impl WsscopeApp {
     pub(super) fn server_window(&mut self, ui: &mut egui::Ui) {
-        let t = self.settings.lang.t();
+        let t = self.lang.t();
         let mut open = self.server_form.open;
         let mut restart = None;
         egui::Window::new(t.server_title)
@@ -109,7 +109,7 @@ impl WsscopeApp {
                 ui.label(egui::RichText::new(t.restart_note).small());
                 let idle = !self.server.restarting();
                 if ui.add_enabled(idle, egui::Button::new(t.restart)).clicked() {
-                    match f.config(&self.config, self.settings.lang) {
+                    match f.config(&self.config, self.lang) {
                         Ok(c) => {
                             f.error = None;
                             restart = Some(c);

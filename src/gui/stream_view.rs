@@ -5,7 +5,8 @@
 use eframe::egui::{self, Color32, RichText};
 
 use super::i18n::fill;
-use super::{style, Tab, WsscopeApp};
+use super::panel::{Action, Outbox, PanelCtx};
+use super::style;
 use crate::capture::ConnRecord;
 use crate::event::Direction;
 
@@ -79,9 +80,25 @@ fn frame_color(index: usize) -> Color32 {
     }
 }
 
-impl WsscopeApp {
-    pub(super) fn stream_tab(&mut self, ui: &mut egui::Ui) {
-        let t = self.settings.lang.t();
+/// The TCP vs frames tab; it shows the connection selected in the Live tab (or the newest).
+pub(super) struct StreamPanel {
+    /// The direction shown.
+    dir: Direction,
+}
+
+impl Default for StreamPanel {
+    fn default() -> Self {
+        Self {
+            dir: Direction::ClientToServer,
+        }
+    }
+}
+
+impl StreamPanel {
+    /// Draws the tab; a click on a frame asks the Live tab to show it.
+    pub(super) fn ui(&mut self, ui: &mut egui::Ui, cx: &PanelCtx, out: &mut Outbox) {
+        let Self { dir } = self;
+        let t = cx.lang.t();
         ui.horizontal_wrapped(|ui| {
             ui.label(t.stream_intro);
             ui.hyperlink_to(
@@ -90,10 +107,10 @@ impl WsscopeApp {
             );
         });
         ui.label(RichText::new(t.stream_rows).small());
-        let conn = self
+        let conn = cx
             .selected_conn
-            .and_then(|id| self.capture.connection(id))
-            .or_else(|| self.capture.connections.last());
+            .and_then(|id| cx.capture.connection(id))
+            .or_else(|| cx.capture.connections.last());
         let Some(c) = conn else {
             ui.label(t.stream_none);
             return;
@@ -102,10 +119,10 @@ impl WsscopeApp {
         ui.horizontal(|ui| {
             ui.strong(fill(t.connection_n, &[&id]));
             for d in [Direction::ClientToServer, Direction::ServerToClient] {
-                ui.selectable_value(&mut self.stream_dir, d, style::arrow(d));
+                ui.selectable_value(dir, d, style::arrow(d));
             }
         });
-        let d = self.stream_dir;
+        let d = *dir;
         let stats = &c.stream[d.index()];
         ui.label(fill(
             t.stream_summary,
@@ -118,7 +135,7 @@ impl WsscopeApp {
         ));
         ui.separator();
         let mut jump = None;
-        let frames = &self.capture.frames;
+        let frames = &cx.capture.frames;
         let calls = c.tcp_of(d);
         let row_h = ui.spacing().interact_size.y + 6.0;
         egui::ScrollArea::vertical()
@@ -173,10 +190,8 @@ impl WsscopeApp {
                     });
                 }
             });
-        if let Some(i) = jump {
-            self.selected_frame = Some(i);
-            self.selected_conn = Some(id);
-            self.tab = Tab::Live;
+        if let Some(frame) = jump {
+            out.request(Action::ShowFrame { conn: id, frame });
         }
     }
 }
