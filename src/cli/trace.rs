@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use crate::event::{ClosedBy, Direction, Event, EventKind};
 use crate::explain::{hex_spaced, preview};
 use crate::i18n::{self, fill, Lang};
-use crate::protocol::handshake::Outcome;
+use crate::protocol::handshake::{Found, Outcome};
 use crate::protocol::OpCode;
 
 /// How much `serve` prints.
@@ -78,7 +78,9 @@ pub fn trace_line(event: &Event, level: TraceLevel, lang: Lang) -> Option<String
             let verdict = if hs.accepted() {
                 t.tr_switching.to_string()
             } else {
-                i18n::http_reason(lang, &crate::event::HttpOutcome::UpgradeRefused, None)
+                i18n::refusal(lang, hs).unwrap_or_else(|| {
+                    i18n::http_reason(lang, &crate::event::HttpOutcome::UpgradeRefused, None)
+                })
             };
             let status = hs.response.status;
             let _ = write!(
@@ -94,8 +96,10 @@ pub fn trace_line(event: &Event, level: TraceLevel, lang: Lang) -> Option<String
             }
             if level == TraceLevel::Full {
                 for c in &hs.checks {
-                    if c.outcome != Outcome::Info || !c.detail.is_empty() {
-                        let _ = write!(s, "\n{head}   {c}");
+                    let empty_info = c.outcome == Outcome::Info
+                        && matches!(&c.detail, Found::Value(v) if v.is_empty());
+                    if !empty_info {
+                        let _ = write!(s, "\n{head}   {}", i18n::check_line(lang, c));
                     }
                 }
             }
@@ -127,7 +131,7 @@ pub fn trace_line(event: &Event, level: TraceLevel, lang: Lang) -> Option<String
                 u8::from(h.rsv[2]),
                 u8::from(h.masked),
                 h.payload_len,
-                h.len_encoding.describe(),
+                i18n::len_encoding(lang, h.len_encoding),
             );
             let text_like = matches!(
                 h.opcode,
@@ -147,8 +151,8 @@ pub fn trace_line(event: &Event, level: TraceLevel, lang: Lang) -> Option<String
                     v.byte_range.end.max(v.byte_range.start),
                     v.close_code().code()
                 );
-                if !v.detail.is_empty() {
-                    let _ = write!(s, " ({})", v.detail);
+                if let Some(detail) = i18n::violation_detail(lang, &v.detail) {
+                    s.push_str(&fill(t.paren, &[&detail]));
                 }
             }
             if level == TraceLevel::Full {

@@ -385,8 +385,8 @@ impl FrameExplanation {
                         &v.close_code().code(),
                     ],
                 );
-                if !v.detail.is_empty() {
-                    text.push_str(&format!(" ({})", v.detail));
+                if let Some(detail) = i18n::violation_detail(lang, &v.detail) {
+                    text.push_str(&fill(t.paren, &[&detail]));
                 }
                 ViolationRow {
                     rule: v.rule,
