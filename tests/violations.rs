@@ -84,6 +84,7 @@ fn masking_rules_section_5_1() {
     assert_eq!(f[0].violations[0].section(), "5.1");
     assert_eq!(f[0].violations[0].byte_range, 1..2);
     assert_eq!(&f[0].payload[..], b"hi");
+    assert_eq!(f[0].violations[0].detail, Detail::MaskBit(false));
     // A masked frame from a server.
     let (f, _, _) = decode_with(
         &frame(OpCode::Text, true, b"hi"),
@@ -93,6 +94,7 @@ fn masking_rules_section_5_1() {
         },
     );
     assert_eq!(rules(&f[0]), vec![Rule::MaskedServerFrame]);
+    assert_eq!(f[0].violations[0].detail, Detail::MaskBit(true));
     // Unknown sender: no masking rule.
     let (f, _, _) = decode_with(&[0x81, 0x02, b'h', b'i'], DecoderConfig::default());
     assert!(f[0].violations.is_empty());

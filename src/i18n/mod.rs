@@ -394,7 +394,7 @@ strings! {
     vd_rsv: "RSV{0} is set", "RSV{0} 已置位";
     vd_opcode: "opcode {0}", "操作码 {0}";
     vd_payload_len: "{0} bytes", "{0} 字节";
-    vd_length_form: "{0} bytes sent in the {1} form; the {2} form is enough", "{0} 字节用了 {1} 形式；{2} 形式就够了";
+    vd_length_form: "{0} bytes sent in the {1} form; the {2} form is enough", "{0} 字节用了 {1}形式；{2}形式就够了";
     vd_open_message: "a {0} message of {1} frame(s) is still open", "一条 {0} 消息（已有 {1} 帧）还没有结束";
     vd_after_close: "a {0} frame after the close frame", "关闭帧之后的 {0} 帧";
     vd_utf8_at: "payload byte {0} of this frame", "本帧载荷偏移 {0} 处";
@@ -421,6 +421,9 @@ strings! {
     b64_invalid_last: "the last character, {0} at position {1}, has bits left over (not the canonical encoding)", "位置 {1} 的最后一个字符 {0} 含有多余的位（不是规范编码）";
     b64_padding: "the '=' padding is missing or misplaced", "'=' 填充缺失或位置不对";
     paren: " ({0})", "（{0}）";
+    vd_mask_bit: "the MASK bit is {0}", "MASK 位是 {0}";
+    tr_violation_line: "{0} RFC 6455 §{1}: {2} [bytes {3}..{4}] -> close {5}", "{0} RFC 6455 §{1}：{2} [字节 {3}..{4}] -> 关闭码 {5}";
+    tr_header: "header {0}", "帧头 {0}";
 }
 
 mod events;

@@ -12,6 +12,7 @@ pub fn violation_detail(lang: Lang, d: &Detail) -> Option<String> {
     let t = lang.t();
     Some(match d {
         Detail::None => return None,
+        Detail::MaskBit(set) => fill(t.vd_mask_bit, &[&u8::from(*set)]),
         Detail::Rsv(bit) => fill(t.vd_rsv, &[bit]),
         Detail::Opcode(op) => fill(t.vd_opcode, &[&format_args!("0x{op:X}")]),
         Detail::PayloadLen(n) => fill(t.vd_payload_len, &[n]),
@@ -180,6 +181,8 @@ mod tests {
     #[test]
     fn every_violation_detail_renders_with_its_numbers() {
         let cases: Vec<(Detail, Vec<&str>)> = vec![
+            (Detail::MaskBit(false), vec!["MASK", "0"]),
+            (Detail::MaskBit(true), vec!["MASK", "1"]),
             (Detail::Rsv(2), vec!["RSV2"]),
             (Detail::Opcode(0xB), vec!["0xB"]),
             (Detail::PayloadLen(126), vec!["126"]),

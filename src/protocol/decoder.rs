@@ -265,14 +265,14 @@ impl Decoder {
                 out.push(Violation::new(
                     Rule::UnmaskedClientFrame,
                     byte1.clone(),
-                    Detail::None,
+                    Detail::MaskBit(false),
                 ));
             }
             (Some(Role::Server), true) => {
                 out.push(Violation::new(
                     Rule::MaskedServerFrame,
                     byte1.clone(),
-                    Detail::None,
+                    Detail::MaskBit(true),
                 ));
             }
             _ => {}

@@ -134,6 +134,8 @@ impl Rule {
 pub enum Detail {
     /// Nothing to add to the rule.
     None,
+    /// The MASK bit as it was on the wire (for the masking rules, §5.1).
+    MaskBit(bool),
     /// This RSV bit (1, 2 or 3) is set.
     Rsv(u8),
     /// The reserved opcode value that was sent.
