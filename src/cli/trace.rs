@@ -124,7 +124,7 @@ pub fn trace_line(event: &Event, level: TraceLevel, lang: Lang) -> Option<String
                 "{head} {} {} {} fin={} rsv={}{}{} mask={} len={} ({})",
                 arrow(*direction),
                 t.tr_frame,
-                h.opcode.name(),
+                i18n::opcode_name(lang, h.opcode),
                 u8::from(h.fin),
                 u8::from(h.rsv[0]),
                 u8::from(h.rsv[1]),

@@ -258,7 +258,7 @@ impl FrameExplanation {
                 value: format!("0x{:X}", u8::from(h.opcode)),
                 meaning: format!(
                     "{}{}",
-                    h.opcode.name(),
+                    i18n::opcode_name(lang, h.opcode),
                     if h.opcode.is_control() { t.control } else { "" }
                 ),
             },

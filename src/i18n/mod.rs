@@ -424,13 +424,16 @@ strings! {
     vd_mask_bit: "the MASK bit is {0}", "MASK 位是 {0}";
     tr_violation_line: "{0} RFC 6455 §{1}: {2} [bytes {3}..{4}] -> close {5}", "{0} RFC 6455 §{1}：{2} [字节 {3}..{4}] -> 关闭码 {5}";
     tr_header: "header {0}", "帧头 {0}";
+    op_reserved_data: "reserved (data)", "保留（数据帧）";
+    op_reserved_control: "reserved (control)", "保留（控制帧）";
 }
 
 mod events;
 mod protocol;
 pub use events::{error_text, http_reason, io_text, limit_text, listening_warning, request_text};
 pub use protocol::{
-    base64_problem, check_found, check_line, key_check, len_encoding, refusal, violation_detail,
+    base64_problem, check_found, check_line, key_check, len_encoding, opcode_name, refusal,
+    violation_detail,
 };
 
 /// A §4.2.1 rule in `lang`.

@@ -5,7 +5,9 @@
 
 use super::{check_rule, close_meaning, fill, Lang};
 use crate::protocol::handshake::{Check, Found, Handshake, Outcome};
-use crate::protocol::{Base64Problem, CloseCode, Detail, ExtensionFailure, KeyCheck, LenEncoding};
+use crate::protocol::{
+    Base64Problem, CloseCode, Detail, ExtensionFailure, KeyCheck, LenEncoding, OpCode,
+};
 
 /// A violation's detail, or `None` when the rule says it all.
 pub fn violation_detail(lang: Lang, d: &Detail) -> Option<String> {
@@ -28,9 +30,9 @@ pub fn violation_detail(lang: Lang, d: &Detail) -> Option<String> {
             )
         }
         Detail::OpenMessage { opcode, frames } => {
-            fill(t.vd_open_message, &[&opcode.name(), frames])
+            fill(t.vd_open_message, &[&opcode_name(lang, *opcode), frames])
         }
-        Detail::AfterClose(opcode) => fill(t.vd_after_close, &[&opcode.name()]),
+        Detail::AfterClose(opcode) => fill(t.vd_after_close, &[&opcode_name(lang, *opcode)]),
         Detail::Utf8At { index } => fill(t.vd_utf8_at, &[index]),
         Detail::Utf8AfterExtension { name, index } => fill(t.vd_utf8_after_ext, &[name, index]),
         Detail::CloseCode(code) => fill(
@@ -45,6 +47,15 @@ pub fn violation_detail(lang: Lang, d: &Detail) -> Option<String> {
             ExtensionFailure::TooBig { limit } => fill(t.vd_ext_too_big, &[name, limit]),
         },
     })
+}
+
+/// An opcode's name: the protocol's own word (`text`, `ping`...), or "reserved" said in `lang`.
+pub fn opcode_name(lang: Lang, op: OpCode) -> &'static str {
+    match op {
+        OpCode::ReservedData(_) => lang.t().op_reserved_data,
+        OpCode::ReservedControl(_) => lang.t().op_reserved_control,
+        known => known.name(),
+    }
 }
 
 /// How a payload length was encoded (`7-bit`, `7+16-bit (126 + u16)`, ...).
@@ -153,7 +164,6 @@ fn shown_byte(b: u8) -> String {
 mod tests {
     use super::*;
     use crate::protocol::handshake::{answer, parse_request, CheckId, Parsed, ServerPolicy};
-    use crate::protocol::OpCode;
 
     /// Every number in `s` (runs of ASCII digits), sorted.
     fn numbers(s: &str) -> Vec<String> {
@@ -201,6 +211,7 @@ mod tests {
                 vec!["text", "2"],
             ),
             (Detail::AfterClose(OpCode::Binary), vec!["binary"]),
+            (Detail::AfterClose(OpCode::from(0x3)), vec![]),
             (Detail::Utf8At { index: 3 }, vec!["3"]),
             (
                 Detail::Utf8AfterExtension {

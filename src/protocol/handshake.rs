@@ -74,7 +74,8 @@ pub enum HandshakeError {
         /// The limit in force.
         limit: usize,
     },
-    /// Not parseable as an HTTP/1.x request.
+    /// Not parseable as an HTTP/1.x request. The text is httparse's own words for what it could
+    /// not parse: shown as data (like a header value), not a sentence of wsscope's to translate.
     #[error("malformed HTTP request: {0}")]
     Malformed(String),
 }
