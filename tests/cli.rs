@@ -325,3 +325,57 @@ fn an_unfollowable_length_prints_ranges_that_do_not_wrap() {
     assert!(out.contains("§5.2"), "{out}");
     assert!(!stderr(&o).contains("panicked"));
 }
+
+#[test]
+fn decode_says_what_broke_a_rule_in_chinese() {
+    // An unmasked client frame: the rule and what the MASK bit was.
+    let frame = "81 05 48 65 6c 6c 6f";
+    let en = stdout(&wsscope(&["decode", "--role", "client", frame]));
+    let zh = stdout(&wsscope(&[
+        "decode", "--lang", "zh", "--role", "client", frame,
+    ]));
+    assert!(en.contains("close 1002 (the MASK bit is 0)"), "{en}");
+    assert!(zh.contains("关闭码 1002（MASK 位是 0）"), "{zh}");
+    assert_eq!(numbers(&zh), numbers(&en), "\n{en}\n{zh}");
+
+    // A 5-byte length sent in the 16-bit form (§5.2: the minimal encoding MUST be used).
+    let frame = "81 7e 00 05 48 65 6c 6c 6f";
+    let en = stdout(&wsscope(&["decode", frame]));
+    let zh = stdout(&wsscope(&["decode", "--lang", "zh", frame]));
+    assert!(
+        en.contains("(5 bytes sent in the 7+16-bit (126 + u16) form; the 7-bit form is enough)"),
+        "{en}"
+    );
+    assert!(
+        zh.contains("违规 RFC 6455 §5.2：长度必须用最短的编码形式"),
+        "{zh}"
+    );
+    assert!(
+        zh.contains("（5 字节用了 7+16 位（126 + u16）形式；7 位形式就够了）"),
+        "{zh}"
+    );
+    for english in ["bytes", "sent", "form", "enough"] {
+        assert!(!zh.contains(english), "{english:?} left in\n{zh}");
+    }
+    assert_eq!(numbers(&zh), numbers(&en), "\n{en}\n{zh}");
+}
+
+#[test]
+fn accept_says_why_a_key_is_not_base64_in_chinese() {
+    let en = stdout(&wsscope(&["accept", "dGhlIHNhbXBsZSBub25j!Q=="]));
+    let zh = stdout(&wsscope(&[
+        "accept",
+        "--lang",
+        "zh",
+        "dGhlIHNhbXBsZSBub25j!Q==",
+    ]));
+    assert!(
+        en.contains("not valid base64: '!' at position 20 is not a base64 character"),
+        "{en}"
+    );
+    assert!(
+        zh.contains("不是合法的 base64：位置 20 的 '!' 不是 base64 字符"),
+        "{zh}"
+    );
+    assert_eq!(numbers(&zh), numbers(&en), "\n{en}\n{zh}");
+}

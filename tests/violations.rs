@@ -2,7 +2,7 @@
 //! rule, its RFC section, the byte range and the close code to send.
 
 use wsscope::protocol::{
-    close_payload_bytes, encode_frame, CloseCode, Decoded, Decoder, DecoderConfig, Frame,
+    close_payload_bytes, encode_frame, CloseCode, Decoded, Decoder, DecoderConfig, Detail, Frame,
     FrameHeader, LenEncoding, Limits, OpCode, Role, Rule,
 };
 
@@ -58,7 +58,7 @@ fn rsv_bits_without_extension_section_5_2() {
         assert_eq!(v.section(), "5.2");
         assert_eq!(v.byte_range, 0..1);
         assert_eq!(v.close_code(), CloseCode::Protocol);
-        assert_eq!(v.detail, format!("RSV{bit}"));
+        assert_eq!(v.detail, Detail::Rsv(bit as u8));
         assert!(f[0].header.rsv[bit - 1]);
     }
 }
@@ -71,6 +71,7 @@ fn reserved_opcodes_section_5_2_are_reported_with_their_value() {
         assert_eq!(u8::from(f[0].header.opcode), op);
         assert_eq!(rules(&f[0]), vec![Rule::ReservedOpcode], "opcode {op:#x}");
         assert_eq!(f[0].violations[0].close_code().code(), 1002);
+        assert_eq!(f[0].violations[0].detail, Detail::Opcode(op));
         assert_eq!(m, 0);
     }
 }
@@ -83,6 +84,7 @@ fn masking_rules_section_5_1() {
     assert_eq!(f[0].violations[0].section(), "5.1");
     assert_eq!(f[0].violations[0].byte_range, 1..2);
     assert_eq!(&f[0].payload[..], b"hi");
+    assert_eq!(f[0].violations[0].detail, Detail::MaskBit(false));
     // A masked frame from a server.
     let (f, _, _) = decode_with(
         &frame(OpCode::Text, true, b"hi"),
@@ -92,6 +94,7 @@ fn masking_rules_section_5_1() {
         },
     );
     assert_eq!(rules(&f[0]), vec![Rule::MaskedServerFrame]);
+    assert_eq!(f[0].violations[0].detail, Detail::MaskBit(true));
     // Unknown sender: no masking rule.
     let (f, _, _) = decode_with(&[0x81, 0x02, b'h', b'i'], DecoderConfig::default());
     assert!(f[0].violations.is_empty());

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use crate::event::{ClosedBy, Direction, Event, EventKind};
 use crate::explain::{hex_spaced, preview};
 use crate::i18n::{self, fill, Lang};
-use crate::protocol::handshake::Outcome;
+use crate::protocol::handshake::{Found, Outcome};
 use crate::protocol::OpCode;
 
 /// How much `serve` prints.
@@ -78,7 +78,9 @@ pub fn trace_line(event: &Event, level: TraceLevel, lang: Lang) -> Option<String
             let verdict = if hs.accepted() {
                 t.tr_switching.to_string()
             } else {
-                i18n::http_reason(lang, &crate::event::HttpOutcome::UpgradeRefused, None)
+                i18n::refusal(lang, hs).unwrap_or_else(|| {
+                    i18n::http_reason(lang, &crate::event::HttpOutcome::UpgradeRefused, None)
+                })
             };
             let status = hs.response.status;
             let _ = write!(
@@ -94,8 +96,10 @@ pub fn trace_line(event: &Event, level: TraceLevel, lang: Lang) -> Option<String
             }
             if level == TraceLevel::Full {
                 for c in &hs.checks {
-                    if c.outcome != Outcome::Info || !c.detail.is_empty() {
-                        let _ = write!(s, "\n{head}   {c}");
+                    let empty_info = c.outcome == Outcome::Info
+                        && matches!(&c.detail, Found::Value(v) if v.is_empty());
+                    if !empty_info {
+                        let _ = write!(s, "\n{head}   {}", i18n::check_line(lang, c));
                     }
                 }
             }
@@ -120,14 +124,14 @@ pub fn trace_line(event: &Event, level: TraceLevel, lang: Lang) -> Option<String
                 "{head} {} {} {} fin={} rsv={}{}{} mask={} len={} ({})",
                 arrow(*direction),
                 t.tr_frame,
-                h.opcode.name(),
+                i18n::opcode_name(lang, h.opcode),
                 u8::from(h.fin),
                 u8::from(h.rsv[0]),
                 u8::from(h.rsv[1]),
                 u8::from(h.rsv[2]),
                 u8::from(h.masked),
                 h.payload_len,
-                h.len_encoding.describe(),
+                i18n::len_encoding(lang, h.len_encoding),
             );
             let text_like = matches!(
                 h.opcode,
@@ -137,22 +141,25 @@ pub fn trace_line(event: &Event, level: TraceLevel, lang: Lang) -> Option<String
                 let _ = write!(s, " {}", preview(text_like, &frame.payload, 60));
             }
             for v in &frame.violations {
-                let _ = write!(
-                    s,
-                    "\n{head}   {} RFC 6455 §{}: {} [bytes {}..{}] -> close {}",
-                    t.tr_violation,
-                    v.section(),
-                    i18n::rule(lang, v.rule),
-                    v.byte_range.start,
-                    v.byte_range.end.max(v.byte_range.start),
-                    v.close_code().code()
+                let line = fill(
+                    t.tr_violation_line,
+                    &[
+                        &t.tr_violation,
+                        &v.section(),
+                        &i18n::rule(lang, v.rule),
+                        &v.byte_range.start,
+                        &v.byte_range.end.max(v.byte_range.start),
+                        &v.close_code().code(),
+                    ],
                 );
-                if !v.detail.is_empty() {
-                    let _ = write!(s, " ({})", v.detail);
+                let _ = write!(s, "\n{head}   {line}");
+                if let Some(detail) = i18n::violation_detail(lang, &v.detail) {
+                    s.push_str(&fill(t.paren, &[&detail]));
                 }
             }
             if level == TraceLevel::Full {
-                let _ = write!(s, "\n{head}   header {}", hex_spaced(&frame.header_bytes));
+                let header = fill(t.tr_header, &[&hex_spaced(&frame.header_bytes)]);
+                let _ = write!(s, "\n{head}   {header}");
             }
         }
         EventKind::Message { direction, message } => {
@@ -273,5 +280,91 @@ impl Totals {
 impl std::fmt::Display for Totals {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.text(Lang::En))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::protocol::handshake::{answer, parse_request, Parsed, ServerPolicy};
+    use crate::protocol::{Decoded, Decoder, DecoderConfig, Role};
+
+    fn event(kind: EventKind) -> Event {
+        Event {
+            conn: 1,
+            time: Duration::from_millis(5),
+            kind,
+        }
+    }
+
+    fn frame_event(bytes: &[u8]) -> Event {
+        let mut d = Decoder::new(DecoderConfig {
+            sender: Some(Role::Client),
+            ..Default::default()
+        });
+        let mut out = Vec::new();
+        d.feed(bytes, &mut out);
+        match out.into_iter().next() {
+            Some(Decoded::Frame(frame)) => event(EventKind::Frame {
+                direction: Direction::ClientToServer,
+                frame: Box::new(frame),
+            }),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn violation_lines_say_the_detail_in_the_readers_language() {
+        // Unmasked, and a 5-byte length in the 16-bit form.
+        let e = frame_event(&[0x81, 0x7e, 0x00, 0x05, b'H', b'e', b'l', b'l', b'o']);
+        let en = trace_line(&e, TraceLevel::Summary, Lang::En).unwrap_or_default();
+        let zh = trace_line(&e, TraceLevel::Summary, Lang::Zh).unwrap_or_default();
+        assert!(en.contains("(the MASK bit is 0)"), "{en}");
+        assert!(
+            en.contains(
+                "(5 bytes sent in the 7+16-bit (126 + u16) form; the 7-bit form is enough)"
+            ),
+            "{en}"
+        );
+        assert!(zh.contains("（MASK 位是 0）"), "{zh}");
+        assert!(
+            zh.contains("（5 字节用了 7+16 位（126 + u16）形式；7 位形式就够了）"),
+            "{zh}"
+        );
+        // The frame line names the length form in Chinese too.
+        assert!(zh.contains("len=5 (7+16 位（126 + u16）)"), "{zh}");
+        assert!(!zh.contains("bytes") && !zh.contains("bit "), "{zh}");
+    }
+
+    #[test]
+    fn full_trace_check_lines_are_translated_and_keep_values() {
+        let raw = "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Key: hello\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        let Ok(Parsed::Complete(req)) = parse_request(raw.as_bytes(), &Default::default()) else {
+            panic!("the request parses");
+        };
+        let e = event(EventKind::Handshake(Box::new(answer(
+            req,
+            &ServerPolicy::default(),
+        ))));
+        let en = trace_line(&e, TraceLevel::Full, Lang::En).unwrap_or_default();
+        let zh = trace_line(&e, TraceLevel::Full, Lang::Zh).unwrap_or_default();
+        // The refusal names the rule and what was found.
+        assert!(en.contains("-> 400 RFC 6455 §4.2.1 item 5"), "{en}");
+        assert!(zh.contains("-> 400 RFC 6455 §4.2.1 第 5 条"), "{zh}");
+        assert!(
+            en.contains("[FAIL] §4.2.1 item 5: Sec-WebSocket-Key present once, base64 of 16 bytes — hello: not valid base64"),
+            "{en}"
+        );
+        assert!(zh.contains("[失败] §4.2.1 第 5 条"), "{zh}");
+        assert!(zh.contains("— hello：不是合法的 base64"), "{zh}");
+        assert!(
+            zh.contains("[信息] §4.2.1 第 7 条：Origin（可选；浏览器会发送） — 未发送"),
+            "{zh}"
+        );
+        assert!(!zh.contains("absent") && !zh.contains("missing"), "{zh}");
+        assert_eq!(en.lines().count(), zh.lines().count());
     }
 }

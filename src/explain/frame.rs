@@ -258,7 +258,7 @@ impl FrameExplanation {
                 value: format!("0x{:X}", u8::from(h.opcode)),
                 meaning: format!(
                     "{}{}",
-                    h.opcode.name(),
+                    i18n::opcode_name(lang, h.opcode),
                     if h.opcode.is_control() { t.control } else { "" }
                 ),
             },
@@ -385,8 +385,8 @@ impl FrameExplanation {
                         &v.close_code().code(),
                     ],
                 );
-                if !v.detail.is_empty() {
-                    text.push_str(&format!(" ({})", v.detail));
+                if let Some(detail) = i18n::violation_detail(lang, &v.detail) {
+                    text.push_str(&fill(t.paren, &[&detail]));
                 }
                 ViolationRow {
                     rule: v.rule,

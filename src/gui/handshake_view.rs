@@ -7,7 +7,7 @@ use egui::text::{LayoutJob, TextFormat};
 use super::i18n::{self, fill, Lang};
 use super::style;
 use crate::explain::AcceptExplanation;
-use crate::protocol::handshake::{Handshake, Outcome};
+use crate::protocol::handshake::{Found, Handshake, Outcome};
 use crate::protocol::AcceptDerivation;
 
 /// HTTP text with every CR LF shown as a dim `\r\n` before the line break, byte-exact.
@@ -124,12 +124,16 @@ pub fn show(ui: &mut egui::Ui, lang: Lang, hs: &Handshake) {
                 ui.label(RichText::new(text).strong().color(color));
                 ui.hyperlink_to(fill(t.item, &[&c.id.section(), &c.id.item()]), c.id.url());
                 ui.label(i18n::check_rule(lang, c.id));
-                ui.monospace(&c.detail);
+                match &c.detail {
+                    // A header value as sent: data, in a monospace font.
+                    Found::Value(v) => ui.monospace(v),
+                    other => ui.label(i18n::check_found(lang, other)),
+                };
                 ui.end_row();
             }
         });
-    if !hs.accepted() {
-        ui.colored_label(style::BAD, fill(t.refused, &[&hs.response.reason]));
+    if let Some(why) = i18n::refusal(lang, hs) {
+        ui.colored_label(style::BAD, fill(t.refused, &[&why]));
     }
     if let Some(d) = &hs.derivation {
         ui.add_space(6.0);

@@ -4,7 +4,7 @@
 //! placeholders and that the bundled font has a glyph for every character.
 
 use crate::protocol::handshake::CheckId;
-use crate::protocol::{CloseCode, Fragment, KeyCheck, Rule};
+use crate::protocol::{CloseCode, Fragment, Rule};
 
 /// The interface language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -389,10 +389,52 @@ strings! {
     cli_message: "message {0}: {1} in {2} frame(s), {3} bytes, bytes {4}..{5} of the stream", "消息 {0}：{1}，由 {2} 个帧组成，{3} 字节，位于流的字节 {4}..{5}";
     cli_totals: "{0} frame(s), {1} message(s)", "{0} 个帧，{1} 条消息";
     cli_empty_key: "the key is empty; pass the Sec-WebSocket-Key value, e.g. dGhlIHNhbXBsZSBub25jZQ==", "key 是空的；请传入 Sec-WebSocket-Key 的值，例如 dGhlIHNhbXBsZSBub25jZQ==";
+
+    // What the protocol core found, as data put into words (see `protocol.rs`).
+    vd_rsv: "RSV{0} is set", "RSV{0} 已置位";
+    vd_opcode: "opcode {0}", "操作码 {0}";
+    vd_payload_len: "{0} bytes", "{0} 字节";
+    vd_length_form: "{0} bytes sent in the {1} form; the {2} form is enough", "{0} 字节用了 {1}形式；{2}形式就够了";
+    vd_open_message: "a {0} message of {1} frame(s) is still open", "一条 {0} 消息（已有 {1} 帧）还没有结束";
+    vd_after_close: "a {0} frame after the close frame", "关闭帧之后的 {0} 帧";
+    vd_utf8_at: "payload byte {0} of this frame", "本帧载荷偏移 {0} 处";
+    vd_utf8_after_ext: "after {0}: byte {1} of the message", "经 {0} 解码后：消息偏移 {1} 处";
+    vd_close_code: "code {0}: {1}", "状态码 {0}：{1}";
+    vd_reason_byte: "reason byte {0}", "原因偏移 {0} 处";
+    vd_size: "{0} bytes, limit {1}", "{0} 字节，上限 {1}";
+    vd_ext_bad_data: "{0} could not decode the data: {1}", "{0} 无法解码这些数据：{1}";
+    vd_ext_too_big: "{0}: the decoded message passes {1} bytes", "{0}：解码后的消息超过 {1} 字节";
+    len_form7: "7-bit", "7 位";
+    len_form16: "7+16-bit (126 + u16)", "7+16 位（126 + u16）";
+    len_form64: "7+64-bit (127 + u64)", "7+64 位（127 + u64）";
+    found_missing: "missing", "缺失";
+    found_empty: "empty", "值为空";
+    found_repeated: "sent {0} times", "发送了 {0} 次";
+    found_absent: "absent", "未发送";
+    found_bad_key: "{0}: {1}", "{0}：{1}";
+    check_line: "[{0}] {1}: {2} — {3}", "[{0}] {1}：{2} — {3}";
+    refused_rule: "RFC 6455 §4.2.1 item {0}: {1} ({2})", "RFC 6455 §4.2.1 第 {0} 条：{1}（{2}）";
+    refused_more: " and {0} more rule(s)", "，另有 {0} 条规则未通过";
+    refused_version: "unsupported Sec-WebSocket-Version {0}; this server speaks 13 (§4.4)", "不支持的 Sec-WebSocket-Version {0}；本服务器只支持 13（§4.4）";
+    b64_invalid_byte: "{0} at position {1} is not a base64 character", "位置 {1} 的 {0} 不是 base64 字符";
+    b64_invalid_length: "{0} base64 characters cannot encode whole bytes", "{0} 个 base64 字符无法编码整数个字节";
+    b64_invalid_last: "the last character, {0} at position {1}, has bits left over (not the canonical encoding)", "位置 {1} 的最后一个字符 {0} 含有多余的位（不是规范编码）";
+    b64_padding: "the '=' padding is missing or misplaced", "'=' 填充缺失或位置不对";
+    paren: " ({0})", "（{0}）";
+    vd_mask_bit: "the MASK bit is {0}", "MASK 位是 {0}";
+    tr_violation_line: "{0} RFC 6455 §{1}: {2} [bytes {3}..{4}] -> close {5}", "{0} RFC 6455 §{1}：{2} [字节 {3}..{4}] -> 关闭码 {5}";
+    tr_header: "header {0}", "帧头 {0}";
+    op_reserved_data: "reserved (data)", "保留（数据帧）";
+    op_reserved_control: "reserved (control)", "保留（控制帧）";
 }
 
 mod events;
+mod protocol;
 pub use events::{error_text, http_reason, io_text, limit_text, listening_warning, request_text};
+pub use protocol::{
+    base64_problem, check_found, check_line, key_check, len_encoding, opcode_name, refusal,
+    violation_detail,
+};
 
 /// A §4.2.1 rule in `lang`.
 pub fn check_rule(lang: Lang, id: CheckId) -> &'static str {
@@ -465,16 +507,6 @@ pub fn close_meaning(lang: Lang, c: CloseCode) -> &'static str {
         CloseCode::Library(_) => "登记给库和框架使用",
         CloseCode::Private(_) => "应用程序私用",
         CloseCode::Invalid(_) => "不是合法的关闭状态码（不在 1000-4999 之内）",
-    }
-}
-
-/// The key check's verdict in `lang`.
-pub fn key_check(lang: Lang, k: &KeyCheck) -> String {
-    let t = lang.t();
-    match k {
-        KeyCheck::Valid => t.key_valid.to_string(),
-        KeyCheck::NotBase64(why) => fill(t.key_not_base64, &[why]),
-        KeyCheck::WrongLength(n) => fill(t.key_wrong_len, &[n]),
     }
 }
 

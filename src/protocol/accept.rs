@@ -4,6 +4,7 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use sha1::{Digest, Sha1};
+use std::fmt;
 
 /// The fixed GUID every server appends to the client's key (§1.3).
 pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -27,9 +28,48 @@ pub enum KeyCheck {
     /// base64 that decodes to exactly 16 bytes.
     Valid,
     /// Not valid base64; says why.
-    NotBase64(String),
+    NotBase64(Base64Problem),
     /// Valid base64, but of this many bytes instead of 16.
     WrongLength(usize),
+}
+
+/// Why a key is not base64, as data (positions count the key's bytes from 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Base64Problem {
+    /// A byte outside the base64 alphabet.
+    InvalidByte {
+        /// Where it is.
+        index: usize,
+        /// The byte.
+        byte: u8,
+    },
+    /// This many base64 characters cannot encode whole bytes.
+    InvalidLength {
+        /// How many characters.
+        symbols: usize,
+    },
+    /// The last character has bits set that encode nothing (not the canonical encoding).
+    InvalidLastSymbol {
+        /// Where it is.
+        index: usize,
+        /// The byte.
+        byte: u8,
+    },
+    /// The `=` padding is missing, misplaced or too long.
+    InvalidPadding,
+}
+
+impl From<base64::DecodeError> for Base64Problem {
+    fn from(e: base64::DecodeError) -> Self {
+        match e {
+            base64::DecodeError::InvalidByte(index, byte) => Self::InvalidByte { index, byte },
+            base64::DecodeError::InvalidLength(symbols) => Self::InvalidLength { symbols },
+            base64::DecodeError::InvalidLastSymbol(index, byte) => {
+                Self::InvalidLastSymbol { index, byte }
+            }
+            base64::DecodeError::InvalidPadding => Self::InvalidPadding,
+        }
+    }
 }
 
 impl KeyCheck {
@@ -38,16 +78,40 @@ impl KeyCheck {
         match STANDARD.decode(key) {
             Ok(bytes) if bytes.len() == 16 => Self::Valid,
             Ok(bytes) => Self::WrongLength(bytes.len()),
-            Err(e) => Self::NotBase64(e.to_string()),
+            Err(e) => Self::NotBase64(e.into()),
         }
     }
+}
 
-    /// One line for people.
-    pub fn describe(&self) -> String {
+/// The English words of the 400 answer's body (HTTP bytes on the wire, the same for every
+/// client). Screens say it with `i18n::key_check`, in their language.
+impl fmt::Display for KeyCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Valid => "valid: base64 of 16 bytes".to_string(),
-            Self::NotBase64(why) => format!("not valid base64: {why}"),
-            Self::WrongLength(n) => format!("base64 of {n} bytes, but the nonce must be 16 bytes"),
+            Self::Valid => write!(f, "valid: base64 of 16 bytes"),
+            Self::NotBase64(why) => write!(f, "not valid base64: {why}"),
+            Self::WrongLength(n) => {
+                write!(f, "base64 of {n} bytes, but the nonce must be 16 bytes")
+            }
+        }
+    }
+}
+
+/// English, for the 400 answer's body (see [`KeyCheck`]'s `Display`).
+impl fmt::Display for Base64Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::InvalidByte { index, byte } => {
+                write!(f, "byte 0x{byte:02x} at position {index} is not base64")
+            }
+            Self::InvalidLength { symbols } => {
+                write!(f, "{symbols} base64 characters cannot encode whole bytes")
+            }
+            Self::InvalidLastSymbol { index, byte } => write!(
+                f,
+                "the last character, 0x{byte:02x} at position {index}, has bits left over"
+            ),
+            Self::InvalidPadding => write!(f, "the '=' padding is missing or misplaced"),
         }
     }
 }

@@ -12,7 +12,7 @@ use super::extension::Extension;
 use super::frame::{Fragment, Frame, FrameHeader, LenEncoding};
 use super::mask::apply_mask;
 use super::message::{Assembler, Message};
-use super::violation::{Rule, Violation};
+use super::violation::{Detail, Rule, Violation};
 use super::Role;
 
 /// Size limits, each answered with close code 1009 when exceeded.
@@ -247,7 +247,7 @@ impl Decoder {
                 out.push(Violation::new(
                     Rule::ReservedBitSet,
                     byte0.clone(),
-                    format!("RSV{}", i + 1),
+                    Detail::Rsv(i as u8 + 1),
                 ));
             }
         }
@@ -256,16 +256,24 @@ impl Decoder {
             out.push(Violation::new(
                 Rule::ReservedOpcode,
                 byte0.clone(),
-                h.opcode.to_string(),
+                Detail::Opcode(u8::from(h.opcode)),
             ));
         }
         match (self.config.sender, h.masked) {
             // §5.1: a server MUST close on an unmasked client frame; a client on a masked one.
             (Some(Role::Client), false) => {
-                out.push(Violation::new(Rule::UnmaskedClientFrame, byte1.clone(), ""));
+                out.push(Violation::new(
+                    Rule::UnmaskedClientFrame,
+                    byte1.clone(),
+                    Detail::MaskBit(false),
+                ));
             }
             (Some(Role::Server), true) => {
-                out.push(Violation::new(Rule::MaskedServerFrame, byte1.clone(), ""));
+                out.push(Violation::new(
+                    Rule::MaskedServerFrame,
+                    byte1.clone(),
+                    Detail::MaskBit(true),
+                ));
             }
             _ => {}
         }
@@ -275,12 +283,16 @@ impl Decoder {
                 out.push(Violation::new(
                     Rule::ControlFrameTooLong,
                     len_field.clone(),
-                    format!("{} bytes", h.payload_len),
+                    Detail::PayloadLen(h.payload_len),
                 ));
             }
             if !h.fin {
                 // §5.5: control frames MUST NOT be fragmented.
-                out.push(Violation::new(Rule::FragmentedControlFrame, byte0, ""));
+                out.push(Violation::new(
+                    Rule::FragmentedControlFrame,
+                    byte0,
+                    Detail::None,
+                ));
             }
         }
         let minimal = LenEncoding::minimal_for(h.payload_len);
@@ -289,17 +301,20 @@ impl Decoder {
             out.push(Violation::new(
                 Rule::NonMinimalLength,
                 len_field.clone(),
-                format!(
-                    "{} bytes sent as {}",
-                    h.payload_len,
-                    h.len_encoding.describe()
-                ),
+                Detail::LengthForm {
+                    len: h.payload_len,
+                    used: h.len_encoding,
+                },
             ));
         }
         let mut fatal = false;
         if h.payload_len >> 63 != 0 {
             // §5.2: the most significant bit of the 64-bit length MUST be 0.
-            out.push(Violation::new(Rule::LengthTopBitSet, len_field.clone(), ""));
+            out.push(Violation::new(
+                Rule::LengthTopBitSet,
+                len_field.clone(),
+                Detail::None,
+            ));
             fatal = true;
         }
         if h.payload_len > self.config.limits.max_frame_size {
@@ -308,10 +323,10 @@ impl Decoder {
                 Violation::new(
                     Rule::FrameTooBig,
                     len_field,
-                    format!(
-                        "{} bytes, limit {}",
-                        h.payload_len, self.config.limits.max_frame_size
-                    ),
+                    Detail::Size {
+                        size: h.payload_len,
+                        limit: self.config.limits.max_frame_size,
+                    },
                 )
                 .with_measured(h.payload_len),
             );

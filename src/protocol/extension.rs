@@ -2,6 +2,7 @@
 //! transform payloads without the decoder changing.
 
 use super::frame::OpCode;
+use super::violation::ExtensionFailure;
 
 /// An extension negotiated for one direction of one connection.
 pub trait Extension: Send {
@@ -13,11 +14,11 @@ pub trait Extension: Send {
     fn allowed_rsv(&self, opcode: OpCode, first_fragment: bool) -> [bool; 3];
 
     /// Turns a received message's payload into application data. `rsv` is the first frame's RSV
-    /// bits; the result must not exceed `max_size` bytes. `Err` is a message for people.
+    /// bits; the result must not exceed `max_size` bytes. `Err` says why, as data.
     fn decode_message(
         &mut self,
         rsv: [bool; 3],
         payload: Vec<u8>,
         max_size: u64,
-    ) -> Result<Vec<u8>, String>;
+    ) -> Result<Vec<u8>, ExtensionFailure>;
 }

@@ -74,7 +74,8 @@ pub enum HandshakeError {
         /// The limit in force.
         limit: usize,
     },
-    /// Not parseable as an HTTP/1.x request.
+    /// Not parseable as an HTTP/1.x request. The text is httparse's own words for what it could
+    /// not parse: shown as data (like a header value), not a sentence of wsscope's to translate.
     #[error("malformed HTTP request: {0}")]
     Malformed(String),
 }
@@ -269,6 +270,44 @@ pub enum Outcome {
     Info,
 }
 
+/// What a check found: the value as sent (data, never translated), or why there is none.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Found {
+    /// The value (several fields of the same name joined with ", "; the HTTP version as
+    /// `HTTP/1.x`).
+    Value(String),
+    /// A required field that was not sent.
+    Missing,
+    /// A field sent with an empty value.
+    Empty,
+    /// A field that must appear once, sent this many times.
+    Repeated(usize),
+    /// An optional field that was not sent.
+    Absent,
+    /// A Sec-WebSocket-Key that is not base64 of 16 bytes.
+    BadKey {
+        /// The key as sent (trimmed).
+        key: String,
+        /// What is wrong with it.
+        why: KeyCheck,
+    },
+}
+
+/// English, for the 400 answer's body (HTTP bytes on the wire, the same for every client).
+/// Screens say it with `i18n::check_found`, in their language.
+impl fmt::Display for Found {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Value(v) => write!(f, "{v}"),
+            Self::Missing => write!(f, "missing"),
+            Self::Empty => write!(f, "empty"),
+            Self::Repeated(n) => write!(f, "sent {n} times"),
+            Self::Absent => write!(f, "absent"),
+            Self::BadKey { key, why } => write!(f, "{key}: {why}"),
+        }
+    }
+}
+
 /// One checked rule with what was found.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Check {
@@ -276,10 +315,11 @@ pub struct Check {
     pub id: CheckId,
     /// Pass, fail or information.
     pub outcome: Outcome,
-    /// What was found (the value, or why it fails).
-    pub detail: String,
+    /// What was found (the value, or why there is none).
+    pub detail: Found,
 }
 
+/// English, for the 400 answer's body (see [`Found`]'s `Display`).
 impl fmt::Display for Check {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mark = match self.outcome {
@@ -298,11 +338,11 @@ impl fmt::Display for Check {
     }
 }
 
-fn check(id: CheckId, ok: bool, detail: impl Into<String>) -> Check {
+fn check(id: CheckId, ok: bool, detail: Found) -> Check {
     Check {
         id,
         outcome: if ok { Outcome::Pass } else { Outcome::Fail },
-        detail: detail.into(),
+        detail,
     }
 }
 
@@ -310,7 +350,7 @@ fn info(id: CheckId, value: Option<String>) -> Check {
     Check {
         id,
         outcome: Outcome::Info,
-        detail: value.unwrap_or_else(|| "absent".to_string()),
+        detail: value.map_or(Found::Absent, Found::Value),
     }
 }
 
@@ -329,54 +369,58 @@ pub fn check_request(req: &Request) -> Vec<Check> {
     checks.push(check(
         CheckId::Method,
         req.method == "GET",
-        req.method.clone(),
+        Found::Value(req.method.clone()),
     ));
     checks.push(check(
         CheckId::HttpVersion,
         req.version >= 1,
-        format!("HTTP/1.{}", req.version),
+        Found::Value(format!("HTTP/1.{}", req.version)),
     ));
     // Item 2: a |Host| header field.
     let hosts: Vec<&[u8]> = req.values("Host").collect();
     checks.push(match hosts.as_slice() {
-        [] => check(CheckId::Host, false, "missing"),
-        [h] if h.iter().all(u8::is_ascii_whitespace) => check(CheckId::Host, false, "empty"),
-        [h] => check(CheckId::Host, true, String::from_utf8_lossy(h).trim()),
-        _ => check(CheckId::Host, false, format!("sent {} times", hosts.len())),
+        [] => check(CheckId::Host, false, Found::Missing),
+        [h] if h.iter().all(u8::is_ascii_whitespace) => check(CheckId::Host, false, Found::Empty),
+        [h] => check(
+            CheckId::Host,
+            true,
+            Found::Value(String::from_utf8_lossy(h).trim().to_string()),
+        ),
+        _ => check(CheckId::Host, false, Found::Repeated(hosts.len())),
     });
     // Item 3: |Upgrade| containing "websocket", an ASCII case-insensitive value.
     checks.push(match joined(req, "Upgrade") {
-        None => check(CheckId::Upgrade, false, "missing"),
-        Some(v) => check(CheckId::Upgrade, req.wants_websocket(), v),
+        None => check(CheckId::Upgrade, false, Found::Missing),
+        Some(v) => check(CheckId::Upgrade, req.wants_websocket(), Found::Value(v)),
     });
     // Item 4: |Connection| that includes the token "Upgrade", case-insensitive.
     checks.push(match joined(req, "Connection") {
-        None => check(CheckId::Connection, false, "missing"),
+        None => check(CheckId::Connection, false, Found::Missing),
         Some(v) => {
             let ok = req
                 .tokens("Connection")
                 .iter()
                 .any(|t| t.eq_ignore_ascii_case("upgrade"));
-            check(CheckId::Connection, ok, v)
+            check(CheckId::Connection, ok, Found::Value(v))
         }
     });
     // Item 5: |Sec-WebSocket-Key|, base64 of a 16-byte value, exactly once.
     let keys: Vec<&[u8]> = req.values("Sec-WebSocket-Key").collect();
     checks.push(match keys.as_slice() {
-        [] => check(CheckId::Key, false, "missing"),
+        [] => check(CheckId::Key, false, Found::Missing),
         [k] => {
             let key = String::from_utf8_lossy(k).trim().to_string();
             match KeyCheck::of(&key) {
-                KeyCheck::Valid => check(CheckId::Key, true, key),
-                bad => check(CheckId::Key, false, format!("{key}: {}", bad.describe())),
+                KeyCheck::Valid => check(CheckId::Key, true, Found::Value(key)),
+                why => check(CheckId::Key, false, Found::BadKey { key, why }),
             }
         }
-        _ => check(CheckId::Key, false, format!("sent {} times", keys.len())),
+        _ => check(CheckId::Key, false, Found::Repeated(keys.len())),
     });
     // Item 6: |Sec-WebSocket-Version| whose value MUST be 13.
     checks.push(match joined(req, "Sec-WebSocket-Version") {
-        None => check(CheckId::Version, false, "missing"),
-        Some(v) => check(CheckId::Version, v == "13", v),
+        None => check(CheckId::Version, false, Found::Missing),
+        Some(v) => check(CheckId::Version, v == "13", Found::Value(v)),
     });
     checks.push(info(CheckId::Origin, joined(req, "Origin")));
     checks.push(info(
@@ -416,8 +460,9 @@ pub struct Response {
     pub raw: Vec<u8>,
     /// The chosen subprotocol, on 101.
     pub subprotocol: Option<String>,
-    /// Why the handshake failed, empty on 101.
-    pub reason: String,
+    /// The rules the request broke, in RFC order: why it was refused (empty on 101). The
+    /// renderers say it in the reader's language, with the checks' details.
+    pub failed: Vec<CheckId>,
 }
 
 /// A request, its checks, the derivation (when a key was sent) and the answer.
@@ -474,33 +519,24 @@ pub fn answer(request: Request, policy: &ServerPolicy) -> Handshake {
                 status: 101,
                 raw: head.into_bytes(),
                 subprotocol,
-                reason: String::new(),
+                failed: Vec::new(),
             }
         }
         // §4.4: an unsupported version is answered 426 with the versions the server speaks.
         [only] if only.id == CheckId::Version => {
-            let reason = format!(
-                "unsupported Sec-WebSocket-Version {}; this server speaks 13",
+            // The body is HTTP on the wire, in English for every client.
+            let body = format!(
+                "unsupported Sec-WebSocket-Version {}; this server speaks 13\n",
                 only.detail
             );
             Response {
                 status: 426,
-                raw: error_response(
-                    426,
-                    &[("Sec-WebSocket-Version", "13")],
-                    &format!("{reason}\n"),
-                ),
+                raw: error_response(426, &[("Sec-WebSocket-Version", "13")], &body),
                 subprotocol: None,
-                reason,
+                failed: vec![only.id],
             }
         }
-        [first, ..] => {
-            let reason = format!(
-                "RFC 6455 §4.2.1 item {}: {} ({})",
-                first.id.item(),
-                first.id.rule(),
-                first.detail
-            );
+        _ => {
             let mut body = String::from("WebSocket handshake refused:\n");
             for c in &failed {
                 body.push_str(&format!("{c}\n"));
@@ -509,7 +545,7 @@ pub fn answer(request: Request, policy: &ServerPolicy) -> Handshake {
                 status: 400,
                 raw: error_response(400, &[], &body),
                 subprotocol: None,
-                reason,
+                failed: failed.iter().map(|c| c.id).collect(),
             }
         }
     };

@@ -10,7 +10,7 @@ use super::extension::Extension;
 use super::frame::OpCode;
 use super::frame::{Fragment, Frame};
 use super::utf8::Utf8Validator;
-use super::violation::{Rule, Violation};
+use super::violation::{Detail, Rule, Violation};
 
 /// A complete text or binary message, reassembled from its frames.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -97,7 +97,7 @@ impl Assembler {
             v.violations.push(Violation::new(
                 Rule::FrameAfterClose,
                 frame.offset..end,
-                frame.header.opcode.name(),
+                Detail::AfterClose(frame.header.opcode),
             ));
             return None;
         }
@@ -127,7 +127,7 @@ impl Assembler {
                     v.violations.push(Violation::new(
                         Rule::UnexpectedContinuation,
                         frame.offset..frame.offset + 1,
-                        "",
+                        Detail::None,
                     ));
                     return None;
                 }
@@ -144,11 +144,10 @@ impl Assembler {
                     v.violations.push(Violation::new(
                         Rule::ExpectedContinuation,
                         frame.offset..frame.offset + 1,
-                        format!(
-                            "a {} message of {} frame(s) is still open",
-                            open.opcode.name(),
-                            open.frames
-                        ),
+                        Detail::OpenMessage {
+                            opcode: open.opcode,
+                            frames: open.frames,
+                        },
                     ));
                 }
                 let transformed = frame.header.rsv.iter().any(|&b| b) && extension.is_some();
@@ -247,7 +246,10 @@ impl Assembler {
                         v.violations.push(Violation::new(
                             Rule::ExtensionError,
                             open.start..frame.end_offset(),
-                            format!("{}: {why}", ext.name()),
+                            Detail::Extension {
+                                name: ext.name().to_string(),
+                                why,
+                            },
                         ));
                         return None;
                     }
@@ -257,11 +259,10 @@ impl Assembler {
                         v.violations.push(Violation::new(
                             Rule::InvalidUtf8,
                             open.start..frame.end_offset(),
-                            format!(
-                                "after {}: byte {} of the message",
-                                ext.name(),
-                                e.valid_up_to()
-                            ),
+                            Detail::Utf8AfterExtension {
+                                name: ext.name().to_string(),
+                                index: e.valid_up_to(),
+                            },
                         ));
                         return None;
                     }
@@ -281,7 +282,7 @@ fn too_big(frame: &Frame, size: u64, max: u64) -> Violation {
     Violation::new(
         Rule::MessageTooBig,
         frame.offset..frame.end_offset(),
-        format!("{size} bytes, limit {max}"),
+        Detail::Size { size, limit: max },
     )
     .with_measured(size)
 }
@@ -290,11 +291,7 @@ fn too_big(frame: &Frame, size: u64, max: u64) -> Violation {
 fn invalid_utf8(frame: &Frame, index: usize) -> Violation {
     let at = frame.payload_offset() + index as u64;
     let end = (at + 1).min(frame.end_offset()).max(at);
-    Violation::new(
-        Rule::InvalidUtf8,
-        at..end,
-        format!("payload byte {index} of this frame"),
-    )
+    Violation::new(Rule::InvalidUtf8, at..end, Detail::Utf8At { index })
 }
 
 fn check_close_payload(frame: &Frame, v: &mut Verdict) {
@@ -306,7 +303,7 @@ fn check_close_payload(frame: &Frame, v: &mut Verdict) {
             v.violations.push(Violation::new(
                 Rule::CloseOneBytePayload,
                 start..start + 1,
-                "",
+                Detail::None,
             ));
         }
         Ok(None) => {}
@@ -315,7 +312,7 @@ fn check_close_payload(frame: &Frame, v: &mut Verdict) {
                 v.violations.push(Violation::new(
                     Rule::InvalidCloseCode,
                     start..start + 2,
-                    close.code.to_string(),
+                    Detail::CloseCode(close.code.code()),
                 ));
             }
             if let Err(i) = close.reason {
@@ -323,7 +320,7 @@ fn check_close_payload(frame: &Frame, v: &mut Verdict) {
                 v.violations.push(Violation::new(
                     Rule::InvalidCloseReason,
                     at..at + 1,
-                    format!("reason byte {i}"),
+                    Detail::ReasonByte(i),
                 ));
             }
         }

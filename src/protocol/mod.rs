@@ -26,7 +26,7 @@ pub mod message;
 pub mod utf8;
 pub mod violation;
 
-pub use accept::{AcceptDerivation, KeyCheck, GUID};
+pub use accept::{AcceptDerivation, Base64Problem, KeyCheck, GUID};
 pub use close::{close_payload_bytes, parse_close_payload, CloseCode, ClosePayload};
 pub use connection::{Connection, ConnectionEvent, ConnectionState};
 pub use decoder::{Decoded, Decoder, DecoderConfig, Limits, Pending};
@@ -34,7 +34,7 @@ pub use extension::Extension;
 pub use frame::{encode_frame, FieldSpans, Fragment, Frame, FrameHeader, LenEncoding, OpCode};
 pub use mask::{apply_mask, apply_mask_reference};
 pub use message::Message;
-pub use violation::{Rule, Violation};
+pub use violation::{Detail, ExtensionFailure, Rule, Violation};
 
 /// Which end of a connection an endpoint is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -4,6 +4,7 @@ use std::fmt;
 use std::ops::Range;
 
 use super::close::CloseCode;
+use super::frame::{LenEncoding, OpCode};
 
 /// A rule of RFC 6455 that the bytes on the wire broke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -127,6 +128,81 @@ impl Rule {
     }
 }
 
+/// What one occurrence of a broken rule looked like: numbers and names from the wire, never a
+/// sentence (the CLI and the window say it in their language, see `i18n::violation_detail`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Detail {
+    /// Nothing to add to the rule.
+    None,
+    /// The MASK bit as it was on the wire (for the masking rules, §5.1).
+    MaskBit(bool),
+    /// This RSV bit (1, 2 or 3) is set.
+    Rsv(u8),
+    /// The reserved opcode value that was sent.
+    Opcode(u8),
+    /// A control frame's payload length.
+    PayloadLen(u64),
+    /// A length of `len` bytes sent in the `used` form, longer than needed.
+    LengthForm {
+        /// The payload length.
+        len: u64,
+        /// The encoding on the wire.
+        used: LenEncoding,
+    },
+    /// A fragmented message still open when a new data frame started one.
+    OpenMessage {
+        /// Its opcode (text or binary).
+        opcode: OpCode,
+        /// How many frames of it had arrived.
+        frames: usize,
+    },
+    /// The opcode of a frame that came after the close frame.
+    AfterClose(OpCode),
+    /// The first byte that is not UTF-8, as an index into this frame's payload.
+    Utf8At {
+        /// 0-based index in the frame's payload.
+        index: usize,
+    },
+    /// The first byte that is not UTF-8 in a message an extension decoded.
+    Utf8AfterExtension {
+        /// The extension's token (e.g. `permessage-deflate`).
+        name: String,
+        /// 0-based index in the decoded message.
+        index: usize,
+    },
+    /// The close code that may not be sent.
+    CloseCode(u16),
+    /// The first byte of a close reason that is not UTF-8, as an index into the reason.
+    ReasonByte(usize),
+    /// A size over a limit.
+    Size {
+        /// The size seen.
+        size: u64,
+        /// The limit in force.
+        limit: u64,
+    },
+    /// An extension could not decode a message.
+    Extension {
+        /// The extension's token.
+        name: String,
+        /// What went wrong.
+        why: ExtensionFailure,
+    },
+}
+
+/// Why an extension could not decode a message.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ExtensionFailure {
+    /// The data is not valid for the extension. The text is the decompressor's own words, shown
+    /// as data (like a header value), not a sentence of wsscope's.
+    BadData(String),
+    /// The decoded message would be larger than this many bytes.
+    TooBig {
+        /// The limit in force.
+        limit: u64,
+    },
+}
+
 /// One broken rule, found at a byte range of the stream (offsets count from the first byte the
 /// decoder was given).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -136,7 +212,7 @@ pub struct Violation {
     /// Stream offsets of the offending bytes.
     pub byte_range: Range<u64>,
     /// Detail specific to this occurrence (the opcode value, the close code seen...).
-    pub detail: String,
+    pub detail: Detail,
     /// For the size limits: the size that broke the limit (a frame's payload length, a
     /// message's size so far), so a report can give both numbers.
     pub measured: Option<u64>,
@@ -144,11 +220,11 @@ pub struct Violation {
 
 impl Violation {
     /// A violation of `rule` at `byte_range`.
-    pub fn new(rule: Rule, byte_range: Range<u64>, detail: impl Into<String>) -> Self {
+    pub fn new(rule: Rule, byte_range: Range<u64>, detail: Detail) -> Self {
         Self {
             rule,
             byte_range,
-            detail: detail.into(),
+            detail,
             measured: None,
         }
     }
@@ -170,6 +246,8 @@ impl Violation {
     }
 }
 
+/// For logs and tests: the rule in English and the detail as data. People see violations
+/// through `i18n`, in their language.
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -181,8 +259,8 @@ impl fmt::Display for Violation {
             self.byte_range.end,
             self.close_code().code()
         )?;
-        if !self.detail.is_empty() {
-            write!(f, " ({})", self.detail)?;
+        if self.detail != Detail::None {
+            write!(f, " ({:?})", self.detail)?;
         }
         Ok(())
     }
