@@ -4,7 +4,7 @@
 use eframe::egui::{self, RichText};
 use egui_extras::{Column, TableBuilder};
 
-use super::i18n::fill;
+use super::i18n::{fill, opcode_name, Lang};
 use super::panel::{Action, Outbox, PanelCtx};
 use super::{anatomy, style};
 use crate::capture::{Capture, ConnState, FrameRecord};
@@ -358,7 +358,7 @@ impl LivePanel {
                     let Some(r) = capture.frames.get(i) else {
                         return;
                     };
-                    frame_row(&mut row, t, i, r, self.selected_frame == Some(i));
+                    frame_row(&mut row, cx.lang, i, r, self.selected_frame == Some(i));
                     if row.response().clicked() {
                         clicked = Some(i);
                     }
@@ -384,7 +384,7 @@ impl LivePanel {
                 &n,
                 &r.conn,
                 &style::arrow(r.direction),
-                &r.frame.header.opcode.name(),
+                &opcode_name(cx.lang, r.frame.header.opcode),
             ],
         );
         let message = r.message.and_then(|m| cx.capture.messages.get(m));
@@ -403,7 +403,7 @@ impl LivePanel {
                 ui.label(fill(
                     t.part_of,
                     &[
-                        &m.message.opcode.name(),
+                        &opcode_name(cx.lang, m.message.opcode),
                         &m.message.payload.len(),
                         &m.frames.len(),
                     ],
@@ -480,11 +480,12 @@ impl LivePanel {
 /// One row of the frame table: frame `i`, `r`.
 fn frame_row(
     row: &mut egui_extras::TableRow,
-    t: &crate::i18n::Text,
+    lang: Lang,
     i: usize,
     r: &FrameRecord,
     selected: bool,
 ) {
+    let t = lang.t();
     let h = &r.frame.header;
     row.set_selected(selected);
     row.col(|ui| {
@@ -514,7 +515,7 @@ fn frame_row(
         ui.colored_label(style::RSV, rsv);
     });
     row.col(|ui| {
-        ui.colored_label(style::opcode(h.opcode), h.opcode.name());
+        ui.colored_label(style::opcode(h.opcode), opcode_name(lang, h.opcode));
     });
     row.col(|ui| {
         ui.colored_label(style::MASK, if h.masked { "1" } else { "0" });

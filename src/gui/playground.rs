@@ -3,7 +3,7 @@
 
 use eframe::egui::{self, RichText};
 
-use super::i18n::{fill, Lang};
+use super::i18n::{fill, opcode_name, Lang};
 use super::panel::{Action, Outbox, PanelCtx};
 use super::{anatomy, style};
 use crate::event::Command;
@@ -25,7 +25,11 @@ fn show_decoding(ui: &mut egui::Ui, d: &Decoding, lang: Lang, salt: &str) {
     for (i, f) in d.frames().enumerate().take(SHOWN) {
         let title = fill(
             t.frame_n,
-            &[&(i + 1), &f.header.opcode.name(), &f.header.payload_len],
+            &[
+                &(i + 1),
+                &opcode_name(lang, f.header.opcode),
+                &f.header.payload_len,
+            ],
         );
         let head = if f.violations.is_empty() {
             RichText::new(&title)
@@ -46,7 +50,12 @@ fn show_decoding(ui: &mut egui::Ui, d: &Decoding, lang: Lang, salt: &str) {
         ui.add_space(4.0);
         ui.strong(fill(
             t.message_n,
-            &[&(i + 1), &m.opcode.name(), &m.frame_count, &m.payload.len()],
+            &[
+                &(i + 1),
+                &opcode_name(lang, m.opcode),
+                &m.frame_count,
+                &m.payload.len(),
+            ],
         ));
         anatomy::payload_view(ui, lang, &m.payload);
     }
@@ -327,7 +336,7 @@ impl BuildPanel {
                     )
                     .labelled_by(l.id);
                     for op in [0u8, 1, 2, 8, 9, 10, 3, 11] {
-                        let name = OpCode::from(op).name();
+                        let name = opcode_name(lang, OpCode::from(op));
                         ui.selectable_value(opcode, op, name);
                     }
                 });
