@@ -183,17 +183,23 @@ fn restarts_release_the_port_and_connection_numbers_and_times_continue() {
     );
 }
 
-#[test]
-fn shutdown_completes_while_the_channel_is_full() {
+/// A supervisor with one event loop whose channel holds only `capacity` batches.
+fn small_channel(capacity: usize) -> (Supervisor, SocketAddr) {
     let mut sup = Supervisor::new(None);
     let addr = sup
         .start(ServerConfig {
             port: 0,
-            channel_capacity: 8,
+            channel_capacity: capacity,
             event_loops: 1,
             ..ServerConfig::default()
         })
         .unwrap_or_else(|e| panic!("cannot start: {e}"));
+    (sup, addr)
+}
+
+#[test]
+fn shutdown_completes_while_the_channel_is_full() {
+    let (mut sup, addr) = small_channel(8);
     // Three clients: a few batches each (the channel has room for them).
     let mut ws: Vec<_> = (0..3)
         .map(|_| {
@@ -271,15 +277,7 @@ fn shutdown_completes_while_the_channel_is_full() {
 
 #[test]
 fn dropping_it_with_a_full_channel_stops_the_server() {
-    let mut sup = Supervisor::new(None);
-    let addr = sup
-        .start(ServerConfig {
-            port: 0,
-            channel_capacity: 2,
-            event_loops: 1,
-            ..ServerConfig::default()
-        })
-        .unwrap_or_else(|e| panic!("cannot start: {e}"));
+    let (mut sup, addr) = small_channel(2);
     let mut seen = Vec::new();
     let (mut ws, _) =
         tungstenite::connect(format!("ws://{addr}/")).unwrap_or_else(|e| panic!("{e}"));
