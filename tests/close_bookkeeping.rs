@@ -1,7 +1,8 @@
-//! How a connection ended is decided in the sans-IO `Connection` (§7.1.5, §7.1.1), the way
-//! python-websockets keeps `close_sent` / `close_rcvd`: the first close frame's code and who sent
-//! it, 1005 for a close frame without a code, 1006 when no close frame went either way, and clean
-//! only when both close frames were exchanged. The same answers whether the frames come through
+//! How a connection ended is decided in the sans-IO `Connection`, which keeps `close_sent` and
+//! `close_rcvd` as python-websockets does. The summary names the close that started the closing
+//! handshake (the first close frame either way) and who sent it, 1005 for a close frame without a
+//! code, 1006 when no close frame went either way (§7.1.5), and clean only when both close frames
+//! were exchanged (§7.1.1). The same answers whether the frames come through
 //! the connection's own decoder or, as in the server, from a capture tap that decoded them.
 
 use wsscope::protocol::connection::CloseSummary;

@@ -54,12 +54,11 @@ impl Server {
         }
         while Instant::now() < deadline {
             if let Ok(batch) = self.rx.recv_timeout(Duration::from_millis(50)) {
-                for e in batch {
-                    let hit = pred(&e);
-                    self.seen.push(e.clone());
-                    if hit {
-                        return e;
-                    }
+                // The whole batch is kept: events after the hit are looked at by later waits.
+                let hit = batch.iter().find(|e| pred(e)).cloned();
+                self.seen.extend(batch);
+                if let Some(e) = hit {
+                    return e;
                 }
             }
         }
@@ -333,6 +332,19 @@ fn every_violation_class_gets_its_close_code_on_the_wire_and_an_event() {
         let (closed_code, by, _) = srv.closed(hs.conn);
         assert_eq!(closed_code.map(|c| c.code()), Some(code), "{name}");
         assert_eq!(by, ClosedBy::Server, "{name}");
+        // A failed connection (§7.1.7) neither answers nor records as received the message its
+        // bad frame completed (the unmasked "x" would make one): the frame carries the rule.
+        assert!(
+            !srv.seen.iter().any(|e| e.conn == hs.conn
+                && matches!(
+                    e.kind,
+                    EventKind::Message {
+                        direction: Direction::ClientToServer,
+                        ..
+                    }
+                )),
+            "{name}: a rejected message was recorded"
+        );
         srv.seen.retain(|e| e.conn != hs.conn);
     }
     // A close followed by data: the close is answered (1000) and the late frame still captured.

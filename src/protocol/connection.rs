@@ -55,11 +55,13 @@ pub struct CloseFrame {
     pub reason: String,
 }
 
-/// How a connection ended, as the RFC reports it.
+/// How a connection ended, for an inspector: the close that started the closing handshake and
+/// who sent it. (§7.1.5's "connection close code" is the code *received*; an inspector shows
+/// both frames anyway and names the one that began the close, as the engine always has.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloseSummary {
     /// The code of the first close frame (sent or received); 1005 when that frame had no code,
-    /// 1006 when there was no close frame at all (§7.1.5).
+    /// 1006 when no close frame went either way (the codes §7.1.5 defines for those cases).
     pub code: CloseCode,
     /// The reason of that close frame.
     pub reason: String,

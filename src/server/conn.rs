@@ -302,7 +302,9 @@ impl Conn {
                     }
                 }
                 Decoded::Message(message) if deliver => reply(shared, &mut ws.conn, message),
-                Decoded::Message(_) => {}
+                // After the connection failed (§7.1.7) a message is neither answered nor
+                // recorded as received: its frames are, with the rule they broke.
+                Decoded::Message(_) => continue,
             }
             batch.push(self.tap.decoded(Direction::ClientToServer, d));
         }

@@ -255,11 +255,11 @@ impl Supervisor {
             since_clock % BATCHES_PER_CLOCK == 0 && Instant::now() > deadline
         };
         let mut more = false;
+        let mut waiting = false;
         // Front first: a later server's events happened after an earlier one's.
-        let mut i = 0;
-        'retiring: while i < self.retiring.len() {
+        'retiring: while !self.retiring.is_empty() {
             loop {
-                match self.retiring[i].try_recv() {
+                match self.retiring[0].try_recv() {
                     Ok(mut batch) => {
                         // Its Listening event is stale: the current listener's counts.
                         batch.retain(|e| !matches!(e.kind, EventKind::Listening { .. }));
@@ -271,17 +271,20 @@ impl Supervisor {
                         }
                     }
                     Err(TryRecvError::Empty) => {
-                        i += 1;
-                        break;
+                        // That server is still stopping, and the next one starts only once it
+                        // has stopped: whatever a later channel gets after this look would be
+                        // taken before this one's last events. Come back for both.
+                        waiting = true;
+                        break 'retiring;
                     }
                     Err(TryRecvError::Disconnected) => {
-                        self.retiring.remove(i);
+                        self.retiring.remove(0);
                         break;
                     }
                 }
             }
         }
-        if !more {
+        if !more && !waiting {
             if let Some(rx) = &self.events {
                 loop {
                     match rx.try_recv() {

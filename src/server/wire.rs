@@ -7,6 +7,7 @@ use mio::net::TcpStream;
 
 use super::read_pool::READ_BUF;
 
+/// A non-blocking socket and what it has not taken yet. While bytes wait, the connection reads
 /// nothing more (the peer must read before it is read): memory stays bounded, as with blocking
 /// writes.
 pub(crate) struct Wire {
