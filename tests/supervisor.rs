@@ -79,13 +79,20 @@ fn echo_then_close(addr: SocketAddr, text: &'static str) -> JoinHandle<Option<u1
         Ok(M::Text(t)) => assert_eq!(t.as_str(), text),
         other => panic!("no echo: {other:?}"),
     }
-    std::thread::spawn(move || loop {
+    std::thread::spawn(move || close_code(&mut ws))
+}
+
+/// Reads until the server's close frame; its code.
+fn close_code<S: std::io::Read + std::io::Write>(
+    ws: &mut tungstenite::WebSocket<S>,
+) -> Option<u16> {
+    loop {
         match ws.read() {
             Ok(M::Close(c)) => return c.map(|c| u16::from(c.code)),
             Ok(_) => {}
             Err(e) => panic!("no close frame: {e}"),
         }
-    })
+    }
 }
 
 /// Runs `f` on a thread and fails the test if it takes longer than `limit`.
@@ -224,13 +231,7 @@ fn shutdown_completes_while_the_channel_is_full() {
                     ws.send(M::text(format!("{c}:{i}")))
                         .unwrap_or_else(|e| panic!("{e}"));
                 }
-                loop {
-                    match ws.read() {
-                        Ok(M::Close(c)) => return c.map(|c| u16::from(c.code)),
-                        Ok(_) => {}
-                        Err(e) => panic!("no close frame: {e}"),
-                    }
-                }
+                close_code(&mut ws)
             })
         })
         .collect();
@@ -289,13 +290,7 @@ fn dropping_it_with_a_full_channel_stops_the_server() {
             ws.send(M::text(format!("{i}")))
                 .unwrap_or_else(|e| panic!("{e}"));
         }
-        loop {
-            match ws.read() {
-                Ok(M::Close(c)) => return c.map(|c| u16::from(c.code)),
-                Ok(_) => {}
-                Err(e) => panic!("no close frame: {e}"),
-            }
-        }
+        close_code(&mut ws)
     });
     std::thread::sleep(Duration::from_millis(300));
     within(WAIT, "drop with a full channel", move || drop(sup));
