@@ -146,12 +146,13 @@ impl Tap {
     }
 
     /// The opening handshake is done: records it and, when it switched to WebSocket, starts
-    /// decoding frames both ways (`limits` bound what the peer of `ours` may send; what we send
-    /// ourselves is bounded by us).
-    pub fn handshake(&mut self, hs: Handshake, ours: Role, limits: Limits, out: &mut Vec<Event>) {
+    /// decoding frames both ways. `limits` bound what the other end sends; what wsscope sends
+    /// itself it bounded already (a file's two ends both get `limits`).
+    pub fn handshake(&mut self, hs: Handshake, limits: Limits, out: &mut Vec<Event>) {
         if hs.accepted() {
+            let ours = self.endpoint.role();
             for sender in [Role::Client, Role::Server] {
-                let limits = if sender == ours {
+                let limits = if Some(sender) == ours {
                     Limits {
                         max_frame_size: u64::MAX >> 1,
                         max_message_size: u64::MAX >> 1,
@@ -265,7 +266,7 @@ Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSoc
                 panic!("the head never completed");
             };
             let hs = answer(r, &ServerPolicy::default());
-            tap.handshake(hs, Role::Server, Limits::default(), &mut out);
+            tap.handshake(hs, Limits::default(), &mut out);
             // What followed the head, then the server's reply.
             let mut frames = Vec::new();
             tap.observe(Direction::ClientToServer, Bytes::from(rest), &mut frames);

@@ -48,14 +48,6 @@ impl Direction {
             Role::Server => Self::ServerToClient,
         }
     }
-
-    /// The role of the sender.
-    pub fn sender(self) -> Role {
-        match self {
-            Self::ClientToServer => Role::Client,
-            Self::ServerToClient => Role::Server,
-        }
-    }
 }
 
 /// Which end of a connection wsscope is, or where the connection came from.

@@ -252,8 +252,7 @@ impl Connection {
         self.cut_by.get_or_insert(by);
     }
 
-    /// How the connection ended (or stands), per §7.1.5: the first close frame's code and
-    /// reason, 1005 for a close frame without a code, 1006 when no close frame was exchanged.
+    /// How the connection ended (or stands): see [`CloseSummary`] for which code it names.
     pub fn close_summary(&self) -> CloseSummary {
         let first = if self.sent_first {
             self.close_sent.as_ref().map(|c| (c, self.role))

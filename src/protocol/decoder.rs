@@ -319,17 +319,14 @@ impl Decoder {
         }
         if h.payload_len > self.config.limits.max_frame_size {
             // §10.4: an implementation may limit frame size; the close code for that is 1009.
-            out.push(
-                Violation::new(
-                    Rule::FrameTooBig,
-                    len_field,
-                    Detail::Size {
-                        size: h.payload_len,
-                        limit: self.config.limits.max_frame_size,
-                    },
-                )
-                .with_measured(h.payload_len),
-            );
+            out.push(Violation::new(
+                Rule::FrameTooBig,
+                len_field,
+                Detail::Size {
+                    size: h.payload_len,
+                    limit: self.config.limits.max_frame_size,
+                },
+            ));
             fatal = true;
         }
         debug_assert!(header_len == h.header_len());

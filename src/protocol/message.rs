@@ -284,7 +284,6 @@ fn too_big(frame: &Frame, size: u64, max: u64) -> Violation {
         frame.offset..frame.end_offset(),
         Detail::Size { size, limit: max },
     )
-    .with_measured(size)
 }
 
 /// `index` is the first bad byte within this frame's payload.

@@ -213,9 +213,6 @@ pub struct Violation {
     pub byte_range: Range<u64>,
     /// Detail specific to this occurrence (the opcode value, the close code seen...).
     pub detail: Detail,
-    /// For the size limits: the size that broke the limit (a frame's payload length, a
-    /// message's size so far), so a report can give both numbers.
-    pub measured: Option<u64>,
 }
 
 impl Violation {
@@ -225,14 +222,7 @@ impl Violation {
             rule,
             byte_range,
             detail,
-            measured: None,
         }
-    }
-
-    /// The same violation, with the size that broke a size limit.
-    pub fn with_measured(mut self, size: u64) -> Self {
-        self.measured = Some(size);
-        self
     }
 
     /// The RFC section (e.g. `"5.2"`).

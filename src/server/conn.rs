@@ -17,7 +17,8 @@ use crate::event::{
     ReplyMode,
 };
 use crate::protocol::handshake::{answer, Request};
-use crate::protocol::{Connection, Decoded, DecoderConfig, OpCode, Role, Rule};
+
+use crate::protocol::{Connection, Decoded, DecoderConfig, Detail, OpCode, Role, Rule};
 use crate::tap::{Head, Tap};
 
 /// Events one TCP read usually makes (the read, a frame and its message, the reply's write,
@@ -224,8 +225,9 @@ impl Conn {
             self.answer_http(batch, HttpAnswer::plain(&request));
             return false;
         }
-        let line = request_line(&request);
         let hs = answer(request, &shared.policy);
+        // Only a refusal reports the request line again, in its Http event.
+        let refused_line = (!hs.accepted()).then(|| request_line(&hs.request));
         if hs.accepted() {
             // Reachable by commands before the client can see the 101 and send one.
             self.ws = Some(Box::new(WsState::new(shared)));
@@ -242,8 +244,7 @@ impl Conn {
         );
         let accepted = hs.accepted() && written.is_ok();
         let status = hs.response.status;
-        self.tap
-            .handshake(hs, Role::Server, shared.config.limits, batch);
+        self.tap.handshake(hs, shared.config.limits, batch);
         if let Err(e) = written {
             batch.push(self.error(ErrorKind::Write(IoFailure::from(&e))));
         }
@@ -257,7 +258,7 @@ impl Conn {
             self.end_after_flush = true;
             self.deadline = Some(Instant::now() + LINGER);
             batch.push(self.tap.event(EventKind::Http {
-                request: Some(line),
+                request: refused_line,
                 status,
                 outcome: crate::event::HttpOutcome::UpgradeRefused,
             }));
@@ -284,20 +285,19 @@ impl Conn {
             match &d {
                 Decoded::Frame(frame) => {
                     for v in &frame.violations {
-                        let (kind, limit) = match v.rule {
-                            Rule::FrameTooBig => {
-                                (LimitKind::FrameSize, shared.config.limits.max_frame_size)
-                            }
-                            Rule::MessageTooBig => (
-                                LimitKind::MessageSize,
-                                shared.config.limits.max_message_size,
-                            ),
+                        let kind = match v.rule {
+                            Rule::FrameTooBig => LimitKind::FrameSize,
+                            Rule::MessageTooBig => LimitKind::MessageSize,
                             _ => continue,
+                        };
+                        // A size rule's detail carries both numbers.
+                        let Detail::Size { size, limit } = &v.detail else {
+                            continue;
                         };
                         batch.push(self.tap.event(EventKind::Limit {
                             kind,
-                            limit,
-                            actual: v.measured.unwrap_or(limit.saturating_add(1)),
+                            limit: *limit,
+                            actual: *size,
                         }));
                     }
                 }
