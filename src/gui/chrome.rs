@@ -145,26 +145,34 @@ impl WsscopeApp {
         let t = self.lang.t();
         ui.horizontal_wrapped(|ui| {
             let c = &self.capture;
-            let mib = format!("{:.1}", c.payload_bytes as f64 / (1 << 20) as f64);
+            let mib = |b: usize| format!("{:.1}", b as f64 / (1 << 20) as f64);
             ui.label(fill(
                 t.status_counts,
                 &[
-                    &c.frames.len(),
-                    &c.messages.len(),
+                    &c.frame_count(),
+                    &c.message_count(),
                     &c.connections.len(),
-                    &mib,
+                    &mib(c.memory()),
+                    &mib(c.budget),
                 ],
             ));
-            if c.evicted_frames > 0 || c.evicted_tcp_bytes > 0 {
+            let d = &c.dropped;
+            if let Some(since) = d.since {
                 ui.colored_label(
                     style::BAD,
                     fill(
                         t.evicted,
-                        &[&c.evicted_frames, &c.evicted_tcp_bytes, &(c.budget >> 20)],
+                        &[
+                            &d.frames,
+                            &d.messages,
+                            &d.tcp_calls,
+                            &d.connections,
+                            &format!("{:.3}", since.as_secs_f64()),
+                        ],
                     ),
                 );
             }
-            if let Some(n) = c.notices.last() {
+            if let Some(n) = c.notices.back() {
                 let lang = self.lang;
                 let (what, text) = match &n.what {
                     NoticeKind::Limit {

@@ -7,13 +7,13 @@ use eframe::egui::{self, Color32, RichText};
 use super::i18n::fill;
 use super::panel::{Action, Outbox, PanelCtx};
 use super::style;
-use crate::capture::ConnRecord;
+use crate::capture::{Capture, ConnRecord, Seq};
 use crate::event::Direction;
 
 /// One part of a call: the handshake, a frame (whole or a piece), or bytes not yet framed.
 enum Piece {
     Http(u64),
-    Frame { index: usize, here: u64, total: u64 },
+    Frame { index: Seq, here: u64, total: u64 },
     Rest(u64),
 }
 
@@ -29,7 +29,7 @@ impl Piece {
 /// What the call with stream range `range` carried, in order.
 fn pieces(
     c: &ConnRecord,
-    frames: &[crate::capture::FrameRecord],
+    capture: &Capture,
     d: Direction,
     range: std::ops::Range<u64>,
 ) -> Vec<Piece> {
@@ -42,10 +42,10 @@ fn pieces(
         pos = http_end;
     }
     let list = c.frames_in(d);
-    let span = |i: usize| {
-        frames
-            .get(i)
-            .and_then(|r| c.frame_span(d, &r.frame))
+    let span = |i: Seq| {
+        capture
+            .frame_record(i)
+            .and_then(|r| c.frame_span(r))
             .unwrap_or(0..0)
     };
     let first = list.partition_point(|&i| span(i).end <= pos);
@@ -72,7 +72,7 @@ fn pieces(
 }
 
 /// Alternating colours so neighbouring frames stand apart.
-fn frame_color(index: usize) -> Color32 {
+fn frame_color(index: Seq) -> Color32 {
     if index % 2 == 0 {
         style::PAYLOAD
     } else {
@@ -135,7 +135,6 @@ impl StreamPanel {
         ));
         ui.separator();
         let mut jump = None;
-        let frames = &cx.capture.frames;
         let calls = c.tcp_of(d);
         let row_h = ui.spacing().interact_size.y + 6.0;
         egui::ScrollArea::vertical()
@@ -143,12 +142,12 @@ impl StreamPanel {
             .auto_shrink([false, false])
             .show_rows(ui, row_h, calls.len(), |ui, rows| {
                 for row in rows {
-                    let Some(r) = calls.get(row).and_then(|&i| c.tcp.get(i)) else {
+                    let Some(r) = calls.get(row).and_then(|&i| cx.capture.tcp(i)) else {
                         continue;
                     };
-                    let parts = pieces(c, frames, d, r.range());
+                    let parts = pieces(c, cx.capture, d, r.range());
                     ui.horizontal(|ui| {
-                        ui.monospace(format!("{:.6}", r.time.as_secs_f64()));
+                        ui.monospace(format!("{:.6}", r.time().as_secs_f64()));
                         // A fixed width keeps the bars in one column.
                         ui.add_sized(
                             [150.0, row_h - 6.0],

@@ -195,8 +195,8 @@ strings! {
     restarted: "listening again on {0}", "已重新监听 {0}";
 
     // Status bar.
-    status_counts: "{0} frames · {1} messages · {2} connections · {3} MiB kept", "{0} 帧 · {1} 条消息 · {2} 个连接 · 保留 {3} MiB";
-    evicted: "{0} older frame payloads and {1} TCP bytes evicted (budget {2} MiB)", "已淘汰 {0} 个较早帧的载荷和 {1} 字节 TCP 数据（预算 {2} MiB）";
+    status_counts: "{0} frames · {1} messages · {2} connections · {3} of {4} MiB", "{0} 帧 · {1} 条消息 · {2} 个连接 · 已用 {3} / {4} MiB";
+    evicted: "budget full: the oldest {0} frames, {1} messages, {2} TCP calls and {3} closed connections were dropped; complete from {4} s on", "预算已满：已丢弃最早的 {0} 个帧、{1} 条消息、{2} 次 TCP 调用和 {3} 个已关闭连接；从 {4} 秒起完整";
     notice_error: "error", "错误";
     notice_limit: "limit reached", "达到上限";
 
@@ -352,7 +352,7 @@ strings! {
     col_char: "char", "字符";
     more_unmasked: "... {0} more bytes unmasked the same way", "……其余 {0} 字节以同样方式去掩码";
     payload: "Payload", "载荷";
-    not_kept: "(not kept: decoding stopped at this header, or the capture budget evicted it)", "（未保留：解码在此帧头处停止，或因捕获预算已被淘汰）";
+    not_kept: "(not kept: decoding stopped at this header, or the capture budget dropped its first frames)", "（未保留：解码在此帧头处停止，或因捕获预算已丢弃其前面的帧）";
     close_no_code: "no status code (received as 1005)", "没有状态码（按 1005 处理）";
     close_code: "close code {0}: {1}", "关闭状态码 {0}：{1}";
     close_reason: "reason: {0}", "原因：{0}";
