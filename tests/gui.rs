@@ -131,6 +131,46 @@ fn decode_tab_shows_the_masked_hello() {
     );
 }
 
+/// Draining does not depend on painting: a window that is never drawn (minimised, hidden, or a
+/// frame that takes long) still takes every event, and the server keeps answering.
+#[test]
+fn a_window_that_does_not_paint_still_captures_everything() {
+    let (h, addr) = listening();
+    let client = std::thread::spawn(move || {
+        let (mut ws, _) =
+            tungstenite::connect(format!("ws://{addr}/ws")).unwrap_or_else(|e| panic!("{e}"));
+        // A server stalled by its consumer fails the test instead of hanging it.
+        if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_ref() {
+            s.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        for i in 0..2000 {
+            ws.send(tungstenite::Message::text(format!("message {i}")))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let reply = ws.read().unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                reply.into_text().unwrap_or_default().as_str(),
+                format!("message {i}")
+            );
+        }
+        let _ = ws.close(None);
+        while ws.read().is_ok() {}
+    });
+    client.join().unwrap_or_else(|_| panic!("client failed"));
+    // No step() since the server started: nothing was painted.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while h.state().capture().frame_count() < 4002 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let c = h.state().capture();
+    assert_eq!(
+        c.frame_count(),
+        4002,
+        "2000 echoed messages and two close frames"
+    );
+    assert_eq!(c.message_count(), 4000);
+}
+
 #[test]
 fn a_real_client_appears_and_its_frames_can_be_inspected() {
     let (mut h, addr) = listening();
@@ -591,11 +631,12 @@ fn the_composer_sends_to_the_selected_connection_after_the_pass() {
     // What went out is captured too, as a server frame of connection #1.
     step_until(&mut h, "the sent frame captured", |h| {
         let c = h.state().capture();
-        c.frames_from(0).any(|(_, f)| {
+        let found = c.frames_from(0).any(|(_, f)| {
             f.conn == 1
                 && f.direction == wsscope::event::Direction::ServerToClient
                 && c.payload_prefix(f, 64).as_ref() == b"from the composer"
-        })
+        });
+        found
     });
     assert_eq!(h.state().status(), "");
 }

@@ -18,7 +18,9 @@ impl WsscopeApp {
         ui.horizontal_wrapped(|ui| {
             ui.strong("wsscope");
             ui.separator();
-            match (&self.capture.listening, &self.server_error) {
+            // Copied out: the store's lock is not held while the bar draws.
+            let listening = self.server.capture().listening;
+            match (&listening, &self.server_error) {
                 (_, Some(e)) => {
                     ui.colored_label(style::BAD, e);
                 }
@@ -88,7 +90,10 @@ impl WsscopeApp {
                 out.send(Command::SetAutoPong(self.auto_pong));
             }
             ui.separator();
-            ui.label(fill(t.open_count, &[&self.capture.open_connections()]));
+            ui.label(fill(
+                t.open_count,
+                &[&self.server.capture().open_connections()],
+            ));
             ui.separator();
             // Classroom controls: the projector needs large text; Ctrl +/- works too.
             let zoom = ui.ctx().zoom_factor();
@@ -128,8 +133,9 @@ impl WsscopeApp {
                 self.lang = self.lang.other();
             }
         });
-        if let (Some(addr), true) = (&self.capture.listening, self.server.local_addr().is_some()) {
-            ui.label(RichText::new(fill(t.try_it, &[&server::reachable(*addr)])).small());
+        let listening = self.server.capture().listening;
+        if let (Some(addr), true) = (listening, self.server.local_addr().is_some()) {
+            ui.label(RichText::new(fill(t.try_it, &[&server::reachable(addr)])).small());
         }
         ui.horizontal(|ui| {
             ui.selectable_value(&mut self.tab, Tab::Live, t.tab_live);
@@ -144,7 +150,7 @@ impl WsscopeApp {
     pub(super) fn status_bar(&self, ui: &mut egui::Ui) {
         let t = self.lang.t();
         ui.horizontal_wrapped(|ui| {
-            let c = &self.capture;
+            let c = self.server.capture();
             let mib = |b: usize| format!("{:.1}", b as f64 / (1 << 20) as f64);
             ui.label(fill(
                 t.status_counts,
