@@ -259,8 +259,9 @@ fn frames_are_found_in_the_tcp_stream_sticky_and_split() {
             })
             .collect();
         assert_eq!(stream.len() as u64, conn.bytes[d.index()]);
-        assert!(!conn.frames_in(d).is_empty());
-        for &i in conn.frames_in(d) {
+        let frames = c.frames_in(conn, d);
+        assert!(!frames.is_empty());
+        for &i in &frames {
             let r = c.frame_record(i).unwrap_or_else(|| panic!("frame {i}"));
             let f = c.frame(i).unwrap_or_else(|| panic!("frame {i}"));
             let span = conn.frame_span(r).unwrap_or_else(|| panic!("no span"));
@@ -346,4 +347,41 @@ fn closed_connections_are_dropped_under_churn() {
     let last = c.connections.last().unwrap_or_else(|| panic!("none"));
     assert!(last.handshake.is_some());
     assert_eq!(c.connection(last.id).map(|x| x.id), Some(last.id));
+}
+
+/// The filter's terms over a real session, and a bad query named instead of matching nothing
+/// silently.
+#[test]
+fn the_filter_finds_frames_by_every_term() {
+    use wsscope::capture::filter::{FrameFilter, QueryError};
+    let mut wire = frame(OpCode::Text, true, b"Hello World");
+    wire.extend(frame(OpCode::Binary, true, &[7; 2000]));
+    wire.extend(frame(OpCode::Ping, true, b"p"));
+    wire.extend(frame(OpCode::Close, true, &close_payload_bytes(1000, "")));
+    let c = capture_of(&wire, 1 << 20);
+    let count = |q: &str| {
+        let mut f = FrameFilter::default();
+        while f.update(q, None, &c, Duration::from_secs(5)) {}
+        assert!(f.error().is_none(), "{q}: {:?}", f.error());
+        f.rows().len()
+    };
+    // In: text, binary, ping, close. Out: text, binary, pong, close.
+    assert_eq!(count(""), 8);
+    assert_eq!(count("c->s"), 4);
+    assert_eq!(count("s->c op:pong"), 1);
+    assert_eq!(count("op:2"), 2);
+    assert_eq!(count("len>1000"), 2);
+    assert_eq!(count("len<=2 c->s"), 2, "the ping and the close");
+    assert_eq!(count("world"), 2, "case ignored, both ways");
+    assert_eq!(count("/W.rld/"), 2);
+    assert_eq!(count("/^Hello$/"), 0);
+    assert_eq!(count("#1 text"), 2);
+    assert_eq!(count("#2"), 0);
+    assert_eq!(count("!"), 0);
+    let mut f = FrameFilter::default();
+    f.update("/(/", None, &c, Duration::from_secs(5));
+    assert!(matches!(f.error(), Some(QueryError::Regex(p, _)) if p == "("));
+    assert!(f.rows().is_empty());
+    f.update("len>x", None, &c, Duration::from_secs(5));
+    assert!(matches!(f.error(), Some(QueryError::Term(t)) if t == "len>x"));
 }

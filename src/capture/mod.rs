@@ -10,6 +10,7 @@
 //! bytes were in it (whole records: a frame, its message, the TCP call); closed connections go
 //! once nothing of theirs is left. What went, and since when, is counted for the window.
 
+pub mod filter;
 mod store;
 
 use std::borrow::Cow;
@@ -31,6 +32,9 @@ pub use store::{Blocks, ByteLog};
 /// Sequence number of a frame, message or TCP call: stable for the life of the capture (the
 /// oldest are dropped, the others keep their number).
 pub type Seq = u64;
+
+/// "None" in the record fields that would otherwise need an `Option` (and 8 more bytes).
+const NONE: u64 = u64::MAX;
 
 /// Notices kept (limits hit, errors); older ones are dropped.
 const MAX_NOTICES: usize = 1000;
@@ -67,15 +71,25 @@ pub struct TcpRecord {
     pub conn: ConnId,
     /// Bytes before this call in the same direction since the connection opened.
     pub offset: u64,
-    /// Bytes in this call.
-    pub len: usize,
     /// Where its bytes are in the log.
     log: u64,
+    /// Bytes in this call.
+    len: u32,
     /// Read or write.
     pub direction: Direction,
 }
 
 impl TcpRecord {
+    /// Bytes in this call.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether the call carried no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// When.
     pub fn time(&self) -> Duration {
         Duration::from_nanos(self.time_ns)
@@ -83,7 +97,7 @@ impl TcpRecord {
 
     /// The stream range this call carried.
     pub fn range(&self) -> std::ops::Range<u64> {
-        self.offset..self.offset + self.len as u64
+        self.offset..self.offset + u64::from(self.len)
     }
 }
 
@@ -128,8 +142,6 @@ pub struct ConnRecord {
     pub close: Option<CloseRecord>,
     /// Its kept TCP calls per direction (client→server, server→client).
     tcp_by_dir: [VecDeque<Seq>; 2],
-    /// Its kept frames per direction.
-    frames_by_dir: [VecDeque<Seq>; 2],
     /// Its kept frames, both directions, in order.
     all_frames: VecDeque<Seq>,
     /// Where the WebSocket stream starts in each direction's TCP stream: after the request
@@ -159,7 +171,6 @@ impl ConnRecord {
             bytes: [0; 2],
             close: None,
             tcp_by_dir: Default::default(),
-            frames_by_dir: Default::default(),
             all_frames: VecDeque::new(),
             ws_start: [None; 2],
             stream: Default::default(),
@@ -181,7 +192,6 @@ impl ConnRecord {
         });
         // (The record itself is counted by the connection list's capacity.)
         hs + self.tcp_by_dir.iter().map(idx).sum::<usize>()
-            + self.frames_by_dir.iter().map(idx).sum::<usize>()
             + idx(&self.all_frames)
             + self.close.as_ref().map_or(0, |c| c.reason.capacity())
     }
@@ -194,11 +204,6 @@ impl ConnRecord {
     /// Sequence numbers of its kept TCP calls in direction `d`.
     pub fn tcp_of(&self, d: Direction) -> &VecDeque<Seq> {
         &self.tcp_by_dir[d.index()]
-    }
-
-    /// Sequence numbers of its kept frames in direction `d`.
-    pub fn frames_in(&self, d: Direction) -> &VecDeque<Seq> {
-        &self.frames_by_dir[d.index()]
     }
 
     /// Sequence numbers of its kept frames, both directions.
@@ -245,10 +250,10 @@ pub struct FrameRecord {
     pub fragment: Fragment,
     /// False when the payload was not captured because the frame broke a limit.
     pub payload_captured: bool,
-    /// The message this frame belongs to, once that message completes.
-    message: Option<Seq>,
-    /// The rules it broke (rare, so out of line).
-    violations: Option<Box<[Violation]>>,
+    /// The message this frame belongs to, once that message completes ([`NONE`] until then).
+    message: Seq,
+    /// The rules it broke (rare, so out of line behind a thin pointer).
+    violations: Option<Box<Violations>>,
 }
 
 impl FrameRecord {
@@ -259,26 +264,29 @@ impl FrameRecord {
 
     /// The rules it broke.
     pub fn violations(&self) -> &[Violation] {
-        self.violations.as_deref().unwrap_or(&[])
+        self.violations.as_deref().map_or(&[], |v| v.0.as_slice())
     }
 
     /// The message it belongs to.
     pub fn message(&self) -> Option<Seq> {
-        self.message
+        (self.message != NONE).then_some(self.message)
     }
 }
+
+/// A frame's violations.
+#[derive(Debug, Clone)]
+struct Violations(Vec<Violation>);
 
 /// The frames of a message: one (most messages), or several.
 #[derive(Debug, Clone)]
 enum MsgFrames {
     One(Seq),
-    Many(Box<[Seq]>),
+    Many(Box<Vec<Seq>>),
 }
 
 /// A completed message: which frames carried it.
 #[derive(Debug, Clone)]
 pub struct MessageRecord {
-    time_ns: u64,
     /// On which connection.
     pub conn: ConnId,
     /// Text or binary.
@@ -289,21 +297,16 @@ pub struct MessageRecord {
     pub direction: Direction,
     frames: MsgFrames,
     /// Where its payload is in the log, when it is not just its frames' payloads one after the
-    /// other (an extension transformed it).
-    log: Option<u64>,
+    /// other (an extension transformed it); [`NONE`] otherwise.
+    log: u64,
 }
 
 impl MessageRecord {
-    /// When it completed.
-    pub fn time(&self) -> Duration {
-        Duration::from_nanos(self.time_ns)
-    }
-
     /// Sequence numbers of its data frames.
     pub fn frames(&self) -> &[Seq] {
         match &self.frames {
             MsgFrames::One(s) => std::slice::from_ref(s),
-            MsgFrames::Many(v) => v,
+            MsgFrames::Many(v) => v.as_slice(),
         }
     }
 }
@@ -546,7 +549,8 @@ impl Capture {
 
     /// Message `m`'s payload, when all of it is still kept.
     pub fn message_payload(&self, m: &MessageRecord) -> Option<Bytes> {
-        if let Some(at) = m.log {
+        if m.log != NONE {
+            let at = m.log;
             return self
                 .log
                 .get(at, usize::try_from(m.len).ok()?)
@@ -567,7 +571,7 @@ impl Capture {
 
     /// The bytes of a TCP call.
     pub fn tcp_bytes(&self, r: &TcpRecord) -> Option<Cow<'_, [u8]>> {
-        self.log.get(r.log, r.len)
+        self.log.get(r.log, r.len())
     }
 
     /// Position in `c.tcp_of(d)` of the call that carried stream byte `pos`.
@@ -576,6 +580,16 @@ impl Capture {
         let i = calls.partition_point(|&t| self.tcp.get(t).is_some_and(|r| r.range().end <= pos));
         let r = self.tcp.get(*calls.get(i)?)?;
         r.range().contains(&pos).then_some(i)
+    }
+
+    /// Sequence numbers of connection `c`'s kept frames in direction `d` (a walk over its
+    /// frames: callers that draw every repaint keep the result).
+    pub fn frames_in(&self, c: &ConnRecord, d: Direction) -> Vec<Seq> {
+        c.all_frames
+            .iter()
+            .copied()
+            .filter(|&s| self.frames.get(s).is_some_and(|r| r.direction == d))
+            .collect()
     }
 
     /// Connections not yet closed.
@@ -588,7 +602,6 @@ impl Capture {
     pub fn clear(&mut self) {
         for c in &mut self.connections {
             c.tcp_by_dir = Default::default();
-            c.frames_by_dir = Default::default();
             c.all_frames = VecDeque::new();
             // The counts describe the calls and frames listed, which are gone now.
             c.stream = Default::default();
@@ -645,7 +658,8 @@ impl Capture {
                     time_ns,
                     conn,
                     offset,
-                    len: bytes.len(),
+                    // One call is one read or write of a buffer far below 4 GiB.
+                    len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
                     log,
                     direction,
                 });
@@ -681,19 +695,21 @@ impl Capture {
                 let mut sum = 0u64;
                 for &f in &frames {
                     if let Some(r) = self.frames.get_mut(f) {
-                        r.message = Some(m);
+                        r.message = m;
                         sum += u64::from(r.kept);
                     }
                 }
                 // Stored only when it is not its frames' payloads one after the other.
-                let log = (sum != message.payload.len() as u64 || frames.is_empty())
-                    .then(|| self.log.append(&message.payload));
+                let log = if sum != message.payload.len() as u64 || frames.is_empty() {
+                    self.log.append(&message.payload)
+                } else {
+                    NONE
+                };
                 let frames = match frames.as_slice() {
                     [one] => MsgFrames::One(*one),
-                    _ => MsgFrames::Many(frames.into_boxed_slice()),
+                    _ => MsgFrames::Many(Box::new(frames)),
                 };
                 self.messages.push(MessageRecord {
-                    time_ns,
                     conn,
                     opcode: message.opcode,
                     len: message.payload.len() as u64,
@@ -785,7 +801,7 @@ impl Capture {
         }
         let violations = (!violations.is_empty()).then(|| {
             self.violation_mem += violation_mem(&violations);
-            violations.into_boxed_slice()
+            Box::new(Violations(violations))
         });
         let r = FrameRecord {
             time_ns: u64::try_from(time.as_nanos()).unwrap_or(u64::MAX),
@@ -797,7 +813,7 @@ impl Capture {
             direction,
             fragment,
             payload_captured,
-            message: None,
+            message: NONE,
             violations,
         };
         let d = direction.index();
@@ -812,7 +828,6 @@ impl Capture {
         }
         self.with_conn(conn, time, |c| {
             c.frames[d] += 1;
-            c.frames_by_dir[d].push_back(seq);
             c.all_frames.push_back(seq);
         });
     }
@@ -900,14 +915,13 @@ impl Capture {
             };
             self.dropped.frames += 1;
             if let Some(v) = &r.violations {
-                self.violation_mem = self.violation_mem.saturating_sub(violation_mem(v));
+                self.violation_mem = self.violation_mem.saturating_sub(violation_mem(&v.0));
             }
             if let Some(c) = self
                 .index
                 .get(&r.conn)
                 .and_then(|&i| self.connections.get_mut(i))
             {
-                c.frames_by_dir[r.direction.index()].pop_front();
                 c.all_frames.pop_front();
                 touched.push(r.conn);
             }
@@ -917,7 +931,7 @@ impl Capture {
                 break;
             };
             self.dropped.tcp_calls += 1;
-            self.dropped.tcp_bytes += r.len as u64;
+            self.dropped.tcp_bytes += u64::from(r.len);
             if let Some(c) = self
                 .index
                 .get(&r.conn)
@@ -930,7 +944,7 @@ impl Capture {
         // A message goes with its first frame (a message never outlives the start of it).
         let first_frame = self.frames.base();
         while self.messages.front().is_some_and(|m| {
-            m.frames().first().is_none_or(|&f| f < first_frame) || m.log.is_some_and(|l| l < cut)
+            m.frames().first().is_none_or(|&f| f < first_frame) || (m.log != NONE && m.log < cut)
         }) {
             self.messages.pop_front();
             self.dropped.messages += 1;
@@ -943,12 +957,7 @@ impl Capture {
                 .get(&id)
                 .and_then(|&i| self.connections.get_mut(i))
             {
-                for q in c
-                    .tcp_by_dir
-                    .iter_mut()
-                    .chain(c.frames_by_dir.iter_mut())
-                    .chain([&mut c.all_frames])
-                {
+                for q in c.tcp_by_dir.iter_mut().chain([&mut c.all_frames]) {
                     if q.len() <= q.capacity() / 4 {
                         q.shrink_to(q.len() * 2);
                     }

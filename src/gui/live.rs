@@ -7,100 +7,10 @@ use egui_extras::{Column, TableBuilder};
 use super::i18n::{fill, opcode_name, Lang};
 use super::panel::{Action, Outbox, PanelCtx};
 use super::{anatomy, style};
+use crate::capture::filter::{FrameFilter, QueryError};
 use crate::capture::{Capture, ConnState, FrameRecord, Seq};
-use crate::event::{Command, ConnId, Direction};
+use crate::event::{Command, ConnId};
 use crate::protocol::Frame;
-
-/// The frames matching the filter box, kept up to date as frames arrive. Each frame is tested
-/// once, a few milliseconds' worth per repaint, so typing over a million frames never freezes
-/// the window: the matches fill in over the next repaints.
-#[derive(Default)]
-pub(super) struct FrameFilter {
-    query: String,
-    conn: Option<ConnId>,
-    /// The next frame to test.
-    scanned: Seq,
-    rows: Vec<Seq>,
-}
-
-impl FrameFilter {
-    /// Forgets the matches (the capture was cleared).
-    pub(super) fn reset(&mut self) {
-        self.scanned = 0;
-        self.rows.clear();
-    }
-
-    /// Tests frames not yet tested, until `budget` runs out. Returns whether some are left.
-    fn update(
-        &mut self,
-        query: &str,
-        conn: Option<ConnId>,
-        capture: &Capture,
-        budget: std::time::Duration,
-    ) -> bool {
-        let deadline = std::time::Instant::now() + budget;
-        if query != self.query || conn != self.conn || capture.frames_seen() < self.scanned {
-            self.query = query.to_string();
-            self.conn = conn;
-            self.reset();
-        }
-        // Matches the budget dropped go from the list.
-        let first = capture.first_frame();
-        let gone = self.rows.partition_point(|&s| s < first);
-        self.rows.drain(..gone);
-        let tokens: Vec<String> = self
-            .query
-            .split_whitespace()
-            .map(str::to_lowercase)
-            .collect();
-        let mut n = 0usize;
-        for (seq, r) in capture.frames_from(self.scanned) {
-            if self.conn.is_none_or(|c| c == r.conn) && matches(capture, r, &tokens) {
-                self.rows.push(seq);
-            }
-            self.scanned = seq + 1;
-            n += 1;
-            if n % 256 == 0 && std::time::Instant::now() > deadline {
-                break;
-            }
-        }
-        self.scanned = self.scanned.max(first);
-        self.scanned < capture.frames_seen()
-    }
-}
-
-/// Whether a frame matches every token: `#N` is a connection, `c->s`/`s->c` a direction, `!` a
-/// broken rule; anything else is looked for in the opcode name and the payload (ASCII case
-/// ignored, first 64 KiB).
-pub(super) fn matches(capture: &Capture, r: &FrameRecord, tokens: &[String]) -> bool {
-    tokens.iter().all(|t| {
-        if let Some(n) = t.strip_prefix('#').and_then(|n| n.parse::<ConnId>().ok()) {
-            return r.conn == n;
-        }
-        match t.as_str() {
-            "c->s" => return r.direction == Direction::ClientToServer,
-            "s->c" => return r.direction == Direction::ServerToClient,
-            "!" => return !r.violations().is_empty(),
-            _ => {}
-        }
-        let needle = t.as_bytes();
-        contains_ci(r.header.opcode.name().as_bytes(), needle)
-            || contains_ci(&capture.payload_prefix(r, 64 << 10), needle)
-    })
-}
-
-/// Whether `needle` occurs in `hay`, ASCII case ignored (`needle` is already lower case).
-fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
-    let Some(&first) = needle.first() else {
-        return false;
-    };
-    hay.windows(needle.len()).any(|w| {
-        w[0].to_ascii_lowercase() == first
-            && w.iter()
-                .zip(needle)
-                .all(|(a, b)| a.to_ascii_lowercase() == *b)
-    })
-}
 
 /// The Live tab: the connections, the frame table with its filter and pause, the selected
 /// frame's anatomy and the composer. Its selection is what the other tabs follow.
@@ -235,7 +145,7 @@ impl LivePanel {
     fn visible_rows(&self, capture: &Capture) -> usize {
         let end = self.paused_at.unwrap_or(Seq::MAX);
         if !self.filter_text.trim().is_empty() {
-            return self.filter.rows.partition_point(|&s| s < end);
+            return self.filter.rows().partition_point(|&s| s < end);
         }
         match self.selected_conn {
             Some(id) => capture
@@ -250,7 +160,7 @@ impl LivePanel {
 
     fn frame_index(&self, capture: &Capture, row: usize) -> Option<Seq> {
         if !self.filter_text.trim().is_empty() {
-            return self.filter.rows.get(row).copied();
+            return self.filter.rows().get(row).copied();
         }
         match self.selected_conn {
             Some(id) => capture.connection(id)?.frame_seqs().get(row).copied(),
@@ -297,10 +207,16 @@ impl LivePanel {
                 self.paused_at = None;
                 self.refresh_filter(ui.ctx(), capture);
             }
-            if !self.filter_text.trim().is_empty() {
+            if let Some(e) = self.filter.error() {
+                let text = match e {
+                    QueryError::Regex(re, why) => fill(t.filter_bad_regex, &[re, why]),
+                    QueryError::Term(term) => fill(t.filter_bad_term, &[term]),
+                };
+                ui.colored_label(style::BAD, text);
+            } else if !self.filter_text.trim().is_empty() {
                 ui.label(fill(
                     t.filtered_n,
-                    &[&self.filter.rows.len(), &capture.frame_count()],
+                    &[&self.filter.rows().len(), &capture.frame_count()],
                 ));
             }
             let mut paused = self.paused_at.is_some();

@@ -291,8 +291,8 @@ strings! {
     clear: "clear", "清空";
     clear_hover: "forget every captured frame (connections stay)", "清除所有已捕获的帧（连接保留）";
     filter_label: "Filter:", "筛选：";
-    filter_hint: "filter: text, opcode, #conn", "筛选：文本、操作码、#连接";
-    filter_hover: "shows only frames whose opcode, connection (#3), direction (C->S) or payload text contains this", "只显示操作码、连接（#3）、方向（C->S）或载荷文本包含这些字的帧";
+    filter_hint: "filter: text #3 c->s op:ping len>100 /re/ !", "筛选：文本 #3 c->s op:ping len>100 /正则/ !";
+    filter_hover: "every term must match: #3 connection, c->s or s->c direction, op:ping opcode (name or number), len>100 len<10 len=0 payload length, /regex/ over the payload bytes, ! broke a rule; any other word is looked for in the opcode name and the payload (case ignored)", "每一项都须匹配：#3 连接，c->s 或 s->c 方向，op:ping 操作码（名称或数字），len>100 len<10 len=0 载荷长度，/正则/ 匹配载荷字节，! 违反规则；其他词在操作码名称和载荷中查找（不分大小写）";
     filtered_n: "{0} of {1} frames match", "{1} 个帧中有 {0} 个匹配";
     col_time: "time s", "时间 s";
     col_conn: "conn", "连接";
@@ -426,6 +426,8 @@ strings! {
     tr_header: "header {0}", "帧头 {0}";
     op_reserved_data: "reserved (data)", "保留（数据帧）";
     op_reserved_control: "reserved (control)", "保留（控制帧）";
+    filter_bad_regex: "bad regular expression /{0}/: {1}", "正则表达式 /{0}/ 无效：{1}";
+    filter_bad_term: "unknown filter term {0}", "无法识别的筛选项 {0}";
 }
 
 mod events;
