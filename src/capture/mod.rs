@@ -277,11 +277,16 @@ impl FrameRecord {
 #[derive(Debug, Clone)]
 struct Violations(Vec<Violation>);
 
+/// The frames of a message that has several.
+#[derive(Debug, Clone)]
+struct Seqs(Vec<Seq>);
+
 /// The frames of a message: one (most messages), or several.
 #[derive(Debug, Clone)]
 enum MsgFrames {
     One(Seq),
-    Many(Box<Vec<Seq>>),
+    /// Behind a thin pointer: the record stays 16 bytes wide.
+    Many(Box<Seqs>),
 }
 
 /// A completed message: which frames carried it.
@@ -306,7 +311,7 @@ impl MessageRecord {
     pub fn frames(&self) -> &[Seq] {
         match &self.frames {
             MsgFrames::One(s) => std::slice::from_ref(s),
-            MsgFrames::Many(v) => v.as_slice(),
+            MsgFrames::Many(v) => v.0.as_slice(),
         }
     }
 }
@@ -707,7 +712,7 @@ impl Capture {
                 };
                 let frames = match frames.as_slice() {
                     [one] => MsgFrames::One(*one),
-                    _ => MsgFrames::Many(Box::new(frames)),
+                    _ => MsgFrames::Many(Box::new(Seqs(frames))),
                 };
                 self.messages.push(MessageRecord {
                     conn,
