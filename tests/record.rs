@@ -60,7 +60,7 @@ fn serve(program: &str, args: &[&str]) -> Serve {
 
 impl Serve {
     /// Ctrl-C, then waits for the exit: the status, all of stdout, all of stderr.
-    fn interrupt(mut self) -> (ExitStatus, String, String) {
+    fn interrupt(self) -> (ExitStatus, String, String) {
         let sigint = Command::new("kill")
             .args(["-INT", &self.child.id().to_string()])
             .status()
@@ -217,7 +217,7 @@ fn a_served_session_is_recorded_and_reads_back() {
 
     let reader = ok(Reader::open(&file));
     let unix_us = reader.header().unix_us;
-    let events: Vec<Event> = reader.map(|e| ok(e)).collect();
+    let events: Vec<Event> = reader.map(ok).collect();
     assert!(
         matches!(events[0].kind, EventKind::Clock { unix_micros } if unix_micros == unix_us),
         "{:?}",
