@@ -691,6 +691,37 @@ mod properties {
             }
         }
 
+        /// Any bytes (text, text with control characters, not UTF-8) at any time to the
+        /// nanosecond read back exactly, as TCP bytes and as a frame's payload.
+        #[test]
+        fn any_bytes_at_any_time_read_back_exactly(
+            bytes in proptest::collection::vec(any::<u8>(), 0..300),
+            text in ".{0,40}",
+            nanos in 0u64..u64::MAX / 1000,
+            conn in any::<u64>(),
+        ) {
+            use wsscope::event::Direction::*;
+            let time = Duration::from_nanos(nanos);
+            let mut wire = Vec::new();
+            let header = wsscope::protocol::FrameHeader::new(OpCode::Binary, bytes.len() as u64, Some([1, 2, 3, 4]));
+            wsscope::protocol::encode_frame(header, &bytes, &mut wire);
+            let mut frame = decode(&wire, Role::Client);
+            prop_assert_eq!(frame.len(), 1);
+            let events = vec![
+                Event { conn, time, kind: EventKind::Tcp { direction: ClientToServer, bytes: bytes.clone().into() } },
+                Event { conn, time, kind: EventKind::Tcp { direction: ServerToClient, bytes: text.clone().into_bytes().into() } },
+                Event { conn, time, kind: EventKind::Frame { direction: ClientToServer, frame: Box::new(frame.remove(0)) } },
+            ];
+            let p = temp("any-bytes.jsonl");
+            {
+                let mut w = ok(wsscope::record::Writer::create(&p));
+                for e in &events {
+                    ok(w.write(e));
+                }
+            }
+            prop_assert_eq!(read_all(&p), events);
+        }
+
         /// A valid file cut anywhere, or with one byte changed: what reads is a prefix of the
         /// original events (a cut at a line's end loses nothing before it), never a wrong event.
         #[test]
