@@ -5,6 +5,7 @@
 //! - [`tap`]: turns one TCP connection's bytes, both ways, into events.
 //! - [`server`]: the engine (listener, event loops) that feeds the tap.
 //! - [`capture`]: the store of events the window reads.
+//! - [`record`]: capture files (JSON lines): written while capturing, read back exactly.
 //! - [`explain`]: one presentation-neutral explanation of frames, streams and the accept key.
 //! - [`i18n`]: every sentence for people, in English and Chinese.
 //! - [`cli`]: text renderers and input parsing for the command line.
@@ -18,5 +19,6 @@ pub mod explain;
 pub mod gui;
 pub mod i18n;
 pub mod protocol;
+pub mod record;
 pub mod server;
 pub mod tap;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use std::io::Write as _;
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,10 +15,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use wsscope::cli::trace::{trace_line, Totals, TraceLevel};
 use wsscope::cli::{parse_hex, render_accept, render_decode, Paint};
-use wsscope::event::ReplyMode;
+use wsscope::event::{Clock, ReplyMode};
 use wsscope::i18n::Lang;
 use wsscope::protocol::handshake::HandshakeLimits;
 use wsscope::protocol::{AcceptDerivation, Limits, Role};
+use wsscope::record;
 use wsscope::server::{self, ServerConfig, StartError, Supervisor};
 
 #[derive(Parser, Debug)]
@@ -142,6 +144,16 @@ enum TraceArg {
     Full,
 }
 
+impl From<TraceArg> for TraceLevel {
+    fn from(t: TraceArg) -> Self {
+        match t {
+            TraceArg::None => TraceLevel::None,
+            TraceArg::Summary => TraceLevel::Summary,
+            TraceArg::Full => TraceLevel::Full,
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the WebSocket server without a window, printing one line per event.
@@ -151,6 +163,22 @@ enum Command {
         /// How much to print per event.
         #[arg(long, value_enum, default_value = "summary")]
         trace: TraceArg,
+        /// Also write every event to FILE as JSON lines (docs/capture-format.md), to read back
+        /// with `wsscope read FILE`. The file is replaced.
+        #[arg(long, value_name = "FILE")]
+        record: Option<PathBuf>,
+    },
+    /// Print a capture file's trace, as `serve` printed it live, then the totals.
+    Read {
+        /// A capture written by `serve --record` (JSON lines).
+        file: PathBuf,
+        /// How much to print per event.
+        #[arg(long, value_enum, default_value = "summary")]
+        trace: TraceArg,
+        /// Longest line to read, in MiB: a longer one is an error (not held in memory).
+        #[arg(long, value_name = "MIB", default_value_t = (record::DEFAULT_MAX_LINE >> 20) as u16,
+              value_parser = clap::value_parser!(u16).range(1..=4096))]
+        max_line: u16,
     },
     /// Derive Sec-WebSocket-Accept from a Sec-WebSocket-Key, showing every step.
     Accept {
@@ -211,14 +239,23 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             };
             if cli.headless {
-                return serve(config, TraceArg::Summary, lang);
+                return serve(config, TraceArg::Summary, lang, None);
             }
             window(config, lang)
         }
-        Some(Command::Serve { server, trace }) => match server_config(&server) {
-            Some(config) => serve(config, trace, lang),
+        Some(Command::Serve {
+            server,
+            trace,
+            record,
+        }) => match server_config(&server) {
+            Some(config) => serve(config, trace, lang, record.as_deref()),
             None => ExitCode::from(2),
         },
+        Some(Command::Read {
+            file,
+            trace,
+            max_line,
+        }) => read_capture(&file, trace.into(), lang, usize::from(max_line) << 20),
         Some(Command::Accept { key }) => {
             if key.trim().is_empty() {
                 eprintln!("wsscope accept: {}", lang.t().cli_empty_key);
@@ -269,7 +306,7 @@ fn server_config(args: &ServerArgs) -> Option<ServerConfig> {
 fn window(config: ServerConfig, lang: Lang) -> ExitCode {
     if !wsscope::gui::has_display() {
         eprintln!("wsscope: no display (DISPLAY and WAYLAND_DISPLAY are unset): running the server in the terminal instead (same as `wsscope serve`)");
-        return serve(config, TraceArg::Summary, lang);
+        return serve(config, TraceArg::Summary, lang, None);
     }
     wsscope::gui::run(config)
 }
@@ -278,16 +315,26 @@ fn window(config: ServerConfig, lang: Lang) -> ExitCode {
 #[cfg(not(feature = "gui"))]
 fn window(config: ServerConfig, lang: Lang) -> ExitCode {
     eprintln!("wsscope: this build has no window (built without the `gui` feature): running the server in the terminal instead (same as `wsscope serve`)");
-    serve(config, TraceArg::Summary, lang)
+    serve(config, TraceArg::Summary, lang, None)
 }
 
-fn serve(config: ServerConfig, trace: TraceArg, lang: Lang) -> ExitCode {
-    let level = match trace {
-        TraceArg::None => TraceLevel::None,
-        TraceArg::Summary => TraceLevel::Summary,
-        TraceArg::Full => TraceLevel::Full,
-    };
+/// The server in the terminal, one trace line per event; with `record`, every event also goes
+/// to that file.
+fn serve(mut config: ServerConfig, trace: TraceArg, lang: Lang, record: Option<&Path>) -> ExitCode {
+    let level = TraceLevel::from(trace);
     let addr = (config.bind, config.port);
+    // The file's header and the events count from one clock: the server's.
+    let clock = *config.clock.get_or_insert_with(Clock::start);
+    let mut recorder = match record.map(|path| record::Writer::create_with_clock(path, &clock)) {
+        None => None,
+        Some(Ok(w)) => Some(w),
+        Some(Err(e)) => {
+            // Refused before listening: a capture that cannot be kept is not started.
+            eprintln!("wsscope serve: cannot record: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut record_failed = false;
     // Nobody to wake: this loop polls (below).
     let mut server = Supervisor::new(None);
     if let Err(e) = server.start(config) {
@@ -322,6 +369,11 @@ fn serve(config: ServerConfig, trace: TraceArg, lang: Lang) -> ExitCode {
         let mut out = stdout.lock();
         let drained = server.drain(Duration::from_millis(50), |batch| {
             for event in &batch {
+                if let Some(w) = recorder.as_mut() {
+                    if let Err(e) = w.write(event) {
+                        stop_recording(e, &mut recorder, &mut record_failed);
+                    }
+                }
                 totals.add(event);
                 if let Some(line) = trace_line(event, level, lang) {
                     let _ = writeln!(out, "{line}");
@@ -333,6 +385,12 @@ fn serve(config: ServerConfig, trace: TraceArg, lang: Lang) -> ExitCode {
             idle_polls = 0;
             let _ = out.flush();
         } else {
+            if idle_polls == 0 {
+                // Quiet now: what was recorded goes to disk instead of waiting for more.
+                if let Some(Err(e)) = recorder.as_mut().map(record::Writer::flush) {
+                    stop_recording(e, &mut recorder, &mut record_failed);
+                }
+            }
             idle_polls = idle_polls.saturating_add(1);
         }
         drop(out);
@@ -347,6 +405,58 @@ fn serve(config: ServerConfig, trace: TraceArg, lang: Lang) -> ExitCode {
             server.stop(Duration::from_secs(2));
         }
     }
+    if let Some(Err(e)) = recorder.as_mut().map(record::Writer::flush) {
+        stop_recording(e, &mut recorder, &mut record_failed);
+    }
     print_out(&totals.text(lang));
+    if record_failed {
+        return ExitCode::from(1);
+    }
     ExitCode::SUCCESS
+}
+
+/// Says once that recording failed (the error names the file) and stops it; the server and the
+/// trace go on.
+fn stop_recording(e: std::io::Error, recorder: &mut Option<record::Writer>, failed: &mut bool) {
+    eprintln!("wsscope serve: recording stopped: {e}; the server and the trace go on, the file ends before this point");
+    *recorder = None;
+    *failed = true;
+}
+
+/// `wsscope read` of a JSON-lines capture: the trace `serve` printed, then the totals. A bad
+/// file prints what was valid before the problem, then the problem (file, line, byte offset),
+/// and exits with 1.
+fn read_capture(path: &Path, level: TraceLevel, lang: Lang, max_line: usize) -> ExitCode {
+    let reader = match record::Reader::open_with_limit(path, max_line) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("wsscope read: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut totals = Totals::default();
+    let mut failure = None;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for event in reader {
+        match event {
+            Ok(event) => {
+                totals.add(&event);
+                if let Some(line) = trace_line(&event, level, lang) {
+                    if writeln!(out, "{line}").is_err() {
+                        // The reader of our output has gone (`| head`): nothing more to do.
+                        return ExitCode::SUCCESS;
+                    }
+                }
+            }
+            Err(e) => failure = Some(e),
+        }
+    }
+    let _ = writeln!(out, "{}", totals.text(lang)).and_then(|()| out.flush());
+    match failure {
+        None => ExitCode::SUCCESS,
+        Some(e) => {
+            eprintln!("wsscope read: {e}");
+            ExitCode::from(1)
+        }
+    }
 }

@@ -111,7 +111,7 @@ fn every_event_reads_back_from_json_lines() {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|err| panic!("{err}: {l}")))
         .collect();
     assert_eq!(back, events);
-    for kind in ["Handshake", "Frame", "Message", "Tcp", "Closed", "Opened"] {
+    for kind in ["handshake", "frame", "message", "tcp", "closed", "opened"] {
         assert!(
             lines.iter().any(|l| l.contains(&format!("\"{kind}\""))),
             "no {kind} event"
