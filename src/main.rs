@@ -36,6 +36,14 @@ struct Cli {
     headless: bool,
     #[command(flatten)]
     server: ServerArgs,
+    /// The window's capture memory budget in MiB: everything it keeps (records, indexes,
+    /// bytes) stays within it; when full, the oldest records are dropped (and said so).
+    #[arg(long, value_name = "MIB", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(16..=1_048_576))]
+    capture_budget: u32,
+    /// The window records every event to FILE as JSON lines from the start (see `serve --record`).
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
     /// Language of the explanations (default: from LC_ALL, LC_MESSAGES or LANG; zh* is Chinese).
     #[arg(long, global = true, value_enum)]
     lang: Option<LangArg>,
@@ -168,6 +176,11 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         record: Option<PathBuf>,
     },
+    /// Show a capture file in the window (as a live capture is shown), without a server.
+    Open {
+        /// A capture written by `serve --record` or the window's record button (JSON lines).
+        file: PathBuf,
+    },
     /// Print a capture file's trace, as `serve` printed it live, then the totals.
     Read {
         /// A capture written by `serve --record` (JSON lines).
@@ -239,9 +252,16 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             };
             if cli.headless {
-                return serve(config, TraceArg::Summary, lang, None);
+                return serve(config, TraceArg::Summary, lang, cli.record.as_deref());
             }
-            window(config, lang)
+            window(config, lang, window_options(&cli, None))
+        }
+        Some(Command::Open { ref file }) => {
+            let opts = window_options(&cli, Some(file.clone()));
+            match server_config(&cli.server) {
+                Some(config) => window(config, lang, opts),
+                None => ExitCode::from(2),
+            }
         }
         Some(Command::Serve {
             server,
@@ -301,21 +321,58 @@ fn server_config(args: &ServerArgs) -> Option<ServerConfig> {
     args.config().map_err(|e| eprintln!("wsscope: {e}")).ok()
 }
 
-/// The window, or the server in the terminal when no window can open here.
-#[cfg(feature = "gui")]
-fn window(config: ServerConfig, lang: Lang) -> ExitCode {
-    if !wsscope::gui::has_display() {
-        eprintln!("wsscope: no display (DISPLAY and WAYLAND_DISPLAY are unset): running the server in the terminal instead (same as `wsscope serve`)");
-        return serve(config, TraceArg::Summary, lang, None);
-    }
-    wsscope::gui::run(config)
+/// What the window is asked for besides its server.
+struct WindowArgs {
+    #[cfg_attr(not(feature = "gui"), allow(dead_code))]
+    budget: usize,
+    record: Option<PathBuf>,
+    open: Option<PathBuf>,
 }
 
-/// This build has no window: the server in the terminal.
+fn window_options(cli: &Cli, open: Option<PathBuf>) -> WindowArgs {
+    WindowArgs {
+        budget: usize::try_from(u64::from(cli.capture_budget) << 20).unwrap_or(usize::MAX),
+        record: cli.record.clone(),
+        open,
+    }
+}
+
+/// The window, or the terminal when no window can open here: the server (as `serve`), or the
+/// file's trace (as `read`).
+#[cfg(feature = "gui")]
+fn window(config: ServerConfig, lang: Lang, args: WindowArgs) -> ExitCode {
+    if !wsscope::gui::has_display() {
+        eprintln!("wsscope: no display (DISPLAY and WAYLAND_DISPLAY are unset): printing in the terminal instead");
+        return terminal(config, lang, args);
+    }
+    let WindowArgs {
+        budget,
+        record,
+        open,
+    } = args;
+    wsscope::gui::run(
+        config,
+        wsscope::gui::WindowOptions {
+            budget: Some(budget),
+            record,
+            open,
+        },
+    )
+}
+
+/// This build has no window: the terminal.
 #[cfg(not(feature = "gui"))]
-fn window(config: ServerConfig, lang: Lang) -> ExitCode {
-    eprintln!("wsscope: this build has no window (built without the `gui` feature): running the server in the terminal instead (same as `wsscope serve`)");
-    serve(config, TraceArg::Summary, lang, None)
+fn window(config: ServerConfig, lang: Lang, args: WindowArgs) -> ExitCode {
+    eprintln!("wsscope: this build has no window (built without the `gui` feature): printing in the terminal instead");
+    terminal(config, lang, args)
+}
+
+/// What the window would have shown, in the terminal.
+fn terminal(config: ServerConfig, lang: Lang, args: WindowArgs) -> ExitCode {
+    match &args.open {
+        Some(file) => read_capture(file, TraceLevel::Summary, lang, record::DEFAULT_MAX_LINE),
+        None => serve(config, TraceArg::Summary, lang, args.record.as_deref()),
+    }
 }
 
 /// The server in the terminal, one trace line per event; with `record`, every event also goes

@@ -705,3 +705,68 @@ fn a_command_with_no_server_running_says_so_in_the_status_bar() {
     h.run();
     assert_eq!(h.state().status(), "no server is running");
 }
+
+/// Record in the window, close it, open the file in a new window: the same frames, the same
+/// payloads, the same handshake; the recording has the server's closing events too.
+#[test]
+fn a_recording_made_in_the_window_opens_in_another() {
+    let dir = std::env::temp_dir().join(format!("wsscope-gui-rec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.join("capture.jsonl");
+    let (mut h, addr) = listening();
+    h.state_mut()
+        .apply_options(&wsscope::gui::WindowOptions {
+            record: Some(path.clone()),
+            budget: Some(64 << 20),
+            open: None,
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let client = std::thread::spawn(move || {
+        let (mut ws, _) =
+            tungstenite::connect(format!("ws://{addr}/ws")).unwrap_or_else(|e| panic!("{e}"));
+        for m in ["one", "двa", "三"] {
+            ws.send(tungstenite::Message::text(m))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let _ = ws.read();
+        }
+        let _ = ws.close(None);
+        while ws.read().is_ok() {}
+    });
+    client.join().unwrap_or_else(|_| panic!("client failed"));
+    step_until(&mut h, "eight frames", |h| {
+        h.state().capture().frame_count() >= 8
+    });
+    let payloads = |c: &wsscope::capture::Capture| -> Vec<(u64, Vec<u8>)> {
+        c.frames_from(0)
+            .map(|(s, r)| (s, c.payload_prefix(r, 1 << 20).to_vec()))
+            .collect()
+    };
+    let live = payloads(&h.state().capture());
+    drop(h);
+    let mut opened = offline();
+    opened
+        .state_mut()
+        .apply_options(&wsscope::gui::WindowOptions {
+            open: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    step_until(&mut opened, "the file read", |h| {
+        h.state().capture().frame_count() >= live.len()
+            && h.state()
+                .capture()
+                .connections
+                .iter()
+                .all(|c| c.close.is_some())
+    });
+    let c = opened.state().capture();
+    assert_eq!(payloads(&c), live);
+    let conn = c
+        .connections
+        .first()
+        .unwrap_or_else(|| panic!("no connection"));
+    assert!(conn.handshake.as_ref().is_some_and(|hs| hs.accepted()));
+    assert_eq!(c.listening, Some(addr));
+    drop(c);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -95,6 +95,8 @@ impl WsscopeApp {
                 &[&self.server.capture().open_connections()],
             ));
             ui.separator();
+            self.record_button(ui);
+            ui.separator();
             // Classroom controls: the projector needs large text; Ctrl +/- works too.
             let zoom = ui.ctx().zoom_factor();
             if ui.small_button("A-").on_hover_text(t.smaller).clicked() {
@@ -193,9 +195,61 @@ impl WsscopeApp {
                 };
                 ui.colored_label(style::BAD, format!("#{} {what}: {text}", n.conn));
             }
+            self.file_status(ui);
             if !self.status.is_empty() {
                 ui.label(&self.status);
             }
         });
+    }
+
+    /// Starts or stops recording to a new file named by the time.
+    fn record_button(&mut self, ui: &mut egui::Ui) {
+        let t = self.lang.t();
+        if self.server.recording().active() {
+            if ui.button(t.stop_recording).clicked() {
+                self.server.stop_recording();
+            }
+        } else if ui.button(t.record).on_hover_text(t.record_hover).clicked() {
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let path = std::path::PathBuf::from(format!("wsscope-{secs}.jsonl"));
+            if let Err(e) = self.server.start_recording(&path) {
+                self.status = fill(t.record_failed, &[&format!("{}: {e}", path.display())]);
+            }
+        }
+    }
+
+    /// The recording and the file being opened, for the status bar.
+    fn file_status(&self, ui: &mut egui::Ui) {
+        let t = self.lang.t();
+        {
+            let r = self.server.recording();
+            let path = r.path.display();
+            if let Some(e) = &r.error {
+                ui.colored_label(
+                    style::BAD,
+                    fill(t.record_failed, &[&format!("{path}: {e}")]),
+                );
+            } else if r.active() {
+                ui.colored_label(style::BAD, fill(t.recording_n, &[&r.events, &path]));
+            } else if r.events > 0 {
+                ui.label(fill(t.recorded_n, &[&r.events, &path]));
+            }
+        }
+        if let Some(l) = self.server.loading() {
+            let path = l.path.display();
+            match (&l.error, l.done) {
+                (Some(e), _) => {
+                    ui.colored_label(style::BAD, fill(t.open_failed, &[&path, &l.events, e]));
+                }
+                (None, true) => {
+                    ui.label(fill(t.opened_n, &[&path, &l.events]));
+                }
+                (None, false) => {
+                    ui.label(fill(t.opening_n, &[&path, &l.events]));
+                }
+            }
+        }
     }
 }

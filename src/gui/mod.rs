@@ -397,8 +397,50 @@ pub fn has_display() -> bool {
     }
 }
 
-/// Opens the window with the server listening per `config`. Returns the process exit status.
-pub fn run(config: ServerConfig) -> ExitCode {
+/// What the window starts with besides its server.
+#[derive(Debug, Clone, Default)]
+pub struct WindowOptions {
+    /// The capture's memory budget in bytes (default [`CAPTURE_BUDGET`]).
+    pub budget: Option<usize>,
+    /// Record every event to this file from the start.
+    pub record: Option<std::path::PathBuf>,
+    /// Show this capture file instead of running a server.
+    pub open: Option<std::path::PathBuf>,
+}
+
+impl WsscopeApp {
+    /// Applies `opts`: the budget, a recording, a file to open. Returns what went wrong.
+    pub fn apply_options(&mut self, opts: &WindowOptions) -> Result<(), String> {
+        if let Some(b) = opts.budget {
+            self.server.capture_mut().budget = b;
+        }
+        if let Some(path) = &opts.open {
+            self.server.open(path, &self.egui_ctx);
+            self.tab = Tab::Live;
+        }
+        if let Some(path) = &opts.record {
+            self.server
+                .start_recording(path)
+                .map_err(|e| format!("cannot record to {}: {e}", path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Opens the window: with the server listening per `config`, or showing the capture file
+/// `opts.open` without one. Returns the process exit status.
+pub fn run(config: ServerConfig, opts: WindowOptions) -> ExitCode {
+    // A path that cannot be written is refused before the window opens.
+    if let Some(path) = &opts.record {
+        if let Err(e) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            eprintln!("wsscope: cannot record to {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+    }
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_inner_size([1500.0, 900.0])
@@ -414,11 +456,15 @@ pub fn run(config: ServerConfig) -> ExitCode {
                 .storage
                 .and_then(|s| eframe::get_value::<Settings>(s, SETTINGS_KEY))
                 .unwrap_or_default();
-            Ok(Box::new(WsscopeApp::with_server_and_settings(
-                config,
-                &cc.egui_ctx,
-                settings,
-            )))
+            let mut app = if opts.open.is_some() {
+                WsscopeApp::with_settings(&cc.egui_ctx, settings)
+            } else {
+                WsscopeApp::with_server_and_settings(config, &cc.egui_ctx, settings)
+            };
+            if let Err(e) = app.apply_options(&opts) {
+                app.status = e;
+            }
+            Ok(Box::new(app))
         }),
     ) {
         Ok(()) => ExitCode::SUCCESS,

@@ -428,6 +428,15 @@ strings! {
     op_reserved_control: "reserved (control)", "保留（控制帧）";
     filter_bad_regex: "bad regular expression /{0}/: {1}", "正则表达式 /{0}/ 无效：{1}";
     filter_bad_term: "unknown filter term {0}", "无法识别的筛选项 {0}";
+    record: "Record", "录制";
+    record_hover: "write every event from now on to a JSON-lines file in the current folder (read it back with `wsscope read` or `wsscope open`): unlike the window's memory budget, nothing on disk is dropped", "从现在起把每个事件写入当前目录下的 JSON lines 文件（可用 `wsscope read` 或 `wsscope open` 读回）：与窗口的内存预算不同，写入磁盘的内容不会被丢弃";
+    stop_recording: "Stop recording", "停止录制";
+    recording_n: "recording: {0} events to {1}", "录制中：{0} 个事件写入 {1}";
+    recorded_n: "recorded {0} events to {1}", "已录制 {0} 个事件到 {1}";
+    record_failed: "recording stopped: {0}", "录制已停止：{0}";
+    opening_n: "opening {0}: {1} events", "正在打开 {0}：{1} 个事件";
+    opened_n: "opened {0}: {1} events", "已打开 {0}：{1} 个事件";
+    open_failed: "{0}: read {1} events, then: {2}", "{0}：读取 {1} 个事件后出错：{2}";
 }
 
 mod events;
