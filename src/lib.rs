@@ -7,6 +7,7 @@
 //! - [`capture`]: the store of events the window reads.
 //! - [`explain`]: one presentation-neutral explanation of frames, streams and the accept key.
 //! - [`i18n`]: every sentence for people, in English and Chinese.
+//! - [`import`]: pcap and pcapng files made elsewhere, read into the same events.
 //! - [`cli`]: text renderers and input parsing for the command line.
 //! - `gui`: the window.
 
@@ -17,6 +18,7 @@ pub mod explain;
 #[cfg(feature = "gui")]
 pub mod gui;
 pub mod i18n;
+pub mod import;
 pub mod protocol;
 pub mod server;
 pub mod tap;

@@ -152,6 +152,15 @@ enum Command {
         #[arg(long, value_enum, default_value = "summary")]
         trace: TraceArg,
     },
+    /// Read a capture file and print the same trace `serve` prints (like `tshark -r`):
+    /// pcap or pcapng from tcpdump, tshark, dumpcap or Wireshark.
+    Read {
+        /// The capture file.
+        file: std::path::PathBuf,
+        /// How much to print per event.
+        #[arg(long, value_enum, default_value = "summary")]
+        trace: TraceArg,
+    },
     /// Derive Sec-WebSocket-Accept from a Sec-WebSocket-Key, showing every step.
     Accept {
         /// The client's Sec-WebSocket-Key, e.g. dGhlIHNhbXBsZSBub25jZQ==
@@ -219,6 +228,7 @@ fn main() -> ExitCode {
             Some(config) => serve(config, trace, lang),
             None => ExitCode::from(2),
         },
+        Some(Command::Read { file, trace }) => read(&file, trace_level(trace), lang),
         Some(Command::Accept { key }) => {
             if key.trim().is_empty() {
                 eprintln!("wsscope accept: {}", lang.t().cli_empty_key);
@@ -281,12 +291,92 @@ fn window(config: ServerConfig, lang: Lang) -> ExitCode {
     serve(config, TraceArg::Summary, lang)
 }
 
-fn serve(config: ServerConfig, trace: TraceArg, lang: Lang) -> ExitCode {
-    let level = match trace {
+fn trace_level(trace: TraceArg) -> TraceLevel {
+    match trace {
         TraceArg::None => TraceLevel::None,
         TraceArg::Summary => TraceLevel::Summary,
         TraceArg::Full => TraceLevel::Full,
+    }
+}
+
+/// `wsscope read FILE`: the format is told by the file's magic number.
+fn read(path: &std::path::Path, level: TraceLevel, lang: Lang) -> ExitCode {
+    let mut head = [0u8; 4];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .unwrap_or(0);
+    match wsscope::import::Format::sniff(&head[..n]) {
+        Some(_) => read_pcap(path, level, lang),
+        // Not pcap or pcapng: our JSON lines go here (`read_pcap` names the file and says
+        // why it is not a capture, including when it cannot be opened).
+        None => read_pcap(path, level, lang),
+    }
+}
+
+/// `wsscope read FILE` for a pcap or pcapng file: the `serve` trace of every WebSocket
+/// connection in it, the totals, and what was skipped. A file that goes bad prints what was
+/// valid, then the error naming the file and byte offset (exit 1).
+fn read_pcap(path: &std::path::Path, level: TraceLevel, lang: Lang) -> ExitCode {
+    let events = match wsscope::import::open(path) {
+        Ok(events) => events,
+        Err(e) => {
+            eprintln!("wsscope read: {e}");
+            return ExitCode::from(1);
+        }
     };
+    let mut events = events;
+    let mut totals = Totals::default();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut failed = None;
+    for event in events.by_ref() {
+        match event {
+            Ok(event) => {
+                totals.add(&event);
+                if let Some(line) = trace_line(&event, level, lang) {
+                    // A reader that has gone (`| head`) ends the printing, not the process.
+                    if writeln!(out, "{line}").is_err() {
+                        return ExitCode::SUCCESS;
+                    }
+                }
+            }
+            Err(e) => failed = Some(e),
+        }
+    }
+    let stats = events.stats();
+    let _ = writeln!(out, "{}", totals.text(lang));
+    let _ = writeln!(
+        out,
+        "{}",
+        wsscope::i18n::fill(
+            lang.t().rd_stats,
+            &[
+                &stats.packets,
+                &stats.flows,
+                &stats.websocket,
+                &stats.skipped,
+                &stats.untracked,
+                &stats.not_tcp,
+                &stats.unparsable,
+                &stats.unknown_linktype,
+                &stats.out_of_order,
+                &stats.duplicate_bytes,
+                &stats.gaps,
+            ],
+        )
+    );
+    let _ = out.flush();
+    drop(out);
+    match failed {
+        Some(e) => {
+            eprintln!("wsscope read: {e}");
+            ExitCode::from(1)
+        }
+        None => ExitCode::SUCCESS,
+    }
+}
+
+fn serve(config: ServerConfig, trace: TraceArg, lang: Lang) -> ExitCode {
+    let level = trace_level(trace);
     let addr = (config.bind, config.port);
     // Nobody to wake: this loop polls (below).
     let mut server = Supervisor::new(None);
