@@ -439,7 +439,9 @@ fn ts_options(options: &[PcapNGOption], big_endian: bool) -> (u8, i64) {
 /// A parse error of a record that was wholly in the buffer.
 fn corrupt(e: &pcap_parser::nom::Err<PcapError<&[u8]>>) -> ImportErrorKind {
     let why = match e {
-        pcap_parser::nom::Err::Incomplete(_) => "a field runs past the end of its record".to_string(),
+        pcap_parser::nom::Err::Incomplete(_) => {
+            "a field runs past the end of its record".to_string()
+        }
         pcap_parser::nom::Err::Error(e) | pcap_parser::nom::Err::Failure(e) => match e {
             PcapError::NomError(_, kind) | PcapError::OwnedNomError(_, kind) => {
                 format!("{kind:?}")

@@ -200,7 +200,13 @@ impl Flow {
     }
 
     /// Ends the flow: holes left are reported, and a WebSocket connection says how it closed.
-    pub fn end(mut self, how: End, time: Duration, total: &mut usize, out: &mut Vec<Event>) -> FlowCounts {
+    pub fn end(
+        mut self,
+        how: End,
+        time: Duration,
+        total: &mut usize,
+        out: &mut Vec<Event>,
+    ) -> FlowCounts {
         let cause = match how {
             End::Closed => GapCause::Closed,
             End::EndOfFile => GapCause::EndOfFile,
@@ -243,7 +249,14 @@ impl Flow {
     }
 
     /// Reports the hole in `side`'s stream, if there is one, and stops that direction.
-    fn gap(&mut self, side: usize, cause: GapCause, time: Duration, total: &mut usize, out: &mut Vec<Event>) {
+    fn gap(
+        &mut self,
+        side: usize,
+        cause: GapCause,
+        time: Duration,
+        total: &mut usize,
+        out: &mut Vec<Event>,
+    ) {
         let Some(hole) = self.streams[side].hole() else {
             return;
         };
@@ -271,7 +284,14 @@ impl Flow {
     }
 
     /// Bytes of `side`'s stream, in order.
-    fn deliver(&mut self, side: usize, bytes: Bytes, time: Duration, next_id: &mut ConnId, out: &mut Vec<Event>) {
+    fn deliver(
+        &mut self,
+        side: usize,
+        bytes: Bytes,
+        time: Duration,
+        next_id: &mut ConnId,
+        out: &mut Vec<Event>,
+    ) {
         match &mut self.state {
             State::Skipped => {}
             State::WebSocket(ws) => ws.feed(side, bytes, time, out),
@@ -279,7 +299,10 @@ impl Flow {
                 len[side] += bytes.len();
                 pre[side].push((time, bytes));
                 if opening[side] == Opening::Unknown {
-                    let head: Vec<u8> = pre[side].iter().flat_map(|(_, b)| b.iter().copied()).collect();
+                    let head: Vec<u8> = pre[side]
+                        .iter()
+                        .flat_map(|(_, b)| b.iter().copied())
+                        .collect();
                     match parse_request(&head, &HANDSHAKE) {
                         Ok(Parsed::Complete(r)) if r.wants_websocket() => {
                             let pre = std::mem::take(pre);
@@ -301,7 +324,13 @@ impl Flow {
 
     /// `client`'s stream starts with a WebSocket upgrade request: the connection is opened and
     /// the bytes so far are replayed through the tap, the client's first.
-    fn upgrade(&mut self, client: usize, pre: [Vec<(Duration, Bytes)>; 2], next_id: &mut ConnId, out: &mut Vec<Event>) {
+    fn upgrade(
+        &mut self,
+        client: usize,
+        pre: [Vec<(Duration, Bytes)>; 2],
+        next_id: &mut ConnId,
+        out: &mut Vec<Event>,
+    ) {
         *next_id += 1;
         let mut tap = Tap::replay(*next_id, Endpoint::File, self.opened);
         out.push(tap.opened(self.addrs[client], self.addrs[1 - client]));
@@ -389,10 +418,13 @@ impl Ws {
         if self.early_len > MAX_HELD_PER_DIRECTION {
             // A bound on memory: a server that never answers does not make us hold everything.
             self.early.clear();
-            out.push(self.tap.event(EventKind::Error(ErrorKind::BadResponse(format!(
-                "no answer before {} bytes from the client",
-                self.early_len
-            )))));
+            out.push(
+                self.tap
+                    .event(EventKind::Error(ErrorKind::BadResponse(format!(
+                        "no answer before {} bytes from the client",
+                        self.early_len
+                    )))),
+            );
             self.phase = Phase::Plain;
         }
     }
@@ -410,7 +442,10 @@ impl Ws {
                     crate::protocol::handshake::HandshakeError::Malformed(why) => why,
                     other => other.to_string(),
                 };
-                out.push(self.tap.event(EventKind::Error(ErrorKind::BadResponse(why))));
+                out.push(
+                    self.tap
+                        .event(EventKind::Error(ErrorKind::BadResponse(why))),
+                );
                 self.phase = Phase::Plain;
                 return;
             }

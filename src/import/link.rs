@@ -44,14 +44,11 @@ pub fn segment(linktype: Linktype, data: &[u8]) -> Result<Segment<'_>, Skip> {
         // NULL (host byte order) and LOOP (network byte order): a 4-byte address family,
         // whose IPv6 value differs between systems; the IP header says its version itself.
         0 | 108 => SlicedPacket::from_ip(data.get(4..).ok_or(Skip::Unparsable)?),
-        // Linux cooked v1: 16 bytes, the protocol (an EtherType) last.
-        113 => SlicedPacket::from_linux_sll(data),
+        // Linux cooked v1: 16 bytes, the protocol (an EtherType) last. (etherparse's own SLL
+        // parser refuses the loopback device's ARPHRD type, 772, which `tcpdump -i any` gives.)
+        113 => cooked(data, 14, 16)?,
         // Linux cooked v2 (`tcpdump -i any` since 4.99): 20 bytes, the protocol first.
-        276 => {
-            let proto = data.get(..2).ok_or(Skip::Unparsable)?;
-            let rest = data.get(20..).ok_or(Skip::Unparsable)?;
-            SlicedPacket::from_ether_type(EtherType(u16::from_be_bytes([proto[0], proto[1]])), rest)
-        }
+        276 => cooked(data, 0, 20)?,
         // Raw IP (101; 12 and 14 on some BSDs), IPv4 (228), IPv6 (229).
         101 | 12 | 14 | 228 | 229 => SlicedPacket::from_ip(data),
         _ => return Err(Skip::Linktype),
@@ -80,4 +77,18 @@ pub fn segment(linktype: Linktype, data: &[u8]) -> Result<Segment<'_>, Skip> {
         rst: tcp.rst(),
         payload: tcp.payload(),
     })
+}
+
+/// A Linux cooked header of `len` bytes with the protocol (an EtherType) at `proto`.
+fn cooked(
+    data: &[u8],
+    proto: usize,
+    len: usize,
+) -> Result<Result<SlicedPacket<'_>, etherparse::err::packet::SliceError>, Skip> {
+    let p = data.get(proto..proto + 2).ok_or(Skip::Unparsable)?;
+    let rest = data.get(len..).ok_or(Skip::Unparsable)?;
+    Ok(SlicedPacket::from_ether_type(
+        EtherType(u16::from_be_bytes([p[0], p[1]])),
+        rest,
+    ))
 }
