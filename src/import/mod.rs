@@ -224,7 +224,7 @@ impl PcapEvents {
         if !self.flows.contains_key(&key) {
             // A connection starts at its SYN, or (begun before the capture) at its first bytes;
             // a lone ACK or the last packets of a connection already ended start nothing.
-            if !(seg.syn || !seg.payload.is_empty()) || seg.rst {
+            if seg.rst || (!seg.syn && seg.payload.is_empty()) {
                 return true;
             }
             if self.flows.len() >= MAX_FLOWS {
