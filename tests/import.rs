@@ -728,3 +728,58 @@ proptest! {
         let _ = std::fs::remove_file(&path);
     }
 }
+
+/// Past the out-of-order bound, the hole is reported (with the bound) instead of holding more.
+#[test]
+fn the_out_of_order_bound_reports_a_gap() {
+    let (mut p, c, _) = opening();
+    let chunk = vec![0x82u8; 60_000];
+    // Byte 0 (after the request) never comes; 60 KB segments pile up behind the hole.
+    let n = import::MAX_HELD_PER_DIRECTION / chunk.len() + 2;
+    for i in 0..n {
+        let seq = c.wrapping_add(1 + (i * chunk.len()) as u32);
+        p.push(packet(true, seq, Flag::None, &chunk));
+    }
+    let (events, error, stats) = read(&pcap("full.pcap", &p));
+    assert!(error.is_none());
+    assert_eq!(
+        errors(&events),
+        [ErrorKind::Gap {
+            direction: Direction::ClientToServer,
+            offset: REQUEST.len() as u64,
+            missing: 1,
+            cause: GapCause::BufferFull {
+                limit: import::MAX_HELD_PER_DIRECTION as u64
+            },
+        }]
+    );
+    assert_eq!(stats.gaps, 1);
+}
+
+/// Past the number of connections followed at once, the next ones are skipped: said once, and
+/// counted.
+#[test]
+fn the_connection_bound_is_reported_once() {
+    let extra = 5;
+    let p: Vec<Vec<u8>> = (0..import::MAX_FLOWS + extra)
+        .map(|i| {
+            let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+                .ipv4(C.0, S.0, 64)
+                .tcp(10_000 + i as u16, S.1, 7, 65535)
+                .syn();
+            let mut out = Vec::new();
+            b.write(&mut out, &[]).unwrap_or_else(|e| panic!("{e}"));
+            out
+        })
+        .collect();
+    let (events, error, stats) = read(&pcap("many.pcap", &p));
+    assert!(error.is_none());
+    assert_eq!(stats.untracked, extra as u64);
+    assert_eq!(stats.flows, import::MAX_FLOWS as u64);
+    assert_eq!(
+        errors(&events),
+        [ErrorKind::FlowLimit {
+            limit: import::MAX_FLOWS as u64
+        }]
+    );
+}
