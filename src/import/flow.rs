@@ -215,6 +215,9 @@ impl Flow {
             self.gap(side, cause, time, total, out);
         }
         match &mut self.state {
+            // As on a live server: a connection that never switched ends with its HTTP answer
+            // (or without one), not with a WebSocket close.
+            State::WebSocket(ws) if ws.phase != Phase::Frames => {}
             State::WebSocket(ws) => {
                 ws.tap.set_time(time);
                 let (code, reason, by) = match &ws.first_close {
