@@ -8,6 +8,7 @@
 //! - [`record`]: capture files (JSON lines): written while capturing, read back exactly.
 //! - [`explain`]: one presentation-neutral explanation of frames, streams and the accept key.
 //! - [`i18n`]: every sentence for people, in English and Chinese.
+//! - [`import`]: pcap and pcapng files made elsewhere, read into the same events.
 //! - [`cli`]: text renderers and input parsing for the command line.
 //! - `gui`: the window.
 
@@ -18,6 +19,7 @@ pub mod explain;
 #[cfg(feature = "gui")]
 pub mod gui;
 pub mod i18n;
+pub mod import;
 pub mod protocol;
 pub mod record;
 pub mod server;

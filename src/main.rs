@@ -178,12 +178,15 @@ enum Command {
     },
     /// Show a capture file in the window (as a live capture is shown), without a server.
     Open {
-        /// A capture written by `serve --record` or the window's record button (JSON lines).
+        /// A capture written by `serve --record` or the window's record button (JSON lines), or
+        /// a pcap or pcapng file.
         file: PathBuf,
     },
-    /// Print a capture file's trace, as `serve` printed it live, then the totals.
+    /// Print a capture file's trace, as `serve` printed it live, then the totals (like
+    /// `tshark -r`).
     Read {
-        /// A capture written by `serve --record` (JSON lines).
+        /// A capture written by `serve --record` or the window (JSON lines), or a pcap or
+        /// pcapng file from tcpdump, tshark, dumpcap or Wireshark.
         file: PathBuf,
         /// How much to print per event.
         #[arg(long, value_enum, default_value = "summary")]
@@ -275,7 +278,7 @@ fn main() -> ExitCode {
             file,
             trace,
             max_line,
-        }) => read_capture(&file, trace.into(), lang, usize::from(max_line) << 20),
+        }) => read(&file, trace.into(), lang, usize::from(max_line) << 20),
         Some(Command::Accept { key }) => {
             if key.trim().is_empty() {
                 eprintln!("wsscope accept: {}", lang.t().cli_empty_key);
@@ -370,8 +373,84 @@ fn window(config: ServerConfig, lang: Lang, args: WindowArgs) -> ExitCode {
 /// What the window would have shown, in the terminal.
 fn terminal(config: ServerConfig, lang: Lang, args: WindowArgs) -> ExitCode {
     match &args.open {
-        Some(file) => read_capture(file, TraceLevel::Summary, lang, record::DEFAULT_MAX_LINE),
+        Some(file) => read(file, TraceLevel::Summary, lang, record::DEFAULT_MAX_LINE),
         None => serve(config, TraceArg::Summary, lang, args.record.as_deref()),
+    }
+}
+
+/// `wsscope read FILE`: the format is told by the file's magic number.
+fn read(path: &std::path::Path, level: TraceLevel, lang: Lang, max_line: usize) -> ExitCode {
+    let mut head = [0u8; 4];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .unwrap_or(0);
+    match wsscope::import::Format::sniff(&head[..n]) {
+        Some(_) => read_pcap(path, level, lang),
+        // Not pcap or pcapng: our JSON lines (whose reader names the file and says why it is
+        // not a capture, including when it cannot be opened).
+        None => read_capture(path, level, lang, max_line),
+    }
+}
+
+/// `wsscope read FILE` for a pcap or pcapng file: the `serve` trace of every WebSocket
+/// connection in it, the totals, and what was skipped. A file that goes bad prints what was
+/// valid, then the error naming the file and byte offset (exit 1).
+fn read_pcap(path: &std::path::Path, level: TraceLevel, lang: Lang) -> ExitCode {
+    let events = match wsscope::import::open(path) {
+        Ok(events) => events,
+        Err(e) => {
+            eprintln!("wsscope read: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut events = events;
+    let mut totals = Totals::default();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut failed = None;
+    for event in events.by_ref() {
+        match event {
+            Ok(event) => {
+                totals.add(&event);
+                if let Some(line) = trace_line(&event, level, lang) {
+                    // A reader that has gone (`| head`) ends the printing, not the process.
+                    if writeln!(out, "{line}").is_err() {
+                        return ExitCode::SUCCESS;
+                    }
+                }
+            }
+            Err(e) => failed = Some(e),
+        }
+    }
+    let stats = events.stats();
+    let _ = writeln!(out, "{}", totals.text(lang));
+    let _ = writeln!(
+        out,
+        "{}",
+        wsscope::i18n::fill(
+            lang.t().rd_stats,
+            &[
+                &stats.packets,
+                &stats.flows,
+                &stats.websocket,
+                &stats.skipped,
+                &stats.untracked,
+                &stats.not_tcp,
+                &stats.unparsable,
+                &stats.unknown_linktype,
+                &stats.out_of_order,
+                &stats.duplicate_bytes,
+                &stats.gaps,
+            ],
+        )
+    );
+    let _ = out.flush();
+    drop(out);
+    match failed {
+        Some(e) => {
+            eprintln!("wsscope read: {e}");
+            ExitCode::from(1)
+        }
+        None => ExitCode::SUCCESS,
     }
 }
 

@@ -37,6 +37,9 @@ pub struct Tap {
     endpoint: Endpoint,
     /// When the connection opened, on the clock.
     opened: Duration,
+    /// The time events are stamped with when the caller says when things happened (a capture
+    /// file's packet times); `None` stamps them with the clock, now.
+    at: Option<Duration>,
     /// The request head received so far (before the upgrade).
     head: Vec<u8>,
     /// Bytes that came after the request head in the same reads.
@@ -55,6 +58,7 @@ impl Tap {
             clock,
             endpoint,
             opened: clock.now(),
+            at: None,
             head: Vec::new(),
             rest: Bytes::new(),
             decoders: [None, None],
@@ -67,16 +71,36 @@ impl Tap {
         self.id
     }
 
-    /// Time since the connection opened.
-    pub fn age(&self) -> Duration {
-        self.clock.now().saturating_sub(self.opened)
+    /// A tap for a connection read from a capture: events are stamped with the times given
+    /// to [`Tap::set_time`] (since the capture's time zero), starting at `opened`.
+    pub fn replay(id: ConnId, endpoint: Endpoint, opened: Duration) -> Self {
+        let mut tap = Self::new(id, Clock::start(), endpoint);
+        tap.opened = opened;
+        tap.at = Some(opened);
+        tap
     }
 
-    /// An event of this connection, stamped now.
+    /// Stamps the events that follow with `time` (since the capture's time zero) instead of
+    /// the clock: what a capture file says, not when it is read.
+    pub fn set_time(&mut self, time: Duration) {
+        self.at = Some(time);
+    }
+
+    /// The time events are stamped with.
+    fn now(&self) -> Duration {
+        self.at.unwrap_or_else(|| self.clock.now())
+    }
+
+    /// Time since the connection opened.
+    pub fn age(&self) -> Duration {
+        self.now().saturating_sub(self.opened)
+    }
+
+    /// An event of this connection, stamped now (or at the time given to [`Tap::set_time`]).
     pub fn event(&self, kind: EventKind) -> Event {
         Event {
             conn: self.id,
-            time: self.clock.now(),
+            time: self.now(),
             kind,
         }
     }

@@ -770,3 +770,37 @@ fn a_recording_made_in_the_window_opens_in_another() {
     drop(c);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A tcpdump capture of a python `websockets` exchange opens in the window like a live capture:
+/// the handshake with the server's real answer, and the frames both ways.
+#[test]
+fn a_tcpdump_capture_opens_in_the_window() {
+    // The capture's text has a ✓, which the bundled fonts lack: a payload may hold any
+    // character, and the window draws a box for it rather than fail.
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1500.0, 900.0))
+        .allow_missing_glyphs()
+        .build_eframe(|cc| WsscopeApp::with_settings(&cc.egui_ctx, english()));
+    h.state_mut()
+        .apply_options(&wsscope::gui::WindowOptions {
+            open: Some(std::path::PathBuf::from("tests/data/ws-lo.pcap")),
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    step_until(&mut h, "the capture read", |h| {
+        h.state()
+            .capture()
+            .connections
+            .iter()
+            .any(|c| c.close.is_some())
+    });
+    let c = h.state().capture();
+    assert_eq!(c.frame_count(), 13);
+    let conn = c
+        .connections
+        .first()
+        .unwrap_or_else(|| panic!("no connection"));
+    assert_eq!(conn.endpoint, Some(wsscope::event::Endpoint::File));
+    assert!(conn.handshake.as_ref().is_some_and(|hs| hs.accepted()));
+    assert!(c.frames_from(0).all(|(s, _)| c.frame(s).is_some()));
+}

@@ -240,3 +240,34 @@ fn garbage_is_a_400_not_a_panic() {
         }
     }
 }
+
+/// A server's response head read from a capture: partial until the blank line, its status and
+/// fields, and what follows it left alone; not HTTP, or too long, is an error.
+#[test]
+fn observed_response_heads_parse_like_request_heads() {
+    use wsscope::protocol::handshake::{parse_response, HandshakeError, HandshakeLimits};
+    let limits = HandshakeLimits::default();
+    let head = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: x\r\n\r\n";
+    let mut bytes = head.to_vec();
+    bytes.extend([0x81, 0x00]);
+    assert_eq!(parse_response(&bytes[..20], &limits), Ok(None));
+    let parsed = parse_response(&bytes, &limits).ok().flatten();
+    assert_eq!(
+        parsed
+            .as_ref()
+            .map(|r| (r.status, r.raw.len(), r.headers.len())),
+        Some((101, head.len(), 2))
+    );
+    assert!(matches!(
+        parse_response(b"\x81\x05hello\r\n\r\n", &limits),
+        Err(HandshakeError::Malformed(_))
+    ));
+    let small = HandshakeLimits {
+        max_bytes: 16,
+        max_headers: 4,
+    };
+    assert_eq!(
+        parse_response(head, &small),
+        Err(HandshakeError::TooLarge { limit: 16 })
+    );
+}

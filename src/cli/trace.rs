@@ -79,7 +79,12 @@ pub fn trace_line(event: &Event, level: TraceLevel, lang: Lang) -> Option<String
                 t.tr_switching.to_string()
             } else {
                 i18n::refusal(lang, hs).unwrap_or_else(|| {
-                    i18n::http_reason(lang, &crate::event::HttpOutcome::UpgradeRefused, None)
+                    if hs.response.failed.is_empty() {
+                        // A real server's refusal (a capture file): no rule of ours was broken.
+                        t.tr_server_refused.to_string()
+                    } else {
+                        i18n::http_reason(lang, &crate::event::HttpOutcome::UpgradeRefused, None)
+                    }
                 })
             };
             let status = hs.response.status;
@@ -93,6 +98,15 @@ pub fn trace_line(event: &Event, level: TraceLevel, lang: Lang) -> Option<String
             }
             if let Some(d) = &hs.derivation {
                 s.push_str(&fill(t.tr_key, &[&d.key, &d.accept]));
+            }
+            // A response seen on the wire: did the real server derive the accept right?
+            match &hs.response.accept_check {
+                Some(c) if c.matches => s.push_str(t.tr_accept_ok),
+                Some(c) => match &c.sent {
+                    Some(sent) => s.push_str(&fill(t.tr_accept_bad, &[sent])),
+                    None => s.push_str(t.tr_accept_missing),
+                },
+                None => {}
             }
             if level == TraceLevel::Full {
                 for c in &hs.checks {

@@ -296,6 +296,8 @@ pub enum HttpOutcome {
     HandshakeTimeout,
     /// The connection limit was reached (503).
     Busy,
+    /// A real server's answer seen in a capture file: it did not switch protocols.
+    ServerAnswer,
 }
 
 /// Which configured limit was hit, and the unit of its numbers.
@@ -336,6 +338,43 @@ pub enum ErrorKind {
     NotOpen,
     /// A command could not be carried out: what the protocol refused.
     NotSent(SendRefusal),
+    /// A TCP stream read from a capture file has a hole that was never filled: `missing`
+    /// bytes from byte `offset` of that direction's stream. Frames after a hole cannot be
+    /// trusted, so that direction is not decoded any further (never papered over).
+    Gap {
+        /// The stream with the hole.
+        direction: Direction,
+        /// Where the hole starts: bytes of that stream delivered before it.
+        offset: u64,
+        /// How many bytes are missing (up to the next bytes the capture has).
+        missing: u64,
+        /// Why it counts as never filled.
+        cause: GapCause,
+    },
+    /// A capture file has more TCP connections open at once than the importer follows
+    /// (a memory bound): the ones past the limit are skipped (conn 0).
+    FlowLimit {
+        /// The most connections followed at once.
+        limit: u64,
+    },
+    /// The server's answer to an upgrade request, seen in a capture file, is not an HTTP
+    /// response (httparse's words for why, as data): no frames are decoded.
+    BadResponse(String),
+}
+
+/// Why a hole in a captured TCP stream counts as never filled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GapCause {
+    /// The connection ended (FIN both ways, or RST) before the missing bytes were seen.
+    Closed,
+    /// The capture file ended before they were seen.
+    EndOfFile,
+    /// More bytes waited out of order than the importer holds per direction (a memory
+    /// bound): the limit in bytes.
+    BufferFull {
+        /// The most bytes held out of order per direction (and in all).
+        limit: u64,
+    },
 }
 
 /// Why the protocol refused to send something.

@@ -188,9 +188,9 @@ impl Engine {
                     }
                     ctx.request_repaint();
                 };
-                let reader = match Reader::open(&path) {
+                let reader = match events_of(&path) {
                     Ok(r) => r,
-                    Err(e) => return finish(Some(e.to_string())),
+                    Err(e) => return finish(Some(e)),
                 };
                 let mut batch = Vec::with_capacity(4096);
                 let mut error = None;
@@ -198,7 +198,7 @@ impl Engine {
                 while let Some(item) = reader.next() {
                     match item {
                         Ok(e) => batch.push(e),
-                        Err(e) => error = Some(e.to_string()),
+                        Err(e) => error = Some(e),
                     }
                     if batch.len() == batch.capacity() || reader.peek().is_none() {
                         let n = batch.len() as u64;
@@ -302,6 +302,23 @@ impl Drop for Engine {
         r.flush();
         // The supervisor, dropped with the last reference, stops the server.
     }
+}
+
+/// The events of the capture file at `path`: pcap or pcapng (told by the magic number), else
+/// our JSON lines. Errors name the file and where.
+type Events = Box<dyn Iterator<Item = Result<Event, String>> + Send>;
+
+fn events_of(path: &Path) -> Result<Events, String> {
+    let mut head = [0u8; 4];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if crate::import::Format::sniff(&head[..n]).is_some() {
+        let events = crate::import::open(path).map_err(|e| e.to_string())?;
+        return Ok(Box::new(events.map(|r| r.map_err(|e| e.to_string()))));
+    }
+    let events = Reader::open(path).map_err(|e| e.to_string())?;
+    Ok(Box::new(events.map(|r| r.map_err(|e| e.to_string()))))
 }
 
 /// `m` locked (a panicked holder left nothing half-done that matters here).

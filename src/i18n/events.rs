@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 
 use super::{fill, Lang};
 use crate::event::{
-    ErrorKind, HttpOutcome, IoFailure, IoKind, LimitKind, RequestLine, SendRefusal,
+    Direction, ErrorKind, GapCause, HttpOutcome, IoFailure, IoKind, LimitKind, RequestLine,
+    SendRefusal,
 };
 
 /// A limit that was hit, with the limit in force and what was seen.
@@ -56,6 +57,26 @@ pub fn error_text(lang: Lang, e: &ErrorKind) -> String {
         ErrorKind::NotSent(SendRefusal::Closed) => t.ev_err_not_sent_closed.to_string(),
         ErrorKind::NotSent(SendRefusal::ControlTooLong(n)) => fill(t.ev_err_not_sent_control, &[n]),
         ErrorKind::NotSent(SendRefusal::ReasonTooLong(n)) => fill(t.ev_err_not_sent_reason, &[n]),
+        ErrorKind::Gap {
+            direction,
+            offset,
+            missing,
+            cause,
+        } => {
+            let stream = match direction {
+                Direction::ClientToServer => t.ev_dir_c2s,
+                Direction::ServerToClient => t.ev_dir_s2c,
+            };
+            let cause = match cause {
+                GapCause::Closed => t.ev_gap_closed.to_string(),
+                GapCause::EndOfFile => t.ev_gap_eof.to_string(),
+                GapCause::BufferFull { limit } => fill(t.ev_gap_full, &[limit]),
+            };
+            fill(t.ev_err_gap, &[missing, &stream, offset, &cause])
+        }
+        ErrorKind::FlowLimit { limit } => fill(t.ev_err_flow_limit, &[limit]),
+        // httparse's own words: data, like a header value.
+        ErrorKind::BadResponse(why) => fill(t.ev_err_bad_response, &[why]),
     }
 }
 
@@ -75,6 +96,7 @@ pub fn http_reason(lang: Lang, outcome: &HttpOutcome, request: Option<&RequestLi
         HttpOutcome::TooManyHeaders => t.http_too_many_headers.to_string(),
         HttpOutcome::HandshakeTimeout => t.http_timeout.to_string(),
         HttpOutcome::Busy => t.http_busy.to_string(),
+        HttpOutcome::ServerAnswer => t.http_server_answer.to_string(),
     }
 }
 

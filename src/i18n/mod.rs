@@ -102,6 +102,14 @@ strings! {
     ev_err_not_sent_closed: "not sent: a close frame was already sent (§5.5.1)", "未发送：已经发送过关闭帧（§5.5.1）";
     ev_err_not_sent_control: "not sent: a control frame payload of {0} bytes; the limit is 125 (§5.5)", "未发送：控制帧载荷 {0} 字节，上限是 125（§5.5）";
     ev_err_not_sent_reason: "not sent: a close reason of {0} bytes; the limit is 123 (§5.5.1)", "未发送：关闭原因 {0} 字节，上限是 123（§5.5.1）";
+    ev_err_gap: "{0} bytes missing from the {1} stream at byte {2} ({3}): what follows in that direction cannot be trusted, so it is not decoded", "{1}方向的流在第 {2} 字节处缺少 {0} 字节（{3}）：该方向之后的数据不可信，不再解码";
+    ev_dir_c2s: "client->server", "客户端->服务器";
+    ev_dir_s2c: "server->client", "服务器->客户端";
+    ev_gap_closed: "the connection ended before they were seen", "连接结束前没有看到它们";
+    ev_gap_eof: "the capture ended before they were seen", "抓包结束前没有看到它们";
+    ev_gap_full: "over {0} bytes were waiting out of order", "乱序等待的数据超过 {0} 字节";
+    ev_err_flow_limit: "more than {0} TCP connections open at once in the file: the ones after are not followed", "文件中同时打开的 TCP 连接超过 {0} 个：之后的连接不再跟踪";
+    ev_err_bad_response: "the server's answer is not an HTTP response ({0}): no frames are decoded", "服务器的回应不是 HTTP 响应（{0}）：不解码任何帧";
     io_reset: "the peer reset the connection", "对方重置了连接";
     io_aborted: "the connection was aborted", "连接被中止";
     io_broken_pipe: "the peer closed the connection", "对方已关闭连接";
@@ -121,6 +129,7 @@ strings! {
     http_too_many_headers: "too many header fields", "头字段太多";
     http_timeout: "the opening handshake took too long", "起始握手用时太长";
     http_busy: "too many connections; try again later", "连接太多，请稍后再试";
+    http_server_answer: "the server answered without switching protocols", "服务器没有切换协议，直接作了回应";
     http_unparsed: "(request not parsed)", "（请求未解析）";
     tr_listening: "listening on ws://{0}/  (demo page: http://{0}/)", "正在监听 ws://{0}/  （演示页面：http://{0}/）";
     tr_tcp_open: "TCP open  {0} -> {1}", "TCP 连接  {0} -> {1}";
@@ -130,6 +139,10 @@ strings! {
     tr_switching: "switching protocols", "切换协议";
     tr_subprotocol: " (subprotocol {0})", "（子协议 {0}）";
     tr_key: "  key {0} -> accept {1}", "  密钥 {0} -> accept {1}";
+    tr_accept_ok: " (the server's accept matches)", "（服务器的 accept 正确）";
+    tr_accept_bad: " (the server sent accept {0}: it does not match, §4.1)", "（服务器发送的 accept 是 {0}：不匹配，§4.1）";
+    tr_accept_missing: " (the server sent no Sec-WebSocket-Accept, §4.1)", "（服务器没有发送 Sec-WebSocket-Accept，§4.1）";
+    tr_server_refused: "refused by the server", "服务器拒绝";
     tr_http: "HTTP {0} -> {1} ({2})", "HTTP {0} -> {1}（{2}）";
     tr_frame: "frame", "帧";
     tr_violation: "VIOLATION", "违规";
@@ -143,6 +156,7 @@ strings! {
     tr_not_clean: ", not clean", "，非干净关闭";
     tr_error: "ERROR", "错误";
     tr_stopped: "stopped", "已停止";
+    rd_stats: "{0} packets: {1} TCP connection(s), {2} WebSocket, {3} skipped (no upgrade), {4} not followed; {5} packets not TCP, {6} unparsable, {7} of unknown link types; {8} segment(s) out of order, {9} duplicate bytes, {10} gap(s)", "{0} 个数据包：{1} 个 TCP 连接，{2} 个 WebSocket，{3} 个跳过（没有升级），{4} 个未跟踪；{5} 个不是 TCP，{6} 个无法解析，{7} 个链路类型未知；{8} 个乱序分段，{9} 字节重复，{10} 个缺口";
     tr_totals: "{0} connection(s); client->server {1} bytes in {2} reads, {3} frames, {4} messages; server->client {5} bytes in {6} writes, {7} frames, {8} messages; {9} frame(s) broke a rule", "{0} 个连接；客户端->服务器 {1} 字节，{2} 次读取，{3} 帧，{4} 条消息；服务器->客户端 {5} 字节，{6} 次写入，{7} 帧，{8} 条消息；{9} 帧违反规则";
 
     // Top bar.

@@ -469,6 +469,119 @@ pub struct Response {
     /// The rules the request broke, in RFC order: why it was refused (empty on 101). The
     /// renderers say it in the reader's language, with the checks' details.
     pub failed: Vec<CheckId>,
+    /// For a response seen on the wire (a capture file), its Sec-WebSocket-Accept checked
+    /// against the request's key; `None` for a response wsscope built itself.
+    #[serde(default)]
+    pub accept_check: Option<AcceptCheck>,
+}
+
+/// A Sec-WebSocket-Accept seen in a real server's 101, checked against the key (§4.1: the
+/// client MUST fail the connection when it is missing or not the key's derivation).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AcceptCheck {
+    /// The value as sent (several fields joined with ", "), or `None` when there was none.
+    pub sent: Option<String>,
+    /// Whether `sent` is exactly the accept derived from the request's key.
+    pub matches: bool,
+}
+
+/// A complete response head seen on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHead {
+    /// The exact bytes of the head, through the blank line.
+    pub raw: Vec<u8>,
+    /// The status code.
+    pub status: u16,
+    /// Header fields in order.
+    pub headers: Vec<Header>,
+}
+
+impl ResponseHead {
+    /// Values of every field named `name` (case-insensitive), trimmed, joined with ", ".
+    fn joined(&self, name: &str) -> Option<String> {
+        let v: Vec<String> = self
+            .headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| String::from_utf8_lossy(&h.value).trim().to_string())
+            .collect();
+        (!v.is_empty()).then(|| v.join(", "))
+    }
+}
+
+/// Parses a response head from the start of `buf` (a server's answer read from a capture):
+/// `Ok(None)` while it is incomplete.
+pub fn parse_response(
+    buf: &[u8],
+    limits: &HandshakeLimits,
+) -> Result<Option<ResponseHead>, HandshakeError> {
+    let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
+    let mut res = httparse::Response::new(&mut headers);
+    let head_len = match res.parse(buf) {
+        Ok(httparse::Status::Partial) => {
+            if buf.len() >= limits.max_bytes {
+                return Err(HandshakeError::TooLarge {
+                    limit: limits.max_bytes,
+                });
+            }
+            return Ok(None);
+        }
+        Ok(httparse::Status::Complete(n)) => n,
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(HandshakeError::TooManyHeaders {
+                limit: limits.max_headers,
+            })
+        }
+        Err(e) => return Err(HandshakeError::Malformed(e.to_string())),
+    };
+    if head_len > limits.max_bytes {
+        return Err(HandshakeError::TooLarge {
+            limit: limits.max_bytes,
+        });
+    }
+    Ok(Some(ResponseHead {
+        raw: buf[..head_len].to_vec(),
+        status: res.code.unwrap_or_default(),
+        headers: res
+            .headers
+            .iter()
+            .map(|h| Header {
+                name: h.name.to_string(),
+                value: h.value.to_vec(),
+            })
+            .collect(),
+    }))
+}
+
+/// A handshake seen on the wire: the request judged by §4.2.1 as wsscope's server would, and
+/// the real server's response as it was sent, its accept value checked against the key.
+pub fn observed(request: Request, response: ResponseHead) -> Handshake {
+    let checks = check_request(&request);
+    let derivation = request
+        .single("Sec-WebSocket-Key")
+        .map(|k| AcceptDerivation::new(&k));
+    let failed = checks
+        .iter()
+        .filter(|c| c.outcome == Outcome::Fail)
+        .map(|c| c.id)
+        .collect();
+    let accept_check = (response.status == 101).then(|| {
+        let sent = response.joined("Sec-WebSocket-Accept");
+        let matches = matches!((&sent, &derivation), (Some(s), Some(d)) if *s == d.accept);
+        AcceptCheck { sent, matches }
+    });
+    Handshake {
+        request,
+        checks,
+        derivation,
+        response: Response {
+            status: response.status,
+            subprotocol: response.joined("Sec-WebSocket-Protocol"),
+            raw: response.raw,
+            failed,
+            accept_check,
+        },
+    }
 }
 
 /// A request, its checks, the derivation (when a key was sent) and the answer.
@@ -526,6 +639,7 @@ pub fn answer(request: Request, policy: &ServerPolicy) -> Handshake {
                 raw: head.into_bytes(),
                 subprotocol,
                 failed: Vec::new(),
+                accept_check: None,
             }
         }
         // §4.4: an unsupported version is answered 426 with the versions the server speaks.
@@ -540,6 +654,7 @@ pub fn answer(request: Request, policy: &ServerPolicy) -> Handshake {
                 raw: error_response(426, &[("Sec-WebSocket-Version", "13")], &body),
                 subprotocol: None,
                 failed: vec![only.id],
+                accept_check: None,
             }
         }
         _ => {
@@ -552,6 +667,7 @@ pub fn answer(request: Request, policy: &ServerPolicy) -> Handshake {
                 raw: error_response(400, &[], &body),
                 subprotocol: None,
                 failed: failed.iter().map(|c| c.id).collect(),
+                accept_check: None,
             }
         }
     };
