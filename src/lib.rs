@@ -5,6 +5,7 @@
 //! - [`tap`]: turns one TCP connection's bytes, both ways, into events.
 //! - [`server`]: the engine (listener, event loops) that feeds the tap.
 //! - [`capture`]: the store of events the window reads.
+//! - [`export`]: the capture as pcap (Wireshark, tshark) and HAR (browser DevTools).
 //! - [`explain`]: one presentation-neutral explanation of frames, streams and the accept key.
 //! - [`i18n`]: every sentence for people, in English and Chinese.
 //! - [`cli`]: text renderers and input parsing for the command line.
@@ -14,6 +15,7 @@ pub mod capture;
 pub mod cli;
 pub mod event;
 pub mod explain;
+pub mod export;
 #[cfg(feature = "gui")]
 pub mod gui;
 pub mod i18n;
