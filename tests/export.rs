@@ -340,7 +340,14 @@ fn shared_session() -> &'static [Event] {
 }
 
 /// Writes `events` as a pcap named `name`; checks what tshark reads against the events.
-fn check_pcap(tshark: &str, events: &[Event], name: &str, port: u16, conns: usize) {
+fn check_pcap(
+    tshark: &str,
+    events: &[Event],
+    name: &str,
+    port: u16,
+    conns: usize,
+    options: &[&str],
+) {
     let path = out_path(name);
     let file = std::fs::File::create(&path).unwrap_or_else(|e| panic!("{e}"));
     let summary = write_pcap(events.to_vec(), std::io::BufWriter::new(file))
@@ -370,9 +377,9 @@ fn check_pcap(tshark: &str, events: &[Event], name: &str, port: u16, conns: usiz
         conns,
         "{name}: {conv}"
     );
-    // No option: Wireshark's HTTP heuristic finds the request on any port, and the 101 hands
-    // the rest of the conversation to the WebSocket dissector.
-    let (frames, payloads) = tshark_view(tshark, &path, port, &[]);
+    // With no option, Wireshark's HTTP heuristic finds the request on any port that no other
+    // dissector claims, and the 101 hands the rest of the conversation to the WebSocket one.
+    let (frames, payloads) = tshark_view(tshark, &path, port, options);
     let (want_frames, want_payloads) = events_view(events);
     assert_eq!(frames, want_frames, "{name}");
     assert_eq!(payloads, want_payloads, "{name}");
@@ -408,7 +415,7 @@ fn pcap_export_reads_back_in_tshark_as_the_same_frames() {
             _ => None,
         })
         .unwrap_or_else(|| panic!("no Opened event"));
-    check_pcap(tshark, events, "session.pcap", port, 3);
+    check_pcap(tshark, events, "session.pcap", port, 3, &[]);
 
     // The same connections over IPv6.
     let v6: Vec<Event> = events
@@ -422,7 +429,7 @@ fn pcap_export_reads_back_in_tshark_as_the_same_frames() {
             e
         })
         .collect();
-    check_pcap(tshark, &v6, "session-v6.pcap", port, 3);
+    check_pcap(tshark, &v6, "session-v6.pcap", port, 3, &[]);
 
     // Without Opened events: synthesized addresses, the server on port 80.
     let bare: Vec<Event> = events
@@ -430,7 +437,7 @@ fn pcap_export_reads_back_in_tshark_as_the_same_frames() {
         .filter(|e| !matches!(e.kind, EventKind::Opened { .. }))
         .cloned()
         .collect();
-    check_pcap(tshark, &bare, "session-no-opened.pcap", 80, 3);
+    check_pcap(tshark, &bare, "session-no-opened.pcap", 80, 3, &[]);
     let path = out_path("session-no-opened.pcap");
     let hosts = run(
         tshark,
@@ -458,6 +465,42 @@ fn pcap_export_reads_back_in_tshark_as_the_same_frames() {
             "10.1.0.0\t1026\t10.0.0.1\t80",
             "10.1.0.0\t1027\t10.0.0.1\t80"
         ]
+    );
+
+    // On a port whose registered dissector takes any bytes (IRC's 6667; likewise MQTT's 1883,
+    // XMPP's 5222), the heuristic never runs: nothing reads as WebSocket until the port is
+    // decoded as HTTP (Wireshark: Analyze → Decode As…; tshark: -d), or heuristics are tried
+    // first. (Ports whose dissector rejects HTTP, like the seed's 6666, need nothing.)
+    let seed: Vec<Event> = events
+        .iter()
+        .cloned()
+        .map(|mut e| {
+            if let EventKind::Opened { server, .. } = &mut e.kind {
+                server.set_port(6667);
+            }
+            e
+        })
+        .collect();
+    let path = out_path("session-6667.pcap");
+    let file = std::fs::File::create(&path).unwrap_or_else(|e| panic!("{e}"));
+    write_pcap(seed.clone(), std::io::BufWriter::new(file)).unwrap_or_else(|e| panic!("{e}"));
+    let (frames, _) = tshark_view(tshark, &path, 6667, &[]);
+    assert!(frames.is_empty(), "{frames:?}");
+    check_pcap(
+        tshark,
+        &seed,
+        "session-6667.pcap",
+        6667,
+        3,
+        &["-d", "tcp.port==6667,http"],
+    );
+    check_pcap(
+        tshark,
+        &seed,
+        "session-6667.pcap",
+        6667,
+        3,
+        &["-o", "tcp.try_heuristic_first:TRUE"],
     );
 }
 
