@@ -335,3 +335,144 @@ fn tcp_flags(
     }
     tcp
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Endpoint;
+    use bytes::Bytes;
+    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+    use pcap_file::pcap::PcapReader;
+
+    fn ev(time_ms: u64, kind: EventKind) -> Event {
+        Event {
+            conn: 7,
+            time: Duration::from_millis(time_ms),
+            kind,
+        }
+    }
+
+    /// (from client, seq, ack, syn, fin, payload length, timestamp) of every packet.
+    fn packets(file: &[u8]) -> Vec<(bool, u32, u32, bool, bool, usize, Duration)> {
+        let mut reader = PcapReader::new(file).unwrap_or_else(|e| panic!("{e}"));
+        let mut out = Vec::new();
+        while let Some(p) = reader.next_packet() {
+            let p = p.unwrap_or_else(|e| panic!("{e}"));
+            let s = SlicedPacket::from_ethernet(&p.data).unwrap_or_else(|e| panic!("{e}"));
+            let Some(TransportSlice::Tcp(tcp)) = s.transport else {
+                panic!("not TCP")
+            };
+            // The checksum etherparse computed is the one a receiver computes.
+            let ok = match s.net {
+                Some(NetSlice::Ipv4(ip)) => {
+                    tcp.calc_checksum_ipv4(ip.header().source(), ip.header().destination())
+                }
+                Some(NetSlice::Ipv6(ip)) => {
+                    tcp.calc_checksum_ipv6(ip.header().source(), ip.header().destination())
+                }
+                _ => panic!("not IP"),
+            };
+            assert_eq!(ok.ok(), Some(tcp.checksum()));
+            out.push((
+                tcp.source_port() == 50_000,
+                tcp.sequence_number(),
+                tcp.acknowledgment_number(),
+                tcp.syn(),
+                tcp.fin(),
+                tcp.payload().len(),
+                p.timestamp,
+            ));
+        }
+        out
+    }
+
+    #[test]
+    fn reads_larger_than_an_ip_packet_are_split_and_numbers_follow_the_bytes() {
+        let (client, server): (SocketAddr, SocketAddr) = (
+            "[2001:db8::1]:50000"
+                .parse()
+                .unwrap_or_else(|e| panic!("{e}")),
+            "[2001:db8::2]:8765"
+                .parse()
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
+        let events = vec![
+            ev(
+                0,
+                EventKind::Clock {
+                    unix_micros: 1_000_000,
+                },
+            ),
+            ev(
+                1,
+                EventKind::Opened {
+                    endpoint: Endpoint::Server,
+                    client,
+                    server,
+                },
+            ),
+            ev(
+                2,
+                EventKind::Tcp {
+                    direction: Direction::ClientToServer,
+                    bytes: Bytes::from(vec![1u8; 150_000]),
+                },
+            ),
+            ev(
+                3,
+                EventKind::Tcp {
+                    direction: Direction::ServerToClient,
+                    bytes: Bytes::from_static(b"ok"),
+                },
+            ),
+            ev(
+                4,
+                EventKind::Closed {
+                    code: None,
+                    reason: String::new(),
+                    by: ClosedBy::Server,
+                    clean: true,
+                },
+            ),
+        ];
+        let mut file = Vec::new();
+        let summary = write_pcap(events, &mut file).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            summary,
+            PcapSummary {
+                connections: 1,
+                packets: 3 + 3 + 1 + 3,
+                bytes: 150_002
+            }
+        );
+        let p = packets(&file);
+        let (c, s) = (p[0].1, p[1].1);
+        let at = |ms| Duration::from_secs(1) + Duration::from_millis(ms);
+        // IPv6 carries 65,515 bytes of TCP payload per packet: 150,000 = 65,515 + 65,515 + 18,970.
+        assert_eq!(
+            p,
+            [
+                (true, c, 0, true, false, 0, at(1)),
+                (false, s, c + 1, true, false, 0, at(1)),
+                (true, c + 1, s + 1, false, false, 0, at(1)),
+                (true, c + 1, s + 1, false, false, 65_515, at(2)),
+                (true, c + 65_516, s + 1, false, false, 65_515, at(2)),
+                (true, c + 131_031, s + 1, false, false, 18_970, at(2)),
+                (false, s + 1, c + 150_001, false, false, 2, at(3)),
+                // The server closed first.
+                (false, s + 3, c + 150_001, false, true, 0, at(4)),
+                (true, c + 150_001, s + 4, false, true, 0, at(4)),
+                (false, s + 4, c + 150_002, false, false, 0, at(4)),
+            ]
+        );
+    }
+
+    #[test]
+    fn connections_without_opened_get_addresses_of_their_own() {
+        let (a, b) = (synthesized(1), synthesized(1 + 64_512));
+        assert_eq!(a.1, b.1);
+        assert_eq!(a.1.port(), 80);
+        assert_ne!(a.0, b.0);
+        assert_eq!(a.0.port(), b.0.port());
+    }
+}
