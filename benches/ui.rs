@@ -38,7 +38,7 @@ fn main() {
     {
         let app = h.state_mut();
         app.show_live();
-        let capture = app.capture_mut();
+        let mut capture = app.capture_mut();
         for i in 0..frames {
             let mut f = template.clone();
             f.offset = (i * wire.len()) as u64;

@@ -5,6 +5,7 @@
 //! - [`tap`]: turns one TCP connection's bytes, both ways, into events.
 //! - [`server`]: the engine (listener, event loops) that feeds the tap.
 //! - [`capture`]: the store of events the window reads.
+//! - [`record`]: capture files (JSON lines): written while capturing, read back exactly.
 //! - [`export`]: the capture as pcap (Wireshark, tshark) and HAR (browser DevTools).
 //! - [`explain`]: one presentation-neutral explanation of frames, streams and the accept key.
 //! - [`i18n`]: every sentence for people, in English and Chinese.
@@ -20,5 +21,6 @@ pub mod export;
 pub mod gui;
 pub mod i18n;
 pub mod protocol;
+pub mod record;
 pub mod server;
 pub mod tap;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use std::io::Write as _;
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,10 +15,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use wsscope::cli::trace::{trace_line, Totals, TraceLevel};
 use wsscope::cli::{parse_hex, render_accept, render_decode, Paint};
-use wsscope::event::ReplyMode;
+use wsscope::event::{Clock, ReplyMode};
 use wsscope::i18n::Lang;
 use wsscope::protocol::handshake::HandshakeLimits;
 use wsscope::protocol::{AcceptDerivation, Limits, Role};
+use wsscope::record;
 use wsscope::server::{self, ServerConfig, StartError, Supervisor};
 
 #[derive(Parser, Debug)]
@@ -34,6 +36,14 @@ struct Cli {
     headless: bool,
     #[command(flatten)]
     server: ServerArgs,
+    /// The window's capture memory budget in MiB: everything it keeps (records, indexes,
+    /// bytes) stays within it; when full, the oldest records are dropped (and said so).
+    #[arg(long, value_name = "MIB", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(16..=1_048_576))]
+    capture_budget: u32,
+    /// The window records every event to FILE as JSON lines from the start (see `serve --record`).
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
     /// Language of the explanations (default: from LC_ALL, LC_MESSAGES or LANG; zh* is Chinese).
     #[arg(long, global = true, value_enum)]
     lang: Option<LangArg>,
@@ -142,6 +152,16 @@ enum TraceArg {
     Full,
 }
 
+impl From<TraceArg> for TraceLevel {
+    fn from(t: TraceArg) -> Self {
+        match t {
+            TraceArg::None => TraceLevel::None,
+            TraceArg::Summary => TraceLevel::Summary,
+            TraceArg::Full => TraceLevel::Full,
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the WebSocket server without a window, printing one line per event.
@@ -151,6 +171,27 @@ enum Command {
         /// How much to print per event.
         #[arg(long, value_enum, default_value = "summary")]
         trace: TraceArg,
+        /// Also write every event to FILE as JSON lines (docs/capture-format.md), to read back
+        /// with `wsscope read FILE`. The file is replaced.
+        #[arg(long, value_name = "FILE")]
+        record: Option<PathBuf>,
+    },
+    /// Show a capture file in the window (as a live capture is shown), without a server.
+    Open {
+        /// A capture written by `serve --record` or the window's record button (JSON lines).
+        file: PathBuf,
+    },
+    /// Print a capture file's trace, as `serve` printed it live, then the totals.
+    Read {
+        /// A capture written by `serve --record` (JSON lines).
+        file: PathBuf,
+        /// How much to print per event.
+        #[arg(long, value_enum, default_value = "summary")]
+        trace: TraceArg,
+        /// Longest line to read, in MiB: a longer one is an error (not held in memory).
+        #[arg(long, value_name = "MIB", default_value_t = (record::DEFAULT_MAX_LINE >> 20) as u16,
+              value_parser = clap::value_parser!(u16).range(1..=4096))]
+        max_line: u16,
     },
     /// Derive Sec-WebSocket-Accept from a Sec-WebSocket-Key, showing every step.
     Accept {
@@ -211,14 +252,30 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             };
             if cli.headless {
-                return serve(config, TraceArg::Summary, lang);
+                return serve(config, TraceArg::Summary, lang, cli.record.as_deref());
             }
-            window(config, lang)
+            window(config, lang, window_options(&cli, None))
         }
-        Some(Command::Serve { server, trace }) => match server_config(&server) {
-            Some(config) => serve(config, trace, lang),
+        Some(Command::Open { ref file }) => {
+            let opts = window_options(&cli, Some(file.clone()));
+            match server_config(&cli.server) {
+                Some(config) => window(config, lang, opts),
+                None => ExitCode::from(2),
+            }
+        }
+        Some(Command::Serve {
+            server,
+            trace,
+            record,
+        }) => match server_config(&server) {
+            Some(config) => serve(config, trace, lang, record.as_deref()),
             None => ExitCode::from(2),
         },
+        Some(Command::Read {
+            file,
+            trace,
+            max_line,
+        }) => read_capture(&file, trace.into(), lang, usize::from(max_line) << 20),
         Some(Command::Accept { key }) => {
             if key.trim().is_empty() {
                 eprintln!("wsscope accept: {}", lang.t().cli_empty_key);
@@ -264,30 +321,77 @@ fn server_config(args: &ServerArgs) -> Option<ServerConfig> {
     args.config().map_err(|e| eprintln!("wsscope: {e}")).ok()
 }
 
-/// The window, or the server in the terminal when no window can open here.
-#[cfg(feature = "gui")]
-fn window(config: ServerConfig, lang: Lang) -> ExitCode {
-    if !wsscope::gui::has_display() {
-        eprintln!("wsscope: no display (DISPLAY and WAYLAND_DISPLAY are unset): running the server in the terminal instead (same as `wsscope serve`)");
-        return serve(config, TraceArg::Summary, lang);
+/// What the window is asked for besides its server.
+struct WindowArgs {
+    #[cfg_attr(not(feature = "gui"), allow(dead_code))]
+    budget: usize,
+    record: Option<PathBuf>,
+    open: Option<PathBuf>,
+}
+
+fn window_options(cli: &Cli, open: Option<PathBuf>) -> WindowArgs {
+    WindowArgs {
+        budget: usize::try_from(u64::from(cli.capture_budget) << 20).unwrap_or(usize::MAX),
+        record: cli.record.clone(),
+        open,
     }
-    wsscope::gui::run(config)
 }
 
-/// This build has no window: the server in the terminal.
+/// The window, or the terminal when no window can open here: the server (as `serve`), or the
+/// file's trace (as `read`).
+#[cfg(feature = "gui")]
+fn window(config: ServerConfig, lang: Lang, args: WindowArgs) -> ExitCode {
+    if !wsscope::gui::has_display() {
+        eprintln!("wsscope: no display (DISPLAY and WAYLAND_DISPLAY are unset): printing in the terminal instead");
+        return terminal(config, lang, args);
+    }
+    let WindowArgs {
+        budget,
+        record,
+        open,
+    } = args;
+    wsscope::gui::run(
+        config,
+        wsscope::gui::WindowOptions {
+            budget: Some(budget),
+            record,
+            open,
+        },
+    )
+}
+
+/// This build has no window: the terminal.
 #[cfg(not(feature = "gui"))]
-fn window(config: ServerConfig, lang: Lang) -> ExitCode {
-    eprintln!("wsscope: this build has no window (built without the `gui` feature): running the server in the terminal instead (same as `wsscope serve`)");
-    serve(config, TraceArg::Summary, lang)
+fn window(config: ServerConfig, lang: Lang, args: WindowArgs) -> ExitCode {
+    eprintln!("wsscope: this build has no window (built without the `gui` feature): printing in the terminal instead");
+    terminal(config, lang, args)
 }
 
-fn serve(config: ServerConfig, trace: TraceArg, lang: Lang) -> ExitCode {
-    let level = match trace {
-        TraceArg::None => TraceLevel::None,
-        TraceArg::Summary => TraceLevel::Summary,
-        TraceArg::Full => TraceLevel::Full,
-    };
+/// What the window would have shown, in the terminal.
+fn terminal(config: ServerConfig, lang: Lang, args: WindowArgs) -> ExitCode {
+    match &args.open {
+        Some(file) => read_capture(file, TraceLevel::Summary, lang, record::DEFAULT_MAX_LINE),
+        None => serve(config, TraceArg::Summary, lang, args.record.as_deref()),
+    }
+}
+
+/// The server in the terminal, one trace line per event; with `record`, every event also goes
+/// to that file.
+fn serve(mut config: ServerConfig, trace: TraceArg, lang: Lang, record: Option<&Path>) -> ExitCode {
+    let level = TraceLevel::from(trace);
     let addr = (config.bind, config.port);
+    // The file's header and the events count from one clock: the server's.
+    let clock = *config.clock.get_or_insert_with(Clock::start);
+    let mut recorder = match record.map(|path| record::Writer::create_with_clock(path, &clock)) {
+        None => None,
+        Some(Ok(w)) => Some(w),
+        Some(Err(e)) => {
+            // Refused before listening: a capture that cannot be kept is not started.
+            eprintln!("wsscope serve: cannot record: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut record_failed = false;
     // Nobody to wake: this loop polls (below).
     let mut server = Supervisor::new(None);
     if let Err(e) = server.start(config) {
@@ -322,6 +426,11 @@ fn serve(config: ServerConfig, trace: TraceArg, lang: Lang) -> ExitCode {
         let mut out = stdout.lock();
         let drained = server.drain(Duration::from_millis(50), |batch| {
             for event in &batch {
+                if let Some(w) = recorder.as_mut() {
+                    if let Err(e) = w.write(event) {
+                        stop_recording(e, &mut recorder, &mut record_failed);
+                    }
+                }
                 totals.add(event);
                 if let Some(line) = trace_line(event, level, lang) {
                     let _ = writeln!(out, "{line}");
@@ -333,6 +442,12 @@ fn serve(config: ServerConfig, trace: TraceArg, lang: Lang) -> ExitCode {
             idle_polls = 0;
             let _ = out.flush();
         } else {
+            if idle_polls == 0 {
+                // Quiet now: what was recorded goes to disk instead of waiting for more.
+                if let Some(Err(e)) = recorder.as_mut().map(record::Writer::flush) {
+                    stop_recording(e, &mut recorder, &mut record_failed);
+                }
+            }
             idle_polls = idle_polls.saturating_add(1);
         }
         drop(out);
@@ -347,6 +462,58 @@ fn serve(config: ServerConfig, trace: TraceArg, lang: Lang) -> ExitCode {
             server.stop(Duration::from_secs(2));
         }
     }
+    if let Some(Err(e)) = recorder.as_mut().map(record::Writer::flush) {
+        stop_recording(e, &mut recorder, &mut record_failed);
+    }
     print_out(&totals.text(lang));
+    if record_failed {
+        return ExitCode::from(1);
+    }
     ExitCode::SUCCESS
+}
+
+/// Says once that recording failed (the error names the file) and stops it; the server and the
+/// trace go on.
+fn stop_recording(e: std::io::Error, recorder: &mut Option<record::Writer>, failed: &mut bool) {
+    eprintln!("wsscope serve: recording stopped: {e}; the server and the trace go on, the file ends before this point");
+    *recorder = None;
+    *failed = true;
+}
+
+/// `wsscope read` of a JSON-lines capture: the trace `serve` printed, then the totals. A bad
+/// file prints what was valid before the problem, then the problem (file, line, byte offset),
+/// and exits with 1.
+fn read_capture(path: &Path, level: TraceLevel, lang: Lang, max_line: usize) -> ExitCode {
+    let reader = match record::Reader::open_with_limit(path, max_line) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("wsscope read: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut totals = Totals::default();
+    let mut failure = None;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for event in reader {
+        match event {
+            Ok(event) => {
+                totals.add(&event);
+                if let Some(line) = trace_line(&event, level, lang) {
+                    if writeln!(out, "{line}").is_err() {
+                        // The reader of our output has gone (`| head`): nothing more to do.
+                        return ExitCode::SUCCESS;
+                    }
+                }
+            }
+            Err(e) => failure = Some(e),
+        }
+    }
+    let _ = writeln!(out, "{}", totals.text(lang)).and_then(|()| out.flush());
+    match failure {
+        None => ExitCode::SUCCESS,
+        Some(e) => {
+            eprintln!("wsscope read: {e}");
+            ExitCode::from(1)
+        }
+    }
 }

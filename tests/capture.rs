@@ -111,7 +111,7 @@ fn every_event_reads_back_from_json_lines() {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|err| panic!("{err}: {l}")))
         .collect();
     assert_eq!(back, events);
-    for kind in ["Handshake", "Frame", "Message", "Tcp", "Closed", "Opened"] {
+    for kind in ["handshake", "frame", "message", "tcp", "closed", "opened"] {
         assert!(
             lines.iter().any(|l| l.contains(&format!("\"{kind}\""))),
             "no {kind} event"
@@ -133,51 +133,94 @@ fn frames_are_grouped_into_messages_and_counted() {
     // In: text, ping, continuation, close. Out: pong, text (echo), close.
     assert_eq!(conn.frames, [4, 3]);
     let incoming: Vec<_> = c
-        .messages
-        .iter()
-        .filter(|m| m.direction == Direction::ClientToServer)
+        .messages_from(0)
+        .filter(|(_, m)| m.direction == Direction::ClientToServer)
         .collect();
     assert_eq!(incoming.len(), 1);
-    assert_eq!(&incoming[0].message.payload[..], b"Hello");
+    let (_, m) = incoming[0];
+    assert_eq!(c.message_payload(m).as_deref(), Some(&b"Hello"[..]));
     // The message points at its two data frames, and they point back; the ping belongs to none.
-    let frames = &incoming[0].frames;
+    let frames = m.frames();
     assert_eq!(frames.len(), 2);
     for &f in frames {
-        assert!(c.frames[f].message.is_some());
+        assert_eq!(
+            c.frame_record(f).and_then(|r| r.message()),
+            Some(incoming[0].0)
+        );
     }
     assert!(c
-        .frames
-        .iter()
-        .any(|f| f.frame.header.opcode == OpCode::Ping && f.message.is_none()));
-    assert_eq!(c.frames_of(conn.id).len(), 7);
+        .frames_from(0)
+        .any(|(_, f)| f.header.opcode == OpCode::Ping && f.message().is_none()));
+    assert_eq!(conn.frame_seqs().len(), 7);
 }
 
+/// What the store keeps is what was decoded: every frame of a real session, rebuilt from its
+/// compact record and the byte log, equals the frame event, header bytes included (a
+/// non-minimal 16-bit length stays non-minimal).
 #[test]
-fn budget_evicts_oldest_payloads_and_counts_them() {
+fn every_frame_is_rebuilt_exactly() {
+    let mut long = FrameHeader::new(OpCode::Text, 5, Some([1, 2, 3, 4]));
+    long.len_encoding = wsscope::protocol::LenEncoding::Sixteen;
+    let mut wire = frame(OpCode::Text, false, "你好".as_bytes());
+    wire.extend(frame(OpCode::Continuation, true, b" world"));
+    wire.extend(frame(OpCode::Binary, true, &[0xff; 70_000]));
+    // Breaks §5.2 (the server closes with 1002), so it comes last.
+    encode_frame(long, b"wide!", &mut wire);
+    let events = events_of_writes(&[REQUEST.as_bytes(), &wire], Duration::ZERO);
+    let mut c = Capture::new(64 << 20);
+    let mut frames = Vec::new();
+    for e in events {
+        if let EventKind::Frame { frame, .. } = &e.kind {
+            frames.push((**frame).clone());
+        }
+        c.ingest(e);
+    }
+    assert!(frames.len() >= 7, "{} frames", frames.len());
+    for (seq, f) in frames.iter().enumerate() {
+        assert_eq!(c.frame(seq as u64).as_ref(), Some(f), "frame {seq}");
+    }
+    // Nothing was dropped, and the store says what it holds.
+    assert_eq!(c.dropped, Default::default());
+    assert!(
+        c.memory() > 140_000 && c.memory() <= 64 << 20,
+        "{}",
+        c.memory()
+    );
+}
+
+/// The budget holds after every event, and when it is full the oldest records go whole: a kept
+/// frame always has all of its payload, and the window can say from when the capture is complete.
+#[test]
+fn budget_drops_oldest_records_whole() {
     let mut wire = Vec::new();
-    for i in 0..20u8 {
+    for i in 0..40u8 {
         wire.extend(frame(OpCode::Binary, true, &[i; 10_000]));
     }
     wire.extend(frame(OpCode::Close, true, &close_payload_bytes(1000, "")));
-    let c = capture_of(&wire, 100_000);
-    assert!(c.payload_bytes <= 100_000, "{} bytes kept", c.payload_bytes);
-    assert!(c.evicted_frames > 0);
-    // Every frame is still listed with its header; the newest payloads are kept.
-    assert_eq!(c.frames.len(), 20 * 2 + 2);
-    assert!(c
-        .frames
-        .iter()
-        .all(|f| f.frame.header.payload_len > 0 || f.frame.header.opcode == OpCode::Close));
-    let last_data = c
-        .frames
-        .iter()
-        .rev()
-        .find(|f| f.frame.header.opcode == OpCode::Binary);
-    assert!(last_data.is_some_and(|f| f.frame.payload_captured && f.frame.payload.len() == 10_000));
-    assert!(!c.frames[0].frame.payload_captured);
-    // A message goes with its frames: evicting only the frame would free nothing.
-    let first = c.frames[0].message.and_then(|m| c.messages.get(m));
-    assert!(first.is_some_and(|m| !m.payload_kept && m.message.payload.is_empty()));
+    let budget = 300_000;
+    let mut c = Capture::new(budget);
+    for e in events_of_writes(&[REQUEST.as_bytes(), &wire], Duration::ZERO) {
+        c.ingest(e);
+        assert!(c.memory() <= budget, "{} bytes held", c.memory());
+    }
+    assert!(c.dropped.frames > 0 && c.dropped.messages > 0 && c.dropped.tcp_calls > 0);
+    assert!(c.dropped.since.is_some());
+    assert_eq!(c.first_frame(), c.dropped.frames);
+    // The newest frames are kept, each whole.
+    assert!(c.frame_count() > 2);
+    let last = c.frames_seen() - 1;
+    for (seq, r) in c.frames_from(0) {
+        let f = c
+            .frame(seq)
+            .unwrap_or_else(|| panic!("frame {seq} listed but not kept"));
+        assert_eq!(f.payload.len() as u64, r.header.payload_len);
+    }
+    assert!(c.frame(last).is_some());
+    assert!(c.frame(0).is_none());
+    // A kept message has its payload.
+    for (_, m) in c.messages_from(0) {
+        assert_eq!(c.message_payload(m).map(|p| p.len() as u64), Some(m.len));
+    }
 }
 
 /// The seed's point made measurable: TCP calls and frames do not line up. A read that holds the
@@ -194,25 +237,7 @@ fn frames_are_found_in_the_tcp_stream_sticky_and_split() {
     let close = frame(OpCode::Close, true, &close_payload_bytes(1000, ""));
     let first: Vec<u8> = [REQUEST.as_bytes(), &f1].concat();
     let writes: [&[u8]; 5] = [&first, &three, &big[..10], &big[10..], &close];
-    let c = capture_of_writes(&writes, Duration::from_millis(150), 1 << 20);
-    // With a tiny budget every payload is evicted: the frames still took their bytes on the
-    // wire, so the counts and spans are the same.
-    let mut evicted = capture_of_writes(&writes, Duration::from_millis(150), 10);
-    assert!(evicted.evicted_frames > 0);
-    assert_eq!(evicted.connections[0].stream, c.connections[0].stream);
-    for r in &evicted.frames {
-        let span = evicted.connections[0]
-            .frame_span(r.direction, &r.frame)
-            .unwrap_or_else(|| panic!("no span"));
-        assert_eq!(
-            span.end - span.start,
-            r.frame.header_bytes.len() as u64 + r.frame.header.payload_len
-        );
-    }
-    // Clearing forgets the calls and frames, and so the counts that describe them.
-    evicted.clear();
-    assert_eq!(evicted.connections[0].stream[0].sticky_calls, 0);
-    assert_eq!(evicted.connections[0].stream[0].split_frames, 0);
+    let mut c = capture_of_writes(&writes, Duration::from_millis(150), 1 << 20);
     let conn = &c.connections[0];
     let cs = Direction::ClientToServer;
     assert_eq!(conn.ws_start[0], Some(REQUEST.len() as u64));
@@ -226,43 +251,137 @@ fn frames_are_found_in_the_tcp_stream_sticky_and_split() {
         let stream: Vec<u8> = conn
             .tcp_of(d)
             .iter()
-            .flat_map(|&t| conn.tcp[t].bytes.to_vec())
+            .flat_map(|&t| {
+                let r = c.tcp(t).unwrap_or_else(|| panic!("call {t}"));
+                c.tcp_bytes(r)
+                    .unwrap_or_else(|| panic!("bytes of {t}"))
+                    .to_vec()
+            })
             .collect();
         assert_eq!(stream.len() as u64, conn.bytes[d.index()]);
-        assert!(!conn.frames_in(d).is_empty());
-        for &i in conn.frames_in(d) {
-            let f = &c.frames[i].frame;
-            let span = conn.frame_span(d, f).unwrap_or_else(|| panic!("no span"));
+        let frames = c.frames_in(conn, d);
+        assert!(!frames.is_empty());
+        for &i in &frames {
+            let r = c.frame_record(i).unwrap_or_else(|| panic!("frame {i}"));
+            let f = c.frame(i).unwrap_or_else(|| panic!("frame {i}"));
+            let span = conn.frame_span(r).unwrap_or_else(|| panic!("no span"));
             let at = &stream[span.start as usize..span.end as usize];
             assert_eq!(at, f.wire_bytes().as_slice(), "{d:?} frame {i}");
-            assert!(conn.call_at(d, span.start).is_some());
+            assert!(c.call_at(conn, d, span.start).is_some());
         }
     }
+    // Clearing forgets the calls and frames, and so the counts that describe them.
+    c.clear();
+    assert_eq!(c.connections[0].stream[0].sticky_calls, 0);
+    assert_eq!(c.connections[0].stream[0].split_frames, 0);
+    assert_eq!(c.frame_count(), 0);
 }
 
-/// The budget evicts TCP bytes oldest first across connections, including a connection that
+/// The budget drops TCP calls oldest first across connections, including a connection that
 /// keeps sending after another one opened.
 #[test]
-fn tcp_bytes_are_evicted_oldest_first_across_connections() {
-    let mut c = Capture::new(1000);
-    for i in 0..100u64 {
+fn tcp_calls_are_dropped_oldest_first_across_connections() {
+    let budget = 256 << 10;
+    let mut c = Capture::new(budget);
+    let calls = 2000u64;
+    for i in 0..calls {
         for conn in [1, 2] {
             c.ingest(Event {
                 conn,
                 time: Duration::from_millis(i),
                 kind: EventKind::Tcp {
                     direction: Direction::ClientToServer,
-                    bytes: bytes::Bytes::from(vec![0u8; 100]),
+                    bytes: bytes::Bytes::from(vec![i as u8; 100]),
                 },
             });
         }
-        assert!(c.payload_bytes <= 1000, "{} bytes kept", c.payload_bytes);
+        assert!(c.memory() <= budget, "{} bytes held", c.memory());
     }
-    // The newest calls of both connections are kept, the old ones of both evicted.
+    assert!(c.dropped.tcp_calls > 0);
+    // Both connections keep their newest calls, with their bytes, and lost their oldest.
     for conn in &c.connections {
-        assert!(conn.tcp.first().is_some_and(|t| t.bytes.is_empty()));
-        assert!(conn.tcp.last().is_some_and(|t| t.bytes.len() == 100));
-        assert_eq!(conn.tcp.iter().map(|t| t.len).sum::<usize>(), 100 * 100);
+        let kept = conn.tcp_of(Direction::ClientToServer);
+        let last = kept
+            .back()
+            .and_then(|&t| c.tcp(t))
+            .unwrap_or_else(|| panic!("none"));
+        assert_eq!(last.offset, (calls - 1) * 100);
+        assert_eq!(
+            c.tcp_bytes(last).as_deref(),
+            Some(&[(calls - 1) as u8; 100][..])
+        );
+        assert!(kept
+            .front()
+            .is_some_and(|&t| c.tcp(t).is_some_and(|r| r.offset > 0)));
+        assert_eq!(conn.bytes[0], calls * 100);
     }
-    assert_eq!(c.evicted_tcp_bytes, 200 * 100 - 1000);
+    assert_eq!(c.dropped.tcp_bytes, c.dropped.tcp_calls * 100);
+}
+
+/// Connection churn: thousands of short connections, each with a handshake and a close, stay
+/// within the budget: closed connections go once nothing of theirs is left.
+#[test]
+fn closed_connections_are_dropped_under_churn() {
+    let events = events_of_writes(
+        &[
+            REQUEST.as_bytes(),
+            &frame(OpCode::Close, true, &close_payload_bytes(1000, "")),
+        ],
+        Duration::ZERO,
+    );
+    let budget = 512 << 10;
+    let mut c = Capture::new(budget);
+    for n in 0..3000u64 {
+        for e in &events {
+            let mut e = e.clone();
+            if e.conn != 0 {
+                e.conn += n * 10;
+            }
+            c.ingest(e);
+        }
+        assert!(c.memory() <= budget, "{} bytes held", c.memory());
+    }
+    assert!(c.dropped.connections > 0);
+    assert!(c.connections.len() < 3000);
+    // The newest connection is still there, with its handshake.
+    let last = c.connections.last().unwrap_or_else(|| panic!("none"));
+    assert!(last.handshake.is_some());
+    assert_eq!(c.connection(last.id).map(|x| x.id), Some(last.id));
+}
+
+/// The filter's terms over a real session, and a bad query named instead of matching nothing
+/// silently.
+#[test]
+fn the_filter_finds_frames_by_every_term() {
+    use wsscope::capture::filter::{FrameFilter, QueryError};
+    let mut wire = frame(OpCode::Text, true, b"Hello World");
+    wire.extend(frame(OpCode::Binary, true, &[7; 2000]));
+    wire.extend(frame(OpCode::Ping, true, b"p"));
+    wire.extend(frame(OpCode::Close, true, &close_payload_bytes(1000, "")));
+    let c = capture_of(&wire, 1 << 20);
+    let count = |q: &str| {
+        let mut f = FrameFilter::default();
+        while f.update(q, None, &c, Duration::from_secs(5)) {}
+        assert!(f.error().is_none(), "{q}: {:?}", f.error());
+        f.rows().len()
+    };
+    // In: text, binary, ping, close. Out: text, binary, pong, close.
+    assert_eq!(count(""), 8);
+    assert_eq!(count("c->s"), 4);
+    assert_eq!(count("s->c op:pong"), 1);
+    assert_eq!(count("op:2"), 2);
+    assert_eq!(count("len>1000"), 2);
+    assert_eq!(count("len<=2 c->s"), 2, "the ping and the close");
+    assert_eq!(count("world"), 2, "case ignored, both ways");
+    assert_eq!(count("/W.rld/"), 2);
+    assert_eq!(count("/^Hello$/"), 0);
+    assert_eq!(count("#1 text"), 2);
+    assert_eq!(count("#2"), 0);
+    assert_eq!(count("!"), 0);
+    let mut f = FrameFilter::default();
+    f.update("/(/", None, &c, Duration::from_secs(5));
+    assert!(matches!(f.error(), Some(QueryError::Regex(p, _)) if p == "("));
+    assert!(f.rows().is_empty());
+    f.update("len>x", None, &c, Duration::from_secs(5));
+    assert!(matches!(f.error(), Some(QueryError::Term(t)) if t == "len>x"));
 }

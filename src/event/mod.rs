@@ -5,7 +5,9 @@
 //! sentence for people: errors, limits and HTTP answers are typed data that the CLI and the
 //! window put into words (in either language, see [`crate::i18n`]).
 //!
-//! Every event is serde-serialisable: a capture written as JSON lines reads back the same.
+//! Every event is serde-serialisable, and its serde form is the capture file's line (the serde
+//! attributes here and in [`crate::protocol`] define it; `docs/capture-format.md` describes it):
+//! a capture written as JSON lines reads back the same.
 
 pub mod command;
 
@@ -27,8 +29,10 @@ pub type ConnId = u64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Direction {
     /// Sent by the client (to the server).
+    #[serde(rename = "c2s")]
     ClientToServer,
     /// Sent by the server (to the client).
+    #[serde(rename = "s2c")]
     ServerToClient,
 }
 
@@ -52,6 +56,7 @@ impl Direction {
 
 /// Which end of a connection wsscope is, or where the connection came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Endpoint {
     /// wsscope's own server accepted it.
     Server,
@@ -78,6 +83,7 @@ impl Endpoint {
 
 /// Who ended a connection, by RFC role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ClosedBy {
     /// The client sent the first close frame, or dropped the TCP connection.
     Client,
@@ -127,22 +133,28 @@ impl Clock {
 }
 
 /// One thing that happened, with when and on which connection.
+///
+/// As JSON, one flat object: `{"t_us":1234,"conn":3,"type":"frame","dir":"c2s",...}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
+    /// Time since the capture's [`Clock`] started (monotonic).
+    #[serde(flatten, with = "crate::protocol::serde_repr::time")]
+    pub time: Duration,
     /// The connection (0 for events of no connection: listening, a server-wide error).
     pub conn: ConnId,
-    /// Time since the capture's [`Clock`] started (monotonic).
-    pub time: Duration,
     /// What happened.
+    #[serde(flatten)]
     pub kind: EventKind,
 }
 
 /// The kinds of event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     /// The capture's time zero on the wall clock: the first event of every source.
     Clock {
         /// Microseconds since the Unix epoch at time zero.
+        #[serde(rename = "unix_us")]
         unix_micros: u64,
     },
     /// A listener is bound.
@@ -163,8 +175,10 @@ pub enum EventKind {
     /// sticky/split-packet lesson): frames do not line up with them.
     Tcp {
         /// Whose bytes they are.
+        #[serde(rename = "dir")]
         direction: Direction,
         /// The bytes of that one call.
+        #[serde(with = "crate::protocol::serde_repr::bytes")]
         bytes: Bytes,
     },
     /// The upgrade request, its checks, the accept derivation and the response.
@@ -181,15 +195,19 @@ pub enum EventKind {
     /// A frame, in either direction, exactly as on the wire, with the rules it broke.
     Frame {
         /// Who sent it.
+        #[serde(rename = "dir")]
         direction: Direction,
-        /// The decoded frame.
+        /// The decoded frame (its fields sit beside `dir` in a file's line).
+        #[serde(flatten)]
         frame: Box<Frame>,
     },
     /// A complete message.
     Message {
         /// Who sent it.
+        #[serde(rename = "dir")]
         direction: Direction,
-        /// The reassembled message.
+        /// The reassembled message (its fields sit beside `dir` in a file's line).
+        #[serde(flatten)]
         message: Message,
     },
     /// A configured limit was hit and answered.
@@ -214,9 +232,36 @@ pub enum EventKind {
         clean: bool,
     },
     /// Something went wrong on this connection (or on the server, for connection 0).
+    #[serde(with = "error_field")]
     Error(ErrorKind),
     /// The listener stopped.
     Stopped,
+}
+
+/// `EventKind::Error` in a file's line: `"error": <ErrorKind>` beside `"type": "error"` (a tag
+/// and an enum cannot share one object otherwise).
+mod error_field {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::ErrorKind;
+
+    #[derive(Serialize)]
+    struct Out<'a> {
+        error: &'a ErrorKind,
+    }
+
+    #[derive(Deserialize)]
+    struct In {
+        error: ErrorKind,
+    }
+
+    pub fn serialize<S: Serializer>(error: &ErrorKind, s: S) -> Result<S::Ok, S::Error> {
+        Out { error }.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ErrorKind, D::Error> {
+        In::deserialize(d).map(|i| i.error)
+    }
 }
 
 /// A request's method and target.
@@ -230,6 +275,7 @@ pub struct RequestLine {
 
 /// Why a plain HTTP answer was given.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum HttpOutcome {
     /// `GET /`: the demo page (200).
     DemoPage,
@@ -254,6 +300,7 @@ pub enum HttpOutcome {
 
 /// Which configured limit was hit, and the unit of its numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LimitKind {
     /// Request head larger than allowed (431); bytes.
     HandshakeBytes,
@@ -271,6 +318,7 @@ pub enum LimitKind {
 
 /// What went wrong, as data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// The listener's `accept` failed.
     Accept(IoFailure),
@@ -292,6 +340,7 @@ pub enum ErrorKind {
 
 /// Why the protocol refused to send something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SendRefusal {
     /// A close frame was already sent (§5.5.1).
     Closed,
@@ -323,6 +372,7 @@ pub struct IoFailure {
 
 /// The I/O failures a socket meets, named; anything else is `Other`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum IoKind {
     /// The peer reset the connection.
     ConnectionReset,

@@ -18,7 +18,9 @@ impl WsscopeApp {
         ui.horizontal_wrapped(|ui| {
             ui.strong("wsscope");
             ui.separator();
-            match (&self.capture.listening, &self.server_error) {
+            // Copied out: the store's lock is not held while the bar draws.
+            let listening = self.server.capture().listening;
+            match (&listening, &self.server_error) {
                 (_, Some(e)) => {
                     ui.colored_label(style::BAD, e);
                 }
@@ -88,7 +90,12 @@ impl WsscopeApp {
                 out.send(Command::SetAutoPong(self.auto_pong));
             }
             ui.separator();
-            ui.label(fill(t.open_count, &[&self.capture.open_connections()]));
+            ui.label(fill(
+                t.open_count,
+                &[&self.server.capture().open_connections()],
+            ));
+            ui.separator();
+            self.record_button(ui);
             ui.separator();
             // Classroom controls: the projector needs large text; Ctrl +/- works too.
             let zoom = ui.ctx().zoom_factor();
@@ -128,8 +135,9 @@ impl WsscopeApp {
                 self.lang = self.lang.other();
             }
         });
-        if let (Some(addr), true) = (&self.capture.listening, self.server.local_addr().is_some()) {
-            ui.label(RichText::new(fill(t.try_it, &[&server::reachable(*addr)])).small());
+        let listening = self.server.capture().listening;
+        if let (Some(addr), true) = (listening, self.server.local_addr().is_some()) {
+            ui.label(RichText::new(fill(t.try_it, &[&server::reachable(addr)])).small());
         }
         ui.horizontal(|ui| {
             ui.selectable_value(&mut self.tab, Tab::Live, t.tab_live);
@@ -144,27 +152,35 @@ impl WsscopeApp {
     pub(super) fn status_bar(&self, ui: &mut egui::Ui) {
         let t = self.lang.t();
         ui.horizontal_wrapped(|ui| {
-            let c = &self.capture;
-            let mib = format!("{:.1}", c.payload_bytes as f64 / (1 << 20) as f64);
+            let c = self.server.capture();
+            let mib = |b: usize| format!("{:.1}", b as f64 / (1 << 20) as f64);
             ui.label(fill(
                 t.status_counts,
                 &[
-                    &c.frames.len(),
-                    &c.messages.len(),
+                    &c.frame_count(),
+                    &c.message_count(),
                     &c.connections.len(),
-                    &mib,
+                    &mib(c.memory()),
+                    &mib(c.budget),
                 ],
             ));
-            if c.evicted_frames > 0 || c.evicted_tcp_bytes > 0 {
+            let d = &c.dropped;
+            if let Some(since) = d.since {
                 ui.colored_label(
                     style::BAD,
                     fill(
                         t.evicted,
-                        &[&c.evicted_frames, &c.evicted_tcp_bytes, &(c.budget >> 20)],
+                        &[
+                            &d.frames,
+                            &d.messages,
+                            &d.tcp_calls,
+                            &d.connections,
+                            &format!("{:.3}", since.as_secs_f64()),
+                        ],
                     ),
                 );
             }
-            if let Some(n) = c.notices.last() {
+            if let Some(n) = c.notices.back() {
                 let lang = self.lang;
                 let (what, text) = match &n.what {
                     NoticeKind::Limit {
@@ -179,9 +195,61 @@ impl WsscopeApp {
                 };
                 ui.colored_label(style::BAD, format!("#{} {what}: {text}", n.conn));
             }
+            self.file_status(ui);
             if !self.status.is_empty() {
                 ui.label(&self.status);
             }
         });
+    }
+
+    /// Starts or stops recording to a new file named by the time.
+    fn record_button(&mut self, ui: &mut egui::Ui) {
+        let t = self.lang.t();
+        if self.server.recording().active() {
+            if ui.button(t.stop_recording).clicked() {
+                self.server.stop_recording();
+            }
+        } else if ui.button(t.record).on_hover_text(t.record_hover).clicked() {
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let path = std::path::PathBuf::from(format!("wsscope-{secs}.jsonl"));
+            if let Err(e) = self.server.start_recording(&path) {
+                self.status = fill(t.record_failed, &[&format!("{}: {e}", path.display())]);
+            }
+        }
+    }
+
+    /// The recording and the file being opened, for the status bar.
+    fn file_status(&self, ui: &mut egui::Ui) {
+        let t = self.lang.t();
+        {
+            let r = self.server.recording();
+            let path = r.path.display();
+            if let Some(e) = &r.error {
+                ui.colored_label(
+                    style::BAD,
+                    fill(t.record_failed, &[&format!("{path}: {e}")]),
+                );
+            } else if r.active() {
+                ui.colored_label(style::BAD, fill(t.recording_n, &[&r.events, &path]));
+            } else if r.events > 0 {
+                ui.label(fill(t.recorded_n, &[&r.events, &path]));
+            }
+        }
+        if let Some(l) = self.server.loading() {
+            let path = l.path.display();
+            match (&l.error, l.done) {
+                (Some(e), _) => {
+                    ui.colored_label(style::BAD, fill(t.open_failed, &[&path, &l.events, e]));
+                }
+                (None, true) => {
+                    ui.label(fill(t.opened_n, &[&path, &l.events]));
+                }
+                (None, false) => {
+                    ui.label(fill(t.opening_n, &[&path, &l.events]));
+                }
+            }
+        }
     }
 }

@@ -7,102 +7,21 @@ use egui_extras::{Column, TableBuilder};
 use super::i18n::{fill, opcode_name, Lang};
 use super::panel::{Action, Outbox, PanelCtx};
 use super::{anatomy, style};
-use crate::capture::{Capture, ConnState, FrameRecord};
-use crate::event::{Command, ConnId, Direction};
-
-/// The frames matching the filter box, kept up to date as frames arrive. Each frame is tested
-/// once, a few milliseconds' worth per repaint, so typing over a million frames never freezes
-/// the window: the matches fill in over the next repaints.
-#[derive(Default)]
-pub(super) struct FrameFilter {
-    query: String,
-    conn: Option<ConnId>,
-    scanned: usize,
-    rows: Vec<usize>,
-}
-
-impl FrameFilter {
-    /// Forgets the matches (the capture was cleared).
-    pub(super) fn reset(&mut self) {
-        self.scanned = 0;
-        self.rows.clear();
-    }
-
-    /// Tests frames not yet tested, until `budget` runs out. Returns whether some are left.
-    fn update(
-        &mut self,
-        query: &str,
-        conn: Option<ConnId>,
-        frames: &[FrameRecord],
-        budget: std::time::Duration,
-    ) -> bool {
-        let deadline = std::time::Instant::now() + budget;
-        if query != self.query || conn != self.conn || frames.len() < self.scanned {
-            self.query = query.to_string();
-            self.conn = conn;
-            self.reset();
-        }
-        let tokens: Vec<String> = self
-            .query
-            .split_whitespace()
-            .map(str::to_lowercase)
-            .collect();
-        while let Some(r) = frames.get(self.scanned) {
-            if self.conn.is_none_or(|c| c == r.conn) && matches(r, &tokens) {
-                self.rows.push(self.scanned);
-            }
-            self.scanned += 1;
-            if self.scanned % 256 == 0 && std::time::Instant::now() > deadline {
-                break;
-            }
-        }
-        self.scanned < frames.len()
-    }
-}
-
-/// Whether a frame matches every token: `#N` is a connection, `c->s`/`s->c` a direction, `!` a
-/// broken rule; anything else is looked for in the opcode name and the payload (ASCII case
-/// ignored, first 64 KiB).
-pub(super) fn matches(r: &FrameRecord, tokens: &[String]) -> bool {
-    tokens.iter().all(|t| {
-        if let Some(n) = t.strip_prefix('#').and_then(|n| n.parse::<ConnId>().ok()) {
-            return r.conn == n;
-        }
-        match t.as_str() {
-            "c->s" => return r.direction == Direction::ClientToServer,
-            "s->c" => return r.direction == Direction::ServerToClient,
-            "!" => return !r.frame.violations.is_empty(),
-            _ => {}
-        }
-        let needle = t.as_bytes();
-        contains_ci(r.frame.header.opcode.name().as_bytes(), needle)
-            || contains_ci(
-                &r.frame.payload[..r.frame.payload.len().min(64 << 10)],
-                needle,
-            )
-    })
-}
-
-/// Whether `needle` occurs in `hay`, ASCII case ignored (`needle` is already lower case).
-fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
-    let Some(&first) = needle.first() else {
-        return false;
-    };
-    hay.windows(needle.len()).any(|w| {
-        w[0].to_ascii_lowercase() == first
-            && w.iter()
-                .zip(needle)
-                .all(|(a, b)| a.to_ascii_lowercase() == *b)
-    })
-}
+use crate::capture::filter::{FrameFilter, QueryError};
+use crate::capture::{Capture, ConnState, FrameRecord, Seq};
+use crate::event::{Command, ConnId};
+use crate::protocol::Frame;
 
 /// The Live tab: the connections, the frame table with its filter and pause, the selected
 /// frame's anatomy and the composer. Its selection is what the other tabs follow.
 pub(super) struct LivePanel {
     selected_conn: Option<ConnId>,
-    selected_frame: Option<usize>,
-    /// The number of rows shown when the table was paused.
-    paused_at: Option<usize>,
+    selected_frame: Option<Seq>,
+    /// Frames seen when the table was paused: later ones are not listed until it resumes.
+    paused_at: Option<Seq>,
+    /// The selected frame rebuilt from the store, with its message's payload (the anatomy
+    /// draws every repaint; the rebuild copies the payload once).
+    shown: Option<Shown>,
     /// Keep the newest frame in view (a saved setting).
     pub(super) follow: bool,
     filter_text: String,
@@ -119,6 +38,7 @@ impl LivePanel {
             selected_conn: None,
             selected_frame: None,
             paused_at: None,
+            shown: None,
             follow,
             filter_text: String::new(),
             filter: FrameFilter::default(),
@@ -132,8 +52,8 @@ impl LivePanel {
         self.selected_conn
     }
 
-    /// Selects frame `frame` (an index into the capture) of connection `conn`.
-    pub(super) fn select(&mut self, conn: ConnId, frame: usize) {
+    /// Selects frame `frame` (its sequence number in the capture) of connection `conn`.
+    pub(super) fn select(&mut self, conn: ConnId, frame: Seq) {
         self.selected_conn = Some(conn);
         self.selected_frame = Some(frame);
     }
@@ -143,6 +63,7 @@ impl LivePanel {
         self.filter.reset();
         self.selected_frame = None;
         self.paused_at = None;
+        self.shown = None;
     }
 
     /// The whole tab: connections on the left, anatomy on the right, the table in between.
@@ -222,27 +143,28 @@ impl LivePanel {
 
     /// Number of rows the table shows (frozen while paused).
     fn visible_rows(&self, capture: &Capture) -> usize {
-        let all = if !self.filter_text.trim().is_empty() {
-            self.filter.rows.len()
-        } else {
-            match self.selected_conn {
-                Some(id) => capture.frames_of(id).len(),
-                None => capture.frames.len(),
+        let end = self.paused_at.unwrap_or(Seq::MAX);
+        if !self.filter_text.trim().is_empty() {
+            return self.filter.rows().partition_point(|&s| s < end);
+        }
+        match self.selected_conn {
+            Some(id) => capture
+                .connection(id)
+                .map_or(0, |c| c.frame_seqs().partition_point(|&s| s < end)),
+            None => {
+                let kept_end = capture.frames_seen().min(end);
+                usize::try_from(kept_end.saturating_sub(capture.first_frame())).unwrap_or(0)
             }
-        };
-        match self.paused_at {
-            Some(n) => n.min(all),
-            None => all,
         }
     }
 
-    fn frame_index(&self, capture: &Capture, row: usize) -> Option<usize> {
+    fn frame_index(&self, capture: &Capture, row: usize) -> Option<Seq> {
         if !self.filter_text.trim().is_empty() {
-            return self.filter.rows.get(row).copied();
+            return self.filter.rows().get(row).copied();
         }
         match self.selected_conn {
-            Some(id) => capture.frames_of(id).get(row).copied(),
-            None => (row < capture.frames.len()).then_some(row),
+            Some(id) => capture.connection(id)?.frame_seqs().get(row).copied(),
+            None => Some(capture.first_frame() + row as u64),
         }
     }
 
@@ -254,7 +176,7 @@ impl LivePanel {
         let more = self.filter.update(
             &self.filter_text,
             self.selected_conn,
-            &capture.frames,
+            capture,
             std::time::Duration::from_millis(8),
         );
         if more {
@@ -285,15 +207,21 @@ impl LivePanel {
                 self.paused_at = None;
                 self.refresh_filter(ui.ctx(), capture);
             }
-            if !self.filter_text.trim().is_empty() {
+            if let Some(e) = self.filter.error() {
+                let text = match e {
+                    QueryError::Regex(re, why) => fill(t.filter_bad_regex, &[re, why]),
+                    QueryError::Term(term) => fill(t.filter_bad_term, &[term]),
+                };
+                ui.colored_label(style::BAD, text);
+            } else if !self.filter_text.trim().is_empty() {
                 ui.label(fill(
                     t.filtered_n,
-                    &[&self.filter.rows.len(), &capture.frames.len()],
+                    &[&self.filter.rows().len(), &capture.frame_count()],
                 ));
             }
             let mut paused = self.paused_at.is_some();
             if ui.checkbox(&mut paused, t.pause).changed() {
-                self.paused_at = paused.then(|| self.visible_rows(capture));
+                self.paused_at = paused.then(|| capture.frames_seen());
             }
             ui.checkbox(&mut self.follow, t.follow);
             if ui.button(t.clear).on_hover_text(t.clear_hover).clicked() {
@@ -355,10 +283,17 @@ impl LivePanel {
                     let Some(i) = self.frame_index(capture, row.index()) else {
                         return;
                     };
-                    let Some(r) = capture.frames.get(i) else {
+                    let Some(r) = capture.frame_record(i) else {
                         return;
                     };
-                    frame_row(&mut row, cx.lang, i, r, self.selected_frame == Some(i));
+                    let preview = capture.payload_prefix(r, 80);
+                    frame_row(
+                        &mut row,
+                        cx.lang,
+                        (i, r),
+                        &preview,
+                        self.selected_frame == Some(i),
+                    );
                     if row.response().clicked() {
                         clicked = Some(i);
                     }
@@ -372,29 +307,40 @@ impl LivePanel {
 
     fn anatomy_ui(&mut self, ui: &mut egui::Ui, cx: &PanelCtx) {
         let t = cx.lang.t();
-        let Some(r) = self.selected_frame.and_then(|i| cx.capture.frames.get(i)) else {
+        let capture = cx.capture;
+        let record = self
+            .selected_frame
+            .and_then(|i| Some((i, capture.frame_record(i)?)));
+        let Some((seq, r)) = record else {
             ui.heading(t.anatomy);
             ui.label(t.select_frame);
             return;
         };
-        let n = self.selected_frame.map_or(0, |i| i + 1);
+        if self.shown.as_ref().is_none_or(|s| s.seq != seq) {
+            self.shown = Shown::of(capture, seq);
+        }
+        let Some(shown) = &self.shown else {
+            ui.label(t.not_kept);
+            return;
+        };
+        let n = seq + 1;
         let title = fill(
             t.frame_title,
             &[
                 &n,
                 &r.conn,
                 &style::arrow(r.direction),
-                &opcode_name(cx.lang, r.frame.header.opcode),
+                &opcode_name(cx.lang, r.header.opcode),
             ],
         );
-        let message = r.message.and_then(|m| cx.capture.messages.get(m));
+        let message = r.message().and_then(|m| capture.message(m));
         let mut jump = None;
         egui::ScrollArea::vertical()
             .id_salt("anatomy")
             .show(ui, |ui| {
-                anatomy::show(ui, cx.lang, n, &title, &r.frame);
+                anatomy::show(ui, cx.lang, n, &title, &shown.frame);
                 // A one-frame message says so in the fragment row already.
-                let Some(m) = message.filter(|m| m.frames.len() > 1) else {
+                let Some(m) = message.filter(|m| m.frames().len() > 1) else {
                     return;
                 };
                 // The frames of a fragmented message, grouped: each one a click away.
@@ -402,14 +348,10 @@ impl LivePanel {
                 ui.add_space(4.0);
                 ui.label(fill(
                     t.part_of,
-                    &[
-                        &opcode_name(cx.lang, m.message.opcode),
-                        &m.message.payload.len(),
-                        &m.frames.len(),
-                    ],
+                    &[&opcode_name(cx.lang, m.opcode), &m.len, &m.frames().len()],
                 ));
                 ui.horizontal_wrapped(|ui| {
-                    for &f in m.frames.iter().take(SHOWN) {
+                    for &f in m.frames().iter().take(SHOWN) {
                         if ui
                             .selectable_label(Some(f) == self.selected_frame, (f + 1).to_string())
                             .clicked()
@@ -417,15 +359,16 @@ impl LivePanel {
                             jump = Some(f);
                         }
                     }
-                    if m.frames.len() > SHOWN {
-                        ui.label(fill(t.more_frames, &[&(m.frames.len() - SHOWN)]));
+                    if m.frames().len() > SHOWN {
+                        ui.label(fill(t.more_frames, &[&(m.frames().len() - SHOWN)]));
                     }
                 });
                 ui.label(t.reassembled);
-                if m.payload_kept {
-                    anatomy::payload_view(ui, cx.lang, &m.message.payload);
-                } else {
-                    ui.label(t.not_kept);
+                match &shown.message {
+                    Some(p) => anatomy::payload_view(ui, cx.lang, p),
+                    None => {
+                        ui.label(t.not_kept);
+                    }
                 }
             });
         if jump.is_some() {
@@ -477,19 +420,19 @@ impl LivePanel {
     }
 }
 
-/// One row of the frame table: frame `i`, `r`.
+/// One row of the frame table: frame `i`, `r`, whose payload starts with `preview`.
 fn frame_row(
     row: &mut egui_extras::TableRow,
     lang: Lang,
-    i: usize,
-    r: &FrameRecord,
+    (i, r): (Seq, &FrameRecord),
+    preview: &[u8],
     selected: bool,
 ) {
     let t = lang.t();
-    let h = &r.frame.header;
+    let h = &r.header;
     row.set_selected(selected);
     row.col(|ui| {
-        let bad = !r.frame.violations.is_empty();
+        let bad = !r.violations().is_empty();
         ui.label(
             RichText::new(format!("{}{}", i + 1, if bad { " !" } else { "" })).color(if bad {
                 style::BAD
@@ -499,7 +442,7 @@ fn frame_row(
         );
     });
     row.col(|ui| {
-        ui.monospace(format!("{:.6}", r.time.as_secs_f64()));
+        ui.monospace(format!("{:.6}", r.time().as_secs_f64()));
     });
     row.col(|ui| {
         ui.label(format!("#{}", r.conn));
@@ -525,6 +468,31 @@ fn frame_row(
         ui.colored_label(style::LENGTH, fill(t.bit_form, &[&h.payload_len, &bits]));
     });
     row.col(|ui| {
-        ui.label(crate::explain::preview(true, &r.frame.payload, 80));
+        ui.label(crate::explain::preview(true, preview, 80));
     });
+}
+
+/// The selected frame, rebuilt from the store, and its message's payload when it spans
+/// several frames.
+struct Shown {
+    seq: Seq,
+    frame: Frame,
+    message: Option<bytes::Bytes>,
+}
+
+impl Shown {
+    fn of(capture: &Capture, seq: Seq) -> Option<Self> {
+        let frame = capture.frame(seq)?;
+        let message = capture
+            .frame_record(seq)
+            .and_then(FrameRecord::message)
+            .and_then(|m| capture.message(m))
+            .filter(|m| m.frames().len() > 1)
+            .and_then(|m| capture.message_payload(m));
+        Some(Self {
+            seq,
+            frame,
+            message,
+        })
+    }
 }

@@ -10,6 +10,7 @@ mod chrome;
 pub mod fonts;
 mod handshake_panel;
 mod handshake_view;
+mod ingest;
 pub use crate::i18n;
 mod live;
 mod panel;
@@ -19,16 +20,16 @@ mod stream_view;
 mod style;
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use eframe::egui;
 
 use crate::capture::Capture;
 use crate::event::{Command, ReplyMode};
-use crate::server::{ServerConfig, StartError, Supervisor};
+use crate::server::{ServerConfig, StartError};
 use handshake_panel::{AcceptPanel, HandshakePanel};
 use i18n::{fill, Lang};
+use ingest::Engine;
 use live::LivePanel;
 use panel::{Action, Outbox, PanelCtx};
 use playground::{BuildPanel, DecodePanel};
@@ -92,14 +93,14 @@ const RESTART_GRACE: Duration = Duration::from_secs(1);
 /// The application: the server's lifecycle, the capture, the window's chrome and one struct
 /// per tab with that tab's view state.
 pub struct WsscopeApp {
-    /// The server, its restarts and its events (stopped when the window closes).
-    server: Supervisor,
+    /// The server, its restarts, and the capture its events go into on the ingest thread
+    /// (stopped when the window closes).
+    server: Engine,
     server_error: Option<String>,
     /// The options the server was (or is to be) started with, edited in the server window.
     config: ServerConfig,
     server_form: server_window::Form,
     egui_ctx: egui::Context,
-    capture: Capture,
     lang: Lang,
     tab: Tab,
     /// The top bar's reply mode and auto-pong switch, and the fixed text kept while in echo.
@@ -126,8 +127,6 @@ impl WsscopeApp {
     pub fn with_settings(ctx: &egui::Context, settings: Settings) -> Self {
         fonts::install(ctx, fonts::Sources::BundledAndSystem);
         let config = ServerConfig::default();
-        // New events request a repaint once until the window has drained them.
-        let repaint = ctx.clone();
         apply_view_settings(ctx, &settings);
         let Settings {
             lang,
@@ -138,12 +137,11 @@ impl WsscopeApp {
             hex,
         } = settings;
         Self {
-            server: Supervisor::new(Some(Arc::new(move || repaint.request_repaint()))),
+            server: Engine::new(ctx, CAPTURE_BUDGET),
             server_error: None,
             server_form: server_window::Form::from_config(&config),
             config,
             egui_ctx: ctx.clone(),
-            capture: Capture::new(CAPTURE_BUDGET),
             lang,
             tab: Tab::Accept,
             reply: ReplyMode::Echo,
@@ -268,14 +266,14 @@ impl WsscopeApp {
         self.lang
     }
 
-    /// The capture store (for tests and exports).
-    pub fn capture(&self) -> &Capture {
-        &self.capture
+    /// The capture store (for tests and exports), read-locked: events wait while it is held.
+    pub fn capture(&self) -> std::sync::RwLockReadGuard<'_, Capture> {
+        self.server.capture()
     }
 
     /// The capture store, to load recorded events into (benches, imports).
-    pub fn capture_mut(&mut self) -> &mut Capture {
-        &mut self.capture
+    pub fn capture_mut(&mut self) -> std::sync::RwLockWriteGuard<'_, Capture> {
+        self.server.capture_mut()
     }
 
     /// Shows the live view (connections, frames, anatomy).
@@ -298,7 +296,7 @@ impl WsscopeApp {
     /// Draws the open tab; the Live tab lays out its own side panels.
     fn panels_ui(&mut self, ui: &mut egui::Ui, out: &mut Outbox) {
         let Self {
-            capture,
+            server,
             lang,
             tab,
             live,
@@ -309,8 +307,9 @@ impl WsscopeApp {
             build,
             ..
         } = self;
+        let capture = server.capture();
         let cx = PanelCtx {
-            capture,
+            capture: &capture,
             lang: *lang,
             selected_conn: live.selected_conn(),
         };
@@ -339,7 +338,7 @@ impl WsscopeApp {
         }
         for a in actions {
             match a {
-                Action::ClearCapture => self.capture.clear(),
+                Action::ClearCapture => self.server.capture_mut().clear(),
                 Action::ShowFrame { conn, frame } => {
                     self.live.select(conn, frame);
                     self.tab = Tab::Live;
@@ -354,20 +353,6 @@ impl WsscopeApp {
         // The pass that asked drew the state before; show the state after.
         ctx.request_repaint();
     }
-
-    /// Moves queued events into the capture, for at most a few milliseconds per frame so the
-    /// window stays responsive under load (the rest waits in the channel: nothing is lost).
-    /// Whether to come back soon.
-    fn drain(&mut self) -> bool {
-        let capture = &mut self.capture;
-        let drained = self.server.drain(Duration::from_millis(8), |batch| {
-            for e in batch {
-                capture.ingest(e);
-            }
-        });
-        // A stopped server's last events may still come: keep looking until its channel closes.
-        drained.more || self.server.retiring()
-    }
 }
 
 impl eframe::App for WsscopeApp {
@@ -375,9 +360,6 @@ impl eframe::App for WsscopeApp {
         self.poll_restart();
         if self.server.restarting() {
             ctx.request_repaint_after(Duration::from_millis(50));
-        }
-        if self.drain() {
-            ctx.request_repaint();
         }
     }
 
@@ -415,8 +397,50 @@ pub fn has_display() -> bool {
     }
 }
 
-/// Opens the window with the server listening per `config`. Returns the process exit status.
-pub fn run(config: ServerConfig) -> ExitCode {
+/// What the window starts with besides its server.
+#[derive(Debug, Clone, Default)]
+pub struct WindowOptions {
+    /// The capture's memory budget in bytes (default [`CAPTURE_BUDGET`]).
+    pub budget: Option<usize>,
+    /// Record every event to this file from the start.
+    pub record: Option<std::path::PathBuf>,
+    /// Show this capture file instead of running a server.
+    pub open: Option<std::path::PathBuf>,
+}
+
+impl WsscopeApp {
+    /// Applies `opts`: the budget, a recording, a file to open. Returns what went wrong.
+    pub fn apply_options(&mut self, opts: &WindowOptions) -> Result<(), String> {
+        if let Some(b) = opts.budget {
+            self.server.capture_mut().budget = b;
+        }
+        if let Some(path) = &opts.open {
+            self.server.open(path, &self.egui_ctx);
+            self.tab = Tab::Live;
+        }
+        if let Some(path) = &opts.record {
+            self.server
+                .start_recording(path)
+                .map_err(|e| format!("cannot record to {}: {e}", path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Opens the window: with the server listening per `config`, or showing the capture file
+/// `opts.open` without one. Returns the process exit status.
+pub fn run(config: ServerConfig, opts: WindowOptions) -> ExitCode {
+    // A path that cannot be written is refused before the window opens.
+    if let Some(path) = &opts.record {
+        if let Err(e) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            eprintln!("wsscope: cannot record to {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+    }
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_inner_size([1500.0, 900.0])
@@ -432,11 +456,15 @@ pub fn run(config: ServerConfig) -> ExitCode {
                 .storage
                 .and_then(|s| eframe::get_value::<Settings>(s, SETTINGS_KEY))
                 .unwrap_or_default();
-            Ok(Box::new(WsscopeApp::with_server_and_settings(
-                config,
-                &cc.egui_ctx,
-                settings,
-            )))
+            let mut app = if opts.open.is_some() {
+                WsscopeApp::with_settings(&cc.egui_ctx, settings)
+            } else {
+                WsscopeApp::with_server_and_settings(config, &cc.egui_ctx, settings)
+            };
+            if let Err(e) = app.apply_options(&opts) {
+                app.status = e;
+            }
+            Ok(Box::new(app))
         }),
     ) {
         Ok(()) => ExitCode::SUCCESS,

@@ -35,7 +35,10 @@ pub(super) enum Action {
     /// Forget every frame and message (the connections stay).
     ClearCapture,
     /// Show frame `frame` of connection `conn` in the Live panel.
-    ShowFrame { conn: ConnId, frame: usize },
+    ShowFrame {
+        conn: ConnId,
+        frame: crate::capture::Seq,
+    },
     /// Open these bytes in the decoder, judged as sent by `sender`.
     Decode { hex: String, sender: Role },
     /// Put this text in the status bar.

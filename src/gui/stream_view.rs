@@ -7,13 +7,13 @@ use eframe::egui::{self, Color32, RichText};
 use super::i18n::fill;
 use super::panel::{Action, Outbox, PanelCtx};
 use super::style;
-use crate::capture::ConnRecord;
-use crate::event::Direction;
+use crate::capture::{Capture, ConnRecord, Seq};
+use crate::event::{ConnId, Direction};
 
 /// One part of a call: the handshake, a frame (whole or a piece), or bytes not yet framed.
 enum Piece {
     Http(u64),
-    Frame { index: usize, here: u64, total: u64 },
+    Frame { index: Seq, here: u64, total: u64 },
     Rest(u64),
 }
 
@@ -29,7 +29,8 @@ impl Piece {
 /// What the call with stream range `range` carried, in order.
 fn pieces(
     c: &ConnRecord,
-    frames: &[crate::capture::FrameRecord],
+    capture: &Capture,
+    list: &[Seq],
     d: Direction,
     range: std::ops::Range<u64>,
 ) -> Vec<Piece> {
@@ -41,11 +42,10 @@ fn pieces(
         out.push(Piece::Http(http_end - pos));
         pos = http_end;
     }
-    let list = c.frames_in(d);
-    let span = |i: usize| {
-        frames
-            .get(i)
-            .and_then(|r| c.frame_span(d, &r.frame))
+    let span = |i: Seq| {
+        capture
+            .frame_record(i)
+            .and_then(|r| c.frame_span(r))
             .unwrap_or(0..0)
     };
     let first = list.partition_point(|&i| span(i).end <= pos);
@@ -72,7 +72,7 @@ fn pieces(
 }
 
 /// Alternating colours so neighbouring frames stand apart.
-fn frame_color(index: usize) -> Color32 {
+fn frame_color(index: Seq) -> Color32 {
     if index % 2 == 0 {
         style::PAYLOAD
     } else {
@@ -84,12 +84,16 @@ fn frame_color(index: usize) -> Color32 {
 pub(super) struct StreamPanel {
     /// The direction shown.
     dir: Direction,
+    /// The frames of the connection and direction shown, and the capture state they were
+    /// listed at (connection, direction, oldest frame kept, frames seen).
+    frames: (ConnId, Direction, Seq, Seq, Vec<Seq>),
 }
 
 impl Default for StreamPanel {
     fn default() -> Self {
         Self {
             dir: Direction::ClientToServer,
+            frames: (0, Direction::ClientToServer, 0, 0, Vec::new()),
         }
     }
 }
@@ -97,7 +101,7 @@ impl Default for StreamPanel {
 impl StreamPanel {
     /// Draws the tab; a click on a frame asks the Live tab to show it.
     pub(super) fn ui(&mut self, ui: &mut egui::Ui, cx: &PanelCtx, out: &mut Outbox) {
-        let Self { dir } = self;
+        let Self { dir, frames } = self;
         let t = cx.lang.t();
         ui.horizontal_wrapped(|ui| {
             ui.label(t.stream_intro);
@@ -123,19 +127,23 @@ impl StreamPanel {
             }
         });
         let d = *dir;
+        let key = (id, d, cx.capture.first_frame(), cx.capture.frames_seen());
+        if (frames.0, frames.1, frames.2, frames.3) != key {
+            *frames = (key.0, key.1, key.2, key.3, cx.capture.frames_in(c, d));
+        }
+        let list = &frames.4;
         let stats = &c.stream[d.index()];
         ui.label(fill(
             t.stream_summary,
             &[
                 &c.tcp_of(d).len(),
-                &c.frames_in(d).len(),
+                &list.len(),
                 &stats.sticky_calls,
                 &stats.split_frames,
             ],
         ));
         ui.separator();
         let mut jump = None;
-        let frames = &cx.capture.frames;
         let calls = c.tcp_of(d);
         let row_h = ui.spacing().interact_size.y + 6.0;
         egui::ScrollArea::vertical()
@@ -143,21 +151,21 @@ impl StreamPanel {
             .auto_shrink([false, false])
             .show_rows(ui, row_h, calls.len(), |ui, rows| {
                 for row in rows {
-                    let Some(r) = calls.get(row).and_then(|&i| c.tcp.get(i)) else {
+                    let Some(r) = calls.get(row).and_then(|&i| cx.capture.tcp(i)) else {
                         continue;
                     };
-                    let parts = pieces(c, frames, d, r.range());
+                    let parts = pieces(c, cx.capture, list, d, r.range());
                     ui.horizontal(|ui| {
-                        ui.monospace(format!("{:.6}", r.time.as_secs_f64()));
+                        ui.monospace(format!("{:.6}", r.time().as_secs_f64()));
                         // A fixed width keeps the bars in one column.
                         ui.add_sized(
                             [150.0, row_h - 6.0],
                             egui::Label::new(
-                                RichText::new(fill(t.stream_call, &[&r.len, &r.offset]))
+                                RichText::new(fill(t.stream_call, &[&r.len(), &r.offset]))
                                     .color(style::direction(d)),
                             ),
                         );
-                        bar(ui, &parts, r.len as u64);
+                        bar(ui, &parts, r.len() as u64);
                         if parts.len() > 1 {
                             ui.colored_label(style::BAD, t.sticky);
                         }

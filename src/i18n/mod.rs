@@ -195,8 +195,8 @@ strings! {
     restarted: "listening again on {0}", "已重新监听 {0}";
 
     // Status bar.
-    status_counts: "{0} frames · {1} messages · {2} connections · {3} MiB kept", "{0} 帧 · {1} 条消息 · {2} 个连接 · 保留 {3} MiB";
-    evicted: "{0} older frame payloads and {1} TCP bytes evicted (budget {2} MiB)", "已淘汰 {0} 个较早帧的载荷和 {1} 字节 TCP 数据（预算 {2} MiB）";
+    status_counts: "{0} frames · {1} messages · {2} connections · {3} of {4} MiB", "{0} 帧 · {1} 条消息 · {2} 个连接 · 已用 {3} / {4} MiB";
+    evicted: "budget full: the oldest {0} frames, {1} messages, {2} TCP calls and {3} closed connections were dropped; complete from {4} s on", "预算已满：已丢弃最早的 {0} 个帧、{1} 条消息、{2} 次 TCP 调用和 {3} 个已关闭连接；从 {4} 秒起完整";
     notice_error: "error", "错误";
     notice_limit: "limit reached", "达到上限";
 
@@ -291,8 +291,8 @@ strings! {
     clear: "clear", "清空";
     clear_hover: "forget every captured frame (connections stay)", "清除所有已捕获的帧（连接保留）";
     filter_label: "Filter:", "筛选：";
-    filter_hint: "filter: text, opcode, #conn", "筛选：文本、操作码、#连接";
-    filter_hover: "shows only frames whose opcode, connection (#3), direction (C->S) or payload text contains this", "只显示操作码、连接（#3）、方向（C->S）或载荷文本包含这些字的帧";
+    filter_hint: "filter: text #3 c->s op:ping len>100 /re/ !", "筛选：文本 #3 c->s op:ping len>100 /正则/ !";
+    filter_hover: "every term must match: #3 connection, c->s or s->c direction, op:ping opcode (name or number), len>100 len<10 len=0 payload length, /regex/ over the payload bytes, ! broke a rule; any other word is looked for in the opcode name and the payload (case ignored)", "每一项都须匹配：#3 连接，c->s 或 s->c 方向，op:ping 操作码（名称或数字），len>100 len<10 len=0 载荷长度，/正则/ 匹配载荷字节，! 违反规则；其他词在操作码名称和载荷中查找（不分大小写）";
     filtered_n: "{0} of {1} frames match", "{1} 个帧中有 {0} 个匹配";
     col_time: "time s", "时间 s";
     col_conn: "conn", "连接";
@@ -352,7 +352,7 @@ strings! {
     col_char: "char", "字符";
     more_unmasked: "... {0} more bytes unmasked the same way", "……其余 {0} 字节以同样方式去掩码";
     payload: "Payload", "载荷";
-    not_kept: "(not kept: decoding stopped at this header, or the capture budget evicted it)", "（未保留：解码在此帧头处停止，或因捕获预算已被淘汰）";
+    not_kept: "(not kept: decoding stopped at this header, or the capture budget dropped its first frames)", "（未保留：解码在此帧头处停止，或因捕获预算已丢弃其前面的帧）";
     close_no_code: "no status code (received as 1005)", "没有状态码（按 1005 处理）";
     close_code: "close code {0}: {1}", "关闭状态码 {0}：{1}";
     close_reason: "reason: {0}", "原因：{0}";
@@ -426,6 +426,17 @@ strings! {
     tr_header: "header {0}", "帧头 {0}";
     op_reserved_data: "reserved (data)", "保留（数据帧）";
     op_reserved_control: "reserved (control)", "保留（控制帧）";
+    filter_bad_regex: "bad regular expression /{0}/: {1}", "正则表达式 /{0}/ 无效：{1}";
+    filter_bad_term: "unknown filter term {0}", "无法识别的筛选项 {0}";
+    record: "Record", "录制";
+    record_hover: "write every event from now on to a JSON-lines file in the current folder (read it back with `wsscope read` or `wsscope open`): unlike the window's memory budget, nothing on disk is dropped", "从现在起把每个事件写入当前目录下的 JSON lines 文件（可用 `wsscope read` 或 `wsscope open` 读回）：与窗口的内存预算不同，写入磁盘的内容不会被丢弃";
+    stop_recording: "Stop recording", "停止录制";
+    recording_n: "recording: {0} events to {1}", "录制中：{0} 个事件写入 {1}";
+    recorded_n: "recorded {0} events to {1}", "已录制 {0} 个事件到 {1}";
+    record_failed: "recording stopped: {0}", "录制已停止：{0}";
+    opening_n: "opening {0}: {1} events", "正在打开 {0}：{1} 个事件";
+    opened_n: "opened {0}: {1} events", "已打开 {0}：{1} 个事件";
+    open_failed: "{0}: read {1} events, then: {2}", "{0}：读取 {1} 个事件后出错：{2}";
 }
 
 mod events;

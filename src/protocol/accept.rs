@@ -17,6 +17,7 @@ pub struct AcceptDerivation {
     /// `key + GUID`, the exact string that is hashed.
     pub concatenated: String,
     /// SHA-1 of `concatenated`: 20 raw bytes.
+    #[serde(with = "super::serde_repr::hex")]
     pub sha1: [u8; 20],
     /// base64 of the 20 raw bytes: the Sec-WebSocket-Accept value.
     pub accept: String,
@@ -24,6 +25,7 @@ pub struct AcceptDerivation {
 
 /// Whether a Sec-WebSocket-Key is well formed (§4.1: base64 of a 16-byte nonce).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum KeyCheck {
     /// base64 that decodes to exactly 16 bytes.
     Valid,
@@ -35,6 +37,7 @@ pub enum KeyCheck {
 
 /// Why a key is not base64, as data (positions count the key's bytes from 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Base64Problem {
     /// A byte outside the base64 alphabet.
     InvalidByte {

@@ -5,6 +5,8 @@ use std::fmt;
 
 /// A close status code as read from (or written to) the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+// In files, the number itself: every u16 converts back to the same code.
+#[serde(into = "u16", from = "u16")]
 pub enum CloseCode {
     /// 1000: normal closure.
     Normal,

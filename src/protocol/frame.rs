@@ -23,6 +23,7 @@ use super::violation::Violation;
 
 /// The 4-bit opcode. Every value converts; reserved ones are kept so they can be shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OpCode {
     /// 0x0: continuation of a fragmented message.
     Continuation,
@@ -106,6 +107,7 @@ impl fmt::Display for OpCode {
 
 /// Which of the three payload-length encodings a frame uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LenEncoding {
     /// The length (0–125) is the 7-bit field itself.
     Seven,
@@ -176,6 +178,7 @@ pub struct FrameHeader {
     /// Payload length in bytes.
     pub payload_len: u64,
     /// The masking key, when `masked`.
+    #[serde(with = "super::serde_repr::hex_opt")]
     pub mask_key: Option<[u8; 4]>,
     /// Which length encoding the header uses.
     pub len_encoding: LenEncoding,
@@ -338,6 +341,7 @@ pub fn encode_frame(mut header: FrameHeader, payload: &[u8], out: &mut Vec<u8>) 
 
 /// Where a frame sits in its message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Fragment {
     /// A data frame with FIN set and no message open: a whole message.
     Whole,
@@ -362,8 +366,10 @@ pub struct Frame {
     /// Every header field.
     pub header: FrameHeader,
     /// The header bytes exactly as received.
+    #[serde(with = "super::serde_repr::bytes")]
     pub header_bytes: Bytes,
     /// The payload after unmasking (what the application sees). Empty when not captured.
+    #[serde(with = "super::serde_repr::bytes")]
     pub payload: Bytes,
     /// False when the payload was not kept because the frame broke a limit and decoding stopped.
     pub payload_captured: bool,

@@ -32,6 +32,7 @@ pub struct Header {
     /// The name as sent (case preserved).
     pub name: String,
     /// The raw value.
+    #[serde(with = "super::serde_repr::vec")]
     pub value: Vec<u8>,
 }
 
@@ -39,6 +40,7 @@ pub struct Header {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Request {
     /// The exact bytes of the head, through the blank line.
+    #[serde(with = "super::serde_repr::vec")]
     pub raw: Vec<u8>,
     /// The method (`GET`).
     pub method: String,
@@ -179,6 +181,7 @@ impl Request {
 
 /// The rules of §4.2.1, one per item, plus the optional fields shown for information.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CheckId {
     /// Item 1: the method is GET.
     Method,
@@ -261,6 +264,7 @@ impl CheckId {
 
 /// A check's result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The rule holds.
     Pass,
@@ -272,6 +276,7 @@ pub enum Outcome {
 
 /// What a check found: the value as sent (data, never translated), or why there is none.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Found {
     /// The value (several fields of the same name joined with ", "; the HTTP version as
     /// `HTTP/1.x`).
@@ -457,6 +462,7 @@ pub struct Response {
     /// 101, 400, 426 (or 431 from [`HandshakeError`]).
     pub status: u16,
     /// The exact response bytes.
+    #[serde(with = "super::serde_repr::vec")]
     pub raw: Vec<u8>,
     /// The chosen subprotocol, on 101.
     pub subprotocol: Option<String>,

@@ -18,6 +18,7 @@ pub struct Message {
     /// `Text` or `Binary`.
     pub opcode: OpCode,
     /// The application data (after any extension's transform).
+    #[serde(with = "super::serde_repr::bytes")]
     pub payload: Bytes,
     /// How many data frames carried it.
     pub frame_count: usize,

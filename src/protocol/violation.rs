@@ -8,6 +8,7 @@ use super::frame::{LenEncoding, OpCode};
 
 /// A rule of RFC 6455 that the bytes on the wire broke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Rule {
     /// An RSV bit is set that no negotiated extension claims.
     ReservedBitSet,
@@ -131,6 +132,7 @@ impl Rule {
 /// What one occurrence of a broken rule looked like: numbers and names from the wire, never a
 /// sentence (the CLI and the window say it in their language, see `i18n::violation_detail`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Detail {
     /// Nothing to add to the rule.
     None,
@@ -192,6 +194,7 @@ pub enum Detail {
 
 /// Why an extension could not decode a message.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ExtensionFailure {
     /// The data is not valid for the extension. The text is the decompressor's own words, shown
     /// as data (like a header value), not a sentence of wsscope's.

@@ -1,0 +1,357 @@
+//! The window's engine: the server's [`Supervisor`] and the capture store, with a thread of
+//! their own that moves events into the store as they come. Drawing never slows the wire: the
+//! UI reads the store under a read lock while it draws, the ingest thread takes the write lock
+//! for a few milliseconds at a time between frames, and a minimised or hidden window (which
+//! does not paint) still drains every event.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
+use std::sync::{RwLockReadGuard, RwLockWriteGuard};
+use std::thread::{JoinHandle, Thread};
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+
+use std::path::{Path, PathBuf};
+
+use crate::capture::Capture;
+use crate::event::{Clock, Command, Event, EventKind};
+use crate::record::{Reader, Writer};
+use crate::server::{ServerConfig, StartError, Supervisor};
+
+/// How long the ingest thread holds the store at a time: the UI waits at most this long for it.
+const HOLD: Duration = Duration::from_millis(4);
+/// How often the window repaints while events arrive: enough to look live, little enough to
+/// leave the CPU to the server.
+const REPAINT: Duration = Duration::from_millis(40);
+/// How long the ingest thread sleeps when nothing arrives and nobody wakes it.
+const IDLE: Duration = Duration::from_millis(100);
+
+/// A recording under way (or the last one, with how it ended).
+#[derive(Default)]
+pub struct Recording {
+    writer: Option<Writer>,
+    /// The file.
+    pub path: PathBuf,
+    /// Events written.
+    pub events: u64,
+    /// Why it stopped early (the file ends before this point).
+    pub error: Option<String>,
+}
+
+impl Recording {
+    /// Whether events are being written.
+    pub fn active(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    fn write(&mut self, e: &Event) {
+        if let Some(w) = &mut self.writer {
+            match w.write(e) {
+                Ok(()) => self.events += 1,
+                Err(err) => {
+                    self.error = Some(err.to_string());
+                    self.writer = None;
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some(Err(err)) = self.writer.as_mut().map(Writer::flush) {
+            self.error = Some(err.to_string());
+            self.writer = None;
+        }
+    }
+}
+
+/// A capture file being opened, or opened.
+#[derive(Debug, Default, Clone)]
+pub struct Loading {
+    /// The file.
+    pub path: PathBuf,
+    /// Events read so far.
+    pub events: u64,
+    /// Whether the whole file was read (or reading stopped at `error`).
+    pub done: bool,
+    /// Where and why reading stopped; what came before it is in the capture.
+    pub error: Option<String>,
+}
+
+/// The server, the store, and the thread between them.
+pub struct Engine {
+    supervisor: Arc<Mutex<Supervisor>>,
+    capture: Arc<RwLock<Capture>>,
+    recording: Arc<Mutex<Recording>>,
+    loading: Arc<Mutex<Option<Loading>>>,
+    /// Time zero of every server this engine starts (and of its recordings).
+    clock: Clock,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Engine {
+    /// No server yet, an empty store keeping at most `budget` bytes; `ctx` is repainted as
+    /// events arrive.
+    pub fn new(ctx: &egui::Context, budget: usize) -> Self {
+        let me: Arc<OnceLock<Thread>> = Arc::new(OnceLock::new());
+        let wake = Arc::clone(&me);
+        // A server queues a batch, then calls this (once until the next drain).
+        let supervisor = Arc::new(Mutex::new(Supervisor::new(Some(Arc::new(move || {
+            if let Some(t) = wake.get() {
+                t.unpark();
+            }
+        })))));
+        let capture = Arc::new(RwLock::new(Capture::new(budget)));
+        let recording = Arc::new(Mutex::new(Recording::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (supervisor, capture, recording, stop, ctx) = (
+                Arc::clone(&supervisor),
+                Arc::clone(&capture),
+                Arc::clone(&recording),
+                Arc::clone(&stop),
+                ctx.clone(),
+            );
+            std::thread::Builder::new()
+                .name("wsscope-ingest".into())
+                .spawn(move || run(&supervisor, &capture, &recording, &stop, &ctx))
+                .ok()
+        };
+        if let Some(t) = &thread {
+            let _ = me.set(t.thread().clone());
+        }
+        Self {
+            supervisor,
+            capture,
+            recording,
+            loading: Arc::new(Mutex::new(None)),
+            clock: Clock::start(),
+            stop,
+            thread,
+        }
+    }
+
+    /// Starts writing every event to `path` as JSON lines (from now on; the file is replaced).
+    pub fn start_recording(&self, path: &Path) -> std::io::Result<()> {
+        let mut writer = Writer::create_with_clock(path, &self.clock)?;
+        // The listener came before: the file says where it listens all the same.
+        if let Some(addr) = self.capture().listening {
+            writer.write(&Event {
+                conn: 0,
+                time: self.clock.now(),
+                kind: EventKind::Listening { addr },
+            })?;
+        }
+        let mut r = lock(&self.recording);
+        r.flush();
+        *r = Recording {
+            writer: Some(writer),
+            path: path.to_path_buf(),
+            events: 0,
+            error: None,
+        };
+        Ok(())
+    }
+
+    /// Stops the recording, writing out what is buffered.
+    pub fn stop_recording(&self) {
+        let mut r = lock(&self.recording);
+        r.flush();
+        r.writer = None;
+    }
+
+    /// The recording under way, or the last one.
+    pub fn recording(&self) -> MutexGuard<'_, Recording> {
+        lock(&self.recording)
+    }
+
+    /// Reads the capture file at `path` into the store on a thread of its own (the window
+    /// shows it as it comes; see [`Engine::loading`]).
+    pub fn open(&self, path: &Path, ctx: &egui::Context) {
+        let state = Arc::clone(&self.loading);
+        let capture = Arc::clone(&self.capture);
+        let ctx = ctx.clone();
+        *lock(&state) = Some(Loading {
+            path: path.to_path_buf(),
+            ..Loading::default()
+        });
+        let path = path.to_path_buf();
+        let spawned = std::thread::Builder::new()
+            .name("wsscope-open".into())
+            .spawn(move || {
+                let finish = |error: Option<String>| {
+                    if let Some(l) = lock(&state).as_mut() {
+                        l.done = true;
+                        l.error = error;
+                    }
+                    ctx.request_repaint();
+                };
+                let reader = match Reader::open(&path) {
+                    Ok(r) => r,
+                    Err(e) => return finish(Some(e.to_string())),
+                };
+                let mut batch = Vec::with_capacity(4096);
+                let mut error = None;
+                let mut reader = reader.peekable();
+                while let Some(item) = reader.next() {
+                    match item {
+                        Ok(e) => batch.push(e),
+                        Err(e) => error = Some(e.to_string()),
+                    }
+                    if batch.len() == batch.capacity() || reader.peek().is_none() {
+                        let n = batch.len() as u64;
+                        let mut c = capture.write().unwrap_or_else(PoisonError::into_inner);
+                        for e in batch.drain(..) {
+                            c.ingest(e);
+                        }
+                        drop(c);
+                        if let Some(l) = lock(&state).as_mut() {
+                            l.events += n;
+                        }
+                        ctx.request_repaint_after(REPAINT);
+                    }
+                }
+                finish(error);
+            });
+        if let Err(e) = spawned {
+            *lock(&self.loading) = Some(Loading {
+                path: PathBuf::new(),
+                events: 0,
+                done: true,
+                error: Some(e.to_string()),
+            });
+        }
+    }
+
+    /// The capture file being opened, or the last one opened.
+    pub fn loading(&self) -> Option<Loading> {
+        lock(&self.loading).clone()
+    }
+
+    fn sup(&self) -> MutexGuard<'_, Supervisor> {
+        self.supervisor
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The store, to draw from.
+    pub fn capture(&self) -> RwLockReadGuard<'_, Capture> {
+        self.capture.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The store, to change (clear, load).
+    pub fn capture_mut(&self) -> RwLockWriteGuard<'_, Capture> {
+        self.capture.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// See [`Supervisor::start`] (on this engine's clock).
+    pub fn start(&self, mut config: ServerConfig) -> Result<SocketAddr, StartError> {
+        config.clock = Some(self.clock);
+        self.sup().start(config)
+    }
+
+    /// See [`Supervisor::restart`].
+    pub fn restart(&self, mut config: ServerConfig, grace: Duration) -> Result<(), StartError> {
+        config.clock = Some(self.clock);
+        self.sup().restart(config, grace)
+    }
+
+    /// See [`Supervisor::restarting`].
+    pub fn restarting(&self) -> bool {
+        self.sup().restarting()
+    }
+
+    /// See [`Supervisor::poll_restart`].
+    pub fn poll_restart(&self) -> Option<Result<SocketAddr, StartError>> {
+        self.sup().poll_restart()
+    }
+
+    /// See [`Supervisor::local_addr`].
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.sup().local_addr()
+    }
+
+    /// See [`Supervisor::command`].
+    pub fn command(&self, c: Command) -> bool {
+        self.sup().command(c)
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+        // A recording gets the server's last events (the closes) before the file is closed.
+        let mut r = lock(&self.recording);
+        if r.active() {
+            let mut sup = lock(&self.supervisor);
+            sup.stop(Duration::from_millis(500));
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while !sup.finished() && Instant::now() < deadline {
+                let d = sup.drain(HOLD, |b| b.iter().for_each(|e| r.write(e)));
+                if d.batches == 0 {
+                    sup.wait(Duration::from_millis(20));
+                }
+            }
+        }
+        r.flush();
+        // The supervisor, dropped with the last reference, stops the server.
+    }
+}
+
+/// `m` locked (a panicked holder left nothing half-done that matters here).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The ingest thread: drain, store, repaint now and then; sleep when nothing comes.
+fn run(
+    supervisor: &Mutex<Supervisor>,
+    capture: &RwLock<Capture>,
+    recording: &Mutex<Recording>,
+    stop: &AtomicBool,
+    ctx: &egui::Context,
+) {
+    let mut batches: Vec<Vec<Event>> = Vec::new();
+    let mut last_repaint = Instant::now();
+    while !stop.load(Ordering::Acquire) {
+        let drained = supervisor
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(HOLD, |b| batches.push(b));
+        if !batches.is_empty() {
+            // On disk first: the budget may drop what the store keeps, never what is recorded.
+            let mut r = lock(recording);
+            if r.active() {
+                batches.iter().flatten().for_each(|e| r.write(e));
+            }
+            drop(r);
+            let mut c = capture.write().unwrap_or_else(PoisonError::into_inner);
+            for e in batches.drain(..).flatten() {
+                c.ingest(e);
+            }
+            drop(c);
+            if last_repaint.elapsed() >= REPAINT {
+                ctx.request_repaint();
+                last_repaint = Instant::now();
+            } else {
+                ctx.request_repaint_after(REPAINT);
+            }
+        }
+        if !drained.more && drained.batches == 0 {
+            // Quiet now: what was recorded goes to disk instead of waiting for more.
+            lock(recording).flush();
+            // A stopped server's last events may still come: look again soon.
+            let retiring = supervisor
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .retiring();
+            std::thread::park_timeout(if retiring { HOLD } else { IDLE });
+        }
+    }
+}
