@@ -1,7 +1,7 @@
 //! Export over a real session: the real server, a tungstenite client (text with non-ASCII,
 //! binary, a fragmented message, a ping, a 70,000-byte message, a close), a refused upgrade and
 //! a plain HTTP request; the events written as pcap and read back by tshark, and as HAR and
-//! parsed back.
+//! parsed back; and `wsscope export` over a recorded capture, whole and with a bad line.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -520,6 +520,8 @@ fn har_export_lists_the_upgrade_its_messages_and_the_plain_answers() {
     assert_eq!(entries.len(), 3);
     assert_eq!(summary.entries, 3);
     assert_eq!(summary.websockets, 2);
+    // Connection 0 (listening, stopping) is no connection: nothing is left out.
+    assert_eq!(summary.skipped, 0);
 
     let ws = &entries[0];
     let server = events
@@ -632,4 +634,167 @@ fn har_export_lists_the_upgrade_its_messages_and_the_plain_answers() {
     assert!(plain["response"]["bodySize"]
         .as_u64()
         .is_some_and(|b| b > 0));
+}
+
+/// Writes the shared session as a capture file (as `serve --record` does) at `path`.
+fn record_session(path: &Path) -> u64 {
+    let events = shared_session();
+    let unix_micros = events
+        .iter()
+        .find_map(|e| match e.kind {
+            EventKind::Clock { unix_micros } => Some(unix_micros),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no clock"));
+    let clock = wsscope::event::Clock {
+        epoch: Instant::now(),
+        wall: std::time::UNIX_EPOCH + Duration::from_micros(unix_micros),
+    };
+    let mut w =
+        wsscope::record::Writer::create_with_clock(path, &clock).unwrap_or_else(|e| panic!("{e}"));
+    for e in events {
+        w.write(e).unwrap_or_else(|e| panic!("{e}"));
+    }
+    w.flush().unwrap_or_else(|e| panic!("{e}"));
+    unix_micros
+}
+
+fn wsscope_export(input: &Path, to: &str, output: &Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_wsscope"))
+        .arg("export")
+        .arg(input)
+        .args(["--to", to, "-o"])
+        .arg(output)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn read_capture(path: &Path) -> Vec<Event> {
+    wsscope::record::Reader::open(path)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .map(|e| e.unwrap_or_else(|e| panic!("{e}")))
+        .collect()
+}
+
+#[test]
+fn cli_export_writes_each_format_and_stops_at_a_bad_line() {
+    let input = out_path("cli-session.jsonl");
+    record_session(&input);
+
+    // JSON lines: the same events and the same time zero.
+    let copy = out_path("cli-copy.jsonl");
+    let (ok, stderr) = wsscope_export(&input, "jsonl", &copy);
+    assert!(ok, "{stderr}");
+    assert_eq!(read_capture(&copy), read_capture(&input));
+    let header = |p: &Path| {
+        wsscope::record::Reader::open(p)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .header()
+            .unix_us
+    };
+    assert_eq!(header(&copy), header(&input));
+
+    // pcap: what tshark reads is the capture's frames.
+    let pcap = out_path("cli-session.pcap");
+    let (ok, stderr) = wsscope_export(&input, "pcap", &pcap);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("TCP connections: 3,"), "{stderr}");
+    if let Some(tshark) = tshark() {
+        let port = shared_session()
+            .iter()
+            .find_map(|e| match e.kind {
+                EventKind::Opened { server, .. } => Some(server.port()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no Opened"));
+        let (frames, payloads) = tshark_view(tshark, &pcap, port, &[]);
+        let (want_frames, want_payloads) = events_view(shared_session());
+        assert_eq!(frames, want_frames);
+        assert_eq!(payloads, want_payloads);
+    }
+
+    // HAR: three entries, the WebSocket one with its eight messages.
+    let har = out_path("cli-session.har");
+    let (ok, stderr) = wsscope_export(&input, "har", &har);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("entries: 3 (2 WebSocket), messages: 8") && !stderr.contains("left out"),
+        "{stderr}"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&har).unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(doc["log"]["entries"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        doc["log"]["entries"][0]["_webSocketMessages"]
+            .as_array()
+            .map(Vec::len),
+        Some(8)
+    );
+
+    // A full disk is said as such, naming the file.
+    if Path::new("/dev/full").exists() {
+        for to in ["pcap", "har", "jsonl"] {
+            let (ok, stderr) = wsscope_export(&input, to, Path::new("/dev/full"));
+            assert!(!ok, "{to}");
+            assert!(
+                stderr.contains("/dev/full") && stderr.contains("No space left"),
+                "{to}: {stderr}"
+            );
+        }
+    }
+
+    // A bad line after connection 1 closed: the export stops there with the reader's error
+    // (file, line, byte offset) and status 1, and the output holds connection 1.
+    let text = std::fs::read_to_string(&input).unwrap_or_else(|e| panic!("{e}"));
+    let lines: Vec<&str> = text.lines().collect();
+    let cut = lines
+        .iter()
+        .position(|l| l.contains("\"closed\"") || l.contains("\"Closed\""))
+        .unwrap_or_else(|| panic!("no close line in the capture"))
+        + 1;
+    let bad = out_path("cli-bad.jsonl");
+    let mut damaged = lines[..cut].join("\n");
+    damaged.push_str("\n{\"this is\": not json\n");
+    damaged.push_str(&lines[cut..].join("\n"));
+    damaged.push('\n');
+    std::fs::write(&bad, damaged).unwrap_or_else(|e| panic!("{e}"));
+    let bad_line = format!("line {}", cut + 1);
+    let pcap = out_path("cli-bad.pcap");
+    let (ok, stderr) = wsscope_export(&bad, "pcap", &pcap);
+    assert!(!ok);
+    assert!(
+        stderr.contains(&bad_line) && stderr.contains("cli-bad.jsonl"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("TCP connections: 1,"), "{stderr}");
+    if let Some(tshark) = tshark() {
+        let conv = run(
+            tshark,
+            &[
+                "-r",
+                pcap.to_str().unwrap_or_default(),
+                "-q",
+                "-z",
+                "conv,tcp",
+            ],
+        );
+        assert_eq!(
+            conv.lines().filter(|l| l.contains("<->")).count(),
+            1,
+            "{conv}"
+        );
+    }
+    let har = out_path("cli-bad.har");
+    let (ok, stderr) = wsscope_export(&bad, "har", &har);
+    assert!(!ok);
+    assert!(stderr.contains(&bad_line), "{stderr}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&har).unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(doc["log"]["entries"].as_array().map(Vec::len), Some(1));
 }

@@ -76,6 +76,10 @@ pub fn write_har<W: Write>(
             w.unix_micros = unix_micros;
             continue;
         }
+        // Connection 0 is no connection (listening, server-wide errors).
+        if id == 0 {
+            continue;
+        }
         let conn = conns.entry(id).or_insert_with(|| Conn::new(at));
         conn.last = at;
         match event.kind {

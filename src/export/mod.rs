@@ -17,10 +17,10 @@ pub enum ExportError {
     /// Writing the output failed.
     #[error("cannot write the export: {0}")]
     Io(#[from] std::io::Error),
-    /// The pcap writer refused a packet or failed to write it (e.g. a time after 2106, which
-    /// the classic pcap format cannot hold).
+    /// The pcap writer refused a packet (e.g. a time after 2106, which the classic pcap format
+    /// cannot hold).
     #[error("cannot write the pcap: {0}")]
-    Pcap(#[from] pcap_file::PcapError),
+    Pcap(pcap_file::PcapError),
     /// A packet could not be built (its headers cannot describe it).
     #[error("cannot build packet {packet} of connection #{conn}: {reason}")]
     Packet {
@@ -34,6 +34,16 @@ pub enum ExportError {
     /// Serialising the HAR failed.
     #[error("cannot write the HAR: {0}")]
     Json(#[from] serde_json::Error),
+}
+
+impl From<pcap_file::PcapError> for ExportError {
+    fn from(e: pcap_file::PcapError) -> Self {
+        match e {
+            // pcap-file words every I/O error as "Error reading bytes", even a full disk.
+            pcap_file::PcapError::IoError(io) => Self::Io(io),
+            other => Self::Pcap(other),
+        }
+    }
 }
 
 /// Runs `write` over the events of a fallible source (a file being read) up to its first error,
