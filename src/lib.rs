@@ -6,6 +6,7 @@
 //! - [`server`]: the engine (listener, event loops) that feeds the tap.
 //! - [`capture`]: the store of events the window reads.
 //! - [`record`]: capture files (JSON lines): written while capturing, read back exactly.
+//! - [`export`]: the capture as pcap (Wireshark, tshark) and HAR (browser DevTools).
 //! - [`explain`]: one presentation-neutral explanation of frames, streams and the accept key.
 //! - [`i18n`]: every sentence for people, in English and Chinese.
 //! - [`import`]: pcap and pcapng files made elsewhere, read into the same events.
@@ -16,6 +17,7 @@ pub mod capture;
 pub mod cli;
 pub mod event;
 pub mod explain;
+pub mod export;
 #[cfg(feature = "gui")]
 pub mod gui;
 pub mod i18n;

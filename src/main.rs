@@ -196,6 +196,17 @@ enum Command {
               value_parser = clap::value_parser!(u16).range(1..=4096))]
         max_line: u16,
     },
+    /// Write a recorded capture (JSON lines, from `serve --record`) as pcap, HAR or JSON lines.
+    Export {
+        /// The capture file to read.
+        input: PathBuf,
+        /// The format to write: pcap (Wireshark, tshark), har (browser DevTools), jsonl.
+        #[arg(long, value_enum)]
+        to: ExportFormat,
+        /// The file to write.
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+    },
     /// Derive Sec-WebSocket-Accept from a Sec-WebSocket-Key, showing every step.
     Accept {
         /// The client's Sec-WebSocket-Key, e.g. dGhlIHNhbXBsZSBub25jZQ==
@@ -216,6 +227,16 @@ enum Command {
 enum RoleArg {
     Client,
     Server,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ExportFormat {
+    /// The same events as JSON lines (the capture format).
+    Jsonl,
+    /// A pcap file: TCP conversations Wireshark and tshark open as HTTP and WebSocket.
+    Pcap,
+    /// HAR 1.2 with `_webSocketMessages`, as Chrome DevTools writes it.
+    Har,
 }
 
 fn paint() -> Paint {
@@ -279,6 +300,7 @@ fn main() -> ExitCode {
             trace,
             max_line,
         }) => read(&file, trace.into(), lang, usize::from(max_line) << 20),
+        Some(Command::Export { input, to, output }) => export(&input, to, &output),
         Some(Command::Accept { key }) => {
             if key.trim().is_empty() {
                 eprintln!("wsscope accept: {}", lang.t().cli_empty_key);
@@ -592,6 +614,105 @@ fn read_capture(path: &Path, level: TraceLevel, lang: Lang, max_line: usize) -> 
         None => ExitCode::SUCCESS,
         Some(e) => {
             eprintln!("wsscope read: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `wsscope export`: reads `input` to its end or its first bad line, writes what it read.
+/// A bad line or a write error: the message, exit status 1 (the output keeps what was written).
+fn export(input: &Path, to: ExportFormat, output: &Path) -> ExitCode {
+    use wsscope::event::{Event, EventKind};
+    use wsscope::export::{until_error, write_har, write_pcap};
+    use wsscope::record::{Reader, Writer};
+
+    let reader = match Reader::open(input) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("wsscope export: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let unix_micros = reader.header().unix_us;
+    let create = || {
+        std::fs::File::create(output)
+            .map(std::io::BufWriter::new)
+            .map_err(|e| format!("{}: {e}", output.display()))
+    };
+    // The header's time zero, as the event the writers take it from.
+    let clock = Event {
+        conn: 0,
+        time: Duration::ZERO,
+        kind: EventKind::Clock { unix_micros },
+    };
+    let (written, read_error) = match to {
+        ExportFormat::Pcap => match create() {
+            Ok(out) => until_error(std::iter::once(Ok(clock)).chain(reader), |events| {
+                write_pcap(events, out)
+                    .map(|s| {
+                        format!(
+                            "TCP connections: {}, packets: {}, TCP payload bytes: {}",
+                            s.connections, s.packets, s.bytes
+                        )
+                    })
+                    .map_err(|e| format!("{}: {e}", output.display()))
+            }),
+            Err(e) => (Err(e), None),
+        },
+        ExportFormat::Har => match create() {
+            Ok(out) => until_error(std::iter::once(Ok(clock)).chain(reader), |events| {
+                write_har(events, out)
+                    .map(|s| {
+                        let mut text = format!(
+                            "entries: {} ({} WebSocket), messages: {}",
+                            s.entries, s.websockets, s.messages
+                        );
+                        if s.skipped > 0 {
+                            text.push_str(&format!(
+                                "; left out (no HTTP request seen): {} connection(s)",
+                                s.skipped
+                            ));
+                        }
+                        text
+                    })
+                    .map_err(|e| format!("{}: {e}", output.display()))
+            }),
+            Err(e) => (Err(e), None),
+        },
+        ExportFormat::Jsonl => {
+            let clock = Clock {
+                epoch: std::time::Instant::now(),
+                wall: std::time::UNIX_EPOCH + Duration::from_micros(unix_micros),
+            };
+            match Writer::create_with_clock(output, &clock) {
+                Ok(mut w) => until_error(reader, |events| {
+                    let mut n = 0u64;
+                    for e in events {
+                        w.write(&e).map_err(|e| e.to_string())?;
+                        n += 1;
+                    }
+                    w.flush().map_err(|e| e.to_string())?;
+                    Ok(format!("events: {n}"))
+                }),
+                Err(e) => (Err(e.to_string()), None),
+            }
+        }
+    };
+    match (written, read_error) {
+        (Ok(summary), None) => {
+            eprintln!("wsscope export: wrote {}: {summary}", output.display());
+            ExitCode::SUCCESS
+        }
+        (Ok(summary), Some(e)) => {
+            eprintln!("wsscope export: {e}");
+            eprintln!(
+                "wsscope export: wrote what came before it to {}: {summary}",
+                output.display()
+            );
+            ExitCode::from(1)
+        }
+        (Err(e), _) => {
+            eprintln!("wsscope export: cannot write {e}");
             ExitCode::from(1)
         }
     }
