@@ -468,7 +468,12 @@ fn frame_row(
         ui.colored_label(style::LENGTH, fill(t.bit_form, &[&h.payload_len, &bits]));
     });
     row.col(|ui| {
-        ui.label(crate::explain::preview(true, preview, 80));
+        // An empty payload and one that was not captured must not look alike.
+        if r.payload_captured {
+            ui.label(crate::explain::preview(true, preview, 80));
+        } else {
+            ui.label(RichText::new(t.payload_not_captured).weak());
+        }
     });
 }
 

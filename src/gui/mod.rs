@@ -20,6 +20,8 @@ mod stream_view;
 mod style;
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use eframe::egui;
@@ -114,6 +116,12 @@ pub struct WsscopeApp {
     accept: AcceptPanel,
     decode: DecodePanel,
     build: BuildPanel,
+    /// Each frame's time (UI, tessellation, painting), kept when WSSCOPE_FRAME_STATS is set
+    /// and summed up at exit: what the frame-time bench reads.
+    frame_times: Option<Vec<f32>>,
+    /// Set by Ctrl-C (SIGINT or SIGTERM) in the terminal that started the window: close it the
+    /// way the close button does, so a recording gets its last events.
+    quit: Option<Arc<AtomicBool>>,
 }
 
 impl WsscopeApp {
@@ -154,6 +162,8 @@ impl WsscopeApp {
             accept: AcceptPanel { key },
             decode: DecodePanel::new(hex),
             build: BuildPanel::default(),
+            frame_times: std::env::var_os("WSSCOPE_FRAME_STATS").map(|_| Vec::new()),
+            quit: None,
         }
     }
 
@@ -356,7 +366,22 @@ impl WsscopeApp {
 }
 
 impl eframe::App for WsscopeApp {
-    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+    fn logic(&mut self, ctx: &egui::Context, frame: &mut eframe::Frame) {
+        if self
+            .quit
+            .as_ref()
+            .is_some_and(|q| q.load(Ordering::Acquire))
+        {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
+        if let (Some(times), Some(t)) = (&mut self.frame_times, frame.info().cpu_usage) {
+            // A day of frames at 60 per second would grow without bound: a long run keeps
+            // the last million.
+            if times.len() >= 1 << 20 {
+                times.drain(..1 << 19);
+            }
+            times.push(t);
+        }
         self.poll_restart();
         if self.server.restarting() {
             ctx.request_repaint_after(Duration::from_millis(50));
@@ -371,6 +396,23 @@ impl eframe::App for WsscopeApp {
         self.server_window(ui);
         self.panels_ui(ui, &mut out);
         self.apply(out, ui.ctx());
+    }
+
+    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+        if let Some(times) = &mut self.frame_times {
+            times.sort_by(f32::total_cmp);
+            let pct = |p: f64| {
+                let i = ((times.len().saturating_sub(1)) as f64 * p).round() as usize;
+                times.get(i).map_or(0.0, |t| t * 1e3)
+            };
+            eprintln!(
+                "wsscope: {} frames: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                times.len(),
+                pct(0.5),
+                pct(0.99),
+                pct(1.0)
+            );
+        }
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
@@ -447,10 +489,25 @@ pub fn run(config: ServerConfig, opts: WindowOptions) -> ExitCode {
             .with_title("wsscope"),
         ..Default::default()
     };
+    let quit = Arc::new(AtomicBool::new(false));
+    let ctx_slot: Arc<std::sync::OnceLock<egui::Context>> = Arc::default();
+    {
+        let (quit, ctx_slot) = (Arc::clone(&quit), Arc::clone(&ctx_slot));
+        // Without it, Ctrl-C kills the process: a recording would lose its buffered tail.
+        if let Err(e) = ctrlc::set_handler(move || {
+            quit.store(true, Ordering::Release);
+            if let Some(ctx) = ctx_slot.get() {
+                ctx.request_repaint();
+            }
+        }) {
+            eprintln!("wsscope: Ctrl-C will not close the window cleanly: {e}");
+        }
+    }
     match eframe::run_native(
         "wsscope",
         options,
         Box::new(move |cc| {
+            let _ = ctx_slot.set(cc.egui_ctx.clone());
             // Unreadable or old settings fall back to the defaults: they are only preferences.
             let settings = cc
                 .storage
@@ -464,6 +521,7 @@ pub fn run(config: ServerConfig, opts: WindowOptions) -> ExitCode {
             if let Err(e) = app.apply_options(&opts) {
                 app.status = e;
             }
+            app.quit = Some(quit);
             Ok(Box::new(app))
         }),
     ) {

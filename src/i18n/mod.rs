@@ -451,6 +451,7 @@ strings! {
     opening_n: "opening {0}: {1} events", "正在打开 {0}：{1} 个事件";
     opened_n: "opened {0}: {1} events", "已打开 {0}：{1} 个事件";
     open_failed: "{0}: read {1} events, then: {2}", "{0}：读取 {1} 个事件后出错：{2}";
+    payload_not_captured: "(payload not captured: decoding stopped at this header)", "（载荷未捕获：解码在此帧头处停止）";
 }
 
 mod events;
