@@ -804,3 +804,202 @@ fn a_tcpdump_capture_opens_in_the_window() {
     assert!(conn.handshake.as_ref().is_some_and(|hs| hs.accepted()));
     assert!(c.frames_from(0).all(|(s, _)| c.frame(s).is_some()));
 }
+
+/// tshark, or `None` (after saying so) when it is not installed. Under CI (CI=true) a missing
+/// tshark fails the test: CI installs it (.ci/run).
+fn tshark() -> Option<&'static str> {
+    match std::process::Command::new("tshark")
+        .arg("--version")
+        .output()
+    {
+        Ok(o) if o.status.success() => Some("tshark"),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("tshark is not installed, and CI=true: .ci/run installs it (apt package tshark)")
+        }
+        _ => {
+            eprintln!(
+                "note: tshark is not installed; skipping the pcap check (apt install tshark)"
+            );
+            None
+        }
+    }
+}
+
+/// Steps the UI until the last export is written; its path and what it wrote.
+fn export_done(
+    h: &mut Harness<'static, WsscopeApp>,
+) -> (std::path::PathBuf, wsscope::gui::Exported) {
+    step_until(h, "the export", |h| {
+        h.state().export_job().is_some_and(|j| j.result.is_some())
+    });
+    let job = h
+        .state()
+        .export_job()
+        .unwrap_or_else(|| panic!("no export"));
+    match job.result {
+        Some(Ok(done)) => {
+            // The status bar says where and what.
+            h.run();
+            let name = job.path.display().to_string();
+            assert!(
+                h.query_all_by_label_contains(&name).count() > 0,
+                "status bar does not name {name}"
+            );
+            (job.path, done)
+        }
+        other => panic!("{}: {other:?}", job.path.display()),
+    }
+}
+
+/// Export from the window: a real session, exported with the menu to pcap (tshark reads the
+/// frames the store has), to JSON lines (opened in another window: the same frames), to HAR
+/// (the messages).
+#[test]
+fn the_export_menu_writes_what_the_window_holds() {
+    let (mut h, addr) = listening();
+    let texts = ["one", "二", "three"];
+    let client = std::thread::spawn(move || {
+        let (mut ws, _) =
+            tungstenite::connect(format!("ws://{addr}/ws")).unwrap_or_else(|e| panic!("{e}"));
+        for m in texts {
+            ws.send(tungstenite::Message::text(m))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let _ = ws.read();
+        }
+        ws.send(tungstenite::Message::binary(vec![0u8, 1, 2, 255]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let _ = ws.read();
+        ws.send(tungstenite::Message::Ping(vec![7u8; 100].into()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let _ = ws.read();
+        let _ = ws.close(None);
+        while ws.read().is_ok() {}
+    });
+    client.join().unwrap_or_else(|_| panic!("client failed"));
+    step_until(&mut h, "the session captured", |h| {
+        let c = h.state().capture();
+        c.frame_count() >= 12 && c.connections.iter().all(|c| c.close.is_some())
+    });
+    // (direction is client→server, opcode, 7-bit length) of every frame in the store.
+    let frames = |c: &wsscope::capture::Capture| -> Vec<(bool, u8, u8)> {
+        c.frames_from(0)
+            .map(|(_, r)| {
+                (
+                    r.direction == wsscope::event::Direction::ClientToServer,
+                    u8::from(r.header.opcode),
+                    r.header.len7(),
+                )
+            })
+            .collect()
+    };
+    let stored = frames(&h.state().capture());
+
+    // pcap, through the menu (the file goes to the current folder).
+    h.get_by_label("Export").click();
+    h.run();
+    h.get_by_label("pcap (Wireshark, tshark)").click();
+    h.run();
+    let (pcap, done) = export_done(&mut h);
+    assert!(
+        matches!(done, wsscope::gui::Exported::Pcap(s) if s.connections == 1),
+        "{done:?}"
+    );
+    let seen = tshark().map(|tshark| {
+        let out = std::process::Command::new(tshark)
+            .args([
+                "-r",
+                &pcap.to_string_lossy(),
+                "-Y",
+                "websocket",
+                "-T",
+                "fields",
+            ])
+            .args(["-e", "tcp.dstport", "-e", "websocket.opcode"])
+            .args(["-e", "websocket.payload_length"])
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut seen = Vec::new();
+        for l in String::from_utf8_lossy(&out.stdout).lines() {
+            let mut cols = l.split('\t');
+            let to_server = cols.next() == Some(addr.port().to_string().as_str());
+            let ops = cols.next().unwrap_or("").split(',');
+            let lens = cols.next().unwrap_or("").split(',');
+            for (o, n) in ops.zip(lens) {
+                let num = |s: &str| s.parse::<u8>().unwrap_or_else(|e| panic!("{s}: {e}"));
+                seen.push((to_server, num(o), num(n)));
+            }
+        }
+        seen
+    });
+    let _ = std::fs::remove_file(&pcap);
+    if let Some(seen) = seen {
+        assert_eq!(seen, stored);
+    }
+
+    // JSON lines and HAR, through the method the menu calls, into a folder of the test's own.
+    let dir = std::env::temp_dir().join(format!("wsscope-gui-export-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let jsonl = dir.join("window.jsonl");
+    h.state_mut()
+        .export_to(wsscope::gui::ExportFormat::JsonLines, &jsonl);
+    let (_, done) = export_done(&mut h);
+    assert!(matches!(done, wsscope::gui::Exported::JsonLines { events } if events > 20));
+    let har = dir.join("window.har");
+    h.state_mut()
+        .export_to(wsscope::gui::ExportFormat::Har, &har);
+    let (_, done) = export_done(&mut h);
+    assert!(
+        matches!(done, wsscope::gui::Exported::Har(s) if s.websockets == 1 && s.messages == 8),
+        "{done:?}"
+    );
+    let har: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&har).unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_else(|e| panic!("{e}"));
+    let messages: Vec<(String, String)> = har["log"]["entries"][0]["_webSocketMessages"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no messages: {har}"))
+        .iter()
+        .map(|m| (m["type"].to_string(), m["data"].to_string()))
+        .collect();
+    let want: Vec<(String, String)> = texts
+        .iter()
+        .map(|t| t.to_string())
+        .chain(["AAEC/w==".to_string()])
+        .flat_map(|d| {
+            let d = serde_json::Value::String(d).to_string();
+            [
+                ("\"send\"".to_string(), d.clone()),
+                ("\"receive\"".to_string(), d),
+            ]
+        })
+        .collect();
+    assert_eq!(messages, want);
+
+    let whole = |c: &wsscope::capture::Capture| -> Vec<_> {
+        c.frames_from(0).map(|(s, _)| c.frame(s)).collect()
+    };
+    let live = whole(&h.state().capture());
+    drop(h);
+    let mut opened = offline();
+    opened
+        .state_mut()
+        .apply_options(&wsscope::gui::WindowOptions {
+            open: Some(jsonl.clone()),
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    step_until(&mut opened, "the file read", |h| {
+        let c = h.state().capture();
+        c.frame_count() >= stored.len() && c.connections.iter().all(|c| c.close.is_some())
+    });
+    let c = opened.state().capture();
+    assert_eq!(frames(&c), stored);
+    assert_eq!(whole(&c), live);
+    drop(c);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -11,6 +11,7 @@
 //! once nothing of theirs is left. What went, and since when, is counted for the window.
 
 pub mod filter;
+mod replay;
 mod store;
 
 use std::borrow::Cow;
@@ -27,6 +28,7 @@ use crate::event::{
 use crate::protocol::handshake::Handshake;
 use crate::protocol::{CloseCode, Fragment, Frame, FrameHeader, OpCode, Violation};
 
+pub use replay::Mark;
 pub use store::{Blocks, ByteLog};
 
 /// Sequence number of a frame, message or TCP call: stable for the life of the capture (the
@@ -154,6 +156,9 @@ pub struct ConnRecord {
     last_log: u64,
     /// What the budget counts for it (the record, its indexes, the handshake).
     mem: usize,
+    /// When and where in the stream of records its opening, handshake, HTTP answer and close
+    /// came ([`Capture::events`] puts them back there).
+    marks: replay::ConnMarks,
 }
 
 impl ConnRecord {
@@ -176,6 +181,7 @@ impl ConnRecord {
             stream: Default::default(),
             last_log: 0,
             mem: 0,
+            marks: replay::ConnMarks::default(),
         }
     }
 
@@ -388,6 +394,8 @@ pub struct Capture {
     pub notices: VecDeque<Notice>,
     /// The listening address.
     pub listening: Option<SocketAddr>,
+    /// When it was announced.
+    listening_at: Option<Mark>,
     /// The capture's time zero on the wall clock, in microseconds since the Unix epoch.
     pub clock_unix_micros: Option<u64>,
     /// The memory budget in bytes.
@@ -426,6 +434,7 @@ impl Capture {
             open_fragments: HashMap::new(),
             notices: VecDeque::new(),
             listening: None,
+            listening_at: None,
             clock_unix_micros: None,
             budget,
             dropped: Dropped::default(),
@@ -634,11 +643,15 @@ impl Capture {
         self.events += 1;
         let Event { conn, time, kind } = e;
         let time_ns = u64::try_from(time.as_nanos()).unwrap_or(u64::MAX);
+        let mark = self.mark(time);
         match kind {
             EventKind::Clock { unix_micros } => {
                 self.clock_unix_micros.get_or_insert(unix_micros);
             }
-            EventKind::Listening { addr } => self.listening = Some(addr),
+            EventKind::Listening { addr } => {
+                self.listening = Some(addr);
+                self.listening_at = Some(mark);
+            }
             EventKind::Opened {
                 endpoint,
                 client,
@@ -648,6 +661,7 @@ impl Capture {
                 c.client = Some(client);
                 c.server = Some(server);
                 c.opened_at = time;
+                c.marks.opened = Some(mark);
             }),
             EventKind::Tcp { direction, bytes } => {
                 let log = self.log.append(&bytes);
@@ -678,6 +692,7 @@ impl Capture {
                     ];
                 }
                 c.handshake = Some(h);
+                c.marks.handshake = Some(mark);
             }),
             EventKind::Http {
                 request,
@@ -689,6 +704,7 @@ impl Capture {
                     status,
                     outcome,
                 });
+                c.marks.http = Some(mark);
             }),
             EventKind::Frame { direction, frame } => {
                 self.ingest_frame(conn, time, direction, *frame)
@@ -737,11 +753,26 @@ impl Capture {
                     actual,
                 },
             }),
-            EventKind::Error(e) => self.notice(Notice {
-                time,
-                conn,
-                what: NoticeKind::Error(e),
-            }),
+            EventKind::Error(e) => {
+                if let ErrorKind::Gap {
+                    direction,
+                    offset,
+                    missing,
+                    ..
+                } = e
+                {
+                    // Bytes after a hole count from where the hole ends.
+                    self.with_conn(conn, time, |c| {
+                        let n = &mut c.bytes[direction.index()];
+                        *n = (*n).max(offset.saturating_add(missing));
+                    });
+                }
+                self.notice(Notice {
+                    time,
+                    conn,
+                    what: NoticeKind::Error(e),
+                });
+            }
             EventKind::Closed {
                 code,
                 reason,
@@ -757,6 +788,7 @@ impl Capture {
                         by,
                         clean,
                     });
+                    c.marks.closed = Some(mark);
                     was_open
                 });
                 if was_open {

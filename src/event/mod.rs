@@ -375,6 +375,9 @@ pub enum GapCause {
         /// The most bytes held out of order per direction (and in all).
         limit: u64,
     },
+    /// The window's memory budget dropped them before the capture was exported (the
+    /// exporter says so rather than start the stream in the middle).
+    Evicted,
 }
 
 /// Why the protocol refused to send something.

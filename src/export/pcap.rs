@@ -12,6 +12,9 @@
 //!   IPv4, 65,515 over IPv6) is split into as few segments as that allows. The SYNs announce a
 //!   window scale of 7 (a window of 8 MiB), so the 64 KiB messages that are in flight at once do
 //!   not read as a full window.
+//! - An `Error(Gap { direction, missing, .. })` (bytes the capture never had, or the window's
+//!   budget dropped) advances that direction's sequence numbers by `missing`: the segments after
+//!   it sit at their true stream offsets, and Wireshark reports the hole.
 //! - `Closed` becomes FIN|ACK from the side that started the close (`by`), FIN|ACK from the other
 //!   side, and the last ACK.
 //! - A connection whose events have no `Opened` (a partial capture) gets synthesized addresses
@@ -34,7 +37,7 @@ use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use pcap_file::{DataLink, Endianness, TsResolution};
 
 use super::ExportError;
-use crate::event::{ClosedBy, ConnId, Direction, Event, EventKind};
+use crate::event::{ClosedBy, ConnId, Direction, ErrorKind, Event, EventKind};
 
 /// What [`write_pcap`] wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -105,6 +108,24 @@ pub fn write_pcap<W: Write>(
                     out.segment(conn, flow, direction, Flags::DATA, chunk, at)?;
                 }
                 out.summary.bytes += bytes.len() as u64;
+            }
+            EventKind::Error(ErrorKind::Gap {
+                direction, missing, ..
+            }) => {
+                // Missing bytes still took their sequence numbers: the segments after the hole
+                // carry their true place in the stream (Wireshark: "previous segment not
+                // captured"), and their ACKs acknowledge what was sent.
+                let flow = match flows.entry(conn) {
+                    std::collections::hash_map::Entry::Occupied(f) => f.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(slot) => {
+                        let (client, server) = synthesized(conn);
+                        let flow = slot.insert(Flow::new(conn, client, server));
+                        out.open(conn, flow, at)?;
+                        flow
+                    }
+                };
+                let i = direction.index();
+                flow.next_seq[i] = flow.next_seq[i].wrapping_add(missing as u32);
             }
             EventKind::Closed { by, .. } => {
                 // Forgotten once closed: memory stays bounded by the open connections.

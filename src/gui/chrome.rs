@@ -96,6 +96,7 @@ impl WsscopeApp {
             ));
             ui.separator();
             self.record_button(ui);
+            self.export_menu(ui);
             ui.separator();
             // Classroom controls: the projector needs large text; Ctrl +/- works too.
             let zoom = ui.ctx().zoom_factor();
@@ -196,6 +197,7 @@ impl WsscopeApp {
                 ui.colored_label(style::BAD, format!("#{} {what}: {text}", n.conn));
             }
             self.file_status(ui);
+            self.export_status(ui);
             if !self.status.is_empty() {
                 ui.label(&self.status);
             }

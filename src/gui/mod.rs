@@ -7,11 +7,13 @@
 
 mod anatomy;
 mod chrome;
+mod export_menu;
 pub mod fonts;
 mod handshake_panel;
 mod handshake_view;
 mod ingest;
 pub use crate::i18n;
+pub use export_menu::{ExportFormat, ExportJob, Exported};
 mod live;
 mod panel;
 mod playground;
@@ -110,6 +112,7 @@ pub struct WsscopeApp {
     fixed_text: String,
     auto_pong: bool,
     status: String,
+    exports: export_menu::Exports,
     live: LivePanel,
     handshake: HandshakePanel,
     stream: StreamPanel,
@@ -156,6 +159,7 @@ impl WsscopeApp {
             fixed_text: "thank you!!!".into(),
             auto_pong: true,
             status: String::new(),
+            exports: export_menu::Exports::default(),
             live: LivePanel::new(follow),
             handshake: HandshakePanel::default(),
             stream: StreamPanel::default(),

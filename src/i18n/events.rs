@@ -71,6 +71,7 @@ pub fn error_text(lang: Lang, e: &ErrorKind) -> String {
                 GapCause::Closed => t.ev_gap_closed.to_string(),
                 GapCause::EndOfFile => t.ev_gap_eof.to_string(),
                 GapCause::BufferFull { limit } => fill(t.ev_gap_full, &[limit]),
+                GapCause::Evicted => t.ev_gap_evicted.to_string(),
             };
             fill(t.ev_err_gap, &[missing, &stream, offset, &cause])
         }

@@ -452,6 +452,17 @@ strings! {
     opened_n: "opened {0}: {1} events", "已打开 {0}：{1} 个事件";
     open_failed: "{0}: read {1} events, then: {2}", "{0}：读取 {1} 个事件后出错：{2}";
     payload_not_captured: "(payload not captured: decoding stopped at this header)", "（载荷未捕获：解码在此帧头处停止）";
+    ev_gap_evicted: "the window's memory budget dropped them before the export", "导出前窗口的内存预算已丢弃它们";
+    export: "Export", "导出";
+    export_hover: "write what the window holds now to a file in the current folder (what the memory budget dropped is not in it: Record keeps everything)", "把窗口当前保存的内容写入当前目录下的文件（内存预算已丢弃的内容不在其中：录制会保留全部）";
+    export_jsonl: "JSON lines (wsscope read / open)", "JSON lines（wsscope read / open）";
+    export_pcap: "pcap (Wireshark, tshark)", "pcap（Wireshark、tshark）";
+    export_har: "HAR (browser DevTools)", "HAR（浏览器开发者工具）";
+    exporting: "exporting {0} events to {1}", "正在导出 {0} 个事件到 {1}";
+    exported_jsonl: "exported {0} events to {1}", "已导出 {0} 个事件到 {1}";
+    exported_pcap: "exported {0} connections, {1} packets, {2} TCP bytes to {3}", "已导出 {0} 个连接、{1} 个数据包、{2} 字节 TCP 数据到 {3}";
+    exported_har: "exported {0} entries ({1} WebSocket), {2} messages to {3}", "已导出 {0} 个条目（{1} 个 WebSocket）、{2} 条消息到 {3}";
+    export_failed: "export to {0} failed: {1}", "导出到 {0} 失败：{1}";
 }
 
 mod events;
