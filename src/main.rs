@@ -250,21 +250,25 @@ fn paint() -> Paint {
 /// consumer, so under load the next allocation page-faults that memory back in: up to five faults
 /// per 64 KiB echo, about a third of the server's CPU in `perf`. Keeping up to 16 MiB free per
 /// heap (and serving blocks below 4 MiB from the heaps, not from fresh mappings) removes that.
+/// The window keeps 4 MiB per heap instead: what it holds must stay within its capture budget
+/// plus a fixed overhead, and each thread's heap (server loops, ingest, UI) keeps its own.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn tune_allocator() {
+fn tune_allocator(window: bool) {
+    let keep = if window { 4 << 20 } else { 16 << 20 };
     // SAFETY: mallopt only sets malloc's parameters; it is called before any other thread starts.
     unsafe {
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 16 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, keep);
         libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
     }
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn tune_allocator() {}
+fn tune_allocator(_window: bool) {}
 
 fn main() -> ExitCode {
-    tune_allocator();
+    // Parsing starts no thread: the allocator is still tuned before any other thread runs.
     let cli = Cli::parse();
+    tune_allocator(!cli.headless && matches!(cli.command, None | Some(Command::Open { .. })));
     let lang = match cli.lang {
         Some(LangArg::En) => Lang::En,
         Some(LangArg::Zh) => Lang::Zh,

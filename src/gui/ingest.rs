@@ -25,6 +25,10 @@ const HOLD: Duration = Duration::from_millis(4);
 /// How often the window repaints while events arrive: enough to look live, little enough to
 /// leave the CPU to the server.
 const REPAINT: Duration = Duration::from_millis(40);
+/// Batches in flight between the server and the ingest thread. A batch is about one read, and
+/// a read holds up to a 128 KiB buffer until the store has copied it: this bounds that memory
+/// (32 MiB) outside the budget; a server that gets ahead of the store waits, losing nothing.
+const IN_FLIGHT: usize = 256;
 /// How long the ingest thread sleeps when nothing arrives and nobody wakes it.
 const IDLE: Duration = Duration::from_millis(100);
 
@@ -249,12 +253,14 @@ impl Engine {
     /// See [`Supervisor::start`] (on this engine's clock).
     pub fn start(&self, mut config: ServerConfig) -> Result<SocketAddr, StartError> {
         config.clock = Some(self.clock);
+        config.channel_capacity = config.channel_capacity.min(IN_FLIGHT);
         self.sup().start(config)
     }
 
     /// See [`Supervisor::restart`].
     pub fn restart(&self, mut config: ServerConfig, grace: Duration) -> Result<(), StartError> {
         config.clock = Some(self.clock);
+        config.channel_capacity = config.channel_capacity.min(IN_FLIGHT);
         self.sup().restart(config, grace)
     }
 
@@ -348,9 +354,19 @@ fn run(
                 batches.iter().flatten().for_each(|e| r.write(e));
             }
             drop(r);
+            // The UI waits for the store while it is written: hand it over every HOLD / 2.
             let mut c = capture.write().unwrap_or_else(PoisonError::into_inner);
-            for e in batches.drain(..).flatten() {
-                c.ingest(e);
+            let mut since = Instant::now();
+            for batch in batches.drain(..) {
+                for e in batch {
+                    c.ingest(e);
+                }
+                if since.elapsed() >= HOLD / 2 {
+                    drop(c);
+                    std::thread::yield_now();
+                    c = capture.write().unwrap_or_else(PoisonError::into_inner);
+                    since = Instant::now();
+                }
             }
             drop(c);
             if last_repaint.elapsed() >= REPAINT {

@@ -91,52 +91,30 @@ impl LivePanel {
         {
             self.selected_conn = None;
         }
+        // Virtualised: only the rows in view are laid out, so a lecture hall of connections (or
+        // a churn of thousands) costs what a screenful does, in time and in egui's text cache.
+        let conns = &cx.capture.connections;
+        let n = conns.len();
+        let row_h = ui.text_style_height(&egui::TextStyle::Body) * 4.0 + 8.0;
         egui::ScrollArea::vertical()
             .id_salt("conns")
-            .show(ui, |ui| {
-                for c in cx.capture.connections.iter().rev() {
-                    let state = match c.state {
-                        ConnState::Handshaking => t.handshaking.to_string(),
-                        ConnState::Open => t.open.to_string(),
-                        ConnState::Closed => match &c.close {
-                            Some(cl) => format!(
-                                "{} {}{}",
-                                t.closed,
-                                cl.code.map_or(String::new(), |c| c.code().to_string()),
-                                if cl.clean { "" } else { t.unclean }
-                            ),
-                            None => t.closed.to_string(),
-                        },
+            .auto_shrink([false, false])
+            .show_rows(ui, row_h, n, |ui, rows| {
+                for i in rows {
+                    // Newest first.
+                    let Some(c) = n.checked_sub(i + 1).and_then(|k| conns.get(k)) else {
+                        continue;
                     };
-                    let peer = c.client.map_or("?".to_string(), |p| p.to_string());
-                    let path = c.path().unwrap_or("-");
-                    let proto = c
-                        .subprotocol()
-                        .map(|p| format!(" [{p}]"))
-                        .unwrap_or_default();
-                    let counts = fill(
-                        t.conn_counts,
-                        &[&c.frames[0], &c.frames[1], &c.bytes[0], &c.bytes[1]],
-                    );
-                    let text = format!("#{} {peer}\n{path}{proto} — {state}\n{counts}", c.id);
-                    let http = c
-                        .http
-                        .as_ref()
-                        .map(|h| {
-                            let why =
-                                crate::i18n::http_reason(lang, &h.outcome, h.request.as_ref());
-                            format!("\nHTTP {}: {why}", h.status)
-                        })
-                        .unwrap_or_default();
+                    let text = conn_text(lang, c);
                     let selected = self.selected_conn == Some(c.id);
-                    if ui
-                        .selectable_label(selected, format!("{text}{http}"))
-                        .clicked()
-                    {
-                        self.selected_conn = Some(c.id);
-                        self.selected_frame = None;
-                    }
-                    ui.separator();
+                    let width = ui.available_width();
+                    ui.allocate_ui(egui::vec2(width, row_h), |ui| {
+                        ui.set_height(row_h);
+                        if ui.selectable_label(selected, text).clicked() {
+                            self.selected_conn = Some(c.id);
+                            self.selected_frame = None;
+                        }
+                    });
                 }
             });
     }
@@ -500,4 +478,41 @@ impl Shown {
             message,
         })
     }
+}
+
+/// A connection's entry in the list: number and peer, path and state, counts, an HTTP answer.
+fn conn_text(lang: Lang, c: &crate::capture::ConnRecord) -> String {
+    let t = lang.t();
+    let state = match c.state {
+        ConnState::Handshaking => t.handshaking.to_string(),
+        ConnState::Open => t.open.to_string(),
+        ConnState::Closed => match &c.close {
+            Some(cl) => format!(
+                "{} {}{}",
+                t.closed,
+                cl.code.map_or(String::new(), |c| c.code().to_string()),
+                if cl.clean { "" } else { t.unclean }
+            ),
+            None => t.closed.to_string(),
+        },
+    };
+    let peer = c.client.map_or("?".to_string(), |p| p.to_string());
+    let path = c.path().unwrap_or("-");
+    let proto = c
+        .subprotocol()
+        .map(|p| format!(" [{p}]"))
+        .unwrap_or_default();
+    let counts = fill(
+        t.conn_counts,
+        &[&c.frames[0], &c.frames[1], &c.bytes[0], &c.bytes[1]],
+    );
+    let http = c
+        .http
+        .as_ref()
+        .map(|h| {
+            let why = crate::i18n::http_reason(lang, &h.outcome, h.request.as_ref());
+            format!("\nHTTP {}: {why}", h.status)
+        })
+        .unwrap_or_default();
+    format!("#{} {peer}\n{path}{proto} — {state}\n{counts}{http}", c.id)
 }
