@@ -430,23 +430,10 @@ fn read_pcap(path: &std::path::Path, level: TraceLevel, lang: Lang) -> ExitCode 
         }
     };
     let mut events = events;
-    let mut totals = Totals::default();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut failed = None;
-    for event in events.by_ref() {
-        match event {
-            Ok(event) => {
-                totals.add(&event);
-                if let Some(line) = trace_line(&event, level, lang) {
-                    // A reader that has gone (`| head`) ends the printing, not the process.
-                    if writeln!(out, "{line}").is_err() {
-                        return ExitCode::SUCCESS;
-                    }
-                }
-            }
-            Err(e) => failed = Some(e),
-        }
-    }
+    let Some((totals, failed)) = print_trace(events.by_ref(), level, lang, &mut out) else {
+        return ExitCode::SUCCESS;
+    };
     let stats = events.stats();
     let _ = writeln!(out, "{}", totals.text(lang));
     let _ = writeln!(
@@ -478,6 +465,30 @@ fn read_pcap(path: &std::path::Path, level: TraceLevel, lang: Lang) -> ExitCode 
         }
         None => ExitCode::SUCCESS,
     }
+}
+
+/// Prints the trace lines of `events` to `out`; returns the totals and the error that ended the
+/// events, or `None` when the reader of our output has gone (`| head`): nothing more to do then.
+fn print_trace<E>(
+    events: impl Iterator<Item = Result<wsscope::event::Event, E>>,
+    level: TraceLevel,
+    lang: Lang,
+    out: &mut impl std::io::Write,
+) -> Option<(Totals, Option<E>)> {
+    let mut totals = Totals::default();
+    let mut failed = None;
+    for event in events {
+        match event {
+            Ok(event) => {
+                totals.add(&event);
+                if let Some(line) = trace_line(&event, level, lang) {
+                    writeln!(out, "{line}").ok()?;
+                }
+            }
+            Err(e) => failed = Some(e),
+        }
+    }
+    Some((totals, failed))
 }
 
 /// The server in the terminal, one trace line per event; with `record`, every event also goes
@@ -596,23 +607,10 @@ fn read_capture(path: &Path, level: TraceLevel, lang: Lang, max_line: usize) -> 
             return ExitCode::from(1);
         }
     };
-    let mut totals = Totals::default();
-    let mut failure = None;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for event in reader {
-        match event {
-            Ok(event) => {
-                totals.add(&event);
-                if let Some(line) = trace_line(&event, level, lang) {
-                    if writeln!(out, "{line}").is_err() {
-                        // The reader of our output has gone (`| head`): nothing more to do.
-                        return ExitCode::SUCCESS;
-                    }
-                }
-            }
-            Err(e) => failure = Some(e),
-        }
-    }
+    let Some((totals, failure)) = print_trace(reader, level, lang, &mut out) else {
+        return ExitCode::SUCCESS;
+    };
     let _ = writeln!(out, "{}", totals.text(lang)).and_then(|()| out.flush());
     match failure {
         None => ExitCode::SUCCESS,

@@ -1,15 +1,13 @@
 //! The capture store fed by the real server: counts, message grouping, and the memory budget
 //! (oldest payloads evicted and counted, headers kept).
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+mod common;
+use common::events_of_writes;
 use wsscope::capture::{Capture, ConnState};
 use wsscope::event::{Direction, Event, EventKind};
 use wsscope::protocol::{close_payload_bytes, encode_frame, FrameHeader, OpCode};
-use wsscope::server::{self, ServerConfig};
 
 const REQUEST: &str =
     "GET /lab HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -36,50 +34,6 @@ fn capture_of_writes(writes: &[&[u8]], pause: Duration, budget: usize) -> Captur
         capture.ingest(e);
     }
     capture
-}
-
-/// Every event of one scripted client's connection to an echo server, up to its close.
-fn events_of_writes(writes: &[&[u8]], pause: Duration) -> Vec<Event> {
-    let (tx, rx) = crossbeam_channel::bounded(64);
-    let handle = server::start(
-        ServerConfig {
-            port: 0,
-            ..ServerConfig::default()
-        },
-        tx,
-        Arc::new(|| {}),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let mut s = TcpStream::connect(handle.local_addr()).unwrap_or_else(|e| panic!("{e}"));
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap_or_else(|e| panic!("{e}"));
-    for w in writes {
-        s.write_all(w).unwrap_or_else(|e| panic!("{e}"));
-        std::thread::sleep(pause);
-    }
-    let mut events = Vec::new();
-    let reader = std::thread::spawn(move || {
-        let mut sink = Vec::new();
-        let _ = s.read_to_end(&mut sink);
-    });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Ok(batch) = rx.recv_timeout(Duration::from_millis(50)) {
-            let closed = batch
-                .iter()
-                .any(|e| matches!(e.kind, EventKind::Closed { .. }));
-            events.extend(batch);
-            if closed {
-                break;
-            }
-        }
-    }
-    let _ = reader.join();
-    let drain =
-        std::thread::spawn(move || while rx.recv_timeout(Duration::from_secs(2)).is_ok() {});
-    handle.shutdown(Duration::from_millis(200));
-    let _ = drain.join();
-    events
 }
 
 /// Events are data that survives a file: every event of a real connection (handshake, frames

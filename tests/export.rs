@@ -14,6 +14,8 @@ use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode as WsOp};
 use tungstenite::protocol::frame::Frame as WsFrame;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::Message as M;
+mod common;
+use common::{tshark, tshark_run as run};
 use wsscope::event::{Direction, Event, EventKind};
 use wsscope::export::{write_har, write_pcap};
 use wsscope::protocol::OpCode;
@@ -129,36 +131,6 @@ fn out_path(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("export");
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     dir.join(name)
-}
-
-/// tshark, or `None` (after saying so) when it is not installed. Under CI (CI=true) a missing
-/// tshark fails the test: CI installs it (.ci/run).
-fn tshark() -> Option<&'static str> {
-    match Command::new("tshark").arg("--version").output() {
-        Ok(o) if o.status.success() => Some("tshark"),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("tshark is not installed, and CI=true: .ci/run installs it (apt package tshark)")
-        }
-        _ => {
-            eprintln!(
-                "note: tshark is not installed; skipping the pcap check (apt install tshark)"
-            );
-            None
-        }
-    }
-}
-
-fn run(tshark: &str, args: &[&str]) -> String {
-    let out = Command::new(tshark)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        out.status.success(),
-        "tshark {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// One frame as tshark and the events both describe it.

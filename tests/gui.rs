@@ -4,6 +4,8 @@
 use std::time::{Duration, Instant};
 
 use egui_kittest::kittest::Queryable as _;
+mod common;
+use common::tshark;
 use egui_kittest::Harness;
 use wsscope::gui::{Settings, WsscopeApp};
 use wsscope::server::ServerConfig;
@@ -803,26 +805,6 @@ fn a_tcpdump_capture_opens_in_the_window() {
     assert_eq!(conn.endpoint, Some(wsscope::event::Endpoint::File));
     assert!(conn.handshake.as_ref().is_some_and(|hs| hs.accepted()));
     assert!(c.frames_from(0).all(|(s, _)| c.frame(s).is_some()));
-}
-
-/// tshark, or `None` (after saying so) when it is not installed. Under CI (CI=true) a missing
-/// tshark fails the test: CI installs it (.ci/run).
-fn tshark() -> Option<&'static str> {
-    match std::process::Command::new("tshark")
-        .arg("--version")
-        .output()
-    {
-        Ok(o) if o.status.success() => Some("tshark"),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("tshark is not installed, and CI=true: .ci/run installs it (apt package tshark)")
-        }
-        _ => {
-            eprintln!(
-                "note: tshark is not installed; skipping the pcap check (apt install tshark)"
-            );
-            None
-        }
-    }
 }
 
 /// Steps the UI until the last export is written; its path and what it wrote.

@@ -2,16 +2,13 @@
 //! its events; ingested under a small budget, whole records in order from where the budget cut,
 //! with the dropped start said as a gap, and a pcap of it that tshark reads as the kept frames.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::Command;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+mod common;
+use common::{events_of_writes, tshark, tshark_run as run};
 use wsscope::capture::Capture;
 use wsscope::event::{Direction, ErrorKind, Event, EventKind, GapCause};
 use wsscope::protocol::{close_payload_bytes, encode_frame, FrameHeader, OpCode};
-use wsscope::server::{self, ServerConfig};
 
 const REQUEST: &str =
     "GET /lab HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -23,52 +20,6 @@ fn frame(opcode: OpCode, fin: bool, payload: &[u8]) -> Vec<u8> {
     let mut v = Vec::new();
     encode_frame(h, payload, &mut v);
     v
-}
-
-/// Every event of one scripted client's connection to an echo server, up to its close (the
-/// client's bytes in these writes, `pause` apart).
-fn events_of_writes(writes: &[Vec<u8>], pause: Duration) -> Vec<Event> {
-    let (tx, rx) = crossbeam_channel::bounded(64);
-    let handle = server::start(
-        ServerConfig {
-            port: 0,
-            ..ServerConfig::default()
-        },
-        tx,
-        Arc::new(|| {}),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let mut s = TcpStream::connect(handle.local_addr()).unwrap_or_else(|e| panic!("{e}"));
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut reader = s.try_clone().unwrap_or_else(|e| panic!("{e}"));
-    let reader = std::thread::spawn(move || {
-        let mut sink = Vec::new();
-        let _ = reader.read_to_end(&mut sink);
-    });
-    for w in writes {
-        s.write_all(w).unwrap_or_else(|e| panic!("{e}"));
-        std::thread::sleep(pause);
-    }
-    let mut events = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Ok(batch) = rx.recv_timeout(Duration::from_millis(50)) {
-            let closed = batch
-                .iter()
-                .any(|e| matches!(e.kind, EventKind::Closed { .. }));
-            events.extend(batch);
-            if closed {
-                break;
-            }
-        }
-    }
-    let _ = reader.join();
-    let drain =
-        std::thread::spawn(move || while rx.recv_timeout(Duration::from_secs(2)).is_ok() {});
-    handle.shutdown(Duration::from_millis(200));
-    let _ = drain.join();
-    events
 }
 
 /// A session with every kind of frame: a fragmented text with a ping inside, binary, many
@@ -338,34 +289,4 @@ fn after_eviction_whole_records_come_back_in_order_and_the_cut_is_said() {
     );
     assert_eq!(holes.lines().count(), 2, "one hole each way");
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// tshark, or `None` (after saying so) when it is not installed. Under CI (CI=true) a missing
-/// tshark fails the test: CI installs it (.ci/run).
-fn tshark() -> Option<&'static str> {
-    match Command::new("tshark").arg("--version").output() {
-        Ok(o) if o.status.success() => Some("tshark"),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("tshark is not installed, and CI=true: .ci/run installs it (apt package tshark)")
-        }
-        _ => {
-            eprintln!(
-                "note: tshark is not installed; skipping the pcap check (apt install tshark)"
-            );
-            None
-        }
-    }
-}
-
-fn run(tshark: &str, args: &[&str]) -> String {
-    let out = Command::new(tshark)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        out.status.success(),
-        "tshark {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
