@@ -4,6 +4,7 @@
 use std::fmt;
 
 use super::accept::{AcceptDerivation, KeyCheck};
+pub use super::observed::{observed, parse_response, AcceptCheck, ResponseHead};
 
 /// Base of the links shown next to each check.
 pub const RFC_URL: &str = "https://www.rfc-editor.org/rfc/rfc6455";
@@ -97,32 +98,35 @@ impl HandshakeError {
     }
 }
 
+/// The length of a head httparse found complete (`None`: more bytes are needed), or the limit
+/// it broke, for a request and a response alike.
+pub(super) fn head_len(
+    parsed: httparse::Result<usize>,
+    buffered: usize,
+    limits: &HandshakeLimits,
+) -> Result<Option<usize>, HandshakeError> {
+    let too_large = HandshakeError::TooLarge {
+        limit: limits.max_bytes,
+    };
+    match parsed {
+        Ok(httparse::Status::Partial) if buffered >= limits.max_bytes => Err(too_large),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Ok(httparse::Status::Complete(n)) if n > limits.max_bytes => Err(too_large),
+        Ok(httparse::Status::Complete(n)) => Ok(Some(n)),
+        Err(httparse::Error::TooManyHeaders) => Err(HandshakeError::TooManyHeaders {
+            limit: limits.max_headers,
+        }),
+        Err(e) => Err(HandshakeError::Malformed(e.to_string())),
+    }
+}
+
 /// Parses a request head from the start of `buf`.
 pub fn parse_request(buf: &[u8], limits: &HandshakeLimits) -> Result<Parsed, HandshakeError> {
     let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
     let mut req = httparse::Request::new(&mut headers);
-    let head_len = match req.parse(buf) {
-        Ok(httparse::Status::Partial) => {
-            if buf.len() >= limits.max_bytes {
-                return Err(HandshakeError::TooLarge {
-                    limit: limits.max_bytes,
-                });
-            }
-            return Ok(Parsed::Partial);
-        }
-        Ok(httparse::Status::Complete(n)) => n,
-        Err(httparse::Error::TooManyHeaders) => {
-            return Err(HandshakeError::TooManyHeaders {
-                limit: limits.max_headers,
-            })
-        }
-        Err(e) => return Err(HandshakeError::Malformed(e.to_string())),
+    let Some(head_len) = head_len(req.parse(buf), buf.len(), limits)? else {
+        return Ok(Parsed::Partial);
     };
-    if head_len > limits.max_bytes {
-        return Err(HandshakeError::TooLarge {
-            limit: limits.max_bytes,
-        });
-    }
     Ok(Parsed::Complete(Request {
         raw: buf[..head_len].to_vec(),
         method: req.method.unwrap_or_default().to_string(),
@@ -473,115 +477,6 @@ pub struct Response {
     /// against the request's key; `None` for a response wsscope built itself.
     #[serde(default)]
     pub accept_check: Option<AcceptCheck>,
-}
-
-/// A Sec-WebSocket-Accept seen in a real server's 101, checked against the key (§4.1: the
-/// client MUST fail the connection when it is missing or not the key's derivation).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct AcceptCheck {
-    /// The value as sent (several fields joined with ", "), or `None` when there was none.
-    pub sent: Option<String>,
-    /// Whether `sent` is exactly the accept derived from the request's key.
-    pub matches: bool,
-}
-
-/// A complete response head seen on the wire.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResponseHead {
-    /// The exact bytes of the head, through the blank line.
-    pub raw: Vec<u8>,
-    /// The status code.
-    pub status: u16,
-    /// Header fields in order.
-    pub headers: Vec<Header>,
-}
-
-impl ResponseHead {
-    /// Values of every field named `name` (case-insensitive), trimmed, joined with ", ".
-    fn joined(&self, name: &str) -> Option<String> {
-        let v: Vec<String> = self
-            .headers
-            .iter()
-            .filter(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| String::from_utf8_lossy(&h.value).trim().to_string())
-            .collect();
-        (!v.is_empty()).then(|| v.join(", "))
-    }
-}
-
-/// Parses a response head from the start of `buf` (a server's answer read from a capture):
-/// `Ok(None)` while it is incomplete.
-pub fn parse_response(
-    buf: &[u8],
-    limits: &HandshakeLimits,
-) -> Result<Option<ResponseHead>, HandshakeError> {
-    let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
-    let mut res = httparse::Response::new(&mut headers);
-    let head_len = match res.parse(buf) {
-        Ok(httparse::Status::Partial) => {
-            if buf.len() >= limits.max_bytes {
-                return Err(HandshakeError::TooLarge {
-                    limit: limits.max_bytes,
-                });
-            }
-            return Ok(None);
-        }
-        Ok(httparse::Status::Complete(n)) => n,
-        Err(httparse::Error::TooManyHeaders) => {
-            return Err(HandshakeError::TooManyHeaders {
-                limit: limits.max_headers,
-            })
-        }
-        Err(e) => return Err(HandshakeError::Malformed(e.to_string())),
-    };
-    if head_len > limits.max_bytes {
-        return Err(HandshakeError::TooLarge {
-            limit: limits.max_bytes,
-        });
-    }
-    Ok(Some(ResponseHead {
-        raw: buf[..head_len].to_vec(),
-        status: res.code.unwrap_or_default(),
-        headers: res
-            .headers
-            .iter()
-            .map(|h| Header {
-                name: h.name.to_string(),
-                value: h.value.to_vec(),
-            })
-            .collect(),
-    }))
-}
-
-/// A handshake seen on the wire: the request judged by §4.2.1 as wsscope's server would, and
-/// the real server's response as it was sent, its accept value checked against the key.
-pub fn observed(request: Request, response: ResponseHead) -> Handshake {
-    let checks = check_request(&request);
-    let derivation = request
-        .single("Sec-WebSocket-Key")
-        .map(|k| AcceptDerivation::new(&k));
-    let failed = checks
-        .iter()
-        .filter(|c| c.outcome == Outcome::Fail)
-        .map(|c| c.id)
-        .collect();
-    let accept_check = (response.status == 101).then(|| {
-        let sent = response.joined("Sec-WebSocket-Accept");
-        let matches = matches!((&sent, &derivation), (Some(s), Some(d)) if *s == d.accept);
-        AcceptCheck { sent, matches }
-    });
-    Handshake {
-        request,
-        checks,
-        derivation,
-        response: Response {
-            status: response.status,
-            subprotocol: response.joined("Sec-WebSocket-Protocol"),
-            raw: response.raw,
-            failed,
-            accept_check,
-        },
-    }
 }
 
 /// A request, its checks, the derivation (when a key was sent) and the answer.

@@ -23,6 +23,7 @@ pub mod frame;
 pub mod handshake;
 pub mod mask;
 pub mod message;
+mod observed;
 pub mod serde_repr;
 pub mod utf8;
 pub mod violation;
