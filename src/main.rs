@@ -406,11 +406,8 @@ fn terminal(config: ServerConfig, lang: Lang, args: WindowArgs) -> ExitCode {
 
 /// `wsscope read FILE`: the format is told by the file's magic number.
 fn read(path: &std::path::Path, level: TraceLevel, lang: Lang, max_line: usize) -> ExitCode {
-    let mut head = [0u8; 4];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
-        .unwrap_or(0);
-    match wsscope::import::Format::sniff(&head[..n]) {
+    // An unreadable file goes to the JSON-lines reader, which names it and says why.
+    match wsscope::import::Format::of_file(path).unwrap_or(None) {
         Some(_) => read_pcap(path, level, lang),
         // Not pcap or pcapng: our JSON lines (whose reader names the file and says why it is
         // not a capture, including when it cannot be opened).

@@ -4,22 +4,10 @@
 use std::time::Duration;
 
 mod common;
-use common::events_of_writes;
+use common::{events_of_writes, frame, REQUEST};
 use wsscope::capture::{Capture, ConnState};
 use wsscope::event::{Direction, Event, EventKind};
 use wsscope::protocol::{close_payload_bytes, encode_frame, FrameHeader, OpCode};
-
-const REQUEST: &str =
-    "GET /lab HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-
-fn frame(opcode: OpCode, fin: bool, payload: &[u8]) -> Vec<u8> {
-    let mut h = FrameHeader::new(opcode, 0, Some([9, 8, 7, 6]));
-    h.fin = fin;
-    let mut v = Vec::new();
-    encode_frame(h, payload, &mut v);
-    v
-}
 
 /// Runs one scripted client against an echo server and returns the capture of it.
 fn capture_of(wire: &[u8], budget: usize) -> Capture {

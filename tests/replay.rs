@@ -5,22 +5,10 @@
 use std::time::Duration;
 
 mod common;
-use common::{events_of_writes, tshark, tshark_run as run};
+use common::{events_of_writes, frame, tshark, tshark_run as run, REQUEST};
 use wsscope::capture::Capture;
 use wsscope::event::{Direction, ErrorKind, Event, EventKind, GapCause};
-use wsscope::protocol::{close_payload_bytes, encode_frame, FrameHeader, OpCode};
-
-const REQUEST: &str =
-    "GET /lab HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-
-fn frame(opcode: OpCode, fin: bool, payload: &[u8]) -> Vec<u8> {
-    let mut h = FrameHeader::new(opcode, 0, Some([9, 8, 7, 6]));
-    h.fin = fin;
-    let mut v = Vec::new();
-    encode_frame(h, payload, &mut v);
-    v
-}
+use wsscope::protocol::{close_payload_bytes, OpCode};
 
 /// A session with every kind of frame: a fragmented text with a ping inside, binary, many
 /// texts (in writes of their own and run together), a close.

@@ -315,11 +315,9 @@ impl Drop for Engine {
 type Events = Box<dyn Iterator<Item = Result<Event, String>> + Send>;
 
 fn events_of(path: &Path) -> Result<Events, String> {
-    let mut head = [0u8; 4];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if crate::import::Format::sniff(&head[..n]).is_some() {
+    let format =
+        crate::import::Format::of_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if format.is_some() {
         let events = crate::import::open(path).map_err(|e| e.to_string())?;
         return Ok(Box::new(events.map(|r| r.map_err(|e| e.to_string()))));
     }

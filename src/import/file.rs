@@ -40,6 +40,14 @@ impl Format {
             _ => None,
         }
     }
+
+    /// The format the file at `path` announces, by its first bytes (`None`: neither pcap nor
+    /// pcapng, or shorter than a magic number).
+    pub fn of_file(path: &Path) -> std::io::Result<Option<Format>> {
+        let mut head = [0u8; 4];
+        let n = File::open(path)?.read(&mut head)?;
+        Ok(Format::sniff(&head[..n]))
+    }
 }
 
 /// One captured packet, borrowed from the reader's buffer.

@@ -120,6 +120,17 @@ pub(super) fn head_len(
     }
 }
 
+/// httparse's header fields as owned [`Header`]s, in order.
+pub(super) fn headers_of(fields: &[httparse::Header<'_>]) -> Vec<Header> {
+    fields
+        .iter()
+        .map(|h| Header {
+            name: h.name.to_string(),
+            value: h.value.to_vec(),
+        })
+        .collect()
+}
+
 /// Parses a request head from the start of `buf`.
 pub fn parse_request(buf: &[u8], limits: &HandshakeLimits) -> Result<Parsed, HandshakeError> {
     let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
@@ -132,14 +143,7 @@ pub fn parse_request(buf: &[u8], limits: &HandshakeLimits) -> Result<Parsed, Han
         method: req.method.unwrap_or_default().to_string(),
         path: req.path.unwrap_or_default().to_string(),
         version: req.version.unwrap_or_default(),
-        headers: req
-            .headers
-            .iter()
-            .map(|h| Header {
-                name: h.name.to_string(),
-                value: h.value.to_vec(),
-            })
-            .collect(),
+        headers: headers_of(req.headers),
     }))
 }
 

@@ -4,8 +4,8 @@
 
 use super::accept::AcceptDerivation;
 use super::handshake::{
-    check_request, head_len, Handshake, HandshakeError, HandshakeLimits, Header, Outcome, Request,
-    Response,
+    check_request, head_len, headers_of, Handshake, HandshakeError, HandshakeLimits, Header,
+    Outcome, Request, Response,
 };
 
 /// A Sec-WebSocket-Accept seen in a real server's 101, checked against the key (§4.1: the
@@ -56,14 +56,7 @@ pub fn parse_response(
     Ok(Some(ResponseHead {
         raw: buf[..head_len].to_vec(),
         status: res.code.unwrap_or_default(),
-        headers: res
-            .headers
-            .iter()
-            .map(|h| Header {
-                name: h.name.to_string(),
-                value: h.value.to_vec(),
-            })
-            .collect(),
+        headers: headers_of(res.headers),
     }))
 }
 

@@ -9,7 +9,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wsscope::event::{Event, EventKind};
+use wsscope::protocol::{encode_frame, FrameHeader, OpCode};
 use wsscope::server::{self, ServerConfig};
+
+/// A valid upgrade request for `/lab` with the RFC's example key.
+pub const REQUEST: &str =
+    "GET /lab HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+/// One masked frame (key 09 08 07 06) as a client sends it.
+pub fn frame(opcode: OpCode, fin: bool, payload: &[u8]) -> Vec<u8> {
+    let mut h = FrameHeader::new(opcode, 0, Some([9, 8, 7, 6]));
+    h.fin = fin;
+    let mut v = Vec::new();
+    encode_frame(h, payload, &mut v);
+    v
+}
 
 /// Every event of one scripted client's connection to an echo server, up to its close (the
 /// client's bytes in these writes, `pause` apart).
