@@ -196,27 +196,32 @@ impl Engine {
                     Ok(r) => r,
                     Err(e) => return finish(Some(e)),
                 };
-                let mut batch = Vec::with_capacity(4096);
+                const BATCH: usize = 4096;
+                // A batch at a time: the UI draws between them.
+                let store = |batch: &mut Vec<Event>| {
+                    let n = batch.len() as u64;
+                    let mut c = capture.write().unwrap_or_else(PoisonError::into_inner);
+                    for e in batch.drain(..) {
+                        c.ingest(e);
+                    }
+                    drop(c);
+                    if let Some(l) = lock(&state).as_mut() {
+                        l.events += n;
+                    }
+                    ctx.request_repaint_after(REPAINT);
+                };
+                let mut batch = Vec::with_capacity(BATCH);
                 let mut error = None;
-                let mut reader = reader.peekable();
-                while let Some(item) = reader.next() {
+                for item in reader {
                     match item {
                         Ok(e) => batch.push(e),
                         Err(e) => error = Some(e),
                     }
-                    if batch.len() == batch.capacity() || reader.peek().is_none() {
-                        let n = batch.len() as u64;
-                        let mut c = capture.write().unwrap_or_else(PoisonError::into_inner);
-                        for e in batch.drain(..) {
-                            c.ingest(e);
-                        }
-                        drop(c);
-                        if let Some(l) = lock(&state).as_mut() {
-                            l.events += n;
-                        }
-                        ctx.request_repaint_after(REPAINT);
+                    if batch.len() >= BATCH {
+                        store(&mut batch);
                     }
                 }
+                store(&mut batch);
                 finish(error);
             });
         if let Err(e) = spawned {
