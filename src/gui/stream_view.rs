@@ -80,20 +80,23 @@ fn frame_color(index: Seq) -> Color32 {
     }
 }
 
+/// What a list of one connection's frames in one direction was made from.
+type FramesKey = (ConnId, Direction, Seq, Seq);
+
 /// The TCP vs frames tab; it shows the connection selected in the Live tab (or the newest).
 pub(super) struct StreamPanel {
     /// The direction shown.
     dir: Direction,
-    /// The frames of the connection and direction shown, and the capture state they were
-    /// listed at (connection, direction, oldest frame kept, frames seen).
-    frames: (ConnId, Direction, Seq, Seq, Vec<Seq>),
+    /// The frames of the connection and direction shown, listed once per state of the capture
+    /// (connection, direction, oldest frame kept, frames seen) rather than on every repaint.
+    frames: (FramesKey, Vec<Seq>),
 }
 
 impl Default for StreamPanel {
     fn default() -> Self {
         Self {
             dir: Direction::ClientToServer,
-            frames: (0, Direction::ClientToServer, 0, 0, Vec::new()),
+            frames: ((0, Direction::ClientToServer, 0, 0), Vec::new()),
         }
     }
 }
@@ -128,10 +131,10 @@ impl StreamPanel {
         });
         let d = *dir;
         let key = (id, d, cx.capture.first_frame(), cx.capture.frames_seen());
-        if (frames.0, frames.1, frames.2, frames.3) != key {
-            *frames = (key.0, key.1, key.2, key.3, cx.capture.frames_in(c, d));
+        if frames.0 != key {
+            *frames = (key, cx.capture.frames_in(c, d));
         }
-        let list = &frames.4;
+        let list = &frames.1;
         let stats = &c.stream[d.index()];
         ui.label(fill(
             t.stream_summary,
