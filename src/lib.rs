@@ -14,6 +14,7 @@
 //! - `gui`: the window.
 
 pub mod capture;
+pub mod client;
 pub mod cli;
 pub mod event;
 pub mod explain;

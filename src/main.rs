@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum};
 
 use wsscope::cli::trace::{trace_line, Totals, TraceLevel};
 use wsscope::cli::{parse_hex, render_accept, render_decode, Paint};
@@ -207,6 +207,10 @@ enum Command {
         #[arg(short = 'o', long = "output")]
         output: PathBuf,
     },
+    /// Connect to a WebSocket server as a client (ws:// or wss://) and print the same trace as
+    /// `serve`. Without --send, each line typed is a text message; /ping [TEXT], /hex HEX,
+    /// /raw HEX, /close [CODE [REASON]], /disconnect; the end of input closes.
+    Connect(ConnectArgs),
     /// Derive Sec-WebSocket-Accept from a Sec-WebSocket-Key, showing every step.
     Accept {
         /// The client's Sec-WebSocket-Key, e.g. dGhlIHNhbXBsZSBub25jZQ==
@@ -221,6 +225,49 @@ enum Command {
         #[arg(long, value_enum)]
         role: Option<RoleArg>,
     },
+}
+
+/// `wsscope connect`'s options.
+#[derive(Args, Debug)]
+struct ConnectArgs {
+    /// ws://HOST[:PORT]/PATH or wss://...; IPv6 in brackets: ws://[::1]:8765/
+    url: String,
+    /// A subprotocol to offer (repeatable, in preference order).
+    #[arg(long = "protocol", value_name = "NAME")]
+    protocols: Vec<String>,
+    /// A header field to add to the request, 'Name: value' (repeatable).
+    #[arg(long = "header", value_name = "'NAME: VALUE'")]
+    headers: Vec<String>,
+    /// The Origin field to send (browsers always send one; servers may check it).
+    #[arg(long)]
+    origin: Option<String>,
+    /// A text message to send once connected (repeatable; in order with --send-hex).
+    #[arg(long = "send", value_name = "TEXT")]
+    sends: Vec<String>,
+    /// A binary message to send, as hex (repeatable; in order with --send).
+    #[arg(long = "send-hex", value_name = "HEX")]
+    send_hex: Vec<String>,
+    /// The close to send at the end: CODE[:REASON].
+    #[arg(long, value_name = "CODE[:REASON]", default_value = "1000")]
+    close: String,
+    /// After the last message, seconds to wait for as many answers before closing.
+    #[arg(long, default_value_t = 2.0)]
+    wait: f64,
+    /// Trust the certificates in this PEM file for wss:// (a local or private CA).
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<PathBuf>,
+    /// Take any certificate for wss:// (still encrypted, not authenticated: local tests only).
+    #[arg(long, conflicts_with = "ca_file")]
+    insecure: bool,
+    /// Seconds to open the connection and finish the opening handshake.
+    #[arg(long, default_value_t = 10.0)]
+    timeout: f64,
+    /// How much to print per event.
+    #[arg(long, value_enum, default_value = "summary")]
+    trace: TraceArg,
+    /// Also write every event to FILE as JSON lines.
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -267,7 +314,11 @@ fn tune_allocator(_window: bool) {}
 
 fn main() -> ExitCode {
     // Parsing starts no thread: the allocator is still tuned before any other thread runs.
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     tune_allocator(!cli.headless && matches!(cli.command, None | Some(Command::Open { .. })));
     let lang = match cli.lang {
         Some(LangArg::En) => Lang::En,
@@ -305,6 +356,10 @@ fn main() -> ExitCode {
             max_line,
         }) => read(&file, trace.into(), lang, usize::from(max_line) << 20),
         Some(Command::Export { input, to, output }) => export(&input, to, &output),
+        Some(Command::Connect(args)) => {
+            let order = matches.subcommand_matches("connect").map(send_order);
+            connect(args, order.unwrap_or_default(), lang)
+        }
         Some(Command::Accept { key }) => {
             if key.trim().is_empty() {
                 eprintln!("wsscope accept: {}", lang.t().cli_empty_key);
@@ -715,4 +770,100 @@ fn export(input: &Path, to: ExportFormat, output: &Path) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Where each --send and --send-hex stood on the command line: (index, is_hex), in order.
+fn send_order(m: &clap::ArgMatches) -> Vec<(usize, bool)> {
+    let mut order: Vec<(usize, bool)> = Vec::new();
+    for (id, hex) in [("sends", false), ("send_hex", true)] {
+        if let Some(ix) = m.indices_of(id) {
+            order.extend(ix.map(|i| (i, hex)));
+        }
+    }
+    order.sort_unstable();
+    order
+}
+
+/// `wsscope connect`.
+fn connect(args: ConnectArgs, order: Vec<(usize, bool)>, lang: Lang) -> ExitCode {
+    use wsscope::cli::connect::{parse_close, run, ConnectRun, Input};
+    use wsscope::client::{ClientConfig, Trust, WsUrl};
+
+    let fail = |e: String| {
+        eprintln!("wsscope connect: {e}");
+        ExitCode::from(2)
+    };
+    let url = match WsUrl::parse(&args.url) {
+        Ok(u) => u,
+        Err(e) => return fail(e.to_string()),
+    };
+    if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 3600.0) {
+        return fail(format!("--timeout {} is not a number of seconds between 0 and 3600", args.timeout));
+    }
+    if !(args.wait.is_finite() && (0.0..=3600.0).contains(&args.wait)) {
+        return fail(format!("--wait {} is not a number of seconds between 0 and 3600", args.wait));
+    }
+    let close = match parse_close(&args.close) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let mut headers = Vec::new();
+    for h in &args.headers {
+        match h.split_once(':') {
+            Some((name, value)) if !name.trim().is_empty() && !name.contains(char::is_whitespace) => {
+                headers.push((name.trim().to_string(), value.trim().to_string()));
+            }
+            _ => return fail(format!("--header {h:?}: expected 'Name: value'")),
+        }
+    }
+    let (mut texts, mut hexes) = (args.sends.into_iter(), args.send_hex.into_iter());
+    let mut script = Vec::new();
+    for (_, hex) in order {
+        let input = if hex {
+            match hexes.next().map(|h| wsscope::cli::parse_hex(&h)) {
+                Some(Ok(b)) => Input::Binary(b),
+                Some(Err(e)) => return fail(format!("--send-hex: {}", e.describe(lang))),
+                None => continue,
+            }
+        } else {
+            match texts.next() {
+                Some(t) => Input::Text(t),
+                None => continue,
+            }
+        };
+        script.push(input);
+    }
+    let trust = match (args.insecure, args.ca_file) {
+        (true, _) => Trust::Insecure,
+        (false, Some(p)) => Trust::CaFile(p),
+        (false, None) => Trust::System,
+    };
+    let timeout = Duration::from_secs_f64(args.timeout);
+    let config = ClientConfig {
+        protocols: args.protocols,
+        origin: args.origin,
+        headers,
+        trust,
+        connect_timeout: timeout,
+        handshake_timeout: timeout,
+        ..ClientConfig::new(url)
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)) {
+        eprintln!("wsscope connect: Ctrl-C will not close the connection cleanly: {e}");
+    }
+    let status = run(
+        ConnectRun {
+            config,
+            script: (!script.is_empty()).then_some(script),
+            close,
+            wait: Duration::from_secs_f64(args.wait),
+            level: args.trace.into(),
+            record: args.record,
+        },
+        lang,
+        stop,
+    );
+    ExitCode::from(status)
 }

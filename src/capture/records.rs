@@ -107,6 +107,8 @@ pub struct ConnRecord {
     pub handshake: Option<Box<Handshake>>,
     /// A plain HTTP answer (demo page, 404, 431...), with its reason.
     pub http: Option<HttpRecord>,
+    /// The TLS session of a wss:// connection: its TCP records are the bytes inside it.
+    pub tls: Option<Box<crate::event::TlsInfo>>,
     /// Frames client→server, server→client, since it opened (dropped ones included).
     pub frames: [u64; 2],
     /// TCP bytes client→server, server→client, since it opened.
@@ -143,6 +145,7 @@ impl ConnRecord {
             state: ConnState::Handshaking,
             handshake: None,
             http: None,
+            tls: None,
             frames: [0; 2],
             bytes: [0; 2],
             close: None,
@@ -164,11 +167,18 @@ impl ConnRecord {
             // high side; the resident-memory bench checks it.
             std::mem::size_of::<Handshake>()
                 + 2 * (h.request.raw.len() + h.response.raw.len())
-                + h.checks.len() * 96
+                + (h.checks.len() + h.response.client_checks.len()) * 96
                 + 256
         });
+        let tls = self.tls.as_ref().map_or(0, |t| {
+            std::mem::size_of::<crate::event::TlsInfo>()
+                + t.server_name.len()
+                + t.version.len()
+                + t.cipher_suite.len()
+        });
         // (The record itself is counted by the connection list's capacity.)
-        hs + self.tcp_by_dir.iter().map(idx).sum::<usize>()
+        hs + tls
+            + self.tcp_by_dir.iter().map(idx).sum::<usize>()
             + idx(&self.all_frames)
             + self.close.as_ref().map_or(0, |c| c.reason.capacity())
     }

@@ -48,6 +48,7 @@ pub struct Mark {
 pub(super) struct ConnMarks {
     pub(super) opened: Option<Mark>,
     pub(super) handshake: Option<Mark>,
+    pub(super) tls: Option<Mark>,
     pub(super) http: Option<Mark>,
     pub(super) closed: Option<Mark>,
 }
@@ -278,6 +279,10 @@ impl Capture {
                     },
                 );
             }
+        }
+        if let (Some(mark), Some(t)) = (m.tls, &c.tls) {
+            let kind = EventKind::Tls(t.clone());
+            marked.push((mark, id, 0, ev(id, mark.time, kind)));
         }
         if let (Some(mark), Some(h)) = (m.handshake, &c.handshake) {
             marked.push((

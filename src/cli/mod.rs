@@ -1,6 +1,7 @@
 //! Command-line helpers: hex input and the text the subcommands print (the explanations
 //! themselves are in [`crate::explain`]; this module only lays them out for a terminal).
 
+pub mod connect;
 pub mod hex;
 pub mod render;
 pub mod trace;

@@ -7,7 +7,7 @@ use crate::event::{ClosedBy, Direction, Event, EventKind};
 use crate::explain::{hex_spaced, preview};
 use crate::i18n::{self, fill, Lang};
 use crate::protocol::handshake::{Found, Outcome};
-use crate::protocol::OpCode;
+use crate::protocol::{OpCode, Role};
 
 /// How much `serve` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,8 +27,14 @@ fn arrow(d: Direction) -> &'static str {
     }
 }
 
-/// The text for `event` at `level` in `lang`, or `None` when that level does not print it.
+/// The text for `event` at `level` in `lang`, or `None` when that level does not print it, as
+/// wsscope's server sees it (what the client sent was read, what the server sent was written).
 pub fn trace_line(event: &Event, level: TraceLevel, lang: Lang) -> Option<String> {
+    trace_line_as(event, level, lang, Role::Server)
+}
+
+/// [`trace_line`] for an endpoint playing `ours`: its own bytes are written, the peer's read.
+pub fn trace_line_as(event: &Event, level: TraceLevel, lang: Lang, ours: Role) -> Option<String> {
     let always = matches!(
         event.kind,
         EventKind::Listening { .. }
@@ -56,10 +62,14 @@ pub fn trace_line(event: &Event, level: TraceLevel, lang: Lang) -> Option<String
         EventKind::Opened { client, server, .. } => {
             let _ = write!(s, "{head} {}", fill(t.tr_tcp_open, &[client, server]));
         }
+        EventKind::Tls(info) => {
+            let _ = write!(s, "{head} {}", i18n::tls_text(lang, info));
+        }
         EventKind::Tcp { direction, bytes } => {
-            let what = match direction {
-                Direction::ClientToServer => t.tr_tcp_read,
-                Direction::ServerToClient => t.tr_tcp_write,
+            let what = if *direction == Direction::sent_by(ours) {
+                t.tr_tcp_write
+            } else {
+                t.tr_tcp_read
             };
             let _ = write!(
                 s,
@@ -108,7 +118,13 @@ pub fn trace_line(event: &Event, level: TraceLevel, lang: Lang) -> Option<String
                 },
                 None => {}
             }
+            if let Some(why) = i18n::client_failure(lang, hs) {
+                s.push_str(&why);
+            }
             if level == TraceLevel::Full {
+                for c in &hs.response.client_checks {
+                    let _ = write!(s, "\n{head}   {}", i18n::response_check_line(lang, c));
+                }
                 for c in &hs.checks {
                     let empty_info = c.outcome == Outcome::Info
                         && matches!(&c.detail, Found::Value(v) if v.is_empty());

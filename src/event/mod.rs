@@ -171,6 +171,10 @@ pub enum EventKind {
         /// The server's address.
         server: SocketAddr,
     },
+    /// The TLS session under a wss:// connection is up: from here on, the `Tcp` events of this
+    /// connection carry the bytes inside the TLS records (what was decrypted, or what was
+    /// written before encryption), not the records on the wire.
+    Tls(Box<TlsInfo>),
     /// One `read` or `write` on the socket: its exact bytes. The boundaries matter (the
     /// sticky/split-packet lesson): frames do not line up with them.
     Tcp {
@@ -262,6 +266,35 @@ mod error_field {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ErrorKind, D::Error> {
         In::deserialize(d).map(|i| i.error)
     }
+}
+
+/// What a wss:// connection's TLS session agreed on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsInfo {
+    /// The name the certificate was checked against (sent as SNI when it is a host name).
+    pub server_name: String,
+    /// `TLSv1.3`, `TLSv1.2`.
+    pub version: String,
+    /// The cipher suite, by its IANA name.
+    pub cipher_suite: String,
+    /// The ALPN protocol agreed, if any.
+    pub alpn: Option<String>,
+    /// How many certificates the server sent (its chain).
+    pub certificates: u32,
+    /// What the server's certificate was checked against.
+    pub trust: TlsTrust,
+}
+
+/// What a client trusts a server's certificate by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsTrust {
+    /// The operating system's roots (or, when it has none, Mozilla's, built in).
+    SystemRoots,
+    /// The certificates in a PEM file the user named (`--ca-file`).
+    CaFile(String),
+    /// Nothing: `--insecure`, any certificate is taken.
+    Insecure,
 }
 
 /// A request's method and target.
@@ -360,6 +393,26 @@ pub enum ErrorKind {
     /// The server's answer to an upgrade request, seen in a capture file, is not an HTTP
     /// response (httparse's words for why, as data): no frames are decoded.
     BadResponse(String),
+    /// The client could not look up a host name (the resolver's words, as data).
+    Resolve {
+        /// The name looked up.
+        host: String,
+        /// Why it failed.
+        why: String,
+    },
+    /// The client could not open a TCP connection to any address of the server.
+    Connect {
+        /// The last address tried.
+        addr: SocketAddr,
+        /// Why it failed there.
+        failure: IoFailure,
+    },
+    /// The TLS session failed (rustls's words for why, as data: a certificate not trusted, a
+    /// name that does not match, a protocol alert).
+    Tls(String),
+    /// A request for wsscope's client that cannot be carried out (a bad URL, a CA file that
+    /// does not load): the words, as data.
+    Client(String),
 }
 
 /// Why a hole in a captured TCP stream counts as never filled.
@@ -432,6 +485,10 @@ pub enum IoKind {
     PermissionDenied,
     /// The address is in use.
     AddrInUse,
+    /// Nothing listens there (the peer refused the connection).
+    ConnectionRefused,
+    /// No route to the host or its network.
+    Unreachable,
     /// Anything else.
     Other,
 }
@@ -448,6 +505,8 @@ impl From<&std::io::Error> for IoFailure {
             K::OutOfMemory => IoKind::OutOfResources,
             K::PermissionDenied => IoKind::PermissionDenied,
             K::AddrInUse => IoKind::AddrInUse,
+            K::ConnectionRefused => IoKind::ConnectionRefused,
+            K::HostUnreachable | K::NetworkUnreachable => IoKind::Unreachable,
             // EMFILE / ENFILE: out of file descriptors.
             _ if matches!(e.raw_os_error(), Some(23 | 24)) && cfg!(unix) => IoKind::OutOfResources,
             _ => IoKind::Other,

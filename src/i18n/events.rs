@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use super::{fill, Lang};
 use crate::event::{
-    Direction, ErrorKind, GapCause, HttpOutcome, IoFailure, IoKind, LimitKind, RequestLine,
+    Direction, ErrorKind, GapCause, TlsInfo, TlsTrust, HttpOutcome, IoFailure, IoKind, LimitKind, RequestLine,
     SendRefusal,
 };
 
@@ -35,6 +35,8 @@ pub fn io_text(lang: Lang, e: &IoFailure) -> String {
         IoKind::OutOfResources => t.io_resources,
         IoKind::PermissionDenied => t.io_permission,
         IoKind::AddrInUse => t.io_addr_in_use,
+        IoKind::ConnectionRefused => t.io_refused,
+        IoKind::Unreachable => t.io_unreachable,
         IoKind::Other => t.io_other,
     };
     match e.os_code {
@@ -78,7 +80,34 @@ pub fn error_text(lang: Lang, e: &ErrorKind) -> String {
         ErrorKind::FlowLimit { limit } => fill(t.ev_err_flow_limit, &[limit]),
         // httparse's own words: data, like a header value.
         ErrorKind::BadResponse(why) => fill(t.ev_err_bad_response, &[why]),
+        // The resolver's, rustls's and the client's own words: data, like httparse's.
+        ErrorKind::Resolve { host, why } => fill(t.ev_err_resolve, &[host, why]),
+        ErrorKind::Connect { addr, failure } => {
+            fill(t.ev_err_connect, &[addr, &io_text(lang, failure)])
+        }
+        ErrorKind::Tls(why) => fill(t.ev_err_tls, &[why]),
+        ErrorKind::Client(why) => fill(t.ev_err_client, &[why]),
     }
+}
+
+/// A TLS session, on one line.
+pub fn tls_text(lang: Lang, info: &TlsInfo) -> String {
+    let t = lang.t();
+    let trust = match &info.trust {
+        TlsTrust::SystemRoots => t.tls_trust_system.to_string(),
+        TlsTrust::CaFile(path) => fill(t.tls_trust_ca_file, &[path]),
+        TlsTrust::Insecure => t.tls_trust_insecure.to_string(),
+    };
+    fill(
+        t.tr_tls,
+        &[
+            &info.version,
+            &info.cipher_suite,
+            &info.server_name,
+            &info.certificates,
+            &trust,
+        ],
+    )
 }
 
 /// Why a plain HTTP answer was given.

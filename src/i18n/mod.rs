@@ -3,7 +3,7 @@
 //! Templates take `{0}`, `{1}`, ... filled by [`fill`]; a test checks both languages use the same
 //! placeholders and that the bundled font has a glyph for every character.
 
-use crate::protocol::handshake::CheckId;
+use crate::protocol::handshake::{CheckId, ResponseCheckId};
 use crate::protocol::{CloseCode, Fragment, Rule};
 
 /// The interface language.
@@ -110,6 +110,16 @@ strings! {
     ev_gap_full: "over {0} bytes were waiting out of order", "乱序等待的数据超过 {0} 字节";
     ev_err_flow_limit: "more than {0} TCP connections open at once in the file: the ones after are not followed", "文件中同时打开的 TCP 连接超过 {0} 个：之后的连接不再跟踪";
     ev_err_bad_response: "the server's answer is not an HTTP response ({0}): no frames are decoded", "服务器的回应不是 HTTP 响应（{0}）：不解码任何帧";
+    ev_err_resolve: "cannot look up {0}: {1}", "无法解析主机名 {0}：{1}";
+    ev_err_connect: "cannot connect to {0}: {1}", "无法连接到 {0}：{1}";
+    ev_err_tls: "TLS failed: {0}", "TLS 失败：{0}";
+    ev_err_client: "{0}", "{0}";
+    tr_tls: "TLS up  {0}, {1}, server {2}, {3} certificate(s), trusted by {4}: the TCP lines that follow are the bytes inside the TLS records, not the records on the wire", "TLS 已建立  {0}，{1}，服务器 {2}，{3} 张证书，信任来源：{4}：之后的 TCP 行是 TLS 记录里面（解密后）的字节，不是线路上的记录";
+    tls_trust_system: "the system's roots", "系统根证书";
+    tls_trust_ca_file: "the CA file {0}", "CA 文件 {0}";
+    tls_trust_insecure: "nothing (--insecure: any certificate is taken)", "无（--insecure：接受任何证书）";
+    cn_answer: "The server's answer, as sent:", "服务器的回答（原样）：";
+    tr_client_failed: " — the client fails the connection (§4.1 item {0}: {1} — {2})", " —— 客户端让连接失败（§4.1 第 {0} 条：{1} —— {2}）";
     io_reset: "the peer reset the connection", "对方重置了连接";
     io_aborted: "the connection was aborted", "连接被中止";
     io_broken_pipe: "the peer closed the connection", "对方已关闭连接";
@@ -119,6 +129,8 @@ strings! {
     io_permission: "permission denied", "权限不足";
     io_addr_in_use: "the address is in use", "地址已被占用";
     io_other: "an I/O error", "I/O 错误";
+    io_refused: "connection refused (nothing listens there)", "连接被拒绝（那里没有程序在监听）";
+    io_unreachable: "no route to the host", "无法到达该主机";
     io_os_code: "{0} (OS error {1})", "{0}（系统错误 {1}）";
     http_demo_page: "demo page", "演示页面";
     http_method: "method {0} not allowed: only GET (and the WebSocket upgrade)", "不允许方法 {0}：只接受 GET（以及 WebSocket 升级）";
@@ -467,10 +479,12 @@ strings! {
 
 mod events;
 mod protocol;
-pub use events::{error_text, http_reason, io_text, limit_text, listening_warning, request_text};
+pub use events::{
+    error_text, http_reason, io_text, limit_text, listening_warning, request_text, tls_text,
+};
 pub use protocol::{
-    base64_problem, check_found, check_line, key_check, len_encoding, opcode_name, refusal,
-    violation_detail,
+    base64_problem, check_found, check_line, client_failure, key_check, len_encoding,
+    opcode_name, refusal, response_check_line, violation_detail,
 };
 
 /// A §4.2.1 rule in `lang`.
@@ -489,6 +503,28 @@ pub fn check_rule(lang: Lang, id: CheckId) -> &'static str {
         CheckId::Origin => "Origin（可选；浏览器会发送）",
         CheckId::Protocol => "Sec-WebSocket-Protocol（可选的子协议）",
         CheckId::Extensions => "Sec-WebSocket-Extensions（可选）",
+    }
+}
+
+/// A §4.1 rule a client checks in the server's answer, in `lang`.
+pub fn response_rule(lang: Lang, id: ResponseCheckId) -> &'static str {
+    match (lang, id) {
+        (Lang::En, ResponseCheckId::Status) => "status is 101 Switching Protocols",
+        (Lang::En, ResponseCheckId::Upgrade) => "Upgrade is \"websocket\" (case-insensitive)",
+        (Lang::En, ResponseCheckId::Connection) => "Connection contains the \"Upgrade\" token",
+        (Lang::En, ResponseCheckId::Accept) => {
+            "Sec-WebSocket-Accept is base64(SHA-1(our key + GUID))"
+        }
+        (Lang::En, ResponseCheckId::Extensions) => "no extension we did not offer",
+        (Lang::En, ResponseCheckId::Protocol) => "a subprotocol we offered, or none",
+        (Lang::Zh, ResponseCheckId::Status) => "状态码是 101 Switching Protocols",
+        (Lang::Zh, ResponseCheckId::Upgrade) => "Upgrade 是 \"websocket\"（不区分大小写）",
+        (Lang::Zh, ResponseCheckId::Connection) => "Connection 包含 \"Upgrade\" 标记",
+        (Lang::Zh, ResponseCheckId::Accept) => {
+            "Sec-WebSocket-Accept 等于 base64(SHA-1(我们的 key + GUID))"
+        }
+        (Lang::Zh, ResponseCheckId::Extensions) => "没有我们未提出的扩展",
+        (Lang::Zh, ResponseCheckId::Protocol) => "子协议是我们提出的之一，或者没有",
     }
 }
 

@@ -3,8 +3,8 @@
 //! and header values; these functions say them in the reader's language. Numbers, bytes and
 //! header values go in as they are.
 
-use super::{check_rule, close_meaning, fill, Lang};
-use crate::protocol::handshake::{Check, Found, Handshake, Outcome};
+use super::{check_rule, close_meaning, fill, response_rule, Lang};
+use crate::protocol::handshake::{Check, Found, Handshake, Outcome, ResponseCheck};
 use crate::protocol::{
     Base64Problem, CloseCode, Detail, ExtensionFailure, KeyCheck, LenEncoding, OpCode,
 };
@@ -99,6 +99,40 @@ pub fn check_line(lang: Lang, c: &Check) -> String {
             &check_found(lang, &c.detail),
         ],
     )
+}
+
+/// One §4.1 check of a server's answer on one line: `[PASS] §4.1 item 4: ... — value`.
+pub fn response_check_line(lang: Lang, c: &ResponseCheck) -> String {
+    let t = lang.t();
+    let mark = match c.outcome {
+        Outcome::Pass => t.pass,
+        Outcome::Fail => t.fail,
+        Outcome::Info => t.info,
+    };
+    let item = fill(t.item, &[&c.id.section(), &c.id.item()]);
+    fill(
+        t.check_line,
+        &[
+            &mark,
+            &item,
+            &response_rule(lang, c.id),
+            &check_found(lang, &c.detail),
+        ],
+    )
+}
+
+/// Why a client fails a connection the server switched (the first §4.1 rule the 101 broke),
+/// or `None` when the answer passes them all.
+pub fn client_failure(lang: Lang, hs: &Handshake) -> Option<String> {
+    let c = hs.client_failure()?;
+    Some(fill(
+        lang.t().tr_client_failed,
+        &[
+            &c.id.item(),
+            &response_rule(lang, c.id),
+            &check_found(lang, &c.detail),
+        ],
+    ))
 }
 
 /// Why the handshake was refused (the first rule broken, and how many more), or `None` when it

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use super::accept::{AcceptDerivation, KeyCheck};
+pub use super::client::{ResponseCheck, ResponseCheckId};
 pub use super::observed::{observed, parse_response, AcceptCheck, ResponseHead};
 
 /// Base of the links shown next to each check.
@@ -481,6 +482,10 @@ pub struct Response {
     /// against the request's key; `None` for a response wsscope built itself.
     #[serde(default)]
     pub accept_check: Option<AcceptCheck>,
+    /// The response judged as a client must judge it (§4.1), for a response wsscope's client
+    /// received or a capture file showed; empty for a response wsscope's server built.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client_checks: Vec<ResponseCheck>,
 }
 
 /// A request, its checks, the derivation (when a key was sent) and the answer.
@@ -500,6 +505,17 @@ impl Handshake {
     /// Whether the connection switched to WebSocket.
     pub fn accepted(&self) -> bool {
         self.response.status == 101
+    }
+
+    /// The first §4.1 rule a 101 answer broke: the client fails the connection for it.
+    pub fn client_failure(&self) -> Option<&ResponseCheck> {
+        if !self.accepted() {
+            return None;
+        }
+        self.response
+            .client_checks
+            .iter()
+            .find(|c| c.outcome == Outcome::Fail)
     }
 }
 
@@ -539,6 +555,7 @@ pub fn answer(request: Request, policy: &ServerPolicy) -> Handshake {
                 subprotocol,
                 failed: Vec::new(),
                 accept_check: None,
+                client_checks: Vec::new(),
             }
         }
         // §4.4: an unsupported version is answered 426 with the versions the server speaks.
@@ -554,6 +571,7 @@ pub fn answer(request: Request, policy: &ServerPolicy) -> Handshake {
                 subprotocol: None,
                 failed: vec![only.id],
                 accept_check: None,
+                client_checks: Vec::new(),
             }
         }
         _ => {
@@ -567,6 +585,7 @@ pub fn answer(request: Request, policy: &ServerPolicy) -> Handshake {
                 subprotocol: None,
                 failed: failed.iter().map(|c| c.id).collect(),
                 accept_check: None,
+                client_checks: Vec::new(),
             }
         }
     };

@@ -4,6 +4,7 @@
 //! | RFC 6455 section | file |
 //! |---|---|
 //! | §1.3, §4.2.2 accept key | [`accept`] |
+//! | §4.1 the client's request and its checks of the answer | [`client`] |
 //! | §4.1, §4.2.1, §4.2.2, §4.4 opening handshake | [`handshake`] |
 //! | §5.2 base framing, §5.5 control frames, §5.7 examples | [`frame`] |
 //! | §5.3 masking | [`mask`] |
@@ -15,6 +16,7 @@
 //! | what broke and what to answer | [`violation`] |
 
 pub mod accept;
+pub mod client;
 pub mod close;
 pub mod connection;
 pub mod decoder;

@@ -3,6 +3,7 @@
 //! §4.1), with the same types as the handshakes wsscope's own server makes.
 
 use super::accept::AcceptDerivation;
+use super::client::check_response;
 use super::handshake::{
     check_request, head_len, headers_of, Handshake, HandshakeError, HandshakeLimits, Header,
     Outcome, Request, Response,
@@ -31,7 +32,7 @@ pub struct ResponseHead {
 
 impl ResponseHead {
     /// Values of every field named `name` (case-insensitive), trimmed, joined with ", ".
-    fn joined(&self, name: &str) -> Option<String> {
+    pub fn joined(&self, name: &str) -> Option<String> {
         let v: Vec<String> = self
             .headers
             .iter()
@@ -77,11 +78,13 @@ pub fn observed(request: Request, response: ResponseHead) -> Handshake {
         let matches = matches!((&sent, &derivation), (Some(s), Some(d)) if *s == d.accept);
         AcceptCheck { sent, matches }
     });
+    let client_checks = check_response(&request, &response);
     Handshake {
         request,
         checks,
         derivation,
         response: Response {
+            client_checks,
             status: response.status,
             subprotocol: response.joined("Sec-WebSocket-Protocol"),
             raw: response.raw,
