@@ -418,6 +418,7 @@ strings! {
     vd_size: "{0} bytes, limit {1}", "{0} 字节，上限 {1}";
     vd_ext_bad_data: "{0} could not decode the data: {1}", "{0} 无法解码这些数据：{1}";
     vd_ext_too_big: "{0}: the decoded message passes {1} bytes", "{0}：解码后的消息超过 {1} 字节";
+    vd_utf8_at_msg: "payload byte {0} of this frame; the bad sequence starts at byte {1} of the message", "本帧载荷偏移 {0} 处；非法序列从消息偏移 {1} 处开始";
     len_form7: "7-bit", "7 位";
     len_form16: "7+16-bit (126 + u16)", "7+16 位（126 + u16）";
     len_form64: "7+64-bit (127 + u64)", "7+64 位（127 + u64）";
