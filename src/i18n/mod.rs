@@ -403,6 +403,7 @@ strings! {
     cli_message: "message {0}: {1} in {2} frame(s), {3} bytes, bytes {4}..{5} of the stream", "消息 {0}：{1}，由 {2} 个帧组成，{3} 字节，位于流的字节 {4}..{5}";
     cli_totals: "{0} frame(s), {1} message(s)", "{0} 个帧，{1} 条消息";
     cli_empty_key: "the key is empty; pass the Sec-WebSocket-Key value, e.g. dGhlIHNhbXBsZSBub25jZQ==", "key 是空的；请传入 Sec-WebSocket-Key 的值，例如 dGhlIHNhbXBsZSBub25jZQ==";
+    cli_frame_truncated: " (truncated: the header announces {0} payload bytes, up to byte {1} of the stream)", "（已截断：帧头声明了 {0} 字节载荷，直到流的第 {1} 字节）";
 
     // What the protocol core found, as data put into words (see `protocol.rs`).
     vd_rsv: "RSV{0} is set", "RSV{0} 已置位";

@@ -213,7 +213,7 @@ impl Assembler {
         let open = self.open.as_mut()?;
         open.frames += 1;
         if !open.broken {
-            open.size += frame.payload.len() as u64;
+            open.size = open.size.saturating_add(frame.payload.len() as u64);
             if open.size > max {
                 v.violations.push(too_big(frame, open.size, max));
                 open.broken = true;
