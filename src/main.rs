@@ -116,7 +116,9 @@ impl ServerArgs {
         // A limit must be a length a frame can announce (§5.2: the top bit of a 64-bit length is
         // 0) and one this machine can hold in memory (usize is 32 bits on a 32-bit target), or
         // the length arithmetic behind it could wrap.
-        let most = u64::try_from(usize::MAX).unwrap_or(u64::MAX).min(u64::MAX >> 1);
+        let most = u64::try_from(usize::MAX)
+            .unwrap_or(u64::MAX)
+            .min(u64::MAX >> 1);
         for (flag, value) in [
             ("--max-frame", self.max_frame),
             ("--max-message", self.max_message),

@@ -78,6 +78,18 @@ pub fn error_text(lang: Lang, e: &ErrorKind) -> String {
         ErrorKind::FlowLimit { limit } => fill(t.ev_err_flow_limit, &[limit]),
         // httparse's own words: data, like a header value.
         ErrorKind::BadResponse(why) => fill(t.ev_err_bad_response, &[why]),
+        ErrorKind::OwnFrameTooBig {
+            direction,
+            offset,
+            announced,
+            limit,
+        } => {
+            let stream = match direction {
+                Direction::ClientToServer => t.ev_dir_c2s,
+                Direction::ServerToClient => t.ev_dir_s2c,
+            };
+            fill(t.ev_err_own_frame, &[&stream, offset, announced, limit])
+        }
     }
 }
 

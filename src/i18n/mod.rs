@@ -110,6 +110,7 @@ strings! {
     ev_gap_full: "over {0} bytes were waiting out of order", "乱序等待的数据超过 {0} 字节";
     ev_err_flow_limit: "more than {0} TCP connections open at once in the file: the ones after are not followed", "文件中同时打开的 TCP 连接超过 {0} 个：之后的连接不再跟踪";
     ev_err_bad_response: "the server's answer is not an HTTP response ({0}): no frames are decoded", "服务器的回应不是 HTTP 响应（{0}）：不解码任何帧";
+    ev_err_own_frame: "a frame wsscope sent ({0}, at byte {1}) announces {2} payload bytes, over the {3} bytes the capture follows for its own side: that direction is no longer decoded (its TCP bytes are still captured)", "wsscope 发出的一个帧（{0}，位于第 {1} 字节）声明了 {2} 字节载荷，超过抓包为本端跟踪的 {3} 字节：该方向不再解码（其 TCP 字节仍被捕获）";
     io_reset: "the peer reset the connection", "对方重置了连接";
     io_aborted: "the connection was aborted", "连接被中止";
     io_broken_pipe: "the peer closed the connection", "对方已关闭连接";
