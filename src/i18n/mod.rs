@@ -466,6 +466,7 @@ strings! {
     exported_pcap: "exported {0} connections, {1} packets, {2} TCP bytes to {3}", "已导出 {0} 个连接、{1} 个数据包、{2} 字节 TCP 数据到 {3}";
     exported_har: "exported {0} entries ({1} WebSocket), {2} messages to {3}", "已导出 {0} 个条目（{1} 个 WebSocket）、{2} 条消息到 {3}";
     export_failed: "export to {0} failed: {1}", "导出到 {0} 失败：{1}";
+    json_too_nested: "JSON too large or too deeply nested to pretty-print: shown as sent", "JSON 过大或嵌套过深，无法美化显示：按原样显示";
 }
 
 mod events;
