@@ -113,6 +113,22 @@ impl ServerArgs {
         if self.max_connections == 0 || self.max_headers == 0 || self.max_header_bytes < 16 {
             return Err("--max-connections and --max-headers must be at least 1, --max-header-bytes at least 16".into());
         }
+        // A limit must be a length a frame can announce (§5.2: the top bit of a 64-bit length is
+        // 0) and one this machine can hold in memory (usize is 32 bits on a 32-bit target), or
+        // the length arithmetic behind it could wrap.
+        let most = u64::try_from(usize::MAX)
+            .unwrap_or(u64::MAX)
+            .min(u64::MAX >> 1);
+        for (flag, value) in [
+            ("--max-frame", self.max_frame),
+            ("--max-message", self.max_message),
+        ] {
+            if value > most {
+                return Err(format!(
+                    "{flag} {value} is more than this machine can hold (at most {most} bytes)"
+                ));
+            }
+        }
         let reply = match self.reply.as_str() {
             "echo" => ReplyMode::Echo,
             "manual" => ReplyMode::Manual,

@@ -11,11 +11,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::event::{Clock, ConnId, Direction, Endpoint, Event, EventKind, LimitKind};
+use crate::event::{Clock, ConnId, Direction, Endpoint, ErrorKind, Event, EventKind, LimitKind};
 use crate::protocol::handshake::{
     parse_request, Handshake, HandshakeError, HandshakeLimits, Parsed, Request,
 };
 use crate::protocol::{Decoded, Decoder, DecoderConfig, Limits, Role};
+
+/// The largest frame (and message) the tap follows on wsscope's own side unless the peer's
+/// limits are larger: far above anything the composer or an echo sends with the default
+/// limits, small enough that a raw frame announcing 2^40 bytes stops decoding there.
+pub const OWN_FRAME_CAP: u64 = 64 << 20;
 
 /// Where the request head stands.
 #[derive(Debug)]
@@ -177,9 +182,15 @@ impl Tap {
             let ours = self.endpoint.role();
             for sender in [Role::Client, Role::Server] {
                 let limits = if Some(sender) == ours {
+                    // What wsscope sends is bounded by what it is asked to send (an echo is at
+                    // most the peer's message limit), except a raw frame whose length field
+                    // lies: a generous cap keeps that from holding every later byte.
+                    let cap = OWN_FRAME_CAP
+                        .max(limits.max_frame_size)
+                        .max(limits.max_message_size);
                     Limits {
-                        max_frame_size: u64::MAX >> 1,
-                        max_message_size: u64::MAX >> 1,
+                        max_frame_size: cap,
+                        max_message_size: cap,
                     }
                 } else {
                     limits
@@ -218,13 +229,48 @@ impl Tap {
     /// frame and message they complete.
     pub fn observe(&mut self, direction: Direction, bytes: Bytes, out: &mut Vec<Event>) {
         let mut scratch = std::mem::take(&mut self.scratch);
+        let was_stopped = self.is_stopped(direction);
         // The frames cut from these bytes share their buffer.
         self.decode(direction, bytes.clone(), &mut scratch);
         self.tcp(direction, bytes, out);
+        let own = self.endpoint.role().map(Direction::sent_by) == Some(direction);
+        let stopped_here = own && !was_stopped && self.is_stopped(direction);
+        let limit = self.decoders[direction.index()]
+            .as_ref()
+            .map_or(0, Decoder::max_frame_size);
         for d in scratch.drain(..) {
+            // Decoding stops at a frame whose payload it does not follow: the last one.
+            let stop = match &d {
+                Decoded::Frame(f) if stopped_here && !f.payload_captured => {
+                    Some(ErrorKind::OwnFrameTooBig {
+                        direction,
+                        offset: f.offset,
+                        announced: f.header.payload_len,
+                        limit,
+                    })
+                }
+                _ => None,
+            };
             out.push(self.decoded(direction, d));
+            if let Some(e) = stop {
+                out.push(self.event(EventKind::Error(e)));
+            }
         }
         self.scratch = scratch;
+    }
+
+    /// Whether decoding of `direction` stopped for good.
+    fn is_stopped(&self, direction: Direction) -> bool {
+        self.decoders[direction.index()]
+            .as_ref()
+            .is_some_and(Decoder::is_stopped)
+    }
+
+    /// Bytes the decoder of `direction` holds back waiting for the rest of a frame.
+    pub fn buffered(&self, direction: Direction) -> usize {
+        self.decoders[direction.index()]
+            .as_ref()
+            .map_or(0, Decoder::buffered)
     }
 }
 
@@ -353,6 +399,56 @@ Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSoc
                 actual: 100
             }
         )));
+    }
+
+    /// Our own direction: a frame that announces more than [`OWN_FRAME_CAP`] stops decoding
+    /// there, says so once, and nothing sent after it is held back.
+    #[test]
+    fn a_lying_length_on_our_side_is_not_followed() {
+        let mut tap = Tap::new(3, Clock::start(), Endpoint::Server);
+        let mut out = Vec::new();
+        let r = match parse_request(REQUEST, &HandshakeLimits::default()) {
+            Ok(Parsed::Complete(r)) => r,
+            other => panic!("{other:?}"),
+        };
+        tap.handshake(
+            answer(r, &ServerPolicy::default()),
+            Limits::default(),
+            &mut out,
+        );
+        let mut lie = vec![0x82, 0x7f];
+        lie.extend_from_slice(&(1u64 << 40).to_be_bytes());
+        let s2c = Direction::ServerToClient;
+        tap.observe(s2c, Bytes::from(lie), &mut out);
+        for _ in 0..8 {
+            tap.observe(
+                s2c,
+                Bytes::from(frame(OpCode::Binary, &[1; 1 << 20], None)),
+                &mut out,
+            );
+        }
+        assert_eq!(tap.buffered(s2c), 0);
+        let errors = out
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::Error(ErrorKind::OwnFrameTooBig { .. })))
+            .count();
+        assert_eq!(errors, 1);
+        // A frame as large as the cap is still followed on our side.
+        let mut tap = Tap::new(4, Clock::start(), Endpoint::Server);
+        let r = match parse_request(REQUEST, &HandshakeLimits::default()) {
+            Ok(Parsed::Complete(r)) => r,
+            other => panic!("{other:?}"),
+        };
+        tap.handshake(
+            answer(r, &ServerPolicy::default()),
+            Limits::default(),
+            &mut out,
+        );
+        let mut big = vec![0x82, 0x7f];
+        big.extend_from_slice(&OWN_FRAME_CAP.to_be_bytes());
+        out.clear();
+        tap.observe(s2c, Bytes::from(big), &mut out);
+        assert!(!out.iter().any(|e| matches!(e.kind, EventKind::Error(_))));
     }
 
     #[test]

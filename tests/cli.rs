@@ -194,6 +194,15 @@ fn bad_server_options_are_refused() {
         (vec!["serve", "--bind", "localhost:1"], "invalid value"),
         (vec!["serve", "--max-connections", "0"], "--max-connections"),
         (vec!["serve", "--event-loops", "65"], "--event-loops"),
+        // Above the largest length a frame can announce (and, on 32 bits, above usize).
+        (
+            vec!["serve", "--max-frame", "9223372036854775808"],
+            "--max-frame 9223372036854775808 is more than",
+        ),
+        (
+            vec!["serve", "--max-message", "18446744073709551615"],
+            "--max-message 18446744073709551615 is more than",
+        ),
     ] {
         let o = wsscope(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
@@ -318,8 +327,13 @@ fn an_unfollowable_length_prints_ranges_that_do_not_wrap() {
     let o = wsscope(&["decode", "--role", "client", "8100827fffffffffffffffff"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
+    // The range is what the input holds; the announced end is said as such.
     assert!(
-        out.contains("frame 2: bytes 2..18446744073709551615"),
+        out.contains("frame 2: bytes 2..12 (10 header + 18446744073709551615 payload)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("(truncated: the header announces 18446744073709551615 payload bytes, up to byte 18446744073709551615 of the stream)"),
         "{out}"
     );
     assert!(out.contains("§5.2"), "{out}");

@@ -317,24 +317,37 @@ proptest! {
         bytes in streams(),
         role in proptest::option::of(prop_oneof![Just(Role::Client), Just(Role::Server)]),
     ) {
+        // The decoder tab reads the hex it is given, then explains each frame as below.
+        let parsed = wsscope::explain::parse_hex(&wsscope::explain::hex_spaced(&bytes));
+        if !bytes.is_empty() {
+            prop_assert_eq!(parsed.as_deref().ok(), Some(&bytes[..]));
+        }
         let d = StreamDecode::new(&bytes, role);
+        // Every range shown is inside the input: an announced end past it is only said as
+        // announced (`end`, `truncated()`), never shown as bytes.
+        let len = bytes.len() as u64;
+        let inside = |r: &Range<u64>| r.start <= r.end && r.end <= len;
         for lang in [Lang::En, Lang::Zh] {
             for f in d.frames() {
                 let e = FrameExplanation::new(f, lang);
                 prop_assert!(e.offset <= e.end);
-                prop_assert!(e.payload_bytes.start <= e.payload_bytes.end);
+                prop_assert!(inside(&e.payload_bytes), "{:?}", e.payload_bytes);
+                prop_assert_eq!(e.truncated(), e.end > e.payload_bytes.end);
                 prop_assert!(e.wire.len() as u64 <= e.wire_total);
                 for s in &e.segments {
                     let r = e.at(&s.span);
-                    prop_assert!(r.start <= r.end, "{s:?}");
+                    prop_assert!(inside(&r), "{s:?}");
                 }
                 for r in &e.rows {
                     let at = e.at(&r.span);
-                    prop_assert!(at.start <= at.end, "{r:?}");
+                    prop_assert!(inside(&at), "{r:?}");
                 }
                 for v in &e.violations {
-                    prop_assert!(v.byte_range.start <= v.byte_range.end, "{v:?}");
+                    prop_assert!(inside(&v.byte_range), "{v:?}");
                 }
+            }
+            for m in d.messages() {
+                prop_assert!(inside(&m.byte_range), "{:?}", m.byte_range);
             }
             let _ = d.leftover(lang);
             let _ = d.stopped(lang);
@@ -342,7 +355,7 @@ proptest! {
                 let report = render_decode(&bytes, role, lang, Paint { color });
                 let all = format!("{}\n{}", report.text, report.error.unwrap_or_default());
                 for (lo, hi) in ranges(&all) {
-                    prop_assert!(lo <= hi, "{lo}..{hi} in\n{all}");
+                    prop_assert!(lo <= hi && hi <= u128::from(len), "{lo}..{hi} of {len} bytes in\n{all}");
                 }
             }
         }

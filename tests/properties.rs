@@ -247,3 +247,141 @@ fn invalid_utf8_is_detected_at_every_split_offset() {
         assert_eq!(messages, 1, "split {split}");
     }
 }
+
+/// `payload` as a text message in one fragment per piece, cut at `cuts` (sorted, in range).
+fn text_pieces(payload: &[u8], cuts: &[usize]) -> (Vec<u8>, Vec<(u64, u64)>) {
+    let key = Some([0xA1, 0xB2, 0xC3, 0xD4]);
+    let mut wire = Vec::new();
+    // Stream offsets of each fragment's payload (start, end).
+    let mut payloads = Vec::new();
+    let mut bounds = vec![0];
+    bounds.extend_from_slice(cuts);
+    bounds.push(payload.len());
+    let n = bounds.len() - 1;
+    for (i, w) in bounds.windows(2).enumerate() {
+        let opcode = if i == 0 {
+            OpCode::Text
+        } else {
+            OpCode::Continuation
+        };
+        let mut h = FrameHeader::new(opcode, 0, key);
+        h.fin = i + 1 == n;
+        let piece = &payload[w[0]..w[1]];
+        encode_frame(h, piece, &mut wire);
+        let end = wire.len() as u64;
+        payloads.push((end - piece.len() as u64, end));
+    }
+    (wire, payloads)
+}
+
+/// Valid text with one byte that cannot be there inserted somewhere, or any bytes at all.
+fn arb_maybe_utf8() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        (".{0,12}", any::<prop::sample::Index>(), 0x80u8..=0xFF).prop_map(|(s, at, bad)| {
+            let mut v = s.into_bytes();
+            let i = at.index(v.len() + 1);
+            v.insert(i, bad);
+            v
+        }),
+        prop::collection::vec(any::<u8>(), 0..24),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// §8.1 with fragments: the UTF-8 error of a text message is where `std::str::from_utf8`
+    /// puts it in the whole message (start and length of the bad sequence), for every way of
+    /// cutting the message into fragments; the violation sits on the frame where the message
+    /// stops being UTF-8 and its byte range stays inside that frame's payload.
+    #[test]
+    fn utf8_errors_are_where_the_reference_puts_them_at_every_split(
+        bytes in arb_maybe_utf8(),
+    ) {
+        use wsscope::protocol::utf8::{Utf8Error, Utf8Validator};
+        use wsscope::protocol::Detail;
+        let reference = std::str::from_utf8(&bytes).err().map(|e| Utf8Error {
+            valid_up_to: e.valid_up_to() as u64,
+            error_len: e.error_len(),
+        });
+        let n = bytes.len();
+        // Every split into two and three pieces.
+        let mut splits: Vec<Vec<usize>> = vec![vec![]];
+        for i in 0..=n {
+            splits.push(vec![i]);
+            for j in i..=n {
+                splits.push(vec![i, j]);
+            }
+        }
+        for cuts in &splits {
+            let mut v = Utf8Validator::new();
+            let mut start = 0;
+            let mut got = Ok(());
+            for &end in cuts.iter().chain(std::iter::once(&n)) {
+                got = v.push(&bytes[start..end]);
+                if got.is_err() {
+                    break;
+                }
+                start = end;
+            }
+            let got = got.and_then(|()| v.finish());
+            prop_assert_eq!(got.err(), reference, "cuts {:?}", cuts);
+
+            let (wire, payloads) = text_pieces(&bytes, cuts);
+            let mut d = Decoder::new(DecoderConfig {
+                sender: Some(Role::Client),
+                ..Default::default()
+            });
+            let mut out = Vec::new();
+            d.feed(&wire, &mut out);
+            let frames: Vec<&Frame> = out
+                .iter()
+                .filter_map(|x| match x {
+                    Decoded::Frame(f) => Some(f),
+                    Decoded::Message(_) => None,
+                })
+                .collect();
+            let found: Vec<_> = frames
+                .iter()
+                .enumerate()
+                .flat_map(|(i, f)| {
+                    f.violations
+                        .iter()
+                        .filter(|v| v.rule == Rule::InvalidUtf8)
+                        .map(move |v| (i, v))
+                })
+                .collect();
+            let messages = out.iter().filter(|x| matches!(x, Decoded::Message(_))).count();
+            match reference {
+                None => {
+                    prop_assert!(found.is_empty(), "cuts {:?}: {:?}", cuts, found);
+                    prop_assert_eq!(messages, 1);
+                }
+                Some(r) => {
+                    prop_assert_eq!(messages, 0);
+                    prop_assert_eq!(found.len(), 1, "cuts {:?}", cuts);
+                    let (i, v) = found[0];
+                    let Detail::Utf8At { index, in_message } = v.detail else {
+                        panic!("detail {:?}", v.detail);
+                    };
+                    prop_assert_eq!(in_message, r.valid_up_to, "cuts {:?}", cuts);
+                    let (p_start, p_end) = payloads[i];
+                    let range = v.byte_range.clone();
+                    prop_assert!(
+                        p_start <= range.start && range.start <= range.end && range.end <= p_end,
+                        "cuts {:?}: {:?} outside payload {}..{}", cuts, range, p_start, p_end
+                    );
+                    prop_assert_eq!(range.start, p_start + index as u64);
+                    // The frame's payload starts at this message byte.
+                    let base: u64 = payloads[..i].iter().map(|(s, e)| e - s).sum();
+                    prop_assert_eq!(index as u64, r.valid_up_to.saturating_sub(base));
+                    // In message bytes, the range lies inside the bad sequence.
+                    let end_in_message = range.end - p_start + base;
+                    if let Some(len) = r.error_len {
+                        prop_assert!(end_in_message <= r.valid_up_to + len as u64);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -174,21 +174,22 @@ pub fn render_decode(bytes: &[u8], sender: Option<Role>, lang: Lang, p: Paint) -
 fn render_frame(s: &mut String, n: usize, f: &Frame, lang: Lang, p: Paint) {
     let t = lang.t();
     let e = FrameExplanation::new(f, lang);
-    let _ = writeln!(
-        s,
-        "{}",
-        fill(
-            t.cli_frame,
-            &[
-                &n,
-                &e.offset,
-                &e.end,
-                &e.header_len,
-                &e.payload_len,
-                &e.fragment_text
-            ],
-        )
+    // The range is the bytes that are here; an announced end past them is said as such.
+    let mut head = fill(
+        t.cli_frame,
+        &[
+            &n,
+            &e.offset,
+            &e.payload_bytes.end,
+            &e.header_len,
+            &e.payload_len,
+            &e.fragment_text,
+        ],
     );
+    if e.truncated() {
+        head.push_str(&fill(t.cli_frame_truncated, &[&e.payload_len, &e.end]));
+    }
+    let _ = writeln!(s, "{head}");
     for (byte, value) in e.bytes01.iter().enumerate() {
         let bits = format!("{:04b} {:04b}", value >> 4, value & 0xF);
         let _ = writeln!(

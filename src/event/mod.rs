@@ -413,6 +413,20 @@ pub enum ErrorKind {
     /// A request for wsscope's client that cannot be carried out (a bad URL, a CA file that
     /// does not load): the words, as data.
     Client(String),
+    /// A frame wsscope itself sent (a raw frame from the builder) announces a payload larger
+    /// than the capture follows for its own side: that direction is not decoded any further
+    /// (its bytes are still captured as TCP events), so a lying length field cannot make the
+    /// capture hold every later byte of the connection waiting for it.
+    OwnFrameTooBig {
+        /// wsscope's own direction.
+        direction: Direction,
+        /// Stream offset of the frame's first byte.
+        offset: u64,
+        /// The payload length its header announces.
+        announced: u64,
+        /// The most the capture follows for its own side, in bytes.
+        limit: u64,
+    },
 }
 
 /// Why a hole in a captured TCP stream counts as never filled.

@@ -170,7 +170,8 @@ pub struct FrameExplanation {
     pub wire: Vec<u8>,
     /// All the frame's bytes that were captured.
     pub wire_total: u64,
-    /// Stream offsets of the captured payload.
+    /// Stream offsets of the captured payload (its end is where the frame's bytes end here;
+    /// it is before `end` when the header announces more than arrived).
     pub payload_bytes: Range<u64>,
     /// False when the payload was not kept (decoding stopped at this header, or evicted).
     pub payload_captured: bool,
@@ -340,9 +341,12 @@ impl FrameExplanation {
                 span,
             });
         }
+        // The payload's bytes as far as they are here: a header can announce more than any
+        // stream holds (the announced end is `end`).
+        let payload_start = spans.payload.start;
         segments.push(Segment {
             kind: FieldKind::Payload,
-            span: spans.payload.clone(),
+            span: payload_start..payload_start.saturating_add(f.payload.len()),
         });
 
         // A header is at most 14 bytes, so this covers the unmask table's rows too.
@@ -420,6 +424,12 @@ impl FrameExplanation {
             close,
             violations,
         }
+    }
+
+    /// Whether the header announces more bytes than are here (decoding stopped at it, or the
+    /// payload was not kept).
+    pub fn truncated(&self) -> bool {
+        self.end > self.payload_bytes.end
     }
 
     /// Stream offsets of `span`, a range relative to the frame (saturating, never reversed).

@@ -4,6 +4,7 @@
 //! [`crate::explain::FrameExplanation`], the same explanation the CLI prints.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use eframe::egui::{self, Color32, RichText};
 use egui::text::{LayoutJob, TextFormat};
@@ -280,16 +281,37 @@ fn violations(ui: &mut egui::Ui, lang: Lang, e: &FrameExplanation) {
     }
 }
 
-/// `text` re-indented when it is a JSON object or array, or `None`. Only whitespace outside
-/// strings changes: numbers, escapes, key order and duplicate keys stay exactly as sent (a
+/// What the JSON view makes of a payload's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pretty {
+    /// The text re-indented.
+    Json(Arc<str>),
+    /// JSON, but re-indenting it would grow it past [`pretty_cap`] (deep nesting indents every
+    /// line by twice its depth): shown as sent, with a note.
+    TooLarge,
+    /// Not a JSON object or array (or too long to be worth re-laying out): shown as text.
+    NotJson,
+}
+
+/// The most text re-indenting may produce for an input of `len` bytes: 64 KiB, or 4 times the
+/// input when that is more.
+pub fn pretty_cap(len: usize) -> usize {
+    (64 << 10).max(len.saturating_mul(4))
+}
+
+/// `text` re-indented when it is a JSON object or array. Only whitespace outside strings
+/// changes: numbers, escapes, key order and duplicate keys stay exactly as sent (a
 /// parse-and-print round trip would show 1.10 as 1.1 and drop a repeated key).
-pub fn pretty_json(text: &str) -> Option<String> {
-    // Re-laying-out a large document on every repaint is not worth it.
+pub fn pretty_json(text: &str) -> Pretty {
+    // Re-laying-out a large document is not worth it.
     if text.len() > 64 << 10 || !text.trim_start().starts_with(['{', '[']) {
-        return None;
+        return Pretty::NotJson;
     }
-    serde_json::from_str::<serde::de::IgnoredAny>(text).ok()?;
-    let mut out = String::with_capacity(text.len() * 2);
+    if serde_json::from_str::<serde::de::IgnoredAny>(text).is_err() {
+        return Pretty::NotJson;
+    }
+    let cap = pretty_cap(text.len());
+    let mut out = String::with_capacity(text.len().saturating_mul(2).min(cap));
     let mut depth = 0usize;
     let (mut in_string, mut escaped) = (false, false);
     let mut chars = text.chars().peekable();
@@ -298,6 +320,11 @@ pub fn pretty_json(text: &str) -> Option<String> {
         out.extend(std::iter::repeat_n(' ', depth * 2));
     };
     while let Some(c) = chars.next() {
+        // Checked per character: one newline adds at most twice the depth (at most the
+        // input's length) in spaces, so the work stops soon after the cap.
+        if out.len() > cap {
+            return Pretty::TooLarge;
+        }
         if in_string {
             out.push(c);
             match (escaped, c) {
@@ -338,7 +365,42 @@ pub fn pretty_json(text: &str) -> Option<String> {
             c => out.push(c),
         }
     }
-    Some(out)
+    if out.len() > cap {
+        return Pretty::TooLarge;
+    }
+    Pretty::Json(out.into())
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Times the cache below re-indented a text, on this thread (kittest draws on the test's).
+    static PRETTY_BUILDS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Re-indents for [`PrettyCache`].
+#[derive(Default)]
+struct PrettyComputer;
+
+impl egui::cache::ComputerMut<&str, Pretty> for PrettyComputer {
+    fn compute(&mut self, text: &str) -> Pretty {
+        #[cfg(test)]
+        PRETTY_BUILDS.with(|n| n.set(n.get() + 1));
+        pretty_json(text)
+    }
+}
+
+/// The pretty text of each payload shown, kept while it is on screen: a repaint (every hover
+/// of the hex dump is one) does not re-indent it again. Keyed by the text itself (hashed), so
+/// two frames never share an entry by accident.
+type PrettyCache = egui::cache::FrameCache<Pretty, PrettyComputer>;
+
+/// [`pretty_json`], computed once while the same text stays on screen.
+fn pretty_cached(ctx: &egui::Context, text: &str) -> Pretty {
+    // Cheap checks first: most payloads are not JSON and are not hashed at all.
+    if text.len() > 64 << 10 || !text.trim_start().starts_with(['{', '[']) {
+        return Pretty::NotJson;
+    }
+    ctx.memory_mut(|m| m.caches.cache::<PrettyCache>().get(text).clone())
 }
 
 /// A payload as text when it is UTF-8 (re-indented JSON when it is JSON), else as hex.
@@ -351,7 +413,8 @@ pub fn payload_view(ui: &mut egui::Ui, lang: Lang, payload: &[u8]) {
     }
     match std::str::from_utf8(payload) {
         Ok(text) => {
-            if let Some(pretty) = pretty_json(text) {
+            let pretty = pretty_cached(ui.ctx(), text);
+            if let Pretty::Json(pretty) = &pretty {
                 ui.label(RichText::new(fill(t.json_n, &[&payload.len()])).small());
                 let cut = pretty
                     .char_indices()
@@ -362,6 +425,9 @@ pub fn payload_view(ui: &mut egui::Ui, lang: Lang, payload: &[u8]) {
                     ui.label(fill(t.more_chars, &[&pretty[cut..].chars().count()]));
                 }
             } else {
+                if pretty == Pretty::TooLarge {
+                    ui.label(RichText::new(t.json_too_nested).small());
+                }
                 ui.label(RichText::new(fill(t.text_n, &[&payload.len()])).small());
                 let cut = text.char_indices().nth(MAX).map_or(text.len(), |(i, _)| i);
                 ui.monospace(&text[..cut]);
@@ -382,24 +448,68 @@ pub fn payload_view(ui: &mut egui::Ui, lang: Lang, payload: &[u8]) {
 
 #[cfg(test)]
 mod tests {
-    use super::pretty_json;
+    use super::*;
+
+    fn pretty(text: &str) -> Option<String> {
+        match pretty_json(text) {
+            Pretty::Json(s) => Some(s.to_string()),
+            _ => None,
+        }
+    }
 
     #[test]
     fn json_objects_and_arrays_are_pretty_printed_other_text_is_not() {
         assert_eq!(
-            pretty_json(r#"{"a":1,"b":[true,null],"c":{}}"#).as_deref(),
+            pretty(r#"{"a":1,"b":[true,null],"c":{}}"#).as_deref(),
             Some("{\n  \"a\": 1,\n  \"b\": [\n    true,\n    null\n  ],\n  \"c\": {}\n}")
         );
-        assert_eq!(pretty_json("[1,2]").as_deref(), Some("[\n  1,\n  2\n]"));
-        assert_eq!(pretty_json("hello"), None);
-        assert_eq!(pretty_json("42"), None);
-        assert_eq!(pretty_json("{not json"), None);
+        assert_eq!(pretty("[1,2]").as_deref(), Some("[\n  1,\n  2\n]"));
+        assert_eq!(pretty_json("hello"), Pretty::NotJson);
+        assert_eq!(pretty_json("42"), Pretty::NotJson);
+        assert_eq!(pretty_json("{not json"), Pretty::NotJson);
+    }
+
+    /// Deep nesting indents every line by twice its depth: 127 levels of arrays around a list
+    /// of 0s would grow ~128 times. Re-indenting stops at the cap and says so.
+    #[test]
+    fn deeply_nested_json_is_capped_not_blown_up() {
+        let depth = 127;
+        let inner = vec!["0"; 20_000].join(",");
+        let text = format!("{}{inner}{}", "[".repeat(depth), "]".repeat(depth));
+        assert!(text.len() <= 64 << 10);
+        assert_eq!(pretty_json(&text), Pretty::TooLarge);
+        // The issue's case: 10,000 levels (20 KB) would indent to ~100 MB.
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert_eq!(pretty_json(&deep), Pretty::TooLarge);
+        // Ordinary documents, even ones that double in size, are re-indented.
+        let flat = format!("[{inner}]");
+        assert!(matches!(pretty_json(&flat), Pretty::Json(p) if p.len() <= pretty_cap(flat.len())));
+    }
+
+    /// The payload view re-indents a payload once while it stays on screen, not on every
+    /// repaint.
+    #[test]
+    fn the_pretty_text_is_cached_across_repaints() {
+        let payload = br#"{"a":[1,2,{"b":null}]}"#.to_vec();
+        let other = br#"[3,4]"#.to_vec();
+        let mut harness = egui_kittest::Harness::new_ui(|ui| {
+            payload_view(ui, Lang::En, &payload);
+            payload_view(ui, Lang::En, &other);
+        });
+        let builds = || PRETTY_BUILDS.with(|n| n.get());
+        harness.run();
+        let first = builds();
+        assert_eq!(first, 2, "one build per payload shown");
+        for _ in 0..5 {
+            harness.step();
+        }
+        assert_eq!(builds(), first, "repaints reuse the cached text");
     }
 
     #[test]
     fn re_indenting_changes_only_whitespace_outside_strings() {
         let src = r#"{"price":1.10,"big":123456789012345678901234567890,"e":1e2,"a":1,"a":2,"z":-0,"s":"x, {y}: \"q\" ","t":[0.1000000000000000055511151231257827]}"#;
-        let pretty = pretty_json(src).unwrap_or_default();
+        let pretty = pretty(src).unwrap_or_default();
         for kept in [
             "1.10",
             "123456789012345678901234567890",

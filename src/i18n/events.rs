@@ -87,6 +87,18 @@ pub fn error_text(lang: Lang, e: &ErrorKind) -> String {
         }
         ErrorKind::Tls(why) => fill(t.ev_err_tls, &[why]),
         ErrorKind::Client(why) => fill(t.ev_err_client, &[why]),
+        ErrorKind::OwnFrameTooBig {
+            direction,
+            offset,
+            announced,
+            limit,
+        } => {
+            let stream = match direction {
+                Direction::ClientToServer => t.ev_dir_c2s,
+                Direction::ServerToClient => t.ev_dir_s2c,
+            };
+            fill(t.ev_err_own_frame, &[&stream, offset, announced, limit])
+        }
     }
 }
 

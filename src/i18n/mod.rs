@@ -120,6 +120,7 @@ strings! {
     tls_trust_insecure: "nothing (--insecure: any certificate is taken)", "无（--insecure：接受任何证书）";
     cn_answer: "The server's answer, as sent:", "服务器的回答（原样）：";
     tr_client_failed: " — the client fails the connection (§4.1 item {0}: {1} — {2})", " —— 客户端让连接失败（§4.1 第 {0} 条：{1} —— {2}）";
+    ev_err_own_frame: "a frame wsscope sent ({0}, at byte {1}) announces {2} payload bytes, over the {3} bytes the capture follows for its own side: that direction is no longer decoded (its TCP bytes are still captured)", "wsscope 发出的一个帧（{0}，位于第 {1} 字节）声明了 {2} 字节载荷，超过抓包为本端跟踪的 {3} 字节：该方向不再解码（其 TCP 字节仍被捕获）";
     io_reset: "the peer reset the connection", "对方重置了连接";
     io_aborted: "the connection was aborted", "连接被中止";
     io_broken_pipe: "the peer closed the connection", "对方已关闭连接";
@@ -415,6 +416,7 @@ strings! {
     cli_message: "message {0}: {1} in {2} frame(s), {3} bytes, bytes {4}..{5} of the stream", "消息 {0}：{1}，由 {2} 个帧组成，{3} 字节，位于流的字节 {4}..{5}";
     cli_totals: "{0} frame(s), {1} message(s)", "{0} 个帧，{1} 条消息";
     cli_empty_key: "the key is empty; pass the Sec-WebSocket-Key value, e.g. dGhlIHNhbXBsZSBub25jZQ==", "key 是空的；请传入 Sec-WebSocket-Key 的值，例如 dGhlIHNhbXBsZSBub25jZQ==";
+    cli_frame_truncated: " (truncated: the header announces {0} payload bytes, up to byte {1} of the stream)", "（已截断：帧头声明了 {0} 字节载荷，直到流的第 {1} 字节）";
 
     // What the protocol core found, as data put into words (see `protocol.rs`).
     vd_rsv: "RSV{0} is set", "RSV{0} 已置位";
@@ -430,6 +432,7 @@ strings! {
     vd_size: "{0} bytes, limit {1}", "{0} 字节，上限 {1}";
     vd_ext_bad_data: "{0} could not decode the data: {1}", "{0} 无法解码这些数据：{1}";
     vd_ext_too_big: "{0}: the decoded message passes {1} bytes", "{0}：解码后的消息超过 {1} 字节";
+    vd_utf8_at_msg: "payload byte {0} of this frame; the bad sequence starts at byte {1} of the message", "本帧载荷偏移 {0} 处；非法序列从消息偏移 {1} 处开始";
     len_form7: "7-bit", "7 位";
     len_form16: "7+16-bit (126 + u16)", "7+16 位（126 + u16）";
     len_form64: "7+64-bit (127 + u64)", "7+64 位（127 + u64）";
@@ -475,6 +478,7 @@ strings! {
     exported_pcap: "exported {0} connections, {1} packets, {2} TCP bytes to {3}", "已导出 {0} 个连接、{1} 个数据包、{2} 字节 TCP 数据到 {3}";
     exported_har: "exported {0} entries ({1} WebSocket), {2} messages to {3}", "已导出 {0} 个条目（{1} 个 WebSocket）、{2} 条消息到 {3}";
     export_failed: "export to {0} failed: {1}", "导出到 {0} 失败：{1}";
+    json_too_nested: "JSON too large or too deeply nested to pretty-print: shown as sent", "JSON 过大或嵌套过深，无法美化显示：按原样显示";
 }
 
 mod events;

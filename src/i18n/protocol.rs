@@ -33,7 +33,11 @@ pub fn violation_detail(lang: Lang, d: &Detail) -> Option<String> {
             fill(t.vd_open_message, &[&opcode_name(lang, *opcode), frames])
         }
         Detail::AfterClose(opcode) => fill(t.vd_after_close, &[&opcode_name(lang, *opcode)]),
-        Detail::Utf8At { index } => fill(t.vd_utf8_at, &[index]),
+        // In a fragmented message the two differ: say where the message went wrong too.
+        Detail::Utf8At { index, in_message } if *in_message != *index as u64 => {
+            fill(t.vd_utf8_at_msg, &[index, in_message])
+        }
+        Detail::Utf8At { index, .. } => fill(t.vd_utf8_at, &[index]),
         Detail::Utf8AfterExtension { name, index } => fill(t.vd_utf8_after_ext, &[name, index]),
         Detail::CloseCode(code) => fill(
             t.vd_close_code,
@@ -246,7 +250,20 @@ mod tests {
             ),
             (Detail::AfterClose(OpCode::Binary), vec!["binary"]),
             (Detail::AfterClose(OpCode::from(0x3)), vec![]),
-            (Detail::Utf8At { index: 3 }, vec!["3"]),
+            (
+                Detail::Utf8At {
+                    index: 3,
+                    in_message: 3,
+                },
+                vec!["3"],
+            ),
+            (
+                Detail::Utf8At {
+                    index: 0,
+                    in_message: 41,
+                },
+                vec!["0", "41"],
+            ),
             (
                 Detail::Utf8AfterExtension {
                     name: "permessage-deflate".into(),
@@ -284,7 +301,14 @@ mod tests {
         assert_eq!(violation_detail(Lang::Zh, &Detail::None), None);
         // The English wording the CLI showed before is kept where it was already clear.
         assert_eq!(
-            violation_detail(Lang::En, &Detail::Utf8At { index: 3 }).as_deref(),
+            violation_detail(
+                Lang::En,
+                &Detail::Utf8At {
+                    index: 3,
+                    in_message: 3
+                }
+            )
+            .as_deref(),
             Some("payload byte 3 of this frame")
         );
         assert_eq!(

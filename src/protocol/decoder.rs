@@ -93,7 +93,8 @@ impl Decoder {
             buf_offset: 0,
             stopped: false,
             ignored: 0,
-            assembler: Assembler::new(config.limits.max_message_size),
+            // A message must fit in memory too, whatever was configured.
+            assembler: Assembler::new(config.limits.max_message_size.min(MAX_IN_MEMORY)),
             extension: None,
         }
     }
@@ -201,11 +202,14 @@ impl Decoder {
                 out.push(Decoded::Frame(frame));
                 break;
             }
-            // Not fatal, so payload_len <= max_frame_size, which the caller chose to fit in memory.
-            let Ok(payload_len) = usize::try_from(header.payload_len) else {
+            // Not fatal, so payload_len <= max_frame_size(), which fits in memory with its
+            // header even on a 32-bit target; checked all the same rather than wrapped.
+            let total = usize::try_from(header.payload_len)
+                .ok()
+                .and_then(|n| n.checked_add(header_len));
+            let Some(total) = total else {
                 break;
             };
-            let total = header_len + payload_len;
             if src.bytes().len() < total {
                 break;
             }
@@ -228,6 +232,19 @@ impl Decoder {
                 out.push(Decoded::Message(m));
             }
         }
+    }
+
+    /// The frame limit in force: the configured one, but never more than a whole frame (header
+    /// included) that fits in this target's memory, so `header_len + payload_len` cannot wrap
+    /// a 32-bit `usize`.
+    pub fn max_frame_size(&self) -> u64 {
+        self.config.limits.max_frame_size.min(MAX_IN_MEMORY)
+    }
+
+    /// Bytes held back waiting for the rest of a frame (what a lying length field can make the
+    /// decoder hold: never more than the frame limit plus a header).
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
     }
 
     /// Judges the header alone. Returns true when decoding cannot continue past it.
@@ -317,14 +334,15 @@ impl Decoder {
             ));
             fatal = true;
         }
-        if h.payload_len > self.config.limits.max_frame_size {
+        let max_frame = self.max_frame_size();
+        if h.payload_len > max_frame {
             // §10.4: an implementation may limit frame size; the close code for that is 1009.
             out.push(Violation::new(
                 Rule::FrameTooBig,
                 len_field,
                 Detail::Size {
                     size: h.payload_len,
-                    limit: self.config.limits.max_frame_size,
+                    limit: max_frame,
                 },
             ));
             fatal = true;
@@ -333,6 +351,10 @@ impl Decoder {
         fatal
     }
 }
+
+/// The largest payload a frame can have and still fit in memory with the longest header (14
+/// bytes). `usize` is at most 64 bits, so the cast widens.
+const MAX_IN_MEMORY: u64 = (usize::MAX as u64).saturating_sub(14);
 
 /// The buffer size to hold the frame that starts `partial`, so a large frame is not copied again
 /// each time the buffer doubles. At most the announced size (which passed the frame limit), and
@@ -403,5 +425,27 @@ impl Source for Bytes {
         let n = self.len();
         self.clear();
         n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whatever limit is configured, the one in force keeps a whole frame addressable, so
+    /// `header_len + payload_len` cannot wrap `usize` (32-bit targets included).
+    #[test]
+    fn the_frame_limit_in_force_fits_in_memory() {
+        let d = Decoder::new(DecoderConfig {
+            sender: None,
+            limits: Limits {
+                max_frame_size: u64::MAX,
+                max_message_size: u64::MAX,
+            },
+        });
+        let most = d.max_frame_size();
+        assert!(usize::try_from(most).is_ok_and(|n| n.checked_add(14).is_some()));
+        let small = Decoder::new(DecoderConfig::default());
+        assert_eq!(small.max_frame_size(), 16 << 20);
     }
 }

@@ -385,14 +385,16 @@ impl Frame {
         self.header.spans()
     }
 
-    /// Stream offset where the payload starts.
+    /// Stream offset where the payload starts (saturating: a frame read from a file can claim
+    /// any offset).
     pub fn payload_offset(&self) -> u64 {
-        self.offset + self.header_bytes.len() as u64
+        self.offset.saturating_add(self.header_bytes.len() as u64)
     }
 
     /// Stream offset one past the last byte of the frame (as far as it was captured).
     pub fn end_offset(&self) -> u64 {
-        self.payload_offset() + self.payload.len() as u64
+        self.payload_offset()
+            .saturating_add(self.payload.len() as u64)
     }
 
     /// The payload as it was on the wire (masked again if the frame was masked: XOR is its own

@@ -9,7 +9,7 @@ use super::close::parse_close_payload;
 use super::extension::Extension;
 use super::frame::OpCode;
 use super::frame::{Fragment, Frame};
-use super::utf8::Utf8Validator;
+use super::utf8::{Utf8Error, Utf8Validator};
 use super::violation::{Detail, Rule, Violation};
 
 /// A complete text or binary message, reassembled from its frames.
@@ -187,7 +187,11 @@ impl Assembler {
         }
         if frame.header.opcode == OpCode::Text {
             if let Err(e) = std::str::from_utf8(&frame.payload) {
-                v.violations.push(invalid_utf8(frame, e.valid_up_to()));
+                let e = Utf8Error {
+                    valid_up_to: e.valid_up_to() as u64,
+                    error_len: e.error_len(),
+                };
+                v.violations.push(invalid_utf8(frame, 0, e));
                 return None;
             }
         }
@@ -209,7 +213,7 @@ impl Assembler {
         let open = self.open.as_mut()?;
         open.frames += 1;
         if !open.broken {
-            open.size += frame.payload.len() as u64;
+            open.size = open.size.saturating_add(frame.payload.len() as u64);
             if open.size > max {
                 v.violations.push(too_big(frame, open.size, max));
                 open.broken = true;
@@ -218,8 +222,9 @@ impl Assembler {
         }
         if !open.broken {
             if let Some(utf8) = open.utf8.as_mut() {
-                if let Err(i) = utf8.push(&frame.payload) {
-                    v.violations.push(invalid_utf8(frame, i));
+                let base = utf8.position();
+                if let Err(e) = utf8.push(&frame.payload) {
+                    v.violations.push(invalid_utf8(frame, base, e));
                     open.broken = true;
                 }
             }
@@ -234,9 +239,13 @@ impl Assembler {
         if open.broken {
             return None;
         }
-        if open.utf8.as_ref().is_some_and(|u| !u.is_complete()) {
-            v.violations.push(invalid_utf8(frame, frame.payload.len()));
-            return None;
+        if let Some(u) = open.utf8.as_ref() {
+            if let Err(e) = u.finish() {
+                // This payload was pushed last: it starts its length before the end.
+                let base = u.position().saturating_sub(frame.payload.len() as u64);
+                v.violations.push(invalid_utf8(frame, base, e));
+                return None;
+            }
         }
         let mut data = open.data;
         if let Some(ext) = extension.as_mut() {
@@ -287,11 +296,27 @@ fn too_big(frame: &Frame, size: u64, max: u64) -> Violation {
     )
 }
 
-/// `index` is the first bad byte within this frame's payload.
-fn invalid_utf8(frame: &Frame, index: usize) -> Violation {
-    let at = frame.payload_offset() + index as u64;
-    let end = (at + 1).min(frame.end_offset()).max(at);
-    Violation::new(Rule::InvalidUtf8, at..end, Detail::Utf8At { index })
+/// `e` counts from the message's first byte; this frame's payload starts at message byte
+/// `base`. The byte range is the part of the bad sequence inside this frame (the sequence may
+/// have started in an earlier frame; a range never leaves the frame).
+fn invalid_utf8(frame: &Frame, base: u64, e: Utf8Error) -> Violation {
+    let len = frame.payload.len() as u64;
+    let bad_start = e.valid_up_to;
+    // `None`: the message ends inside a character, which runs to the end.
+    let bad_end = e
+        .error_len
+        .map_or(u64::MAX, |n| bad_start.saturating_add(n as u64));
+    let from = bad_start.saturating_sub(base).min(len);
+    let to = bad_end.saturating_sub(base).clamp(from, len);
+    let at = frame.payload_offset();
+    Violation::new(
+        Rule::InvalidUtf8,
+        at.saturating_add(from)..at.saturating_add(to),
+        Detail::Utf8At {
+            index: usize::try_from(from).unwrap_or(usize::MAX),
+            in_message: e.valid_up_to,
+        },
+    )
 }
 
 fn check_close_payload(frame: &Frame, v: &mut Verdict) {

@@ -162,8 +162,13 @@ pub enum Detail {
     AfterClose(OpCode),
     /// The first byte that is not UTF-8, as an index into this frame's payload.
     Utf8At {
-        /// 0-based index in the frame's payload.
+        /// 0-based index in the frame's payload of the first byte of the bad sequence (0 when
+        /// the sequence started in an earlier frame of the message).
         index: usize,
+        /// 0-based index in the message where the bad sequence starts: what
+        /// `std::str::from_utf8` says of the whole message, however it was fragmented.
+        #[serde(default)]
+        in_message: u64,
     },
     /// The first byte that is not UTF-8 in a message an extension decoded.
     Utf8AfterExtension {
