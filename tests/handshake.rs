@@ -185,6 +185,7 @@ fn tokens_are_case_insensitive_and_may_be_lists() {
 fn subprotocol_is_the_first_offered_that_the_server_knows() {
     let policy = ServerPolicy {
         protocols: vec!["superchat".into(), "chat".into()],
+        ..ServerPolicy::default()
     };
     // The client's order decides among those the server supports.
     let hs = answer(parse(RFC_REQUEST), &policy);
