@@ -409,14 +409,20 @@ Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSoc
         for b in b"HELLO THERE\r\n" {
             r = tap.request_bytes(Bytes::copy_from_slice(&[*b]), &limits, &mut out);
         }
-        assert!(matches!(r, Head::Refused(HandshakeError::Malformed(_))), "{r:?}");
+        assert!(
+            matches!(r, Head::Refused(HandshakeError::Malformed(_))),
+            "{r:?}"
+        );
         assert_eq!(tap.head_parses(), 1);
         let mut tap = Tap::new(2, Clock::start(), Endpoint::Server);
         let mut r = Head::Partial;
         for _ in 0..64 {
             r = tap.request_bytes(Bytes::from_static(b"a"), &limits, &mut out);
         }
-        assert!(matches!(r, Head::Refused(HandshakeError::TooLarge { limit: 64 })), "{r:?}");
+        assert!(
+            matches!(r, Head::Refused(HandshakeError::TooLarge { limit: 64 })),
+            "{r:?}"
+        );
         assert_eq!(tap.head_parses(), 1);
     }
 

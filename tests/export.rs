@@ -599,7 +599,10 @@ fn har_export_lists_the_upgrade_its_messages_and_the_plain_answers() {
     let plain = &entries[2];
     assert_eq!(plain["_resourceType"], "other");
     assert_eq!(plain["response"]["status"], 404);
-    assert_eq!(plain["request"]["url"], "http://plain.localhost/missing?x=1");
+    assert_eq!(
+        plain["request"]["url"],
+        "http://plain.localhost/missing?x=1"
+    );
     assert_eq!(
         plain["request"]["cookies"],
         serde_json::json!([{"name": "a", "value": "1"}, {"name": "b", "value": "2"}])

@@ -233,17 +233,11 @@ fn an_unanswered_close_of_ours_ends_tcp_after_the_close_timeout() {
 #[test]
 fn an_answered_close_of_ours_is_clean_and_not_a_timeout() {
     let mut srv = Server::start(fast_timeouts());
-    let (mut ws, _) =
-        tungstenite::connect(srv.url()).unwrap_or_else(|e| panic!("{e}"));
+    let (mut ws, _) = tungstenite::connect(srv.url()).unwrap_or_else(|e| panic!("{e}"));
     srv.wait_for("handshake", |e| matches!(e.kind, EventKind::Handshake(_)));
     srv.cmd(Command::Close(1, 4000, "lesson over".into()));
     // tungstenite answers the close as it reads it.
-    loop {
-        match ws.read() {
-            Ok(_) => {}
-            Err(_) => break,
-        }
-    }
+    while ws.read().is_ok() {}
     assert_eq!(
         srv.closed(1),
         (Some(CloseCode::from(4000)), ClosedBy::Server, true)
@@ -263,8 +257,7 @@ fn an_idle_connection_stays_open_and_sees_only_its_own_frames() {
         close_timeout: Duration::from_millis(200),
         ..ServerConfig::default()
     });
-    let (mut ws, _) =
-        tungstenite::connect(srv.url()).unwrap_or_else(|e| panic!("{e}"));
+    let (mut ws, _) = tungstenite::connect(srv.url()).unwrap_or_else(|e| panic!("{e}"));
     std::thread::sleep(Duration::from_millis(1200));
     ws.send(M::text("still here"))
         .unwrap_or_else(|e| panic!("{e}"));
@@ -304,8 +297,7 @@ fn keepalive() -> ServerConfig {
 #[test]
 fn keepalive_pings_a_live_client_which_stays_open() {
     let mut srv = Server::start(keepalive());
-    let (mut ws, _) =
-        tungstenite::connect(srv.url()).unwrap_or_else(|e| panic!("{e}"));
+    let (mut ws, _) = tungstenite::connect(srv.url()).unwrap_or_else(|e| panic!("{e}"));
     let mut pings = 0;
     let until = Instant::now() + Duration::from_millis(1500);
     while Instant::now() < until {
@@ -361,7 +353,10 @@ fn keepalive_closes_a_silent_peer_with_1011() {
     // Interval, then timeout: at least 450 ms in.
     assert!(start.elapsed() >= Duration::from_millis(400));
     let took = until_closed(&mut s);
-    assert!(took < Duration::from_secs(5), "closed {took:?} after the 1011");
+    assert!(
+        took < Duration::from_secs(5),
+        "closed {took:?} after the 1011"
+    );
     let (limit, actual) = srv.limit(1, LimitKind::PingTimeout);
     assert_eq!(limit, 300);
     assert!(actual >= 300, "{actual}");
@@ -472,13 +467,16 @@ fn on_a_lan_bind_the_host_rule_is_off() {
 /// is not judged.
 #[test]
 fn allowed_origins_refuses_other_pages_with_403() {
-    let origins =
-        OriginPolicy::parse("http://localhost:8765, http://127.0.0.1:8765/").unwrap_or_else(|e| panic!("{e}"));
+    let origins = OriginPolicy::parse("http://localhost:8765, http://127.0.0.1:8765/")
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut srv = Server::start(ServerConfig {
         allowed_origins: origins,
         ..ServerConfig::default()
     });
-    let r = ask(srv.addr, &upgrade_request("localhost", Some("http://evil.example")));
+    let r = ask(
+        srv.addr,
+        &upgrade_request("localhost", Some("http://evil.example")),
+    );
     assert!(r.starts_with("HTTP/1.1 403 Forbidden"), "{r}");
     assert!(
         r.contains("Origin http://evil.example is not allowed")
@@ -496,11 +494,17 @@ fn allowed_origins_refuses_other_pages_with_403() {
     s.write_all(upgrade_request("localhost", Some("http://127.0.0.1:8765")).as_bytes())
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(read_head(&mut s).starts_with("HTTP/1.1 101"));
-    assert_eq!(check_of(&handshake_of(&mut srv, 2), CheckId::Origin), Outcome::Pass);
+    assert_eq!(
+        check_of(&handshake_of(&mut srv, 2), CheckId::Origin),
+        Outcome::Pass
+    );
 
     // tungstenite sends no Origin.
     let (_ws, _) = tungstenite::connect(srv.url()).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(check_of(&handshake_of(&mut srv, 3), CheckId::Origin), Outcome::Info);
+    assert_eq!(
+        check_of(&handshake_of(&mut srv, 3), CheckId::Origin),
+        Outcome::Info
+    );
 }
 
 /// The default accepts any origin (the demo page on 127.0.0.1 or localhost, any port), and
@@ -512,7 +516,10 @@ fn by_default_any_origin_connects() {
     s.write_all(upgrade_request("localhost", Some("http://evil.example")).as_bytes())
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(read_head(&mut s).starts_with("HTTP/1.1 101"));
-    assert_eq!(check_of(&handshake_of(&mut srv, 1), CheckId::Origin), Outcome::Info);
+    assert_eq!(
+        check_of(&handshake_of(&mut srv, 1), CheckId::Origin),
+        Outcome::Info
+    );
 }
 
 /// Over the connection limit, the 503 and its reason arrive every time, also to a client whose
@@ -530,7 +537,10 @@ fn the_503_over_the_limit_always_arrives() {
     let (_held, _) = tungstenite::connect(srv.url()).unwrap_or_else(|e| panic!("{e}"));
     let mut req = upgrade_request("localhost", None).into_bytes();
     let at = req.len() - 2;
-    req.splice(at..at, format!("Cookie: {}\r\n", "c".repeat(4000)).into_bytes());
+    req.splice(
+        at..at,
+        format!("Cookie: {}\r\n", "c".repeat(4000)).into_bytes(),
+    );
     for attempt in 0..50 {
         let mut s = connect(srv.addr);
         s.write_all(&req[..100])
@@ -538,12 +548,17 @@ fn the_503_over_the_limit_always_arrives() {
         // The server answers and closes its side meanwhile.
         std::thread::sleep(Duration::from_millis(15));
         let rest = s.write_all(&req[100..]);
-        assert!(rest.is_ok(), "attempt {attempt}: the rest of the request: {rest:?}");
+        assert!(
+            rest.is_ok(),
+            "attempt {attempt}: the rest of the request: {rest:?}"
+        );
         let mut out = Vec::new();
         let read = s.read_to_end(&mut out);
         let text = String::from_utf8_lossy(&out);
         assert!(
-            read.is_ok() && text.starts_with("HTTP/1.1 503") && text.contains("1 connections are open"),
+            read.is_ok()
+                && text.starts_with("HTTP/1.1 503")
+                && text.contains("1 connections are open"),
             "attempt {attempt}: {read:?}, got {text:?}"
         );
     }
@@ -569,7 +584,13 @@ fn a_head_dripped_one_byte_at_a_time_completes() {
         .settle(Duration::from_millis(200))
         .iter()
         .filter(|e| {
-            matches!(&e.kind, EventKind::Tcp { direction: wsscope::event::Direction::ClientToServer, .. })
+            matches!(
+                &e.kind,
+                EventKind::Tcp {
+                    direction: wsscope::event::Direction::ClientToServer,
+                    ..
+                }
+            )
         })
         .count();
     // Many reads (Nagle is off, the writes are apart): the head really came in pieces.

@@ -404,7 +404,11 @@ pub fn check_request_with(req: &Request, policy: &ServerPolicy) -> Vec<Check> {
         [h] => {
             let host = String::from_utf8_lossy(h).trim().to_string();
             // §4.2.2 item 1: the server may refuse a host it does not answer for (403 below).
-            check(CheckId::Host, policy.hosts.allows(Some(&host)), Found::Value(host))
+            check(
+                CheckId::Host,
+                policy.hosts.allows(Some(&host)),
+                Found::Value(host),
+            )
         }
         _ => check(CheckId::Host, false, Found::Repeated(hosts.len())),
     });
@@ -660,7 +664,9 @@ fn is_loopback_host(name: &str) -> bool {
     }
     match name.parse::<IpAddr>() {
         Ok(IpAddr::V4(a)) => a.is_loopback(),
-        Ok(IpAddr::V6(a)) => a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        Ok(IpAddr::V6(a)) => {
+            a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
         Err(_) => false,
     }
 }

@@ -370,7 +370,7 @@ impl EventLoop {
             let Some(c) = self.conns.get_mut(&key) else {
                 continue;
             };
-            if !c.deadline.is_some_and(|d| d <= now) {
+            if c.deadline.is_none_or(|d| d > now) {
                 // Only keepalive is due: a ping to send, or a pong overdue.
                 let mut batch = Vec::new();
                 c.keepalive(&self.shared, now, &mut batch);

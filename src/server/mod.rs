@@ -111,11 +111,13 @@ impl Default for ServerConfig {
 impl ServerConfig {
     /// The Host rule in force: the one given, or loopback names on a loopback bind.
     pub fn host_policy(&self) -> HostPolicy {
-        self.allowed_hosts.clone().unwrap_or(if self.bind.is_loopback() {
-            HostPolicy::Loopback
-        } else {
-            HostPolicy::Any
-        })
+        self.allowed_hosts
+            .clone()
+            .unwrap_or(if self.bind.is_loopback() {
+                HostPolicy::Loopback
+            } else {
+                HostPolicy::Any
+            })
     }
 }
 
