@@ -17,7 +17,7 @@ use wsscope::cli::trace::{trace_line, Totals, TraceLevel};
 use wsscope::cli::{parse_hex, render_accept, render_decode, Paint};
 use wsscope::event::{Clock, ReplyMode};
 use wsscope::i18n::Lang;
-use wsscope::protocol::handshake::HandshakeLimits;
+use wsscope::protocol::handshake::{HandshakeLimits, HostPolicy, OriginPolicy};
 use wsscope::protocol::{AcceptDerivation, Limits, Role};
 use wsscope::record;
 use wsscope::server::{self, ServerConfig, StartError, Supervisor};
@@ -97,6 +97,28 @@ struct ServerArgs {
     /// Threads that serve the connections (event loops); 0 is half the CPUs, 1 to 4.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=64))]
     event_loops: u16,
+    /// Seconds a close frame we sent waits for the client's before TCP is closed anyway
+    /// (python-websockets' default, 10).
+    #[arg(long, default_value_t = 10.0)]
+    close_timeout: f64,
+    /// Send a keepalive ping every SECS seconds (off by default: a class sees only its own
+    /// frames); a client that does not answer within --ping-timeout is closed with 1011.
+    #[arg(long, value_name = "SECS")]
+    ping_interval: Option<f64>,
+    /// Seconds a keepalive ping waits for its pong.
+    #[arg(long, value_name = "SECS", default_value_t = 20.0)]
+    ping_timeout: f64,
+    /// Web pages that may connect, by Origin: `*` (any, the default) or exact origins separated
+    /// by commas (`http://localhost:8765,http://127.0.0.1:8765`); others get 403. A client
+    /// that sends no Origin is not a browser page and is not judged.
+    #[arg(long, value_name = "LIST", default_value = "*")]
+    allowed_origins: String,
+    /// Host names answered: `all`, or names separated by commas (`.example.com` is it and its
+    /// subdomains; loopback names and IP addresses are always answered), like
+    /// webpack-dev-server's allowedHosts; others get 403. Default: bound to loopback, only
+    /// loopback names and addresses (a guard against DNS rebinding); otherwise all.
+    #[arg(long, value_name = "LIST")]
+    allowed_hosts: Option<String>,
 }
 
 impl ServerArgs {
@@ -129,6 +151,30 @@ impl ServerArgs {
                 ));
             }
         }
+        let secs = |flag: &str, v: f64| {
+            if v.is_finite() && v > 0.0 && v <= 86_400.0 {
+                Ok(Duration::from_secs_f64(v))
+            } else {
+                Err(format!(
+                    "--{flag} {v} is not a number of seconds between 0 and 86400"
+                ))
+            }
+        };
+        let close_timeout = secs("close-timeout", self.close_timeout)?;
+        let ping_interval = self
+            .ping_interval
+            .map(|v| secs("ping-interval", v))
+            .transpose()?;
+        let ping_timeout = secs("ping-timeout", self.ping_timeout)?;
+        let allowed_origins = OriginPolicy::parse(&self.allowed_origins).map_err(|e| {
+            format!("--allowed-origins: {e} is not an origin (scheme://host[:port], or null)")
+        })?;
+        let allowed_hosts = self
+            .allowed_hosts
+            .as_deref()
+            .map(HostPolicy::parse)
+            .transpose()
+            .map_err(|e| format!("--allowed-hosts: {e:?} is not a host name"))?;
         let reply = match self.reply.as_str() {
             "echo" => ReplyMode::Echo,
             "manual" => ReplyMode::Manual,
@@ -156,6 +202,11 @@ impl ServerArgs {
             max_connections: self.max_connections,
             event_loops: usize::from(self.event_loops),
             auto_pong: !self.no_auto_pong,
+            close_timeout,
+            ping_interval,
+            ping_timeout,
+            allowed_origins,
+            allowed_hosts,
             ..ServerConfig::default()
         })
     }

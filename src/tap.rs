@@ -53,6 +53,8 @@ pub struct Tap {
     decoders: [Option<Decoder>; 2],
     /// What a decoder produced, reused from call to call.
     scratch: Vec<Decoded>,
+    /// Times the request head was parsed (each parse reads it from the start).
+    head_parses: usize,
 }
 
 impl Tap {
@@ -68,6 +70,7 @@ impl Tap {
             rest: Bytes::new(),
             decoders: [None, None],
             scratch: Vec::new(),
+            head_parses: 0,
         }
     }
 
@@ -134,7 +137,16 @@ impl Tap {
         out: &mut Vec<Event>,
     ) -> Head {
         self.head.extend_from_slice(&bytes);
+        // A head can only end, or a line in it turn out malformed, with a line feed: parsing
+        // again only when one arrived (or at the size limit) keeps a head dripped one byte per
+        // read from being parsed from its start for every byte. It is parsed at most once per
+        // line, and lines are bounded by the header limit.
+        let line_ended = bytes.contains(&b'\n');
         self.tcp(Direction::ClientToServer, bytes, out);
+        if !line_ended && self.head.len() < limits.max_bytes {
+            return Head::Partial;
+        }
+        self.head_parses += 1;
         match parse_request(&self.head, limits) {
             Ok(Parsed::Partial) => Head::Partial,
             Ok(Parsed::Complete(request)) => {
@@ -162,6 +174,11 @@ impl Tap {
                 Head::Refused(e)
             }
         }
+    }
+
+    /// How many times the request head was parsed so far.
+    pub fn head_parses(&self) -> usize {
+        self.head_parses
     }
 
     /// Bytes received so far of an unfinished request head.
@@ -449,6 +466,60 @@ Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSoc
         out.clear();
         tap.observe(s2c, Bytes::from(big), &mut out);
         assert!(!out.iter().any(|e| matches!(e.kind, EventKind::Error(_))));
+    }
+
+    /// A head dripped one byte per read is parsed once per line, not once per byte, and
+    /// completes the same.
+    #[test]
+    fn a_dripped_head_is_parsed_once_per_line() {
+        let mut tap = Tap::new(1, Clock::start(), Endpoint::Server);
+        let mut out = Vec::new();
+        let limits = HandshakeLimits::default();
+        let mut complete = None;
+        for (i, b) in REQUEST.iter().enumerate() {
+            match tap.request_bytes(Bytes::copy_from_slice(&[*b]), &limits, &mut out) {
+                Head::Partial => assert!(i + 1 < REQUEST.len(), "partial at the end"),
+                Head::Complete(r) => complete = Some(r),
+                Head::Refused(e) => panic!("refused: {e}"),
+            }
+        }
+        let lines = REQUEST.iter().filter(|&&b| b == b'\n').count();
+        assert_eq!(tap.head_parses(), lines);
+        assert!(lines < REQUEST.len() / 10);
+        assert_eq!(complete.map(|r| r.raw), Some(REQUEST.to_vec()));
+        // One TCP event per read, as always.
+        assert_eq!(out.len(), REQUEST.len());
+    }
+
+    /// A malformed request line is still refused as soon as it ends, and a head with no line
+    /// feed at all at the size limit.
+    #[test]
+    fn a_bad_line_or_a_long_line_is_refused_without_the_blank_line() {
+        let limits = HandshakeLimits {
+            max_bytes: 64,
+            max_headers: 8,
+        };
+        let mut tap = Tap::new(1, Clock::start(), Endpoint::Server);
+        let mut out = Vec::new();
+        let mut r = Head::Partial;
+        for b in b"HELLO THERE\r\n" {
+            r = tap.request_bytes(Bytes::copy_from_slice(&[*b]), &limits, &mut out);
+        }
+        assert!(
+            matches!(r, Head::Refused(HandshakeError::Malformed(_))),
+            "{r:?}"
+        );
+        assert_eq!(tap.head_parses(), 1);
+        let mut tap = Tap::new(2, Clock::start(), Endpoint::Server);
+        let mut r = Head::Partial;
+        for _ in 0..64 {
+            r = tap.request_bytes(Bytes::from_static(b"a"), &limits, &mut out);
+        }
+        assert!(
+            matches!(r, Head::Refused(HandshakeError::TooLarge { limit: 64 })),
+            "{r:?}"
+        );
+        assert_eq!(tap.head_parses(), 1);
     }
 
     #[test]

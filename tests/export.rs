@@ -113,13 +113,13 @@ fn session() -> Vec<Event> {
         .unwrap_or_else(|_| panic!("the client panicked"));
     let refused = raw_request(
         addr,
-        "GET /chat HTTP/1.1\r\nHost: refused.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        "GET /chat HTTP/1.1\r\nHost: refused.localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n",
     );
     assert!(refused.starts_with("HTTP/1.1 400"), "{refused}");
     wait_closed(&mut sup, &mut events, 2);
     let missing = raw_request(
         addr,
-        "GET /missing?x=1 HTTP/1.1\r\nHost: plain.test\r\nCookie: a=1; b=2\r\n\r\n",
+        "GET /missing?x=1 HTTP/1.1\r\nHost: plain.localhost\r\nCookie: a=1; b=2\r\n\r\n",
     );
     assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
     wait_closed(&mut sup, &mut events, 3);
@@ -594,12 +594,15 @@ fn har_export_lists_the_upgrade_its_messages_and_the_plain_answers() {
     // The refused upgrade and the plain request are ordinary entries with their status.
     let refused = &entries[1];
     assert_eq!(refused["response"]["status"], 400);
-    assert_eq!(refused["request"]["url"], "ws://refused.test/chat");
+    assert_eq!(refused["request"]["url"], "ws://refused.localhost/chat");
     assert_eq!(refused["_webSocketMessages"], serde_json::json!([]));
     let plain = &entries[2];
     assert_eq!(plain["_resourceType"], "other");
     assert_eq!(plain["response"]["status"], 404);
-    assert_eq!(plain["request"]["url"], "http://plain.test/missing?x=1");
+    assert_eq!(
+        plain["request"]["url"],
+        "http://plain.localhost/missing?x=1"
+    );
     assert_eq!(
         plain["request"]["cookies"],
         serde_json::json!([{"name": "a", "value": "1"}, {"name": "b", "value": "2"}])

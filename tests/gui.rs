@@ -502,7 +502,7 @@ fn a_fragmented_message_is_grouped_and_reassembled() {
     let (mut h, addr) = listening();
     let mut s = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("{e}"));
     s.write_all(
-        b"GET /frag HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        b"GET /frag HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
           Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
     )
     .unwrap_or_else(|e| panic!("{e}"));
@@ -548,7 +548,7 @@ fn tcp_vs_frames_shows_sticky_reads_and_jumps_to_a_frame() {
     use std::io::{Read, Write};
     let (mut h, addr) = listening();
     let mut s = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("{e}"));
-    let request = "GET /sticky HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+    let request = "GET /sticky HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
                    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
     let frame = |p: &str| {
         let mut f = vec![0x81, 0x80 | p.len() as u8, 1, 2, 3, 4];

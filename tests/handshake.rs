@@ -2,8 +2,8 @@
 
 use wsscope::i18n::{refusal, Lang};
 use wsscope::protocol::handshake::{
-    answer, check_request, parse_request, CheckId, HandshakeError, HandshakeLimits, Outcome,
-    Parsed, Request, ServerPolicy,
+    answer, check_request, parse_request, CheckId, HandshakeError, HandshakeLimits, HostPolicy,
+    OriginPolicy, Outcome, Parsed, Request, ServerPolicy,
 };
 
 /// The example request of RFC 6455 §1.2 (and of the seed post).
@@ -185,6 +185,7 @@ fn tokens_are_case_insensitive_and_may_be_lists() {
 fn subprotocol_is_the_first_offered_that_the_server_knows() {
     let policy = ServerPolicy {
         protocols: vec!["superchat".into(), "chat".into()],
+        ..ServerPolicy::default()
     };
     // The client's order decides among those the server supports.
     let hs = answer(parse(RFC_REQUEST), &policy);
@@ -270,4 +271,110 @@ fn observed_response_heads_parse_like_request_heads() {
         parse_response(head, &small),
         Err(HandshakeError::TooLarge { limit: 16 })
     );
+}
+
+/// The Host rule, value by value: loopback names and addresses (with or without a port) pass
+/// the loopback rule; a list adds its names, `.name` suffixes and any IP address.
+#[test]
+fn host_policies_judge_each_form_of_host() {
+    let lo = HostPolicy::Loopback;
+    for host in [
+        "localhost",
+        "localhost:8765",
+        "LocalHost.",
+        "a.b.localhost:1",
+        "127.0.0.1",
+        "127.255.0.9:80",
+        "[::1]:8765",
+        "[::ffff:127.0.0.1]",
+    ] {
+        assert!(lo.allows(Some(host)), "{host}");
+    }
+    for host in [
+        "evil.example",
+        "localhost.evil.example",
+        "evillocalhost",
+        "10.0.0.1",
+        "[::2]:80",
+        "0.0.0.0",
+        "",
+    ] {
+        assert!(!lo.allows(Some(host)), "{host}");
+    }
+    // No Host at all is not a browser (the handshake's own rule judges it).
+    assert!(lo.allows(None));
+    let list = HostPolicy::parse(" .Example.com ,lab.test").unwrap_or_else(|e| panic!("{e}"));
+    for (host, ok) in [
+        ("example.com", true),
+        ("www.example.com:80", true),
+        ("badexample.com", false),
+        ("lab.test", true),
+        ("x.lab.test", false),
+        ("192.168.1.20:8765", true),
+        ("localhost", true),
+        ("evil.example", false),
+    ] {
+        assert_eq!(list.allows(Some(host)), ok, "{host}");
+    }
+    assert_eq!(HostPolicy::parse("all"), Ok(HostPolicy::Any));
+    assert!(HostPolicy::parse("bad/name").is_err());
+    assert!(HostPolicy::parse(" , ").is_err());
+}
+
+#[test]
+fn origin_policies_parse_and_compare_whole_origins() {
+    assert_eq!(OriginPolicy::parse("*"), Ok(OriginPolicy::Any));
+    let p = OriginPolicy::parse("http://localhost:8765/, null").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.to_string(), "http://localhost:8765,null");
+    assert!(p.allows(Some("http://localhost:8765")));
+    assert!(p.allows(Some("HTTP://LOCALHOST:8765")));
+    assert!(p.allows(Some("null")));
+    assert!(p.allows(None));
+    assert!(!p.allows(Some("http://localhost:8766")));
+    assert!(!p.allows(Some("http://localhost:8765.evil.example")));
+    assert_eq!(
+        OriginPolicy::parse("localhost:8765"),
+        Err("localhost:8765".into())
+    );
+    assert!(OriginPolicy::parse("http://a/b").is_err());
+}
+
+/// A valid upgrade from a refused Origin or Host is 403 naming the rule; a request that also
+/// breaks a §4.2.1 rule is still 400 (the request is wrong before the policy matters).
+#[test]
+fn policy_refusals_are_403_and_rule_breaks_stay_400() {
+    let policy = ServerPolicy {
+        origins: OriginPolicy::parse("http://localhost:8765").unwrap_or_else(|e| panic!("{e}")),
+        hosts: HostPolicy::Loopback,
+        ..ServerPolicy::default()
+    };
+    // The RFC example: Host server.example.com, Origin http://example.com.
+    let hs = answer(parse(RFC_REQUEST), &policy);
+    assert_eq!(hs.response.status, 403);
+    assert_eq!(hs.response.failed, [CheckId::Host, CheckId::Origin]);
+    let body = String::from_utf8_lossy(&hs.response.raw);
+    assert!(body.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{body}");
+    assert!(
+        body.contains("Host server.example.com is not allowed"),
+        "{body}"
+    );
+    assert!(
+        body.contains("Origin http://example.com is not allowed"),
+        "{body}"
+    );
+    let why = refusal(Lang::En, &hs).unwrap_or_default();
+    assert!(
+        why.contains("server.example.com") && why.contains("1 more"),
+        "{why}"
+    );
+    let ok = RFC_REQUEST
+        .replacen("server.example.com", "localhost:8765", 1)
+        .replacen("http://example.com", "http://localhost:8765", 1);
+    let hs = answer(parse(&ok), &policy);
+    assert!(hs.accepted());
+    let origin = hs.checks.iter().find(|c| c.id == CheckId::Origin);
+    assert_eq!(origin.map(|c| c.outcome), Some(Outcome::Pass));
+    let broken = RFC_REQUEST.replacen("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 8", 1);
+    let hs = answer(parse(&broken), &policy);
+    assert_eq!(hs.response.status, 400);
 }

@@ -102,7 +102,7 @@ impl Drop for Server {
     }
 }
 
-const REQUEST: &str = "GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n\
+const REQUEST: &str = "GET /chat HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
 Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://example.com\r\n\
 Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
@@ -404,15 +404,15 @@ fn handshake_refusals_and_plain_http() {
             .unwrap_or_else(|e| panic!("{e}"));
         String::from_utf8_lossy(&read_to_end(&mut s)).into_owned()
     };
-    let page = ask("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let page = ask("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{page}");
     assert!(
         page.contains("new WebSocket("),
         "the demo page connects back"
     );
-    let r = ask("GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+    let r = ask("GET /nope HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assert!(r.starts_with("HTTP/1.1 404 "), "{r}");
-    let r = ask("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    let r = ask("POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n");
     assert!(
         r.starts_with("HTTP/1.1 405 ") && r.contains("Allow: GET"),
         "{r}"
@@ -445,7 +445,7 @@ fn header_flood_gets_431_and_slowloris_is_cut_off() {
     });
     // Header flood: 100 fields, default limit 64.
     let mut s = TcpStream::connect(srv.addr).unwrap_or_else(|e| panic!("{e}"));
-    let mut req = String::from("GET / HTTP/1.1\r\nHost: x\r\n");
+    let mut req = String::from("GET / HTTP/1.1\r\nHost: localhost\r\n");
     for i in 0..100 {
         req.push_str(&format!("X-Flood-{i}: y\r\n"));
     }
@@ -924,7 +924,7 @@ fn an_end_of_stream_that_comes_with_the_last_bytes_is_seen() {
     }
     // A partial request head and its FIN: closed by the client, not a 408 much later.
     let mut half = TcpStream::connect(srv.addr).unwrap_or_else(|e| panic!("{e}"));
-    let _ = half.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n");
+    let _ = half.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n");
     let _ = half.shutdown(std::net::Shutdown::Write);
     let closed = |srv: &Server| {
         srv.seen

@@ -331,6 +331,9 @@ pub enum HttpOutcome {
     Busy,
     /// A real server's answer seen in a capture file: it did not switch protocols.
     ServerAnswer,
+    /// A Host the server does not answer for (403, a guard against DNS rebinding): the Host
+    /// value as sent.
+    HostNotAllowed(String),
 }
 
 /// Which configured limit was hit, and the unit of its numbers.
@@ -349,6 +352,12 @@ pub enum LimitKind {
     FrameSize,
     /// A message over the message size limit (1009); bytes.
     MessageSize,
+    /// Our close frame was not answered in time: TCP was closed without the closing
+    /// handshake; milliseconds (the close timeout, and how long it waited).
+    CloseTimeout,
+    /// No pong came back in time for a keepalive ping: closed with 1011; milliseconds (the
+    /// ping timeout, and how long it waited).
+    PingTimeout,
 }
 
 /// What went wrong, as data.

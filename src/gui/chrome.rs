@@ -43,6 +43,10 @@ impl WsscopeApp {
                     if let Some(w) = i18n::listening_warning(self.lang, *addr) {
                         ui.colored_label(style::BAD, w);
                     }
+                    // Which web pages may connect: always in sight, since a LAN bind makes
+                    // it matter.
+                    ui.label(fill(t.origin_policy, &[&self.config.allowed_origins]))
+                        .on_hover_text(t.origin_policy_hover);
                 }
                 _ => {
                     ui.label(t.server_not_running);

@@ -8,6 +8,7 @@ use eframe::egui;
 
 use super::i18n::fill;
 use super::{style, WsscopeApp};
+use crate::protocol::handshake::{HostPolicy, OriginPolicy};
 use crate::server::ServerConfig;
 
 /// The fields as typed (kept even when invalid, so the user can fix them).
@@ -20,6 +21,13 @@ pub(super) struct Form {
     max_message: u64,
     max_connections: usize,
     handshake_timeout: f64,
+    close_timeout: f64,
+    /// Seconds between keepalive pings; 0 is off.
+    ping_interval: f64,
+    ping_timeout: f64,
+    allowed_origins: String,
+    /// Empty: the automatic Host rule (loopback names on a loopback bind).
+    allowed_hosts: String,
     error: Option<String>,
 }
 
@@ -34,6 +42,14 @@ impl Form {
             max_message: c.limits.max_message_size,
             max_connections: c.max_connections,
             handshake_timeout: c.handshake_timeout.as_secs_f64(),
+            close_timeout: c.close_timeout.as_secs_f64(),
+            ping_interval: c.ping_interval.map_or(0.0, |d| d.as_secs_f64()),
+            ping_timeout: c.ping_timeout.as_secs_f64(),
+            allowed_origins: c.allowed_origins.to_string(),
+            allowed_hosts: c
+                .allowed_hosts
+                .as_ref()
+                .map_or_else(String::new, ToString::to_string),
             error: None,
         }
     }
@@ -59,6 +75,17 @@ impl Form {
         c.limits.max_message_size = self.max_message.max(1);
         c.max_connections = self.max_connections.max(1);
         c.handshake_timeout = Duration::from_secs_f64(self.handshake_timeout.clamp(0.1, 3600.0));
+        c.close_timeout = Duration::from_secs_f64(self.close_timeout.clamp(0.1, 3600.0));
+        c.ping_interval = (self.ping_interval > 0.0)
+            .then(|| Duration::from_secs_f64(self.ping_interval.clamp(0.1, 86_400.0)));
+        c.ping_timeout = Duration::from_secs_f64(self.ping_timeout.clamp(0.1, 3600.0));
+        c.allowed_origins =
+            OriginPolicy::parse(&self.allowed_origins).map_err(|e| fill(t.bad_origin, &[&e]))?;
+        c.allowed_hosts = if self.allowed_hosts.trim().is_empty() {
+            None
+        } else {
+            Some(HostPolicy::parse(&self.allowed_hosts).map_err(|e| fill(t.bad_host, &[&e]))?)
+        };
         Ok(c)
     }
 }
@@ -104,6 +131,44 @@ impl WsscopeApp {
                                 .range(0.1..=3600.0)
                                 .speed(0.1),
                         );
+                        ui.end_row();
+                        ui.label(t.close_timeout)
+                            .on_hover_text(t.close_timeout_hover);
+                        ui.add(
+                            egui::DragValue::new(&mut f.close_timeout)
+                                .range(0.1..=3600.0)
+                                .speed(0.1),
+                        );
+                        ui.end_row();
+                        ui.label(t.ping_interval)
+                            .on_hover_text(t.ping_interval_hover);
+                        ui.add(
+                            egui::DragValue::new(&mut f.ping_interval)
+                                .range(0.0..=86_400.0)
+                                .speed(0.1),
+                        );
+                        ui.end_row();
+                        ui.label(t.ping_timeout);
+                        ui.add_enabled(
+                            f.ping_interval > 0.0,
+                            egui::DragValue::new(&mut f.ping_timeout)
+                                .range(0.1..=3600.0)
+                                .speed(0.1),
+                        );
+                        ui.end_row();
+                        let l = ui.label(t.allowed_origins);
+                        ui.text_edit_singleline(&mut f.allowed_origins)
+                            .labelled_by(l.id);
+                        ui.end_row();
+                        ui.label("");
+                        ui.label(egui::RichText::new(t.allowed_origins_note).small());
+                        ui.end_row();
+                        let l = ui.label(t.allowed_hosts);
+                        ui.text_edit_singleline(&mut f.allowed_hosts)
+                            .labelled_by(l.id);
+                        ui.end_row();
+                        ui.label("");
+                        ui.label(egui::RichText::new(t.allowed_hosts_note).small());
                         ui.end_row();
                     });
                 ui.label(egui::RichText::new(t.restart_note).small());

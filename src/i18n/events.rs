@@ -19,6 +19,8 @@ pub fn limit_text(lang: Lang, kind: LimitKind, limit: u64, actual: u64) -> Strin
         LimitKind::Connections => t.ev_limit_connections,
         LimitKind::FrameSize => t.ev_limit_frame,
         LimitKind::MessageSize => t.ev_limit_message,
+        LimitKind::CloseTimeout => t.ev_limit_close_timeout,
+        LimitKind::PingTimeout => t.ev_limit_ping_timeout,
     };
     fill(template, &[&limit, &actual])
 }
@@ -139,6 +141,8 @@ pub fn http_reason(lang: Lang, outcome: &HttpOutcome, request: Option<&RequestLi
         HttpOutcome::HandshakeTimeout => t.http_timeout.to_string(),
         HttpOutcome::Busy => t.http_busy.to_string(),
         HttpOutcome::ServerAnswer => t.http_server_answer.to_string(),
+        // The Host as sent: data, like a header value.
+        HttpOutcome::HostNotAllowed(host) => fill(t.http_host_not_allowed, &[host]),
     }
 }
 

@@ -176,7 +176,7 @@ strings! {
     copy: "copy", "复制";
     copy_page_hover: "copy the demo page URL", "复制演示页面的地址";
     demo_page: "demo page", "演示页面";
-    non_loopback: "WARNING: listening on {0}, not only on this computer: anyone on the network can connect", "警告：正在监听 {0}，不只是本机：网络上的任何人都能连接";
+    non_loopback: "WARNING: listening on {0}, not only on this computer: anyone on the network can connect (restrict which web pages may with --allowed-origins)", "警告：正在监听 {0}，不只是本机：网络上的任何人都能连接（可用 --allowed-origins 限制哪些网页能连接）";
     cannot_listen: "cannot listen on {0}: {1}", "无法监听 {0}：{1}";
     server_not_running: "no server is running", "服务器未运行";
     reply: "reply:", "回复：";
@@ -479,6 +479,23 @@ strings! {
     exported_har: "exported {0} entries ({1} WebSocket), {2} messages to {3}", "已导出 {0} 个条目（{1} 个 WebSocket）、{2} 条消息到 {3}";
     export_failed: "export to {0} failed: {1}", "导出到 {0} 失败：{1}";
     json_too_nested: "JSON too large or too deeply nested to pretty-print: shown as sent", "JSON 过大或嵌套过深，无法美化显示：按原样显示";
+    ev_limit_close_timeout: "our close frame was not answered within {0} ms: TCP closed after {1} ms without the closing handshake (no close frame received: 1006, §7.1.5)", "我方的关闭帧在 {0} 毫秒内没有得到回应：{1} 毫秒后关闭 TCP，关闭握手未完成（未收到关闭帧：1006，§7.1.5）";
+    ev_limit_ping_timeout: "no pong within {0} ms of a keepalive ping (waited {1} ms): closing with 1011 and closing TCP", "保活 ping 发出后 {0} 毫秒内没有收到 pong（已等 {1} 毫秒）：以 1011 关闭，并关闭 TCP";
+    http_host_not_allowed: "Host {0} is not allowed (a guard against DNS rebinding; see --allowed-hosts)", "不允许的 Host {0}（防范 DNS 重绑定；见 --allowed-hosts）";
+    refused_origin: "Origin {0} is not allowed (see --allowed-origins)", "不允许的 Origin {0}（见 --allowed-origins）";
+    close_timeout: "close timeout (s)", "关闭超时（秒）";
+    close_timeout_hover: "how long a close frame we sent waits for the client's before TCP is closed anyway", "我方发出关闭帧后等待客户端回应的时间，超时即关闭 TCP";
+    ping_interval: "keepalive ping every (s, 0 = off)", "保活 ping 间隔（秒，0 = 关闭）";
+    ping_interval_hover: "off by default, so a class sees only its own frames; a client that does not answer a ping in time is closed with 1011", "默认关闭，课堂上只看到自己的帧；没有按时回应 ping 的客户端会以 1011 关闭";
+    ping_timeout: "pong timeout (s)", "pong 超时（秒）";
+    allowed_origins: "allowed origins", "允许的 Origin";
+    allowed_origins_note: "* (any), or origins separated by commas, e.g. http://localhost:8765; a request without Origin is not from a browser page and is not judged", "*（任意），或用逗号分隔的 Origin，如 http://localhost:8765；没有 Origin 的请求不是来自浏览器页面，不做判断";
+    allowed_hosts: "allowed hosts", "允许的 Host";
+    allowed_hosts_note: "empty: only loopback names on a loopback bind (DNS rebinding guard), any otherwise; all, or names (.example.com covers its subdomains)", "留空：绑定回环地址时只允许回环名称（防范 DNS 重绑定），否则任意；all，或主机名（.example.com 包括其子域名）";
+    bad_origin: "not an origin: {0} (scheme://host[:port], or null)", "不是 Origin：{0}（scheme://host[:port] 或 null）";
+    bad_host: "not a host name: {0}", "不是主机名：{0}";
+    origin_policy: "origins: {0}", "Origin：{0}";
+    origin_policy_hover: "which web pages may connect (--allowed-origins; server options)", "哪些网页可以连接（--allowed-origins；服务器选项）";
 }
 
 mod events;

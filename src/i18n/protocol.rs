@@ -4,7 +4,7 @@
 //! header values go in as they are.
 
 use super::{check_rule, close_meaning, fill, response_rule, Lang};
-use crate::protocol::handshake::{Check, Found, Handshake, Outcome, ResponseCheck};
+use crate::protocol::handshake::{Check, CheckId, Found, Handshake, Outcome, ResponseCheck};
 use crate::protocol::{
     Base64Problem, CloseCode, Detail, ExtensionFailure, KeyCheck, LenEncoding, OpCode,
 };
@@ -152,6 +152,18 @@ pub fn refusal(lang: Lang, hs: &Handshake) -> Option<String> {
     // §4.4: a version the server does not speak gets its own status (426) and sentence.
     if let (426, Some(Found::Value(version))) = (hs.response.status, detail) {
         return Some(fill(t.refused_version, &[version]));
+    }
+    // 403: the server's Host or Origin policy (the request itself was a valid upgrade).
+    if let (403, Some(Found::Value(v))) = (hs.response.status, detail) {
+        let mut s = match first {
+            CheckId::Host => fill(t.http_host_not_allowed, &[v]),
+            _ => fill(t.refused_origin, &[v]),
+        };
+        let more = hs.response.failed.len() - 1;
+        if more > 0 {
+            s.push_str(&fill(t.refused_more, &[&more]));
+        }
+        return Some(s);
     }
     let mut s = fill(
         t.refused_rule,

@@ -1,7 +1,9 @@
 //! The opening handshake, server side: parse the upgrade request (§4.1), check every rule of
-//! §4.2.1 by name, and build the answer (§4.2.2: 101; §4.4: 426; otherwise 400 or 431).
+//! §4.2.1 by name, and build the answer (§4.2.2: 101; §4.4: 426; 403 for an Origin or Host the
+//! server's policy does not allow; otherwise 400 or 431).
 
 use std::fmt;
+use std::net::IpAddr;
 
 use super::accept::{AcceptDerivation, KeyCheck};
 pub use super::client::{ResponseCheck, ResponseCheckId};
@@ -376,8 +378,13 @@ fn joined(req: &Request, name: &str) -> Option<String> {
     (!v.is_empty()).then(|| v.join(", "))
 }
 
-/// Checks every rule of §4.2.1, in RFC order.
+/// Checks every rule of §4.2.1, in RFC order, with no Origin or Host policy.
 pub fn check_request(req: &Request) -> Vec<Check> {
+    check_request_with(req, &ServerPolicy::default())
+}
+
+/// Checks every rule of §4.2.1, in RFC order; the Host and Origin checks also apply `policy`.
+pub fn check_request_with(req: &Request, policy: &ServerPolicy) -> Vec<Check> {
     let mut checks = Vec::with_capacity(CheckId::ALL.len());
     // §4.2.1 item 1: "An HTTP/1.1 or higher GET request".
     checks.push(check(
@@ -395,11 +402,15 @@ pub fn check_request(req: &Request) -> Vec<Check> {
     checks.push(match hosts.as_slice() {
         [] => check(CheckId::Host, false, Found::Missing),
         [h] if h.iter().all(u8::is_ascii_whitespace) => check(CheckId::Host, false, Found::Empty),
-        [h] => check(
-            CheckId::Host,
-            true,
-            Found::Value(String::from_utf8_lossy(h).trim().to_string()),
-        ),
+        [h] => {
+            let host = String::from_utf8_lossy(h).trim().to_string();
+            // §4.2.2 item 1: the server may refuse a host it does not answer for (403 below).
+            check(
+                CheckId::Host,
+                policy.hosts.allows(Some(&host)),
+                Found::Value(host),
+            )
+        }
         _ => check(CheckId::Host, false, Found::Repeated(hosts.len())),
     });
     // Item 3: |Upgrade| containing "websocket", an ASCII case-insensitive value.
@@ -436,7 +447,16 @@ pub fn check_request(req: &Request) -> Vec<Check> {
         None => check(CheckId::Version, false, Found::Missing),
         Some(v) => check(CheckId::Version, v == "13", Found::Value(v)),
     });
-    checks.push(info(CheckId::Origin, joined(req, "Origin")));
+    // Item 7 (§10.2): the Origin of a browser page, checked when the server restricts it. No
+    // Origin means no browser page sent it: the policy has nothing to say.
+    checks.push(match (&policy.origins, joined(req, "Origin")) {
+        (OriginPolicy::List(_), Some(o)) => check(
+            CheckId::Origin,
+            policy.origins.allows(Some(&o)),
+            Found::Value(o),
+        ),
+        (_, o) => info(CheckId::Origin, o),
+    });
     checks.push(info(
         CheckId::Protocol,
         joined(req, "Sec-WebSocket-Protocol"),
@@ -454,14 +474,201 @@ pub struct ServerPolicy {
     /// Subprotocols, in the server's order; the first one the client offers that is in this list
     /// is chosen.
     pub protocols: Vec<String>,
+    /// Which browser pages may connect, by Origin (403 otherwise).
+    pub origins: OriginPolicy,
+    /// Which Host names the server answers for (403 otherwise).
+    pub hosts: HostPolicy,
 }
 
 impl Default for ServerPolicy {
-    /// `chat` and `superchat`, so the RFC's (and the seed's) example gets `chat`.
+    /// `chat` and `superchat`, so the RFC's (and the seed's) example gets `chat`; any Origin and
+    /// any Host.
     fn default() -> Self {
         Self {
             protocols: vec!["chat".to_string(), "superchat".to_string()],
+            origins: OriginPolicy::Any,
+            hosts: HostPolicy::Any,
         }
+    }
+}
+
+/// Which web pages may open a WebSocket, by the Origin their browser sends (§10.2: a server
+/// that does not want every page's scripts to connect checks it, and §4.2.2 lets it answer 403).
+/// A request without Origin did not come from a browser page and is not judged.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum OriginPolicy {
+    /// Any origin (`*`).
+    #[default]
+    Any,
+    /// Only these origins (`http://localhost:8765`, `null`), compared whole, ignoring ASCII case.
+    List(Vec<String>),
+}
+
+impl OriginPolicy {
+    /// `*`, or origins separated by commas. `Err` carries the entry that is not an origin.
+    pub fn parse(list: &str) -> Result<Self, String> {
+        let entries: Vec<&str> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .collect();
+        if entries.is_empty() || entries.contains(&"*") {
+            return Ok(Self::Any);
+        }
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            // An origin is scheme://host[:port], with no path (RFC 6454 §6.2), or "null".
+            let e = e.strip_suffix('/').unwrap_or(e);
+            let ok = e == "null"
+                || e.split_once("://").is_some_and(|(scheme, rest)| {
+                    !scheme.is_empty() && !rest.is_empty() && !rest.contains('/')
+                });
+            if !ok {
+                return Err(e.to_string());
+            }
+            out.push(e.to_string());
+        }
+        Ok(Self::List(out))
+    }
+
+    /// Whether `origin` (the Origin field's value, `None` when absent) may connect.
+    pub fn allows(&self, origin: Option<&str>) -> bool {
+        match (self, origin) {
+            (Self::Any, _) | (_, None) => true,
+            (Self::List(list), Some(o)) => list.iter().any(|a| a.eq_ignore_ascii_case(o.trim())),
+        }
+    }
+}
+
+/// The policy as typed on the command line: `*` or the origins joined with commas.
+impl fmt::Display for OriginPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Any => write!(f, "*"),
+            Self::List(list) => write!(f, "{}", list.join(",")),
+        }
+    }
+}
+
+/// Which Host names the server answers for. A page on `http://evil.example` whose name the
+/// attacker re-points at 127.0.0.1 (DNS rebinding) reaches a loopback server with
+/// `Host: evil.example`: a server that answers only its own names refuses it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum HostPolicy {
+    /// Any Host (`all`).
+    #[default]
+    Any,
+    /// Loopback names and addresses only: `localhost`, `*.localhost`, 127.0.0.0/8, `[::1]`.
+    Loopback,
+    /// Like webpack-dev-server's `allowedHosts`: these names (`.example.com` is that name and
+    /// every name under it), plus loopback names and any IP address (an address cannot be
+    /// re-pointed).
+    List(Vec<String>),
+}
+
+impl HostPolicy {
+    /// `all`, or names separated by commas (`.example.com` for a name and its subdomains).
+    /// `Err` carries the entry that is not a host name.
+    pub fn parse(list: &str) -> Result<Self, String> {
+        let entries: Vec<String> = list
+            .split(',')
+            .map(|e| e.trim().to_ascii_lowercase())
+            .filter(|e| !e.is_empty())
+            .collect();
+        if entries.iter().any(|e| e == "all") {
+            return Ok(Self::Any);
+        }
+        if entries.is_empty() {
+            return Err(list.to_string());
+        }
+        for e in &entries {
+            let name = e.strip_prefix('.').unwrap_or(e);
+            let ok = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-._:[]".contains(c));
+            if !ok {
+                return Err(e.clone());
+            }
+        }
+        Ok(Self::List(entries))
+    }
+
+    /// Whether a request with this Host value (`None` when absent) is answered. Without a
+    /// Host no browser sent it (browsers always send one): only the handshake's own rule
+    /// (§4.2.1 item 2) judges that.
+    pub fn allows(&self, host: Option<&str>) -> bool {
+        let Some(host) = host else {
+            return true;
+        };
+        let name = host_name(host);
+        match self {
+            Self::Any => true,
+            Self::Loopback => is_loopback_host(&name),
+            Self::List(list) => {
+                is_loopback_host(&name)
+                    || name.parse::<IpAddr>().is_ok()
+                    || list.iter().any(|a| match a.strip_prefix('.') {
+                        Some(suffix) => name == suffix || name.ends_with(a.as_str()),
+                        None => name == *a,
+                    })
+            }
+        }
+    }
+
+    /// Why a request with this Host is refused (English: the body of the 403 on the wire).
+    pub fn refusal(&self, host: &str) -> String {
+        match self {
+            Self::List(list) => format!(
+                "Host {host} is not allowed: this server answers loopback names, IP addresses and {} (--allowed-hosts; a guard against DNS rebinding)\n",
+                list.join(", ")
+            ),
+            _ => format!(
+                "Host {host} is not allowed: bound to loopback, this server answers only localhost, *.localhost, 127.0.0.0/8 and [::1] (--allowed-hosts to add names; a guard against DNS rebinding)\n"
+            ),
+        }
+    }
+}
+
+/// The policy as typed on the command line (`all`, or the names; loopback has no spelling).
+impl fmt::Display for HostPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Any => write!(f, "all"),
+            Self::Loopback => write!(f, "localhost,*.localhost,127.0.0.0/8,[::1]"),
+            Self::List(list) => write!(f, "{}", list.join(",")),
+        }
+    }
+}
+
+/// The name (or address) in a Host value: no port, no brackets, lower case, no final dot.
+fn host_name(host: &str) -> String {
+    let host = host.trim();
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        // [v6]:port
+        rest.split_once(']').map_or(rest, |(addr, _)| addr)
+    } else {
+        match host.rsplit_once(':') {
+            // name:port (a bare IPv6 address is not a valid Host: it needs brackets)
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => host,
+        }
+    };
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// `localhost`, a name under `.localhost` (RFC 6761 §6.3: they resolve to loopback), or a
+/// loopback address.
+fn is_loopback_host(name: &str) -> bool {
+    if name == "localhost" || name.ends_with(".localhost") {
+        return true;
+    }
+    match name.parse::<IpAddr>() {
+        Ok(IpAddr::V4(a)) => a.is_loopback(),
+        Ok(IpAddr::V6(a)) => {
+            a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Err(_) => false,
     }
 }
 
@@ -521,7 +728,7 @@ impl Handshake {
 
 /// Checks `request` and builds the server's answer.
 pub fn answer(request: Request, policy: &ServerPolicy) -> Handshake {
-    let checks = check_request(&request);
+    let checks = check_request_with(&request, policy);
     let derivation = request
         .single("Sec-WebSocket-Key")
         .map(|k| AcceptDerivation::new(&k));
@@ -554,6 +761,31 @@ pub fn answer(request: Request, policy: &ServerPolicy) -> Handshake {
                 raw: head.into_bytes(),
                 subprotocol,
                 failed: Vec::new(),
+                accept_check: None,
+                client_checks: Vec::new(),
+            }
+        }
+        // The request is a valid upgrade, but from a Host or Origin the policy refuses:
+        // §4.2.2 item 4 "If the server does not wish to accept this connection, it MUST return
+        // an appropriate HTTP error code (e.g., 403 Forbidden)".
+        f if f.iter().all(|c| policy_check(c)) => {
+            let mut body = String::from("WebSocket handshake refused (403):\n");
+            for c in f {
+                let value = c.detail.to_string();
+                if c.id == CheckId::Host {
+                    body.push_str(&policy.hosts.refusal(&value));
+                } else {
+                    body.push_str(&format!(
+                        "Origin {value} is not allowed: this server accepts web pages from {} only (--allowed-origins)\n",
+                        policy.origins
+                    ));
+                }
+            }
+            Response {
+                status: 403,
+                raw: error_response(403, &[], &body),
+                subprotocol: None,
+                failed: f.iter().map(|c| c.id).collect(),
                 accept_check: None,
                 client_checks: Vec::new(),
             }
@@ -597,12 +829,19 @@ pub fn answer(request: Request, policy: &ServerPolicy) -> Handshake {
     }
 }
 
+/// Whether a failed check failed only by the server's Origin or Host policy (the request
+/// itself follows §4.2.1): the Host's and Origin's checks fail on a value otherwise.
+fn policy_check(c: &Check) -> bool {
+    matches!(c.id, CheckId::Host | CheckId::Origin) && matches!(c.detail, Found::Value(_))
+}
+
 /// The reason phrase for the statuses this crate sends.
 pub fn reason_phrase(status: u16) -> &'static str {
     match status {
         101 => "Switching Protocols",
         200 => "OK",
         400 => "Bad Request",
+        403 => "Forbidden",
         404 => "Not Found",
         408 => "Request Timeout",
         405 => "Method Not Allowed",

@@ -16,6 +16,7 @@ use crate::event::{
     ClosedBy, Command, ConnId, Direction, ErrorKind, Event, EventKind, IoFailure, LimitKind,
     ReplyMode,
 };
+use crate::protocol::connection::{fresh_mask_key, ConnectionState};
 use crate::protocol::handshake::{answer, Request};
 
 use crate::protocol::{Connection, Decoded, DecoderConfig, Detail, OpCode, Role, Rule};
@@ -59,6 +60,17 @@ pub(crate) struct Conn {
     pub(crate) ended: bool,
     /// A plain HTTP answer: end once it is written.
     pub(crate) end_after_flush: bool,
+    /// Since when our close frame waits for the peer's: the deadline is then the close timeout.
+    pub(crate) close_wait: Option<Instant>,
+}
+
+/// A keepalive ping waiting for its pong.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PingOut {
+    payload: [u8; 4],
+    sent: Instant,
+    /// When the connection is closed with 1011 if no pong has come.
+    due: Instant,
 }
 
 /// The protocol state of a WebSocket connection.
@@ -67,6 +79,10 @@ pub(crate) struct WsState {
     /// What the tap decoded from a read, reused from read to read.
     decoded: Vec<Decoded>,
     pub(crate) write_shut: bool,
+    /// Keepalive: when the next ping goes (`None`: keepalive off, or a ping is out).
+    pub(crate) next_ping: Option<Instant>,
+    /// Keepalive: the ping waiting for its pong.
+    pub(crate) ping_out: Option<PingOut>,
 }
 
 impl WsState {
@@ -79,7 +95,14 @@ impl WsState {
             conn: Connection::new(Role::Server, config),
             decoded: Vec::new(),
             write_shut: false,
+            next_ping: shared.config.ping_interval.map(|i| Instant::now() + i),
+            ping_out: None,
         }
+    }
+
+    /// Whether a keepalive ping is due or its pong overdue at `now`.
+    fn keepalive_due(&self, now: Instant) -> bool {
+        self.ping_out.is_some_and(|p| p.due <= now) || self.next_ping.is_some_and(|t| t <= now)
     }
 
     /// Whether a close frame went either way (shutdown then leaves the close to finish).
@@ -111,6 +134,74 @@ impl Conn {
             deadline: Some(Instant::now() + shared.config.handshake_timeout),
             ended: false,
             end_after_flush: false,
+            close_wait: None,
+        }
+    }
+
+    /// Whether a timer runs: a deadline, or keepalive.
+    pub(crate) fn timed(&self) -> bool {
+        self.deadline.is_some()
+            || self
+                .ws
+                .as_ref()
+                .is_some_and(|ws| ws.next_ping.is_some() || ws.ping_out.is_some())
+    }
+
+    /// Whether a timer is due at `now`.
+    pub(crate) fn due(&self, now: Instant) -> bool {
+        self.deadline.is_some_and(|d| d <= now)
+            || self.ws.as_ref().is_some_and(|ws| ws.keepalive_due(now))
+    }
+
+    /// Our close frame went unanswered for the close timeout: says so; the caller cuts TCP.
+    pub(crate) fn close_timed_out(&mut self, shared: &Shared, since: Instant) {
+        shared.publish(vec![self.tap.event(EventKind::Limit {
+            kind: LimitKind::CloseTimeout,
+            limit: millis(shared.config.close_timeout),
+            actual: millis(since.elapsed()),
+        })]);
+    }
+
+    /// Keepalive at `now`: sends the ping that is due, or closes a connection whose pong is
+    /// overdue with 1011, as python-websockets does (`keepalive()` in its
+    /// `asyncio/connection.py`: `fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")`).
+    pub(crate) fn keepalive(&mut self, shared: &Shared, now: Instant, batch: &mut Vec<Event>) {
+        let Some(ws) = self.ws.as_deref_mut() else {
+            return;
+        };
+        if ws.conn.state() != ConnectionState::Open {
+            // A closing connection has its own timers (the close timeout, the linger).
+            ws.next_ping = None;
+            ws.ping_out = None;
+            return;
+        }
+        if let Some(p) = ws.ping_out.filter(|p| p.due <= now) {
+            ws.ping_out = None;
+            batch.push(self.tap.event(EventKind::Limit {
+                kind: LimitKind::PingTimeout,
+                limit: millis(shared.config.ping_timeout),
+                actual: millis(now.saturating_duration_since(p.sent)),
+            }));
+            // §7.1.7: failing the connection, the server closes TCP without waiting for the
+            // client's close; 1011: the server met a condition that kept it from going on.
+            let _ = ws.conn.send_close(1011, "keepalive ping timeout");
+            flush(&mut self.tap, &mut self.wire, ws, batch);
+            if !ws.write_shut {
+                self.wire.shutdown_write();
+                ws.write_shut = true;
+            }
+        } else if ws.next_ping.is_some_and(|t| t <= now) {
+            ws.next_ping = None;
+            // Any 4 unpredictable bytes tell our ping's pong from an unsolicited one (§5.5.3).
+            let payload = fresh_mask_key();
+            if ws.conn.send_ping(&payload).is_ok() {
+                ws.ping_out = Some(PingOut {
+                    payload,
+                    sent: now,
+                    due: now + shared.config.ping_timeout,
+                });
+            }
+            flush(&mut self.tap, &mut self.wire, ws, batch);
         }
     }
 
@@ -203,11 +294,10 @@ impl Conn {
     /// The handshake took too long: the limit, then 408, and the connection ends.
     pub(crate) fn timeout(&mut self, shared: &Shared) {
         let limit = shared.config.handshake_timeout;
-        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let mut batch = vec![self.tap.event(EventKind::Limit {
             kind: LimitKind::HandshakeTimeout,
-            limit: ms(limit),
-            actual: ms(self.tap.age()),
+            limit: millis(limit),
+            actual: millis(self.tap.age()),
         })];
         let a = HttpAnswer::timeout(limit, self.tap.head_len());
         self.answer_http(&mut batch, a);
@@ -222,7 +312,7 @@ impl Conn {
         request: Request,
     ) -> bool {
         if !request.wants_websocket() {
-            self.answer_http(batch, HttpAnswer::plain(&request));
+            self.answer_http(batch, HttpAnswer::plain(&request, &shared.policy.hosts));
             return false;
         }
         let hs = answer(request, &shared.policy);
@@ -234,6 +324,8 @@ impl Conn {
             if let Ok(mut c) = shared.conns.lock() {
                 c.insert(self.id, self.loop_index);
             }
+            // No idle timeout: browsers keep a WebSocket open for hours. Only keepalive (when
+            // configured) and a close of ours that goes unanswered set timers from here.
             self.deadline = None;
         }
         let written = self.wire.write(&hs.response.raw);
@@ -284,6 +376,9 @@ impl Conn {
             while ws.conn.next_event().is_some() {}
             match &d {
                 Decoded::Frame(frame) => {
+                    if frame.header.opcode == OpCode::Pong {
+                        pong(shared, ws, &frame.payload);
+                    }
                     for v in &frame.violations {
                         let kind = match v.rule {
                             Rule::FrameTooBig => LimitKind::FrameSize,
@@ -372,6 +467,23 @@ impl Conn {
             clean: close.clean,
         })]);
     }
+}
+
+/// A pong arrived: when it answers the keepalive ping, the next one is due an interval after
+/// that ping went. Unsolicited pongs (§5.5.3 allows them) change nothing.
+fn pong(shared: &Shared, ws: &mut WsState, payload: &[u8]) {
+    let Some(p) = ws.ping_out else {
+        return;
+    };
+    if payload == p.payload {
+        ws.ping_out = None;
+        ws.next_ping = shared.config.ping_interval.map(|i| p.sent + i);
+    }
+}
+
+/// A duration in milliseconds, for a `Limit` event.
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Answers a message per the reply mode.

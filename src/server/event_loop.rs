@@ -20,13 +20,14 @@ use super::read_pool::ReadBuf;
 use super::wire::Wire;
 use super::Shared;
 use crate::event::{ClosedBy, Command, ConnId, Endpoint, ErrorKind, IoFailure};
-use crate::protocol::Role;
+use crate::protocol::{ConnectionState, Role};
 use crate::tap::Tap;
 
 /// Reads one connection may do per turn before the others get theirs.
 const READS_PER_TURN: usize = 4;
 
-/// How often deadlines (handshake timeout, linger) are checked while any is set.
+/// How often deadlines (handshake timeout, linger, close timeout, keepalive) are checked while
+/// any is set.
 const TICK: Duration = Duration::from_millis(25);
 
 /// The token of a loop's waker; connections use their number.
@@ -112,7 +113,7 @@ impl EventLoop {
         loop {
             let timeout = if !self.again.is_empty() {
                 Some(Duration::ZERO)
-            } else if self.conns.values().any(|c| c.deadline.is_some()) {
+            } else if self.conns.values().any(Conn::timed) {
                 Some(self.next_tick.saturating_duration_since(Instant::now()))
             } else {
                 None
@@ -312,19 +313,36 @@ impl EventLoop {
         }
         if c.ended {
             self.end(key);
-        } else if c.ws.as_ref().is_some_and(|ws| ws.write_shut) {
+        } else if let Some(ws) = c.ws.as_ref() {
+            // Our close frame went first and waits for the peer's (§5.5.1: it "SHOULD" answer;
+            // one that never does must not keep the connection forever).
+            let close_sent = ws.conn.state() == ConnectionState::CloseSent;
+            let close_timeout = self.shared.config.close_timeout;
+            if !(ws.write_shut || close_sent) {
+                return;
+            }
             if c.wire.has_unsent() {
                 // Our close is queued behind bytes the client has not taken yet.
                 if c.deadline.is_none() || !c.flushing {
                     c.deadline = Some(Instant::now() + FLUSH_WAIT);
                     c.flushing = true;
+                    c.close_wait = None;
                 }
-            } else if c.deadline.is_none() || c.flushing {
-                // Closed on our side (the close frame is out): wait a little for the client's
-                // FIN, capturing what comes, but never longer than LINGER in all (a client that
-                // keeps sending does not hold us).
-                c.deadline = Some(Instant::now() + LINGER);
+            } else if ws.write_shut {
+                if c.deadline.is_none() || c.flushing || c.close_wait.is_some() {
+                    // Closed on our side (the close frame is out): wait a little for the
+                    // client's FIN, capturing what comes, but never longer than LINGER (nor
+                    // the close timeout) in all: a client that keeps sending does not hold us.
+                    c.deadline = Some(Instant::now() + LINGER.min(close_timeout));
+                    c.flushing = false;
+                    c.close_wait = None;
+                }
+            } else if c.close_wait.is_none() {
+                // Our close frame is on the wire: the peer has the close timeout to answer it.
+                let now = Instant::now();
+                c.deadline = Some(now + close_timeout);
                 c.flushing = false;
+                c.close_wait = Some(now);
             }
         }
     }
@@ -345,16 +363,30 @@ impl EventLoop {
         let due: Vec<usize> = self
             .conns
             .iter()
-            .filter(|(_, c)| c.deadline.is_some_and(|d| d <= now))
+            .filter(|(_, c)| c.due(now))
             .map(|(&k, _)| k)
             .collect();
         for key in due {
             let Some(c) = self.conns.get_mut(&key) else {
                 continue;
             };
+            if c.deadline.is_none_or(|d| d > now) {
+                // Only keepalive is due: a ping to send, or a pong overdue.
+                let mut batch = Vec::new();
+                c.keepalive(&self.shared, now, &mut batch);
+                self.shared.publish(batch);
+                self.after_io(key);
+                continue;
+            }
             c.deadline = None;
             if c.ws.is_some() {
-                // The linger is over, or the client took none of our last bytes for FLUSH_WAIT.
+                if let Some(since) = c.close_wait.take() {
+                    // Our close frame was never answered: TCP is closed without the closing
+                    // handshake (the Closed event says not clean).
+                    c.close_timed_out(&self.shared, since);
+                }
+                // The linger is over, or the client took none of our last bytes for FLUSH_WAIT,
+                // or the close timeout.
                 c.ended = true;
             } else if !c.end_after_flush {
                 c.timeout(&self.shared);

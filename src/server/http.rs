@@ -10,7 +10,9 @@ use bytes::Bytes;
 use crate::event::{
     ClosedBy, Direction, ErrorKind, Event, EventKind, HttpOutcome, IoFailure, RequestLine,
 };
-use crate::protocol::handshake::{error_response, http_response, HandshakeError, Request};
+use crate::protocol::handshake::{
+    error_response, http_response, HandshakeError, HostPolicy, Request,
+};
 use crate::tap::Tap;
 
 /// The demo page served on `GET /` so a browser in the room can be the client.
@@ -35,9 +37,15 @@ impl HttpAnswer {
     }
 
     /// The answer to a request without an upgrade: the demo page on GET /, a clear refusal for
-    /// anything else.
-    pub(crate) fn plain(request: &Request) -> Self {
-        let mut a = if request.method != "GET" {
+    /// anything else, and 403 for a Host that `hosts` does not allow.
+    pub(crate) fn plain(request: &Request, hosts: &HostPolicy) -> Self {
+        let host = request.single("Host");
+        let mut a = if !hosts.allows(host.as_deref()) {
+            // Before anything else: a rebound name gets neither the page nor a hint of it.
+            let host = host.unwrap_or_default();
+            let r = error_response(403, &[], &hosts.refusal(&host));
+            Self::new(403, HttpOutcome::HostNotAllowed(host), r)
+        } else if request.method != "GET" {
             let reason = format!(
                 "method {} not allowed: only GET (and the WebSocket upgrade)",
                 request.method

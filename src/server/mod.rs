@@ -14,7 +14,7 @@ mod supervisor;
 mod wire;
 
 use std::collections::HashMap;
-use std::io::{self, Write as _};
+use std::io::{self, Read as _, Write as _};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -26,7 +26,7 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::event::{
     Clock, Command, ConnId, Endpoint, ErrorKind, Event, EventKind, IoFailure, LimitKind, ReplyMode,
 };
-use crate::protocol::handshake::{HandshakeLimits, ServerPolicy};
+use crate::protocol::handshake::{HandshakeLimits, HostPolicy, OriginPolicy, ServerPolicy};
 use crate::protocol::Limits;
 use crate::tap::Tap;
 use http::HttpAnswer;
@@ -66,6 +66,19 @@ pub struct ServerConfig {
     /// The counter connection numbers are drawn from (`None`: a new one starting at 1). A
     /// restarted listener shares the first one's, so no number is ever given twice.
     pub conn_ids: Option<Arc<AtomicU64>>,
+    /// How long a close frame we sent (the composer's, a limit's, shutdown's 1001) waits for
+    /// the peer's before TCP is closed anyway, shown as a close timeout.
+    pub close_timeout: Duration,
+    /// Keepalive: a ping this often on every WebSocket (`None`: no pings of our own, so a
+    /// class sees only its own frames).
+    pub ping_interval: Option<Duration>,
+    /// Keepalive: how long a ping waits for its pong before the connection is closed with 1011.
+    pub ping_timeout: Duration,
+    /// Which browser pages may connect, by Origin (403 otherwise).
+    pub allowed_origins: OriginPolicy,
+    /// Which Host names are answered (403 otherwise); `None`: loopback names when bound to
+    /// loopback (DNS rebinding), any when bound to another address.
+    pub allowed_hosts: Option<HostPolicy>,
 }
 
 impl Default for ServerConfig {
@@ -84,7 +97,27 @@ impl Default for ServerConfig {
             event_loops: 0,
             clock: None,
             conn_ids: None,
+            // python-websockets' close_timeout and ping_timeout defaults (its
+            // asyncio/connection.py: close_timeout=10, ping_interval=20, ping_timeout=20).
+            close_timeout: Duration::from_secs(10),
+            ping_interval: None,
+            ping_timeout: Duration::from_secs(20),
+            allowed_origins: OriginPolicy::Any,
+            allowed_hosts: None,
         }
+    }
+}
+
+impl ServerConfig {
+    /// The Host rule in force: the one given, or loopback names on a loopback bind.
+    pub fn host_policy(&self) -> HostPolicy {
+        self.allowed_hosts
+            .clone()
+            .unwrap_or(if self.bind.is_loopback() {
+                HostPolicy::Loopback
+            } else {
+                HostPolicy::Any
+            })
     }
 }
 
@@ -166,6 +199,8 @@ pub fn start(
         clock: config.clock.unwrap_or_else(Clock::start),
         policy: ServerPolicy {
             protocols: config.protocols.clone(),
+            origins: config.allowed_origins.clone(),
+            hosts: config.host_policy(),
         },
         reply: RwLock::new(config.reply.clone()),
         auto_pong: AtomicBool::new(config.auto_pong),
@@ -218,10 +253,15 @@ pub fn start(
     let command_thread = std::thread::Builder::new()
         .name("wsscope-commands".into())
         .spawn(move || command_loop(&s, &cmd_rx))?;
+    // Refused connections wait here for the client to take the 503 (see drain_refused).
+    let (refused_tx, refused_rx) = crossbeam_channel::bounded(DRAINING_MAX);
+    std::thread::Builder::new()
+        .name("wsscope-refused".into())
+        .spawn(move || drain_refused(&refused_rx))?;
     let s = Arc::clone(&shared);
     let listener_thread = std::thread::Builder::new()
         .name("wsscope-listener".into())
-        .spawn(move || accept_loop(&s, &listener))?;
+        .spawn(move || accept_loop(&s, &listener, &refused_tx))?;
     Ok(ServerHandle {
         shared,
         addr,
@@ -232,7 +272,7 @@ pub fn start(
     })
 }
 
-fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
+fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener, refused: &Sender<TcpStream>) {
     let own = Arc::new(AtomicU64::new(1));
     let next_id = shared.config.conn_ids.as_ref().unwrap_or(&own);
     let loops = shared.loops();
@@ -265,7 +305,7 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
         let open = shared.open.fetch_add(1, Ordering::SeqCst);
         if open >= shared.config.max_connections || loops.is_empty() {
             shared.open.fetch_sub(1, Ordering::SeqCst);
-            refuse_busy(shared, id, stream, addrs.ok(), open);
+            refuse_busy(shared, id, stream, addrs.ok(), open, refused);
             continue;
         }
         // Round robin: connection numbers are consecutive.
@@ -281,6 +321,13 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
     }
 }
 
+/// Refused connections drained at once, at most; past them a refused socket is closed at once.
+const DRAINING_MAX: usize = 64;
+/// How long a refused connection is drained at most.
+const DRAIN_WAIT: Duration = Duration::from_secs(1);
+/// How many bytes of a refused connection are read at most.
+const DRAIN_BYTES: usize = 64 * 1024;
+
 /// Past the connection limit (`open` were open): 503 with the reason, then close.
 fn refuse_busy(
     shared: &Shared,
@@ -288,6 +335,7 @@ fn refuse_busy(
     stream: TcpStream,
     addrs: Option<(SocketAddr, SocketAddr)>,
     open: usize,
+    refused: &Sender<TcpStream>,
 ) {
     let limit = shared.config.max_connections;
     let tap = Tap::new(id, shared.clock, Endpoint::Server);
@@ -307,6 +355,60 @@ fn refuse_busy(
     let _ = stream.shutdown(Shutdown::Write);
     http::answered(&tap, &mut batch, answer, written);
     shared.publish(batch);
+    // Closing a socket whose request was never read sends a reset, and a reset can make the
+    // client's system drop the 503 before the client reads it: the request is read (and
+    // dropped) until the client closes, for a short while, on the drain thread. When that is
+    // busy with DRAINING_MAX others the socket closes now, as before.
+    if stream.set_nonblocking(true).is_ok() {
+        let _ = refused.try_send(stream);
+    }
+}
+
+/// Reads refused connections until the client closes (or DRAIN_WAIT, or DRAIN_BYTES), then
+/// closes them: at most DRAINING_MAX at once, on one thread, so a flood pins nothing.
+fn drain_refused(refused: &Receiver<TcpStream>) {
+    let mut held: Vec<(TcpStream, Instant, usize)> = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut open = true;
+    while open || !held.is_empty() {
+        let next = if held.is_empty() {
+            refused.recv().ok()
+        } else if held.len() < DRAINING_MAX {
+            match refused.recv_timeout(Duration::from_millis(5)) {
+                Ok(s) => Some(s),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                    open = false;
+                    std::thread::sleep(Duration::from_millis(5));
+                    None
+                }
+            }
+        } else {
+            std::thread::sleep(Duration::from_millis(5));
+            None
+        };
+        match next {
+            Some(s) => held.push((s, Instant::now() + DRAIN_WAIT, 0)),
+            None if held.is_empty() => open = false,
+            None => {}
+        }
+        let now = Instant::now();
+        held.retain_mut(|(s, until, n)| loop {
+            match s.read(&mut buf) {
+                // The client closed: closing now sends no reset.
+                Ok(0) => break false,
+                Ok(k) => {
+                    *n += k;
+                    if *n > DRAIN_BYTES {
+                        break false;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break now < *until,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break false,
+            }
+        });
+    }
 }
 
 fn command_loop(shared: &Arc<Shared>, commands: &Receiver<Command>) {
