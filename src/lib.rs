@@ -14,8 +14,8 @@
 //! - `gui`: the window.
 
 pub mod capture;
-pub mod client;
 pub mod cli;
+pub mod client;
 pub mod event;
 pub mod explain;
 pub mod export;

@@ -865,10 +865,16 @@ fn connect(args: ConnectArgs, order: Vec<(usize, bool)>, lang: Lang) -> ExitCode
         Err(e) => return fail(e.to_string()),
     };
     if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 3600.0) {
-        return fail(format!("--timeout {} is not a number of seconds between 0 and 3600", args.timeout));
+        return fail(format!(
+            "--timeout {} is not a number of seconds between 0 and 3600",
+            args.timeout
+        ));
     }
     if !(args.wait.is_finite() && (0.0..=3600.0).contains(&args.wait)) {
-        return fail(format!("--wait {} is not a number of seconds between 0 and 3600", args.wait));
+        return fail(format!(
+            "--wait {} is not a number of seconds between 0 and 3600",
+            args.wait
+        ));
     }
     let close = match parse_close(&args.close) {
         Ok(c) => c,
@@ -877,7 +883,9 @@ fn connect(args: ConnectArgs, order: Vec<(usize, bool)>, lang: Lang) -> ExitCode
     let mut headers = Vec::new();
     for h in &args.headers {
         match h.split_once(':') {
-            Some((name, value)) if !name.trim().is_empty() && !name.contains(char::is_whitespace) => {
+            Some((name, value))
+                if !name.trim().is_empty() && !name.contains(char::is_whitespace) =>
+            {
                 headers.push((name.trim().to_string(), value.trim().to_string()));
             }
             _ => return fail(format!("--header {h:?}: expected 'Name: value'")),

@@ -355,7 +355,10 @@ mod tests {
 
     #[test]
     fn lines_and_commands_parse() {
-        assert_eq!(parse_line("hello 你好"), Ok(Input::Text("hello 你好".into())));
+        assert_eq!(
+            parse_line("hello 你好"),
+            Ok(Input::Text("hello 你好".into()))
+        );
         assert_eq!(parse_line("//x"), Ok(Input::Text("/x".into())));
         assert_eq!(parse_line("/ping hi"), Ok(Input::Ping(b"hi".to_vec())));
         assert_eq!(parse_line("/hex 01 02"), Ok(Input::Binary(vec![1, 2])));

@@ -18,7 +18,7 @@ use crossbeam_channel::{Receiver, Sender};
 use mio::{Events, Interest, Poll, Token};
 
 use crate::event::{
-    ClosedBy, Clock, Command, ConnId, Direction, Endpoint, ErrorKind, Event, EventKind,
+    Clock, ClosedBy, Command, ConnId, Direction, Endpoint, ErrorKind, Event, EventKind,
     HttpOutcome, IoFailure, LimitKind, RequestLine,
 };
 use crate::protocol::client::{build_request, fresh_key, RequestSpec};
@@ -63,8 +63,7 @@ pub enum UrlError {
 impl WsUrl {
     /// Parses `text`: `ws://host[:port]/path?query` or `wss://...`; IPv6 literals in brackets.
     pub fn parse(text: &str) -> Result<Self, UrlError> {
-        let url =
-            url::Url::parse(text).map_err(|e| UrlError::Parse(text.into(), e.to_string()))?;
+        let url = url::Url::parse(text).map_err(|e| UrlError::Parse(text.into(), e.to_string()))?;
         let secure = match url.scheme() {
             "ws" => false,
             "wss" => true,
@@ -327,11 +326,10 @@ impl Client {
             return;
         }
         let mut sock = mio::net::TcpStream::from_std(std);
-        if let Err(e) = poll.registry().register(
-            &mut sock,
-            SOCK,
-            Interest::READABLE | Interest::WRITABLE,
-        ) {
+        if let Err(e) =
+            poll.registry()
+                .register(&mut sock, SOCK, Interest::READABLE | Interest::WRITABLE)
+        {
             self.fail_early(ErrorKind::Setup(IoFailure::from(&e)));
             return;
         }
@@ -606,7 +604,8 @@ impl Client {
             // Read the body (bounded) until the server closes, for the user to see.
             self.response = rest.to_vec();
             self.phase = Phase::Body;
-            self.deadline = Some(Instant::now() + self.config.close_timeout.min(Duration::from_secs(2)));
+            self.deadline =
+                Some(Instant::now() + self.config.close_timeout.min(Duration::from_secs(2)));
             return;
         }
         self.response = Vec::new();
@@ -673,7 +672,10 @@ impl Client {
         if !out.is_empty() && !self.write_shut {
             let out = Bytes::from(out);
             if let Err(e) = wire.write(&out) {
-                batch.push(self.tap.event(EventKind::Error(ErrorKind::Write(IoFailure::from(&e)))));
+                batch.push(
+                    self.tap
+                        .event(EventKind::Error(ErrorKind::Write(IoFailure::from(&e)))),
+                );
             }
             self.tap.observe(Direction::ClientToServer, out, batch);
         }

@@ -82,17 +82,15 @@ fn roots_from(path: &Path) -> Result<RootCertStore, String> {
     let mut roots = RootCertStore::empty();
     let (added, _) = roots.add_parsable_certificates(certs);
     if added == 0 {
-        return Err(named(&"no certificate in it (a PEM file with CERTIFICATE blocks is needed)"));
+        return Err(named(
+            &"no certificate in it (a PEM file with CERTIFICATE blocks is needed)",
+        ));
     }
     Ok(roots)
 }
 
 /// What a finished handshake agreed on.
-pub fn session_info(
-    conn: &rustls::ClientConnection,
-    server_name: &str,
-    trust: &Trust,
-) -> TlsInfo {
+pub fn session_info(conn: &rustls::ClientConnection, server_name: &str, trust: &Trust) -> TlsInfo {
     let version = match conn.protocol_version() {
         Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_string(),
         Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_string(),

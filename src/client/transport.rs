@@ -27,7 +27,8 @@ fn tls_error(e: rustls::Error) -> io::Error {
 
 /// The rustls error inside `e`, if it is one.
 pub(crate) fn as_tls_error(e: &io::Error) -> Option<&rustls::Error> {
-    e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
 }
 
 impl Transport {

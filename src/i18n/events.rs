@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 
 use super::{fill, Lang};
 use crate::event::{
-    Direction, ErrorKind, GapCause, TlsInfo, TlsTrust, HttpOutcome, IoFailure, IoKind, LimitKind, RequestLine,
-    SendRefusal,
+    Direction, ErrorKind, GapCause, HttpOutcome, IoFailure, IoKind, LimitKind, RequestLine,
+    SendRefusal, TlsInfo, TlsTrust,
 };
 
 /// A limit that was hit, with the limit in force and what was seen.

@@ -504,8 +504,8 @@ pub use events::{
     error_text, http_reason, io_text, limit_text, listening_warning, request_text, tls_text,
 };
 pub use protocol::{
-    base64_problem, check_found, check_line, client_failure, key_check, len_encoding,
-    opcode_name, refusal, response_check_line, violation_detail,
+    base64_problem, check_found, check_line, client_failure, key_check, len_encoding, opcode_name,
+    refusal, response_check_line, violation_detail,
 };
 
 /// A §4.2.1 rule in `lang`.

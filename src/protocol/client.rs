@@ -228,7 +228,7 @@ pub fn check_response(request: &Request, response: &ResponseHead) -> Vec<Respons
         },
         Some(v) => judged(
             ResponseCheckId::Protocol,
-            offered.iter().any(|o| *o == v),
+            offered.contains(&v),
             Found::Value(v),
         ),
     });
