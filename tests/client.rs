@@ -373,13 +373,19 @@ fn an_unanswered_close_ends_after_the_timeout() {
 }
 
 /// A certificate for `localhost` and 127.0.0.1, its PEM in a file, and a rustls server config.
-fn tls_server_config() -> (Arc<rustls::ServerConfig>, tempfile_path::Path) {
-    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
-        .expect("certificate");
-    let path = tempfile_path::Path::new("ca.pem");
-    std::fs::write(&path.0, ck.cert.pem()).expect("write pem");
+/// `as_ca`: marked as a CA, as `openssl req -x509` makes it by default.
+fn tls_server_config_with(as_ca: bool) -> (Arc<rustls::ServerConfig>, tempfile_path::Path) {
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+        .expect("params");
+    if as_ca {
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    }
+    let key_pair = rcgen::KeyPair::generate().expect("key");
+    let cert = params.self_signed(&key_pair).expect("certificate");
+    let path = tempfile_path::Path::new(if as_ca { "ca-self.pem" } else { "ca.pem" });
+    std::fs::write(&path.0, cert.pem()).expect("write pem");
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(
-        ck.signing_key.serialize_der(),
+        key_pair.serialize_der(),
     ));
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
@@ -387,9 +393,32 @@ fn tls_server_config() -> (Arc<rustls::ServerConfig>, tempfile_path::Path) {
     .with_safe_default_protocol_versions()
     .expect("versions")
     .with_no_client_auth()
-    .with_single_cert(vec![ck.cert.der().clone()], key)
+    .with_single_cert(vec![cert.der().clone()], key)
     .expect("server config");
     (Arc::new(config), path)
+}
+
+fn tls_server_config() -> (Arc<rustls::ServerConfig>, tempfile_path::Path) {
+    tls_server_config_with(false)
+}
+
+/// A self-signed certificate marked as a CA (what `openssl req -x509` makes) is refused as a
+/// server's own by the usual check; named in --ca-file, that exact certificate is trusted.
+#[test]
+fn wss_trusts_the_exact_self_signed_ca_certificate_named() {
+    let (tls, pem) = tls_server_config_with(true);
+    let (addr, t) = server(1, tls_echo(tls));
+    let mut c = config(&format!("wss://localhost:{}/", addr.port()));
+    c.trust = Trust::CaFile(pem.0.clone());
+    let (handle, rx) = start(c);
+    let mut events = Vec::new();
+    until(&rx, &mut events, accepted);
+    handle.command(Command::Close(handle.id(), 1000, String::new()));
+    rest(&rx, &mut events);
+    handle.join();
+    t.join().expect("server");
+    assert!(events.iter().any(|e| matches!(e.kind, EventKind::Tls(_))));
+    assert_eq!(closed(&events).map(|c| c.2), Some(true));
 }
 
 /// A file path in the temp directory, removed when dropped.

@@ -53,9 +53,23 @@ pub fn client_config(trust: &Trust) -> Result<Arc<ClientConfig>, String> {
         Trust::System => builder
             .with_root_certificates(system_roots())
             .with_no_client_auth(),
-        Trust::CaFile(path) => builder
-            .with_root_certificates(roots_from(path)?)
-            .with_no_client_auth(),
+        Trust::CaFile(path) => {
+            let (roots, pinned) = roots_from(path)?;
+            let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider(),
+            )
+            .build()
+            .map_err(|e| format!("--ca-file {}: {e}", path.display()))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(CaFile {
+                    webpki,
+                    pinned,
+                    provider: provider(),
+                }))
+                .with_no_client_auth()
+        }
     };
     Ok(Arc::new(config))
 }
@@ -72,21 +86,92 @@ fn system_roots() -> RootCertStore {
     roots
 }
 
-/// The certificates of a PEM file, as roots.
-fn roots_from(path: &Path) -> Result<RootCertStore, String> {
+/// The certificates of a PEM file, as roots, and the certificates themselves.
+fn roots_from(path: &Path) -> Result<(RootCertStore, Vec<CertificateDer<'static>>), String> {
     let named = |e: &dyn std::fmt::Display| format!("--ca-file {}: {e}", path.display());
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
         .map_err(|e| named(&e))?
         .collect::<Result<_, _>>()
         .map_err(|e| named(&e))?;
     let mut roots = RootCertStore::empty();
-    let (added, _) = roots.add_parsable_certificates(certs);
+    let (added, _) = roots.add_parsable_certificates(certs.iter().cloned());
     if added == 0 {
         return Err(named(
             &"no certificate in it (a PEM file with CERTIFICATE blocks is needed)",
         ));
     }
-    Ok(roots)
+    Ok((roots, certs))
+}
+
+/// `--ca-file`: a server certificate that chains to the file's certificates, as usual; or the
+/// very certificate in the file. `openssl req -x509` makes a self-signed certificate marked as
+/// a CA, which the usual check refuses as a server's own (CaUsedAsEndEntity); a user who names
+/// that exact certificate has pinned it, as SSH pins a host key.
+#[derive(Debug)]
+struct CaFile {
+    webpki: Arc<rustls::client::WebPkiServerVerifier>,
+    pinned: Vec<CertificateDer<'static>>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for CaFile {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self
+            .webpki
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        {
+            Err(_)
+                if self
+                    .pinned
+                    .iter()
+                    .any(|c| c.as_ref() == end_entity.as_ref()) =>
+            {
+                Ok(ServerCertVerified::assertion())
+            }
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 /// What a finished handshake agreed on.

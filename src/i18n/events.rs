@@ -87,6 +87,9 @@ pub fn error_text(lang: Lang, e: &ErrorKind) -> String {
         ErrorKind::Connect { addr, failure } => {
             fill(t.ev_err_connect, &[addr, &io_text(lang, failure)])
         }
+        ErrorKind::Tls(why) if why.contains("certificate") => {
+            fill(t.ev_err_tls, &[why]) + t.ev_err_tls_cert_hint
+        }
         ErrorKind::Tls(why) => fill(t.ev_err_tls, &[why]),
         ErrorKind::Client(why) => fill(t.ev_err_client, &[why]),
         ErrorKind::OwnFrameTooBig {

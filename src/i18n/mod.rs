@@ -114,6 +114,7 @@ strings! {
     ev_err_connect: "cannot connect to {0}: {1}", "无法连接到 {0}：{1}";
     ev_err_tls: "TLS failed: {0}", "TLS 失败：{0}";
     ev_err_client: "{0}", "{0}";
+    ev_err_tls_cert_hint: " (a local or self-signed certificate? trust it with --ca-file FILE.pem, or skip the check with --insecure for a local test)", "（本地或自签名证书？用 --ca-file FILE.pem 信任它，或在本地测试时用 --insecure 跳过检查）";
     tr_tls: "TLS up  {0}, {1}, server {2}, {3} certificate(s), trusted by {4}: the TCP lines that follow are the bytes inside the TLS records, not the records on the wire", "TLS 已建立  {0}，{1}，服务器 {2}，{3} 张证书，信任来源：{4}：之后的 TCP 行是 TLS 记录里面（解密后）的字节，不是线路上的记录";
     tls_trust_system: "the system's roots", "系统根证书";
     tls_trust_ca_file: "the CA file {0}", "CA 文件 {0}";
@@ -170,7 +171,7 @@ strings! {
     tr_error: "ERROR", "错误";
     tr_stopped: "stopped", "已停止";
     rd_stats: "{0} packets: {1} TCP connection(s), {2} WebSocket, {3} skipped (no upgrade), {4} not followed; {5} packets not TCP, {6} unparsable, {7} of unknown link types; {8} segment(s) out of order, {9} duplicate bytes, {10} gap(s)", "{0} 个数据包：{1} 个 TCP 连接，{2} 个 WebSocket，{3} 个跳过（没有升级），{4} 个未跟踪；{5} 个不是 TCP，{6} 个无法解析，{7} 个链路类型未知；{8} 个乱序分段，{9} 字节重复，{10} 个缺口";
-    tr_totals: "{0} connection(s); client->server {1} bytes in {2} reads, {3} frames, {4} messages; server->client {5} bytes in {6} writes, {7} frames, {8} messages; {9} frame(s) broke a rule", "{0} 个连接；客户端->服务器 {1} 字节，{2} 次读取，{3} 帧，{4} 条消息；服务器->客户端 {5} 字节，{6} 次写入，{7} 帧，{8} 条消息；{9} 帧违反规则";
+    tr_totals: "{0} connection(s); client->server {1} bytes in {2} TCP calls, {3} frames, {4} messages; server->client {5} bytes in {6} TCP calls, {7} frames, {8} messages; {9} frame(s) broke a rule", "{0} 个连接；客户端->服务器 {1} 字节，{2} 次 TCP 调用，{3} 帧，{4} 条消息；服务器->客户端 {5} 字节，{6} 次 TCP 调用，{7} 帧，{8} 条消息；{9} 帧违反规则";
 
     // Top bar.
     copy: "copy", "复制";
