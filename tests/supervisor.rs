@@ -334,3 +334,60 @@ fn the_waker_runs_once_until_drained() {
     // Commands reach the running server.
     assert!(sup.command(wsscope::event::Command::SetAutoPong(false)));
 }
+
+/// wsscope's client talks to wsscope's own server under one supervisor: both ends are captured
+/// with distinct numbers on one time line, a command for the client's number reaches the
+/// client, and stopping closes the client with 1001 before the supervisor is finished.
+#[test]
+fn a_client_and_the_server_under_one_supervisor() {
+    use wsscope::client::{ClientConfig, WsUrl};
+    use wsscope::event::{Command, Endpoint};
+    let mut sup = Supervisor::new(None);
+    let addr = sup.start(config(0)).expect("start");
+    let url = WsUrl::parse(&format!("ws://{addr}/chat")).expect("url");
+    let id = sup.connect(ClientConfig::new(url)).expect("connect");
+    let mut seen = Vec::new();
+    drain_until(&mut sup, &mut seen, "both handshakes", |s| {
+        s.iter()
+            .filter(|e| matches!(&e.kind, EventKind::Handshake(h) if h.accepted()))
+            .count()
+            == 2
+    });
+    assert!(sup.command(Command::Text(id, "hi from the client".into())));
+    // The server echoes: the client receives its own text back.
+    drain_until(&mut sup, &mut seen, "the echo at the client", |s| {
+        s.iter().any(|e| {
+            e.conn == id
+                && matches!(&e.kind, EventKind::Message { direction: Direction::ServerToClient, message } if message.payload.as_ref() == b"hi from the client")
+        })
+    });
+    let endpoints: Vec<(u64, Endpoint)> = seen
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Opened { endpoint, .. } => Some((e.conn, endpoint)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(endpoints.len(), 2, "{endpoints:?}");
+    assert!(endpoints.contains(&(id, Endpoint::Client)));
+    assert!(endpoints
+        .iter()
+        .any(|&(c, e)| c != id && e == Endpoint::Server));
+    assert_eq!(sup.clients().collect::<Vec<_>>(), [id]);
+    sup.stop(Duration::from_secs(2));
+    let deadline = Instant::now() + WAIT;
+    while !sup
+        .drain(Duration::from_millis(20), |b| seen.extend(b))
+        .finished
+    {
+        assert!(Instant::now() < deadline, "never finished");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let client_close = seen.iter().find_map(|e| match &e.kind {
+        EventKind::Closed { code, clean, .. } if e.conn == id => {
+            Some((code.map(u16::from), *clean))
+        }
+        _ => None,
+    });
+    assert_eq!(client_close, Some((Some(1001), true)));
+}

@@ -8,7 +8,12 @@
 //!
 //! Each server gets its own channel. A stopped server's channel is drained before the current
 //! one (its last events, the closes it sent, happened first) until it disconnects.
+//!
+//! Connections wsscope opens itself (the client, [`Supervisor::connect`]) share the clock and the
+//! counter too; their events come on one more channel, drained after the servers', and commands
+//! for them are routed to them by connection number. They outlive server restarts.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,10 +21,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Select, TryRecvError};
+use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 
 use super::{start, ServerConfig, ServerHandle, Waker};
-use crate::event::{Clock, Command, Event, EventKind};
+use crate::client::{self, ClientConfig, ClientHandle};
+use crate::event::{Clock, Command, ConnId, Event, EventKind};
 
 /// Grace period for the closing handshakes when a [`Supervisor`] is dropped with a server running.
 const DROP_GRACE: Duration = Duration::from_secs(1);
@@ -84,6 +90,10 @@ pub struct Supervisor {
     clock: Option<Clock>,
     /// Connection numbers, shared by every server started here.
     conn_ids: Option<Arc<AtomicU64>>,
+    /// The client connections, by number (ended ones are dropped as their events are drained).
+    clients: HashMap<ConnId, ClientHandle>,
+    /// The clients' events: the sender each new client gets a clone of, and the receiver.
+    peers: (Sender<Vec<Event>>, Receiver<Vec<Event>>),
 }
 
 impl Supervisor {
@@ -115,7 +125,45 @@ impl Supervisor {
             pending,
             clock: None,
             conn_ids: None,
+            clients: HashMap::new(),
+            peers: crossbeam_channel::unbounded(),
         }
+    }
+
+    /// The clock and connection counter every connection of this supervisor shares (made now
+    /// if no server has provided them yet).
+    fn shared(&mut self) -> (Clock, Arc<AtomicU64>) {
+        let clock = *self.clock.get_or_insert_with(Clock::start);
+        let ids = self
+            .conn_ids
+            .get_or_insert_with(|| Arc::new(AtomicU64::new(1)))
+            .clone();
+        (clock, ids)
+    }
+
+    /// Opens a client connection (see [`crate::client`]); its events come with the servers'
+    /// from [`Supervisor::drain`], and [`Supervisor::command`] reaches it by its number, which
+    /// is returned.
+    pub fn connect(&mut self, config: ClientConfig) -> io::Result<ConnId> {
+        let (clock, conn_ids) = self.shared();
+        let ctx = client::Context {
+            clock,
+            conn_ids,
+            events: self.peers.0.clone(),
+            waker: Some(Arc::clone(&self.waker)),
+        };
+        let handle = client::connect(config, ctx)?;
+        let id = handle.id();
+        self.clients.insert(id, handle);
+        Ok(id)
+    }
+
+    /// Client connections whose thread is still running.
+    pub fn clients(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.clients
+            .iter()
+            .filter(|(_, h)| !h.finished())
+            .map(|(id, _)| *id)
     }
 
     /// `config` with this supervisor's clock and connection counter (the first config to come
@@ -225,8 +273,13 @@ impl Supervisor {
         self.config.as_ref()
     }
 
-    /// Sends a command to the running server; `false` when none is running.
+    /// Sends a command to the client connection it names, or else to the running server;
+    /// `false` when neither is there.
     pub fn command(&self, c: Command) -> bool {
+        if let Some(client) = c.conn().and_then(|id| self.clients.get(&id)) {
+            client.command(c);
+            return true;
+        }
         match &self.server {
             Some(s) => {
                 s.command(c);
@@ -305,6 +358,20 @@ impl Supervisor {
                 }
             }
         }
+        if !more {
+            // The clients' events, after the servers': they are independent connections.
+            while let Ok(batch) = self.peers.1.try_recv() {
+                batches += 1;
+                sink(batch);
+                if out_of_time() {
+                    more = true;
+                    break;
+                }
+            }
+            // An ended client published its last events before its thread ended.
+            self.clients
+                .retain(|_, h| !h.finished() || !self.peers.1.is_empty());
+        }
         Drained {
             batches,
             more,
@@ -314,7 +381,9 @@ impl Supervisor {
 
     /// No server is running, starting or stopping, and every channel is drained and closed.
     pub fn finished(&self) -> bool {
-        self.server.is_none()
+        self.clients.values().all(ClientHandle::finished)
+            && self.peers.1.is_empty()
+            && self.server.is_none()
             && self.restart.is_none()
             && self.events.is_none()
             && self.retiring.is_empty()
@@ -328,6 +397,7 @@ impl Supervisor {
         for rx in self.retiring.iter().chain(&self.events) {
             sel.recv(rx);
         }
+        sel.recv(&self.peers.1);
         if sel.ready_timeout(timeout).is_err() && self.retiring.is_empty() && self.events.is_none()
         {
             // Nothing to wait on: a stop or restart thread is between two servers.
@@ -340,6 +410,10 @@ impl Supervisor {
     /// handshakes, and stops listening. Keep draining until [`Drained::finished`]: the engine
     /// may wait on a full channel while it closes connections.
     pub fn stop(&mut self, grace: Duration) {
+        for (id, c) in &self.clients {
+            // §7.4.1: 1001, an endpoint going away (the client's own close timeout bounds it).
+            c.command(Command::Close(*id, 1001, String::new()));
+        }
         let server = self.server.take();
         let restart = self.restart.take();
         if server.is_none() && restart.is_none() {
