@@ -24,6 +24,7 @@ pub mod gui;
 pub mod i18n;
 pub mod import;
 pub mod protocol;
+pub mod proxy;
 pub mod record;
 pub mod server;
 pub mod tap;

@@ -278,6 +278,9 @@ enum Command {
     /// `serve`. Without --send, each line typed is a text message; /ping [TEXT], /hex HEX,
     /// /raw HEX, /close [CODE [REASON]], /disconnect; the end of input closes.
     Connect(ConnectArgs),
+    /// An inspecting proxy: clients connect to --listen, wsscope relays every frame to
+    /// --upstream and back, and prints both legs (the client's and the upstream's).
+    Proxy(ProxyArgs),
     /// Derive Sec-WebSocket-Accept from a Sec-WebSocket-Key, showing every step.
     Accept {
         /// The client's Sec-WebSocket-Key, e.g. dGhlIHNhbXBsZSBub25jZQ==
@@ -333,6 +336,33 @@ struct ConnectArgs {
     #[arg(long, value_enum, default_value = "summary")]
     trace: TraceArg,
     /// Also write every event to FILE as JSON lines.
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+}
+
+/// `wsscope proxy`'s options.
+#[derive(Args, Debug)]
+struct ProxyArgs {
+    /// Where clients connect. Anything but loopback lets other machines use the proxy.
+    #[arg(long, default_value = "127.0.0.1:8766")]
+    listen: std::net::SocketAddr,
+    /// The server behind the proxy: ws://HOST:PORT/PATH or wss://... (without a path, the
+    /// client's path is used).
+    #[arg(long)]
+    upstream: String,
+    /// Trust the certificates in this PEM file for a wss:// upstream.
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<PathBuf>,
+    /// Take any certificate from a wss:// upstream (local tests only).
+    #[arg(long, conflicts_with = "ca_file")]
+    insecure: bool,
+    /// Most proxied connections at once (503 past it).
+    #[arg(long, default_value_t = 256)]
+    max_connections: usize,
+    /// How much to print per event.
+    #[arg(long, value_enum, default_value = "summary")]
+    trace: TraceArg,
+    /// Also write every event of both legs to FILE as JSON lines.
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
 }
@@ -423,6 +453,7 @@ fn main() -> ExitCode {
             max_line,
         }) => read(&file, trace.into(), lang, usize::from(max_line) << 20),
         Some(Command::Export { input, to, output }) => export(&input, to, &output),
+        Some(Command::Proxy(args)) => proxy(args, lang),
         Some(Command::Connect(args)) => {
             let order = matches.subcommand_matches("connect").map(send_order);
             connect(args, order.unwrap_or_default(), lang)
@@ -939,6 +970,46 @@ fn connect(args: ConnectArgs, order: Vec<(usize, bool)>, lang: Lang) -> ExitCode
         },
         lang,
         stop,
+    );
+    ExitCode::from(status)
+}
+
+/// `wsscope proxy`.
+fn proxy(args: ProxyArgs, lang: Lang) -> ExitCode {
+    use wsscope::client::{Trust, WsUrl};
+    use wsscope::proxy::ProxyConfig;
+    let upstream = match WsUrl::parse(&args.upstream) {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("wsscope proxy: --upstream {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.max_connections == 0 {
+        eprintln!("wsscope proxy: --max-connections must be at least 1");
+        return ExitCode::from(2);
+    }
+    let trust = match (args.insecure, args.ca_file) {
+        (true, _) => Trust::Insecure,
+        (false, Some(p)) => Trust::CaFile(p),
+        (false, None) => Trust::System,
+    };
+    let config = ProxyConfig {
+        trust,
+        max_connections: args.max_connections,
+        ..ProxyConfig::new(args.listen, upstream)
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)) {
+        eprintln!("wsscope proxy: Ctrl-C will not stop cleanly: {e}");
+    }
+    let status = wsscope::cli::proxy::run(
+        config,
+        args.trace.into(),
+        lang,
+        args.record.as_deref(),
+        &stop,
     );
     ExitCode::from(status)
 }

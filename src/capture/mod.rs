@@ -328,6 +328,10 @@ impl Capture {
                 c.opened_at = time;
                 c.marks.opened = Some(mark);
             }),
+            EventKind::Relay { peer } => self.with_conn(conn, time, |c| {
+                c.relay = Some(peer);
+                c.marks.relay = Some(mark);
+            }),
             EventKind::Tls(info) => self.with_conn(conn, time, |c| {
                 c.tls = Some(info);
                 c.marks.tls = Some(mark);

@@ -107,6 +107,8 @@ pub struct ConnRecord {
     pub handshake: Option<Box<Handshake>>,
     /// A plain HTTP answer (demo page, 404, 431...), with its reason.
     pub http: Option<HttpRecord>,
+    /// The other leg, when this connection is one leg of a proxied pair.
+    pub relay: Option<ConnId>,
     /// The TLS session of a wss:// connection: its TCP records are the bytes inside it.
     pub tls: Option<Box<crate::event::TlsInfo>>,
     /// Frames client→server, server→client, since it opened (dropped ones included).
@@ -146,6 +148,7 @@ impl ConnRecord {
             handshake: None,
             http: None,
             tls: None,
+            relay: None,
             frames: [0; 2],
             bytes: [0; 2],
             close: None,

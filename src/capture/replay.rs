@@ -49,6 +49,7 @@ pub(super) struct ConnMarks {
     pub(super) opened: Option<Mark>,
     pub(super) handshake: Option<Mark>,
     pub(super) tls: Option<Mark>,
+    pub(super) relay: Option<Mark>,
     pub(super) http: Option<Mark>,
     pub(super) closed: Option<Mark>,
 }
@@ -279,6 +280,9 @@ impl Capture {
                     },
                 );
             }
+        }
+        if let (Some(mark), Some(peer)) = (m.relay, c.relay) {
+            marked.push((mark, id, 0, ev(id, mark.time, EventKind::Relay { peer })));
         }
         if let (Some(mark), Some(t)) = (m.tls, &c.tls) {
             let kind = EventKind::Tls(t.clone());

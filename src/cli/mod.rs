@@ -3,6 +3,7 @@
 
 pub mod connect;
 pub mod hex;
+pub mod proxy;
 pub mod render;
 pub mod trace;
 

@@ -62,6 +62,9 @@ pub fn trace_line_as(event: &Event, level: TraceLevel, lang: Lang, ours: Role) -
         EventKind::Opened { client, server, .. } => {
             let _ = write!(s, "{head} {}", fill(t.tr_tcp_open, &[client, server]));
         }
+        EventKind::Relay { peer } => {
+            let _ = write!(s, "{head} {}", fill(t.tr_relay, &[peer]));
+        }
         EventKind::Tls(info) => {
             let _ = write!(s, "{head} {}", i18n::tls_text(lang, info));
         }

@@ -3,8 +3,8 @@
 //! same events (with [`Endpoint::Client`]): the opening handshake judged by §4.1, every frame
 //! both ways. It takes the same [`Command`]s as a server connection.
 
-mod tls;
-mod transport;
+pub(crate) mod tls;
+pub(crate) mod transport;
 
 use std::io;
 use std::net::{SocketAddr, TcpStream as StdStream, ToSocketAddrs};
@@ -207,6 +207,41 @@ impl ClientHandle {
     }
 }
 
+/// Resolves `url`'s host and connects to the first of its addresses that answers within
+/// `timeout`; or why none did.
+pub(crate) fn open_tcp(
+    url: &WsUrl,
+    timeout: Duration,
+) -> Result<(StdStream, SocketAddr), ErrorKind> {
+    let bare = url.host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<SocketAddr> = match (bare, url.port).to_socket_addrs() {
+        Ok(a) => a.collect(),
+        Err(e) => {
+            return Err(ErrorKind::Resolve {
+                host: url.host.clone(),
+                why: e.to_string(),
+            })
+        }
+    };
+    let mut last = None;
+    for addr in &addrs {
+        match StdStream::connect_timeout(addr, timeout) {
+            Ok(s) => return Ok((s, *addr)),
+            Err(e) => last = Some((*addr, e)),
+        }
+    }
+    Err(match last {
+        Some((addr, e)) => ErrorKind::Connect {
+            addr,
+            failure: IoFailure::from(&e),
+        },
+        None => ErrorKind::Resolve {
+            host: url.host.clone(),
+            why: "no address".into(),
+        },
+    })
+}
+
 const SOCK: Token = Token(0);
 const WAKE: Token = Token(1);
 
@@ -370,36 +405,13 @@ impl Client {
 
     /// Resolves the host and connects to the first address that answers.
     fn open_tcp(&self) -> Option<(StdStream, SocketAddr)> {
-        let url = &self.config.url;
-        let bare = url.host.trim_start_matches('[').trim_end_matches(']');
-        let addrs: Vec<SocketAddr> = match (bare, url.port).to_socket_addrs() {
-            Ok(a) => a.collect(),
+        match open_tcp(&self.config.url, self.config.connect_timeout) {
+            Ok(found) => Some(found),
             Err(e) => {
-                self.fail_early(ErrorKind::Resolve {
-                    host: url.host.clone(),
-                    why: e.to_string(),
-                });
-                return None;
-            }
-        };
-        let mut last = None;
-        for addr in &addrs {
-            match StdStream::connect_timeout(addr, self.config.connect_timeout) {
-                Ok(s) => return Some((s, *addr)),
-                Err(e) => last = Some((*addr, e)),
+                self.fail_early(e);
+                None
             }
         }
-        match last {
-            Some((addr, e)) => self.fail_early(ErrorKind::Connect {
-                addr,
-                failure: IoFailure::from(&e),
-            }),
-            None => self.fail_early(ErrorKind::Resolve {
-                host: url.host.clone(),
-                why: "no address".into(),
-            }),
-        }
-        None
     }
 
     fn start_transport(&self, sock: mio::net::TcpStream) -> Result<Transport, String> {

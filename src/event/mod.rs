@@ -171,6 +171,12 @@ pub enum EventKind {
         /// The server's address.
         server: SocketAddr,
     },
+    /// This connection is one leg of a proxied pair: `peer` is the other leg (the proxy's leg
+    /// toward the client and its leg toward the upstream name each other).
+    Relay {
+        /// The other leg's connection number.
+        peer: ConnId,
+    },
     /// The TLS session under a wss:// connection is up: from here on, the `Tcp` events of this
     /// connection carry the bytes inside the TLS records (what was decrypted, or what was
     /// written before encryption), not the records on the wire.
@@ -331,6 +337,9 @@ pub enum HttpOutcome {
     Busy,
     /// A real server's answer seen in a capture file: it did not switch protocols.
     ServerAnswer,
+    /// The proxy's upstream could not be used (unreachable, refused the upgrade, broke §4.1):
+    /// 502, with why (in English, as the answer's body says it).
+    BadGateway(String),
     /// A Host the server does not answer for (403, a guard against DNS rebinding): the Host
     /// value as sent.
     HostNotAllowed(String),

@@ -144,6 +144,7 @@ pub fn http_reason(lang: Lang, outcome: &HttpOutcome, request: Option<&RequestLi
         HttpOutcome::HandshakeTimeout => t.http_timeout.to_string(),
         HttpOutcome::Busy => t.http_busy.to_string(),
         HttpOutcome::ServerAnswer => t.http_server_answer.to_string(),
+        HttpOutcome::BadGateway(why) => fill(t.http_bad_gateway, &[why]),
         // The Host as sent: data, like a header value.
         HttpOutcome::HostNotAllowed(host) => fill(t.http_host_not_allowed, &[host]),
     }
