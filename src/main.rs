@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum};
 
-use wsscope::cli::trace::{trace_line, Totals, TraceLevel};
+use wsscope::cli::trace::{trace_line, Totals, TraceLevel, Tracer};
 use wsscope::cli::{parse_hex, render_accept, render_decode, Paint};
 use wsscope::event::{Clock, ReplyMode};
 use wsscope::i18n::Lang;
@@ -626,12 +626,13 @@ fn print_trace<E>(
     out: &mut impl std::io::Write,
 ) -> Option<(Totals, Option<E>)> {
     let mut totals = Totals::default();
+    let mut tracer = Tracer::default();
     let mut failed = None;
     for event in events {
         match event {
             Ok(event) => {
                 totals.add(&event);
-                if let Some(line) = trace_line(&event, level, lang) {
+                if let Some(line) = tracer.line(&event, level, lang) {
                     writeln!(out, "{line}").ok()?;
                 }
             }

@@ -9,12 +9,11 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
-use super::trace::{trace_line_as, Totals, TraceLevel};
+use super::trace::{Totals, TraceLevel, Tracer};
 use crate::client::{self, ClientConfig, ClientHandle, Context};
 use crate::event::{Clock, Command, ConnId, Direction, Event, EventKind};
 use crate::explain::hex::parse_hex;
 use crate::i18n::Lang;
-use crate::protocol::Role;
 use crate::record;
 
 /// One thing to send, from `--send`, `--send-hex` or a line typed in.
@@ -167,6 +166,7 @@ pub fn run(run: ConnectRun, lang: Lang, stop: Arc<AtomicBool>) -> u8 {
         stop_seen: 0,
     };
     let mut totals = Totals::default();
+    let mut tracer = Tracer::default();
     let mut out = std::io::stdout().lock();
     loop {
         let batch = match rx.recv_timeout(Duration::from_millis(20)) {
@@ -183,7 +183,7 @@ pub fn run(run: ConnectRun, lang: Lang, stop: Arc<AtomicBool>) -> u8 {
                 }
             }
             totals.add(event);
-            if let Some(line) = trace_line_as(event, run.level, lang, Role::Client) {
+            if let Some(line) = tracer.line(event, run.level, lang) {
                 let _ = writeln!(out, "{line}");
             }
             if run.level == TraceLevel::Full {

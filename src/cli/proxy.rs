@@ -1,7 +1,6 @@
 //! `wsscope proxy`: the inspecting proxy in a terminal, printing both legs of every proxied
 //! connection with the same trace as `serve` (each leg worded from wsscope's side of it).
 
-use std::collections::HashMap;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -9,10 +8,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::RecvTimeoutError;
 
-use super::trace::{trace_line_as, Totals, TraceLevel};
-use crate::event::{Clock, ConnId, Event, EventKind};
+use super::trace::{Totals, TraceLevel, Tracer};
+use crate::event::{Clock, Event, EventKind};
 use crate::i18n::Lang;
-use crate::protocol::Role;
 use crate::proxy::{self, Context, ProxyConfig};
 use crate::record;
 
@@ -53,15 +51,10 @@ pub fn run(
         "{}",
         crate::i18n::fill(lang.t().px_listening, &[&handle.local_addr(), &upstream])
     );
-    let mut roles: HashMap<ConnId, Role> = HashMap::new();
+    let mut tracer = Tracer::default();
     let mut totals = Totals::default();
     let mut out = std::io::stdout().lock();
     let mut print = |event: &Event, out: &mut std::io::StdoutLock<'_>| {
-        if let EventKind::Opened { endpoint, .. } = &event.kind {
-            if let Some(r) = endpoint.role() {
-                roles.insert(event.conn, r);
-            }
-        }
         if let Some(w) = recorder.as_mut() {
             if let Err(e) = w.write(event) {
                 eprintln!("wsscope proxy: recording stopped: {e}");
@@ -77,12 +70,8 @@ pub fn run(
             }
             return;
         }
-        let ours = roles.get(&event.conn).copied().unwrap_or(Role::Server);
-        if let Some(line) = trace_line_as(event, level, lang, ours) {
+        if let Some(line) = tracer.line(event, level, lang) {
             let _ = writeln!(out, "{line}");
-        }
-        if matches!(event.kind, EventKind::Closed { .. }) {
-            roles.remove(&event.conn);
         }
     };
     let mut handle = Some(handle);

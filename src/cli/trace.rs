@@ -33,6 +33,30 @@ pub fn trace_line(event: &Event, level: TraceLevel, lang: Lang) -> Option<String
     trace_line_as(event, level, lang, Role::Server)
 }
 
+/// Trace lines for a stream of events from any source: each connection's TCP calls are worded
+/// from wsscope's side of it (its `Opened` event says which end wsscope is), so a client's or a
+/// proxy leg's own bytes are writes and the peer's are reads, as on the server.
+#[derive(Debug, Default)]
+pub struct Tracer {
+    roles: std::collections::HashMap<crate::event::ConnId, Role>,
+}
+
+impl Tracer {
+    /// The line for `event`, as [`trace_line`] says it.
+    pub fn line(&mut self, event: &Event, level: TraceLevel, lang: Lang) -> Option<String> {
+        if let EventKind::Opened { endpoint, .. } = &event.kind {
+            if let Some(r) = endpoint.role() {
+                self.roles.insert(event.conn, r);
+            }
+        }
+        let ours = self.roles.get(&event.conn).copied().unwrap_or(Role::Server);
+        if matches!(event.kind, EventKind::Closed { .. }) {
+            self.roles.remove(&event.conn);
+        }
+        trace_line_as(event, level, lang, ours)
+    }
+}
+
 /// [`trace_line`] for an endpoint playing `ours`: its own bytes are written, the peer's read.
 pub fn trace_line_as(event: &Event, level: TraceLevel, lang: Lang, ours: Role) -> Option<String> {
     let always = matches!(

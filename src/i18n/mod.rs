@@ -115,7 +115,7 @@ strings! {
     ev_err_tls: "TLS failed: {0}", "TLS 失败：{0}";
     ev_err_client: "{0}", "{0}";
     http_bad_gateway: "the proxy's upstream could not be used: {0}", "代理的上游无法使用：{0}";
-    tr_relay: "proxy leg, relayed to and from #{0}", "代理的一段，与 #{0} 互相转发";
+    tr_relay: "proxy leg, relayed to and from #{0}: frames pass with the same FIN, RSV, opcode and payload; toward the server wsscope masks them again with keys of its own (§5.3: a fresh key per frame), so their bytes on the two legs differ", "代理的一段，与 #{0} 互相转发：帧的 FIN、RSV、操作码和载荷不变；发往服务器时 wsscope 用自己的掩码键重新掩码（§5.3：每帧一个新键），所以两段上的字节不同";
     px_listening: "proxy: clients connect to ws://{0}/, every frame is relayed to {1} and back; each proxied connection shows as two legs (#n toward the client, #n+1 toward the upstream)", "代理：客户端连接 ws://{0}/，每个帧都转发到 {1} 并转发回来；每个被代理的连接显示为两段（#n 面向客户端，#n+1 面向上游）";
     ev_err_tls_cert_hint: " (a local or self-signed certificate? trust it with --ca-file FILE.pem, or skip the check with --insecure for a local test)", "（本地或自签名证书？用 --ca-file FILE.pem 信任它，或在本地测试时用 --insecure 跳过检查）";
     tr_tls: "TLS up  {0}, {1}, server {2}, {3} certificate(s), trusted by {4}: the TCP lines that follow are the bytes inside the TLS records, not the records on the wire", "TLS 已建立  {0}，{1}，服务器 {2}，{3} 张证书，信任来源：{4}：之后的 TCP 行是 TLS 记录里面（解密后）的字节，不是线路上的记录";
