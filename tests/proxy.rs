@@ -174,7 +174,7 @@ fn read_frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
 #[test]
 fn frames_are_relayed_as_they_came() {
     let (up, t) = server(tungstenite_echo);
-    let (p, rx) = start(&format!("ws://{up}/"), Trust::System);
+    let (mut p, rx) = start(&format!("ws://{up}/"), Trust::System);
     let (mut s, head) = raw_client(
         p.local_addr(),
         "Sec-WebSocket-Protocol: chat, superchat\r\n",
@@ -256,7 +256,7 @@ fn an_unreachable_upstream_gets_the_client_a_502() {
         .and_then(|l| l.local_addr())
         .expect("port")
         .port();
-    let (p, rx) = start(&format!("ws://127.0.0.1:{port}/"), Trust::System);
+    let (mut p, rx) = start(&format!("ws://127.0.0.1:{port}/"), Trust::System);
     let (mut s, head) = raw_client(p.local_addr(), "");
     assert!(head.starts_with("HTTP/1.1 502"), "{head}");
     let mut body = String::new();
@@ -285,7 +285,7 @@ fn a_refusing_upstream_gets_the_client_a_502() {
         let _ = s.read(&mut b);
         let _ = s.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno");
     });
-    let (p, rx) = start(&format!("ws://{up}/"), Trust::System);
+    let (mut p, rx) = start(&format!("ws://{up}/"), Trust::System);
     let (mut s, head) = raw_client(p.local_addr(), "");
     assert!(head.starts_with("HTTP/1.1 502"), "{head}");
     let mut body = String::new();
@@ -320,7 +320,7 @@ fn an_upstream_drop_closes_the_client_with_1001() {
         let _ = s.write_all(&[0x01, 3, b'a', b'b', b'c']);
         std::thread::sleep(Duration::from_millis(100));
     });
-    let (p, rx) = start(&format!("ws://{up}/"), Trust::System);
+    let (mut p, rx) = start(&format!("ws://{up}/"), Trust::System);
     let (mut s, head) = raw_client(p.local_addr(), "");
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     assert_eq!(
@@ -358,7 +358,7 @@ fn an_upstream_drop_closes_the_client_with_1001() {
 #[test]
 fn a_violation_fails_the_leg_and_closes_the_other_with_its_code() {
     let (up, t) = server(tungstenite_echo);
-    let (p, rx) = start(&format!("ws://{up}/"), Trust::System);
+    let (mut p, rx) = start(&format!("ws://{up}/"), Trust::System);
     let (mut s, head) = raw_client(p.local_addr(), "");
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     let mut unmasked = Vec::new();
@@ -412,7 +412,7 @@ fn tungstenite_through_the_proxy_to_a_wss_upstream() {
             tungstenite_echo(rustls::StreamOwned::new(conn, s));
         }
     });
-    let (p, rx) = start(
+    let (mut p, rx) = start(
         &format!("wss://localhost:{}/", up.port()),
         Trust::CaFile(pem.clone()),
     );
@@ -434,4 +434,53 @@ fn tungstenite_through_the_proxy_to_a_wss_upstream() {
         .any(|e| e.conn == b && matches!(e.kind, EventKind::Tls(_))));
     assert!(events.iter().any(|e| e.conn == b
         && matches!(&e.kind, EventKind::Handshake(h) if h.request.path == "/x" && h.client_failure().is_none())));
+}
+
+/// The user injects frames on either leg (the window's composer): a text to the client, and a
+/// text to the upstream, whose echo comes back through the relay; a control frame too long is
+/// refused with the reason.
+#[test]
+fn frames_injected_on_either_leg() {
+    use wsscope::event::{Command, SendRefusal};
+    let (up, t) = server(tungstenite_echo);
+    let (mut p, rx) = start(&format!("ws://{up}/"), Trust::System);
+    let (mut s, head) = raw_client(p.local_addr(), "");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    // Both legs are registered once the relay runs.
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut events = Vec::new();
+    while !events
+        .iter()
+        .any(|e: &Event| matches!(e.kind, EventKind::Relay { .. }) && e.conn == 1)
+    {
+        events.extend(rx.recv_deadline(end).expect("relay event"));
+    }
+    let (a, b) = (1, 2);
+    assert!(p.command(Command::Text(a, "to the client".into())));
+    assert_eq!(read_frame(&mut s), (0x1, b"to the client".to_vec()));
+    assert!(p.command(Command::Text(b, "to the upstream".into())));
+    assert_eq!(
+        read_frame(&mut s),
+        (0x1, b"to the upstream".to_vec()),
+        "its echo, relayed"
+    );
+    assert!(p.command(Command::Ping(a, vec![0; 126])));
+    s.write_all(&masked(OpCode::Close, true, &[0x03, 0xe8], [5, 6, 7, 8]))
+        .expect("close");
+    assert_eq!(read_frame(&mut s).0, 0x8);
+    events.extend(until_closed(&rx, 2));
+    t.join().expect("upstream");
+    p.stop();
+    let sent_up = frames(&events, b, Direction::ClientToServer);
+    assert_eq!(sent_up[0].1, OpCode::Text);
+    assert!(sent_up[0].3.is_some(), "masked toward the server");
+    assert!(events.iter().any(|e| e.conn == a
+        && matches!(
+            e.kind,
+            EventKind::Error(ErrorKind::NotSent(SendRefusal::ControlTooLong(126)))
+        )));
+    assert!(
+        !p.command(Command::Text(a, "gone".into())),
+        "the legs are closed"
+    );
 }

@@ -391,3 +391,71 @@ fn a_client_and_the_server_under_one_supervisor() {
     });
     assert_eq!(client_close, Some((Some(1001), true)));
 }
+
+/// A proxy under the same supervisor, in front of its own server: a tungstenite client through
+/// it gives three connections on one time line (the client's leg, the upstream leg, the
+/// server's own), and a frame injected on the client's leg reaches the client.
+#[test]
+fn a_proxy_in_front_of_the_server_under_one_supervisor() {
+    use wsscope::client::WsUrl;
+    use wsscope::event::{Command, Endpoint};
+    use wsscope::proxy::ProxyConfig;
+    let mut sup = Supervisor::new(None);
+    let addr = sup.start(config(0)).expect("start");
+    let upstream = WsUrl::parse(&format!("ws://{addr}/")).expect("url");
+    let front = sup
+        .proxy(ProxyConfig::new(
+            "127.0.0.1:0".parse().expect("addr"),
+            upstream,
+        ))
+        .expect("proxy");
+    let (mut ws, _) = tungstenite::connect(format!("ws://{front}/via")).expect("connect");
+    let mut seen = Vec::new();
+    drain_until(&mut sup, &mut seen, "three handshakes", |s| {
+        s.iter()
+            .filter(|e| matches!(&e.kind, EventKind::Handshake(h) if h.accepted()))
+            .count()
+            == 3
+    });
+    let leg = seen
+        .iter()
+        .find_map(|e| match e.kind {
+            EventKind::Opened {
+                endpoint: Endpoint::ProxyToClient,
+                ..
+            } => Some(e.conn),
+            _ => None,
+        })
+        .expect("client leg");
+    // The relay registers its legs right after the handshakes.
+    drain_until(&mut sup, &mut seen, "the relay", |s| {
+        s.iter()
+            .filter(|e| matches!(e.kind, EventKind::Relay { .. }))
+            .count()
+            == 2
+    });
+    assert!(sup.command(Command::Text(leg, "injected".into())));
+    assert_eq!(
+        ws.read().expect("read").into_text().expect("text").as_str(),
+        "injected"
+    );
+    ws.send(M::text("round trip")).expect("send");
+    assert_eq!(
+        ws.read().expect("echo").into_text().expect("text").as_str(),
+        "round trip"
+    );
+    sup.stop(Duration::from_secs(2));
+    let deadline = Instant::now() + WAIT;
+    while !sup
+        .drain(Duration::from_millis(20), |b| seen.extend(b))
+        .finished
+    {
+        let _ = ws.read();
+        assert!(Instant::now() < deadline, "never finished");
+    }
+    let closed = seen
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Closed { .. }))
+        .count();
+    assert_eq!(closed, 3, "every connection ended");
+}

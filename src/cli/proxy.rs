@@ -74,7 +74,7 @@ pub fn run(
             let _ = writeln!(out, "{line}");
         }
     };
-    let mut handle = Some(handle);
+    let mut handle = handle;
     let mut stopped_at: Option<Instant> = None;
     loop {
         match rx.recv_timeout(Duration::from_millis(50)) {
@@ -88,15 +88,13 @@ pub fn run(
             Err(RecvTimeoutError::Disconnected) => break,
         }
         if stopped_at.is_none() && stop.load(Ordering::SeqCst) {
-            eprintln!(
-                "wsscope proxy: stopped listening; connections under way finish (at most 2 s)"
-            );
-            if let Some(h) = handle.take() {
-                h.stop();
-            }
+            eprintln!("wsscope proxy: closing every proxied connection with 1001 (going away)...");
+            handle.stop();
             stopped_at = Some(Instant::now());
         }
-        if stopped_at.is_some_and(|t| t.elapsed() > Duration::from_secs(2)) {
+        // Done once every connection has finished, or after its close timeout.
+        if stopped_at.is_some_and(|t| handle.active() == 0 || t.elapsed() > Duration::from_secs(6))
+        {
             break;
         }
     }

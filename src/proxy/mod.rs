@@ -16,10 +16,11 @@
 //!
 //! One thread per proxied connection; the listener refuses connections past the limit with 503.
 
+use std::collections::HashMap;
 use std::io::{self, Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream as StdStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -31,8 +32,8 @@ use crate::client::tls::{self, Trust};
 use crate::client::transport::{as_tls_error, Transport};
 use crate::client::{open_tcp, WsUrl};
 use crate::event::{
-    Clock, ClosedBy, ConnId, Direction, Endpoint, ErrorKind, Event, EventKind, HttpOutcome,
-    IoFailure, RequestLine,
+    Clock, ClosedBy, Command, ConnId, Direction, Endpoint, ErrorKind, Event, EventKind,
+    HttpOutcome, IoFailure, RequestLine, SendRefusal,
 };
 use crate::protocol::client::{build_request, fresh_key, RequestSpec};
 use crate::protocol::connection::fresh_mask_key;
@@ -109,11 +110,22 @@ impl Context {
     }
 }
 
+/// The way to one proxied connection's thread: commands for either of its legs.
+struct Route {
+    tx: Sender<Command>,
+    waker: Arc<mio::Waker>,
+}
+
+/// Proxied connections under way, by the number of each of their legs.
+type Routes = Arc<Mutex<HashMap<ConnId, Arc<Route>>>>;
+
 /// A running proxy.
 pub struct ProxyHandle {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     listener: Option<JoinHandle<()>>,
+    routes: Routes,
+    open: Arc<AtomicUsize>,
 }
 
 impl ProxyHandle {
@@ -122,9 +134,44 @@ impl ProxyHandle {
         self.addr
     }
 
-    /// Stops accepting (connections under way finish on their own threads).
-    pub fn stop(mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+    /// Injects `cmd` on the leg it names (a frame wsscope sends itself, to the client or to the
+    /// upstream); `false` when no open leg has that number.
+    pub fn command(&self, cmd: Command) -> bool {
+        let Some(id) = cmd.conn() else {
+            return false;
+        };
+        let route = self.routes.lock().ok().and_then(|r| r.get(&id).cloned());
+        match route {
+            Some(r) if r.tx.send(cmd).is_ok() => {
+                let _ = r.waker.wake();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether `conn` is a leg of a connection this proxy is relaying.
+    pub fn has(&self, conn: ConnId) -> bool {
+        self.routes.lock().is_ok_and(|r| r.contains_key(&conn))
+    }
+
+    /// Proxied connections under way.
+    pub fn active(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
+
+    /// Stops accepting and closes every relayed leg with 1001 (going away, §7.4.1); the
+    /// connections finish their closing handshakes on their own threads ([`ProxyHandle::active`]).
+    pub fn stop(&mut self) {
+        if let Ok(routes) = self.routes.lock() {
+            for (id, r) in routes.iter() {
+                let _ = r.tx.send(Command::Close(*id, 1001, String::new()));
+                let _ = r.waker.wake();
+            }
+        }
+        if self.stop.swap(true, Ordering::SeqCst) {
+            return;
+        }
         // Wake the blocking accept.
         let _ = StdStream::connect_timeout(
             &crate::server::reachable(self.addr),
@@ -148,13 +195,18 @@ pub fn start(config: ProxyConfig, ctx: Context) -> io::Result<ProxyHandle> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     let config = Arc::new(config);
+    let routes = Routes::default();
+    let open = Arc::new(AtomicUsize::new(0));
+    let (r, o) = (Arc::clone(&routes), Arc::clone(&open));
     let thread = std::thread::Builder::new()
         .name("wsscope-proxy".into())
-        .spawn(move || accept_loop(&listener, &config, &ctx, &flag))?;
+        .spawn(move || accept_loop(&listener, &config, &ctx, &flag, &r, &o))?;
     Ok(ProxyHandle {
         addr,
         stop,
         listener: Some(thread),
+        routes,
+        open,
     })
 }
 
@@ -163,8 +215,9 @@ fn accept_loop(
     config: &Arc<ProxyConfig>,
     ctx: &Context,
     stop: &AtomicBool,
+    routes: &Routes,
+    open: &Arc<AtomicUsize>,
 ) {
-    let open = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
         if stop.load(Ordering::SeqCst) {
             break;
@@ -181,11 +234,12 @@ fn accept_loop(
             continue;
         }
         open.fetch_add(1, Ordering::SeqCst);
-        let (config, ctx, count) = (Arc::clone(config), ctx.clone(), Arc::clone(&open));
+        let (config, ctx, count) = (Arc::clone(config), ctx.clone(), Arc::clone(open));
+        let routes = Arc::clone(routes);
         let spawned = std::thread::Builder::new()
             .name("wsscope-proxied".into())
             .spawn(move || {
-                proxy_one(stream, &config, &ctx);
+                proxy_one(stream, &config, &ctx, &routes);
                 count.fetch_sub(1, Ordering::SeqCst);
             });
         if spawned.is_err() {
@@ -347,12 +401,13 @@ impl Leg {
 
 const CLIENT: Token = Token(0);
 const UPSTREAM: Token = Token(1);
+const WAKE: Token = Token(2);
 
 /// Bytes read per call.
 const READ_BUF: usize = 64 * 1024;
 
 /// Proxies one client connection from its first byte to the end of both legs.
-fn proxy_one(stream: StdStream, config: &ProxyConfig, ctx: &Context) {
+fn proxy_one(stream: StdStream, config: &ProxyConfig, ctx: &Context, routes: &Routes) {
     let id_a = ctx.conn_ids.fetch_add(2, Ordering::Relaxed);
     let id_b = id_a + 1;
     let mut tap_a = Tap::new(id_a, ctx.clock, Endpoint::ProxyToClient);
@@ -423,7 +478,7 @@ fn proxy_one(stream: StdStream, config: &ProxyConfig, ctx: &Context) {
         Role::Server,
     );
     let b = Leg::new(tap_b, wire_b, Role::Client);
-    relay(a, b, early, rest, config, ctx);
+    relay(a, b, early, rest, config, ctx, routes);
 }
 
 /// Reads the client's request head (blocking, until `deadline`); returns it and any bytes after
@@ -762,9 +817,13 @@ fn relay(
     early_b: Bytes,
     config: &ProxyConfig,
     ctx: &Context,
+    routes: &Routes,
 ) {
     let mut batch = vec![a.tap.event(EventKind::Relay { peer: b.tap.id() })];
+    let (tx, commands) = crossbeam_channel::unbounded();
+    let mut waker = None;
     let poll = Poll::new().and_then(|p| {
+        waker = Some(Arc::new(mio::Waker::new(p.registry(), WAKE)?));
         p.registry().register(
             &mut a.wire.sock,
             CLIENT,
@@ -790,6 +849,13 @@ fn relay(
             return;
         }
     };
+    let ids = [a.tap.id(), b.tap.id()];
+    if let (Some(waker), Ok(mut r)) = (waker, routes.lock()) {
+        let route = Arc::new(Route { tx, waker });
+        for id in ids {
+            r.insert(id, Arc::clone(&route));
+        }
+    }
     let mut r = Relay {
         config,
         buf: vec![0; READ_BUF],
@@ -819,6 +885,13 @@ fn relay(
             b.cut(ClosedBy::Client, &mut batch);
             break;
         }
+        while let Ok(cmd) = commands.try_recv() {
+            if cmd.conn() == Some(ids[0]) {
+                r.inject(&mut a, &mut b, cmd, &mut batch);
+            } else {
+                r.inject(&mut b, &mut a, cmd, &mut batch);
+            }
+        }
         r.service(&mut a, &mut b, &mut batch);
         r.service(&mut b, &mut a, &mut batch);
         let now = Instant::now();
@@ -831,6 +904,11 @@ fn relay(
         }
         ctx.publish(std::mem::take(&mut batch));
     }
+    if let Ok(mut r) = routes.lock() {
+        for id in ids {
+            r.remove(&id);
+        }
+    }
     ctx.publish(batch);
 }
 
@@ -841,6 +919,56 @@ struct Relay<'a> {
 }
 
 impl Relay<'_> {
+    /// A frame the user injects on `leg` (wsscope's own, masked toward a server), or bytes as
+    /// they are, or the leg dropped.
+    fn inject(&mut self, leg: &mut Leg, other: &mut Leg, cmd: Command, batch: &mut Vec<Event>) {
+        let (opcode, payload) = match cmd {
+            Command::Text(_, t) => (OpCode::Text, t.into_bytes()),
+            Command::Binary(_, b) => (OpCode::Binary, b),
+            Command::Ping(_, p) => (OpCode::Ping, p),
+            Command::Pong(_, p) => (OpCode::Pong, p),
+            Command::Close(_, code, reason) => {
+                // §5.5.1: the reason fits a control frame with its 2-byte code.
+                if reason.len() > 123 {
+                    let refusal = SendRefusal::ReasonTooLong(reason.len());
+                    batch.push(leg.tap.event(EventKind::Error(ErrorKind::NotSent(refusal))));
+                    return;
+                }
+                (OpCode::Close, close_payload_bytes(code, &reason))
+            }
+            Command::Raw(_, bytes) => {
+                leg.send(bytes, batch, self.config.close_timeout);
+                return;
+            }
+            Command::Disconnect(_) => {
+                leg.cut(ClosedBy::from(leg.ours), batch);
+                self.gone(other, batch);
+                return;
+            }
+            Command::SetReplyMode(_) | Command::SetAutoPong(_) => return,
+        };
+        // §5.5: control frames carry at most 125 bytes.
+        if opcode.is_control() && payload.len() > 125 {
+            let refusal = SendRefusal::ControlTooLong(payload.len());
+            batch.push(leg.tap.event(EventKind::Error(ErrorKind::NotSent(refusal))));
+            return;
+        }
+        if leg.closes[Direction::sent_by(leg.ours).index()].is_some() {
+            // §5.5.1: nothing after our close frame.
+            let refusal = SendRefusal::Closed;
+            batch.push(leg.tap.event(EventKind::Error(ErrorKind::NotSent(refusal))));
+            return;
+        }
+        let mask = (leg.ours == Role::Client).then(fresh_mask_key);
+        let mut out = Vec::with_capacity(payload.len() + 14);
+        encode_frame(
+            FrameHeader::new(opcode, payload.len() as u64, mask),
+            &payload,
+            &mut out,
+        );
+        leg.send(out, batch, self.config.close_timeout);
+    }
+
     /// Flushes `from`, then reads it while `to` can take more.
     fn service(&mut self, from: &mut Leg, to: &mut Leg, batch: &mut Vec<Event>) {
         if from.ended {

@@ -26,6 +26,7 @@ use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 use super::{start, ServerConfig, ServerHandle, Waker};
 use crate::client::{self, ClientConfig, ClientHandle};
 use crate::event::{Clock, Command, ConnId, Event, EventKind};
+use crate::proxy::{self, ProxyConfig, ProxyHandle};
 
 /// Grace period for the closing handshakes when a [`Supervisor`] is dropped with a server running.
 const DROP_GRACE: Duration = Duration::from_secs(1);
@@ -94,6 +95,8 @@ pub struct Supervisor {
     clients: HashMap<ConnId, ClientHandle>,
     /// The clients' events: the sender each new client gets a clone of, and the receiver.
     peers: (Sender<Vec<Event>>, Receiver<Vec<Event>>),
+    /// Running proxies (their events come on the clients' channel).
+    proxies: Vec<ProxyHandle>,
 }
 
 impl Supervisor {
@@ -127,6 +130,32 @@ impl Supervisor {
             conn_ids: None,
             clients: HashMap::new(),
             peers: crossbeam_channel::unbounded(),
+            proxies: Vec::new(),
+        }
+    }
+
+    /// Starts an inspecting proxy (see [`crate::proxy`]); both legs of every connection it
+    /// relays come from [`Supervisor::drain`], and [`Supervisor::command`] injects frames on
+    /// either leg. Returns the address clients connect to.
+    pub fn proxy(&mut self, config: ProxyConfig) -> io::Result<SocketAddr> {
+        let (clock, conn_ids) = self.shared();
+        let ctx = proxy::Context {
+            clock,
+            conn_ids,
+            events: self.peers.0.clone(),
+            waker: Some(Arc::clone(&self.waker)),
+        };
+        let handle = proxy::start(config, ctx)?;
+        let addr = handle.local_addr();
+        self.proxies.push(handle);
+        Ok(addr)
+    }
+
+    /// Stops the proxy listening on `addr`: it accepts no more, and every relayed leg is
+    /// closed with 1001.
+    pub fn stop_proxy(&mut self, addr: SocketAddr) {
+        for p in self.proxies.iter_mut().filter(|p| p.local_addr() == addr) {
+            p.stop();
         }
     }
 
@@ -280,6 +309,12 @@ impl Supervisor {
             client.command(c);
             return true;
         }
+        if let Some(p) = c
+            .conn()
+            .and_then(|id| self.proxies.iter().find(|p| p.has(id)))
+        {
+            return p.command(c);
+        }
         match &self.server {
             Some(s) => {
                 s.command(c);
@@ -382,6 +417,7 @@ impl Supervisor {
     /// No server is running, starting or stopping, and every channel is drained and closed.
     pub fn finished(&self) -> bool {
         self.clients.values().all(ClientHandle::finished)
+            && self.proxies.iter().all(|p| p.active() == 0)
             && self.peers.1.is_empty()
             && self.server.is_none()
             && self.restart.is_none()
@@ -413,6 +449,9 @@ impl Supervisor {
         for (id, c) in &self.clients {
             // §7.4.1: 1001, an endpoint going away (the client's own close timeout bounds it).
             c.command(Command::Close(*id, 1001, String::new()));
+        }
+        for p in &mut self.proxies {
+            p.stop();
         }
         let server = self.server.take();
         let restart = self.restart.take();
