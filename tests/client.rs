@@ -691,3 +691,40 @@ fn the_cli_says_what_is_wrong() {
     assert_eq!(code, Some(2));
     assert!(text.contains("--header"), "{text}");
 }
+
+/// Interactive mode, as websocat and wscat: each stdin line a text, `/ping`, `/hex`, `/close`;
+/// the echo, the pong and the close are in the trace, and the end of input ends the session.
+#[test]
+fn the_cli_interactive_from_stdin() {
+    let (addr, t) = server(1, tungstenite_echo);
+    let mut child = Process::new(env!("CARGO_BIN_EXE_wsscope"))
+        .args(["connect", &format!("ws://{addr}/"), "--lang", "en"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("wsscope connect");
+    {
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(b"hello there\n/ping yo\n/hex 01 02\n/nope\n/close 1000 bye\n")
+            .expect("write");
+        // Dropped: the end of input.
+    }
+    let out = child.wait_with_output().expect("wait");
+    t.join().expect("server");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("S->C message text 11 bytes in 1 frame(s) \"hello there\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("S->C frame pong"), "{stdout}");
+    assert!(
+        stdout.contains("S->C message binary 2 bytes in 1 frame(s) 01 02"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("closed by client: 1000"), "{stdout}");
+    assert!(stderr.contains("unknown command /nope"), "{stderr}");
+}
