@@ -497,7 +497,10 @@ mod tests {
 
     #[test]
     fn headers_parse_one_per_line_and_name_the_bad_line() {
-        let ok = parse_headers(Lang::En, "Authorization: Bearer x\n\n X-A :  1 \r\nX-Empty:");
+        let ok = parse_headers(
+            Lang::En,
+            "Authorization: Bearer x\n\n X-A :  1 \r\nX-Empty:",
+        );
         assert_eq!(
             ok,
             Ok(vec![
@@ -555,7 +558,9 @@ mod tests {
             origin: " http://localhost ".into(),
             ..ConnectPanel::default()
         };
-        let c = p.config(Lang::En).unwrap_or_else(|_| panic!("valid form refused"));
+        let c = p
+            .config(Lang::En)
+            .unwrap_or_else(|_| panic!("valid form refused"));
         assert_eq!(c.url.resource, "/chat?x=1");
         assert_eq!(c.origin.as_deref(), Some("http://localhost"));
         assert_eq!(c.protocols, vec!["chat".to_string()]);

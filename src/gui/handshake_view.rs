@@ -7,8 +7,8 @@ use egui::text::{LayoutJob, TextFormat};
 
 use super::i18n::{self, fill, Lang};
 use super::style;
-use crate::explain::AcceptExplanation;
 use crate::event::{TlsInfo, TlsTrust};
+use crate::explain::AcceptExplanation;
 use crate::protocol::handshake::{Found, Handshake, Outcome};
 use crate::protocol::AcceptDerivation;
 
