@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use eframe::egui;
+use eframe::egui::{self, RichText};
 
 use super::i18n::{self, fill, Lang};
 use super::live::conn_text;
@@ -399,17 +399,15 @@ impl ConnectPanel {
             .show(ui, |ui| {
                 for a in self.attempts.iter().rev() {
                     ui.add_space(4.0);
-                    ui.horizontal(|ui| {
-                        ui.strong(format!("#{}", a.id));
-                        ui.monospace(&a.url);
-                    });
+                    ui.label(RichText::new(&a.url).monospace().strong());
                     match standing(cx.capture, a) {
                         Standing::Connecting => {
-                            ui.label(t.attempt_connecting);
+                            ui.label(format!("#{} {}", a.id, t.attempt_connecting));
                         }
                         Standing::Failed(e) => {
                             let why = i18n::error_text(lang, e);
-                            ui.colored_label(style::BAD, fill(t.attempt_not_connected, &[&why]));
+                            let text = fill(t.attempt_not_connected, &[&why]);
+                            ui.colored_label(style::BAD, format!("#{} {text}", a.id));
                         }
                         Standing::Conn(c) => {
                             ui.horizontal(|ui| {
@@ -420,6 +418,17 @@ impl ConnectPanel {
                             });
                             for line in conn_problems(lang, cx.capture, c) {
                                 ui.colored_label(style::BAD, line);
+                            }
+                            let untrusted = cx.capture.notices.iter().any(|n| {
+                                n.conn == c.id
+                                    && matches!(&n.what,
+                                        NoticeKind::Error(ErrorKind::Tls(why))
+                                            if why.contains("certificate"))
+                            });
+                            if untrusted {
+                                // The error's hint names the command line's flags; here
+                                // they are the trust choices above.
+                                ui.label(t.tls_window_hint);
                             }
                         }
                     }

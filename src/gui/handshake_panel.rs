@@ -38,13 +38,14 @@ impl HandshakePanel {
             .show(ui, |ui| match conn {
                 Some(c) => {
                     ui.heading(fill(t.connection_n, &[&c.id]));
-                    if let Some(info) = &c.tls {
+                    let tls = c.tls.as_deref();
+                    if let (Some(info), None) = (tls, &c.handshake) {
+                        // TLS came up, the server has not answered (yet).
                         handshake_view::tls(ui, lang, info);
-                        ui.separator();
                     }
                     if let Some(hs) = &c.handshake {
                         let ours_client = c.endpoint == Some(Endpoint::Client);
-                        handshake_view::show(ui, lang, hs, ours_client);
+                        handshake_view::show(ui, lang, hs, ours_client, tls);
                         // A refusal a client saw: its body is the server's explanation.
                         if !hs.accepted() && !hs.response.client_checks.is_empty() {
                             ui.add_space(6.0);

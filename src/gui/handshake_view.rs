@@ -33,10 +33,16 @@ pub fn raw_http(ui: &mut egui::Ui, bytes: &[u8]) {
     ui.label(job);
 }
 
-/// The accept derivation, each step with its value.
+/// The accept derivation, each step with its value, then the classic mistakes.
 pub fn derivation(ui: &mut egui::Ui, lang: Lang, d: &AcceptDerivation) {
-    let t = lang.t();
     let e = AcceptExplanation::new(d, lang);
+    derivation_steps(ui, lang, &e);
+    mistakes(ui, lang, &e);
+}
+
+/// The derivation's steps.
+fn derivation_steps(ui: &mut egui::Ui, lang: Lang, e: &AcceptExplanation) {
+    let t = lang.t();
     egui::Grid::new("derivation")
         .num_columns(2)
         .spacing([12.0, 6.0])
@@ -78,6 +84,11 @@ pub fn derivation(ui: &mut egui::Ui, lang: Lang, d: &AcceptDerivation) {
                 ui.end_row();
             }
         });
+}
+
+/// The two classic mistakes, with this key's wrong values.
+fn mistakes(ui: &mut egui::Ui, lang: Lang, e: &AcceptExplanation) {
+    let t = lang.t();
     ui.add_space(6.0);
     ui.label(RichText::new(t.mistakes).strong());
     for m in &e.mistakes {
@@ -86,18 +97,21 @@ pub fn derivation(ui: &mut egui::Ui, lang: Lang, d: &AcceptDerivation) {
 }
 
 /// The whole handshake view for one connection; `ours_client` when wsscope's client sent the
-/// request (the §4.1 view of it: what we sent, what came back, what a client checks).
-pub fn show(ui: &mut egui::Ui, lang: Lang, hs: &Handshake, ours_client: bool) {
+/// request (the §4.1 view of it: what we sent, what came back, what a client checks), `tls`
+/// the session it went through on wss://.
+pub fn show(
+    ui: &mut egui::Ui,
+    lang: Lang,
+    hs: &Handshake,
+    ours_client: bool,
+    tls_info: Option<&TlsInfo>,
+) {
     let t = lang.t();
     ui.horizontal_wrapped(|ui| {
         if ours_client {
             ui.label(t.hs_client_intro1);
             ui.hyperlink_to("§4.1", SECTION_4_1);
             ui.label(t.hs_client_intro2);
-            ui.hyperlink_to("§4.1", SECTION_4_1);
-            if !t.hs_client_intro3.is_empty() {
-                ui.label(t.hs_client_intro3);
-            }
         } else {
             ui.label(t.hs_intro1);
             ui.hyperlink_to(
@@ -111,6 +125,10 @@ pub fn show(ui: &mut egui::Ui, lang: Lang, hs: &Handshake, ours_client: bool) {
             );
         }
     });
+    if let Some(info) = tls_info {
+        ui.add_space(4.0);
+        tls(ui, lang, info);
+    }
     ui.add_space(6.0);
     let (request_n, response_n) = if ours_client {
         (t.request_sent_n, t.response_received_n)
@@ -162,8 +180,10 @@ pub fn show(ui: &mut egui::Ui, lang: Lang, hs: &Handshake, ours_client: bool) {
         } else {
             t.accept_derivation
         });
-        derivation(ui, lang, d);
-        // The other end's value against ours: what §4.1 item 4 decides on.
+        let e = AcceptExplanation::new(d, lang);
+        derivation_steps(ui, lang, &e);
+        // The other end's value against ours, right under our result: what §4.1 item 4
+        // decides on.
         if let Some(a) = &hs.response.accept_check {
             ui.add_space(4.0);
             match (&a.sent, a.matches) {
@@ -172,6 +192,7 @@ pub fn show(ui: &mut egui::Ui, lang: Lang, hs: &Handshake, ours_client: bool) {
                 (None, _) => ui.colored_label(style::BAD, t.accept_sent_missing),
             };
         }
+        mistakes(ui, lang, &e);
     }
 }
 
@@ -231,29 +252,32 @@ fn response_checks(ui: &mut egui::Ui, lang: Lang, hs: &Handshake) {
 /// What a wss:// connection's TLS session agreed on, and what that means for the byte counts.
 pub fn tls(ui: &mut egui::Ui, lang: Lang, info: &TlsInfo) {
     let t = lang.t();
-    ui.strong(t.tls_title);
     let trust = match &info.trust {
         TlsTrust::SystemRoots => t.trust_system.to_string(),
         TlsTrust::CaFile(path) => fill(t.tls_trust_ca_file, &[path]),
         TlsTrust::Insecure => t.tls_trust_insecure.to_string(),
     };
+    ui.strong(t.tls_title);
+    let rows: [(&str, String); 6] = [
+        (t.tls_version, info.version.clone()),
+        (t.tls_cipher, info.cipher_suite.clone()),
+        (t.tls_server_name, info.server_name.clone()),
+        (t.tls_certificates, info.certificates.to_string()),
+        (t.tls_alpn, info.alpn.clone().unwrap_or_else(|| "-".into())),
+        (t.tls_trusted_by, trust),
+    ];
+    // Three rows of two pairs: the session at a glance, above the handshake it carried.
     egui::Grid::new("tls")
-        .num_columns(2)
-        .spacing([12.0, 4.0])
+        .num_columns(4)
+        .spacing([12.0, 2.0])
         .show(ui, |ui| {
-            let rows: [(&str, String); 6] = [
-                (t.tls_version, info.version.clone()),
-                (t.tls_cipher, info.cipher_suite.clone()),
-                (t.tls_server_name, info.server_name.clone()),
-                (t.tls_certificates, info.certificates.to_string()),
-                (t.tls_alpn, info.alpn.clone().unwrap_or_else(|| "-".into())),
-                (t.tls_trusted_by, trust),
-            ];
-            for (name, value) in rows {
-                ui.label(name);
-                ui.monospace(value);
+            for pair in rows.chunks(2) {
+                for (name, value) in pair {
+                    ui.label(RichText::new(*name).weak());
+                    ui.monospace(value);
+                }
                 ui.end_row();
             }
         });
-    ui.label(RichText::new(t.tls_note).small());
+    ui.colored_label(style::KEY, t.tls_note);
 }

@@ -534,6 +534,7 @@ fn conn_parts(lang: Lang, c: &crate::capture::ConnRecord) -> (String, Option<Str
         }
         _ => (None, c.client.map_or("?".to_string(), |p| p.to_string())),
     };
+    let tls = if c.tls.is_some() { " · TLS" } else { "" };
     let path = c.path().unwrap_or("-");
     let proto = c
         .subprotocol()
@@ -554,6 +555,6 @@ fn conn_parts(lang: Lang, c: &crate::capture::ConnRecord) -> (String, Option<Str
     (
         format!("#{} ", c.id),
         tag,
-        format!("{peer}\n{path}{proto} — {state}\n{counts}{http}"),
+        format!("{peer}{tls}\n{path}{proto} — {state}\n{counts}{http}"),
     )
 }

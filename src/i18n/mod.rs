@@ -325,11 +325,11 @@ strings! {
     attempt_not_connected: "not connected: {0}", "未能连接：{0}";
     attempt_refused: "the server answered {0}: no WebSocket", "服务器回答 {0}：没有建立 WebSocket";
     client_to: "client → {0}", "客户端 → {0}";
+    tls_window_hint: "In this tab: trust \"a CA file (PEM)\" holding the server's certificate, or \"any certificate\" for a local test.", "在本页：选“CA 文件（PEM）”并填写包含服务器证书的文件，或在本地测试时选“任何证书”。";
 
     // Handshake tab, a connection wsscope's client opened.
-    hs_client_intro1: "wsscope's client sent this request (", "wsscope 的客户端发出了这个请求（";
-    hs_client_intro2: "); before it uses the connection, a client checks the server's answer by the rules of", "）；在使用连接之前，客户端要按";
-    hs_client_intro3: "", "中的规则检查服务器的回答";
+    hs_client_intro1: "The opening handshake seen from wsscope's client: it sent this request, and before it uses the connection it checks the server's answer by the rules of", "从 wsscope 客户端这一端看起始握手：它发出这个请求，并在使用连接之前按";
+    hs_client_intro2: "(the checks are below the answer).", "的规则检查服务器的回答（检查结果在回答下面）。";
     request_sent_n: "Request ({0} bytes, exactly as sent)", "请求（{0} 字节，与发出的完全一致）";
     response_received_n: "Response {0} ({1} bytes, exactly as received)", "响应 {0}（{1} 字节，与收到的完全一致）";
     client_checklist: "The server's answer, as a client checks it (RFC 6455 §4.1)", "客户端对服务器回答的检查（RFC 6455 §4.1）";
