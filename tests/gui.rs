@@ -988,6 +988,7 @@ fn the_export_menu_writes_what_the_window_holds() {
 
 /// A tungstenite server for one connection: it agrees to `chat` when offered, echoes every data
 /// message, and returns what it received (text, or binary as `bin:` and hex).
+#[allow(clippy::result_large_err)] // tungstenite's callback type, not ours
 fn tungstenite_echo() -> (std::net::SocketAddr, std::thread::JoinHandle<Vec<String>>) {
     use tungstenite::handshake::server::{Request, Response};
     let listener =
@@ -1328,6 +1329,169 @@ fn a_wrong_accept_is_failed_and_the_handshake_view_says_why() {
     h.run_steps(2);
     assert!(
         h.query_all_by_label_contains("客户端让连接失败（§4.1 第 4 条")
+            .count()
+            > 0
+    );
+}
+
+/// wss:// to a rustls server whose self-signed certificate (made here with rcgen) the Connect
+/// tab trusts as a CA file: the Handshake view shows the TLS session and says the byte counts
+/// are inside the TLS records; the echo comes back decrypted.
+#[test]
+fn a_wss_connection_shows_its_tls_session() {
+    use std::sync::Arc;
+    let params =
+        rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap_or_else(|e| panic!("{e}"));
+    let key_pair = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
+    let cert = params
+        .self_signed(&key_pair)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pem = std::env::temp_dir().join(format!("wsscope-gui-ca-{}.pem", std::process::id()));
+    std::fs::write(&pem, cert.pem()).unwrap_or_else(|e| panic!("{e}"));
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(
+        key_pair.serialize_der(),
+    ));
+    let tls = Arc::new(
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], key)
+        .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+    let port = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .port();
+    let server = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap_or_else(|e| panic!("{e}"));
+        s.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let conn = rustls::ServerConnection::new(tls).unwrap_or_else(|e| panic!("{e}"));
+        let mut ws = tungstenite::accept(rustls::StreamOwned::new(conn, s))
+            .unwrap_or_else(|e| panic!("handshake: {e}"));
+        while let Ok(msg) = ws.read() {
+            if msg.is_text() && ws.send(msg).is_err() {
+                break;
+            }
+        }
+    });
+    let mut h = offline();
+    h.run();
+    h.get_by_label("Connect").click();
+    h.run_steps(2);
+    set_field(&mut h, "URL", &format!("wss://localhost:{port}/"));
+    h.get_by_label("a CA file (PEM)").click();
+    h.run_steps(2);
+    set_field(&mut h, "wss:// trusts", &pem.display().to_string());
+    click_connect(&mut h, "Connect");
+    step_until(&mut h, "the wss:// connection open", |h| {
+        client_conn(h).is_some_and(|(_, s)| s == wsscope::capture::ConnState::Open)
+    });
+    let (id, _) = client_conn(&h).unwrap_or_else(|| panic!("no client connection"));
+    h.get_by_label("Live").click();
+    h.run_steps(2);
+    assert!(
+        h.query_all_by_label_contains(&format!("#{id} client → 127.0.0.1:{port} · TLS"))
+            .count()
+            > 0
+    );
+    set_field(&mut h, "Send:", "inside TLS");
+    h.get_by_role_and_label(egui::accesskit::Role::Button, "text")
+        .click();
+    step_until(&mut h, "the echo captured", |h| {
+        let c = h.state().capture();
+        let echoed = c.frames_from(0).any(|(_, f)| {
+            f.direction == wsscope::event::Direction::ServerToClient
+                && c.payload_prefix(f, 16).as_ref() == b"inside TLS"
+        });
+        echoed
+    });
+    h.get_by_label("Handshake").click();
+    h.run_steps(3);
+    assert!(h.query_all_by_label("TLS (wss://)").count() > 0);
+    assert!(h.query_all_by_label_contains("TLSv1.").count() > 0);
+    assert!(
+        h.query_all_by_label(&format!("the CA file {}", pem.display()))
+            .count()
+            > 0
+    );
+    assert!(
+        h.query_all_by_label_contains("are the decrypted bytes inside those records")
+            .count()
+            > 0
+    );
+    h.get_by_label("Connect").click();
+    h.run_steps(2);
+    h.get_by_label("Disconnect").click();
+    step_until(&mut h, "closed", |h| {
+        client_conn(h).is_some_and(|(_, s)| s == wsscope::capture::ConnState::Closed)
+    });
+    server.join().unwrap_or_else(|_| panic!("server panicked"));
+    let _ = std::fs::remove_file(&pem);
+}
+
+/// A server that refuses the upgrade: the Connect tab says so with the status, and the
+/// Handshake view shows §4.1 item 1 failed and the answer's body.
+#[test]
+fn a_refusal_shows_its_status_and_body() {
+    use std::io::{Read as _, Write as _};
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap_or_else(|e| panic!("{e}"));
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+        let body = "members only: log in first\n";
+        let _ = s.write_all(
+            format!(
+                "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+    });
+    let mut h = offline();
+    h.run();
+    h.get_by_label("Connect").click();
+    h.run_steps(2);
+    set_field(&mut h, "URL", &format!("ws://{addr}/private"));
+    click_connect(&mut h, "Connect");
+    step_until(&mut h, "the refusal closed", |h| {
+        client_conn(h).is_some_and(|(_, s)| s == wsscope::capture::ConnState::Closed)
+    });
+    server.join().unwrap_or_else(|_| panic!("server panicked"));
+    h.run_steps(2);
+    assert!(
+        h.query_all_by_label("the server answered 403: no WebSocket")
+            .count()
+            > 0
+    );
+    h.get_by_label("Handshake").click();
+    h.run_steps(3);
+    assert_eq!(h.query_all_by_label("FAIL").count(), 1);
+    assert!(h.query_all_by_label("403").count() > 0);
+    assert!(
+        h.query_all_by_label_contains("The server answered 403, not 101")
+            .count()
+            > 0
+    );
+    assert!(
+        h.query_all_by_label_contains("members only: log in first")
             .count()
             > 0
     );

@@ -348,17 +348,19 @@ impl ConnectPanel {
                 )
                 .labelled_by(l.id);
                 ui.end_row();
-                ui.label(t.connect_trust);
+                let l = ui.label(t.connect_trust);
                 ui.vertical(|ui| {
                     ui.horizontal_wrapped(|ui| {
                         ui.radio_value(trust, TrustChoice::System, t.trust_system);
                         ui.radio_value(trust, TrustChoice::CaFile, t.trust_ca);
                         if *trust == TrustChoice::CaFile {
-                            let r = ui.add(
-                                egui::TextEdit::singleline(ca_file)
-                                    .hint_text(t.connect_ca_hint)
-                                    .desired_width(220.0),
-                            );
+                            let r = ui
+                                .add(
+                                    egui::TextEdit::singleline(ca_file)
+                                        .hint_text(t.connect_ca_hint)
+                                        .desired_width(220.0),
+                                )
+                                .labelled_by(l.id);
                             if r.changed() {
                                 errors.ca = None;
                             }
