@@ -985,3 +985,514 @@ fn the_export_menu_writes_what_the_window_holds() {
     drop(c);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A tungstenite server for one connection: it agrees to `chat` when offered, echoes every data
+/// message, and returns what it received (text, or binary as `bin:` and hex).
+#[allow(clippy::result_large_err)] // tungstenite's callback type, not ours
+fn tungstenite_echo() -> (std::net::SocketAddr, std::thread::JoinHandle<Vec<String>>) {
+    use tungstenite::handshake::server::{Request, Response};
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("addr: {e}"));
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap_or_else(|e| panic!("accept: {e}"));
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut ws = tungstenite::accept_hdr(stream, |req: &Request, mut resp: Response| {
+            let offered = req
+                .headers()
+                .get("Sec-WebSocket-Protocol")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if offered.split(',').any(|p| p.trim() == "chat") {
+                resp.headers_mut().insert(
+                    "Sec-WebSocket-Protocol",
+                    tungstenite::http::HeaderValue::from_static("chat"),
+                );
+            }
+            Ok(resp)
+        })
+        .unwrap_or_else(|e| panic!("handshake: {e}"));
+        let mut got = Vec::new();
+        while let Ok(msg) = ws.read() {
+            match &msg {
+                tungstenite::Message::Text(t) => got.push(t.to_string()),
+                tungstenite::Message::Binary(b) => got.push(format!("bin:{b:02x?}")),
+                _ => continue,
+            }
+            if ws.send(msg).is_err() {
+                break;
+            }
+        }
+        got
+    });
+    (addr, server)
+}
+
+/// Replaces the text of the field labelled `label` with `text`.
+fn set_field(h: &mut Harness<'static, WsscopeApp>, label: &str, text: &str) {
+    h.get_by_label(label).focus();
+    h.run_steps(1);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.key_press(egui::Key::Delete);
+    h.get_by_label(label).type_text(text);
+    h.run_steps(2);
+}
+
+/// The Connect tab's Connect button (the tab itself has the same name, and comes first).
+fn click_connect(h: &mut Harness<'static, WsscopeApp>, label: &str) {
+    h.get_all_by_label(label)
+        .last()
+        .unwrap_or_else(|| panic!("no {label} button"))
+        .click();
+    h.run_steps(2);
+}
+
+fn client_conn(h: &Harness<'static, WsscopeApp>) -> Option<(u64, wsscope::capture::ConnState)> {
+    let c = h.state().capture();
+    let found = c
+        .connections
+        .iter()
+        .find(|c| c.endpoint == Some(wsscope::event::Endpoint::Client))
+        .map(|c| (c.id, c.state));
+    found
+}
+
+/// The Connect tab opens a client connection to a tungstenite server; it is in the Live list
+/// tagged as a client; the composer and the frame builder send on it (masked, as a client must)
+/// and the server's echoes come back; the handshake view judges the answer by §4.1.
+#[test]
+fn the_connect_tab_opens_a_client_that_the_composer_and_builder_send_on() {
+    let (server_addr, server) = tungstenite_echo();
+    let mut h = offline();
+    h.run();
+    h.get_by_label("Connect").click();
+    h.run_steps(2);
+    set_field(&mut h, "URL", &format!("ws://{server_addr}/chat"));
+    set_field(
+        &mut h,
+        "extra headers (one Name: value per line)",
+        "X-Test: 1",
+    );
+    click_connect(&mut h, "Connect");
+    step_until(&mut h, "the client connection open", |h| {
+        client_conn(h).is_some_and(|(_, s)| s == wsscope::capture::ConnState::Open)
+    });
+    let (id, _) = client_conn(&h).unwrap_or_else(|| panic!("no client connection"));
+    h.run_steps(2);
+    assert!(
+        h.query_all_by_label_contains(&format!("#{id} ")).count() > 0,
+        "the Connect tab lists #{id}"
+    );
+    // The Live list shows it with its tag and the server it went to.
+    h.get_by_label("Live").click();
+    h.run_steps(2);
+    let tag = format!("#{id} client → {server_addr}");
+    assert!(h.query_all_by_label_contains(&tag).count() > 0, "{tag}");
+    assert!(h.query_all_by_label_contains("/chat [chat]").count() > 0);
+    // Connecting selected it: the composer sends to it at once.
+    set_field(&mut h, "Send:", "hello 你好 from the window");
+    h.get_by_role_and_label(egui::accesskit::Role::Button, "text")
+        .click();
+    step_until(&mut h, "the echo captured", |h| {
+        let c = h.state().capture();
+        let echoed = c.frames_from(0).any(|(_, f)| {
+            f.conn == id
+                && f.direction == wsscope::event::Direction::ServerToClient
+                && c.payload_prefix(f, 64).as_ref() == "hello 你好 from the window".as_bytes()
+        });
+        echoed
+    });
+    {
+        let c = h.state().capture();
+        let sent: Vec<_> = c
+            .frames_from(0)
+            .filter(|(_, f)| {
+                f.conn == id && f.direction == wsscope::event::Direction::ClientToServer
+            })
+            .map(|(_, f)| f.header.masked)
+            .collect();
+        assert_eq!(sent, vec![true], "one masked frame sent");
+    }
+    h.run_steps(3);
+    assert!(
+        h.query_all_by_label("\"hello 你好 from the window\"")
+            .count()
+            >= 2,
+        "the text and its echo in the table"
+    );
+    // The frame builder's default is the RFC's masked "Hello", for a server: sent raw.
+    h.get_by_label("Build a frame").click();
+    h.run_steps(2);
+    h.get_by_label("send raw to the selected connection")
+        .click();
+    step_until(&mut h, "the raw frame echoed", |h| {
+        let c = h.state().capture();
+        let echoed = c.frames_from(0).any(|(_, f)| {
+            f.conn == id
+                && f.direction == wsscope::event::Direction::ServerToClient
+                && c.payload_prefix(f, 8).as_ref() == b"Hello"
+        });
+        echoed
+    });
+    // The handshake view: what we sent, and the server's answer by §4.1.
+    h.get_by_label("Handshake").click();
+    h.run_steps(3);
+    assert!(
+        h.query_all_by_label("The server's answer, as a client checks it (RFC 6455 §4.1)")
+            .count()
+            > 0
+    );
+    assert!(
+        h.query_all_by_label("Sec-WebSocket-Accept is base64(SHA-1(our key + GUID))")
+            .count()
+            > 0
+    );
+    assert!(h.query_all_by_label("§4.1 item 6").count() > 0);
+    assert!(h.query_all_by_label_contains("X-Test: 1").count() > 0);
+    assert!(
+        h.query_all_by_label_contains("— the derivation of our key, as §4.1 item 4 requires")
+            .count()
+            > 0
+    );
+    assert_eq!(h.query_all_by_label("FAIL").count(), 0);
+    // Disconnect: the closing handshake, 1000, both ways.
+    h.get_by_label("Connect").click();
+    h.run_steps(2);
+    h.get_by_label("Disconnect").click();
+    step_until(&mut h, "the client connection closed", |h| {
+        client_conn(h).is_some_and(|(_, s)| s == wsscope::capture::ConnState::Closed)
+    });
+    let got = server.join().unwrap_or_else(|_| panic!("server panicked"));
+    assert_eq!(
+        got,
+        vec![
+            "hello 你好 from the window".to_string(),
+            "Hello".to_string()
+        ]
+    );
+    let c = h.state().capture();
+    let close = c
+        .connection(id)
+        .and_then(|c| c.close.clone())
+        .unwrap_or_else(|| panic!("no close"));
+    assert_eq!(close.code.map(|c| c.code()), Some(1000));
+    assert!(close.clean);
+}
+
+/// A URL that does not parse and a header without a colon are named next to their fields, in
+/// the window's language, and nothing is started.
+#[test]
+fn a_bad_url_or_header_is_shown_next_to_the_field_and_starts_nothing() {
+    let mut h = offline();
+    h.run();
+    h.get_by_label("Connect").click();
+    h.run_steps(2);
+    set_field(&mut h, "URL", "http://127.0.0.1:8765/");
+    set_field(
+        &mut h,
+        "extra headers (one Name: value per line)",
+        "X-Ok: 1\nno colon",
+    );
+    click_connect(&mut h, "Connect");
+    assert!(
+        h.query_all_by_label("the scheme must be ws:// or wss:// (§3), not http://")
+            .count()
+            > 0
+    );
+    assert!(
+        h.query_all_by_label("line 2: a header is Name: value, and this line has no colon")
+            .count()
+            > 0
+    );
+    set_field(&mut h, "URL", "ws://");
+    click_connect(&mut h, "Connect");
+    assert!(h.query_all_by_label_contains("not a URL: ").count() > 0);
+    h.get_by_label("中文").click();
+    h.run_steps(2);
+    set_field(&mut h, "URL", "ws://127.0.0.1:8765/#top");
+    click_connect(&mut h, "连接");
+    assert!(
+        h.query_all_by_label("WebSocket URI 不能带 # 片段（§3）")
+            .count()
+            > 0
+    );
+    assert!(
+        h.query_all_by_label("第 2 行：头字段的格式是 Name: value，这一行没有冒号")
+            .count()
+            > 0
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    h.run_steps(2);
+    assert!(h.state().capture().connections.is_empty());
+    assert!(h.state().capture().notices.is_empty());
+    assert_eq!(h.query_all_by_label("从这里打开的连接").count(), 0);
+}
+
+/// Nothing listening: the failure comes on connection 0 (no connection existed) and the Connect
+/// tab says it for this attempt, as the status bar does, in both languages.
+#[test]
+fn a_server_that_cannot_be_reached_is_reported_in_the_connect_tab() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut h = offline();
+    h.run();
+    h.get_by_label("Connect").click();
+    h.run_steps(2);
+    set_field(&mut h, "URL", &format!("ws://127.0.0.1:{port}/"));
+    click_connect(&mut h, "Connect");
+    let expected = format!("not connected: cannot connect to 127.0.0.1:{port}: ");
+    step_until(&mut h, "the failure shown", |h| {
+        h.query_all_by_label_contains(&expected).count() > 0
+    });
+    assert!(
+        h.query_all_by_label_contains("#0 error: cannot connect to")
+            .count()
+            > 0,
+        "the status bar"
+    );
+    h.get_by_label("中文").click();
+    h.run_steps(2);
+    assert!(
+        h.query_all_by_label_contains(&format!("未能连接：无法连接到 127.0.0.1:{port}"))
+            .count()
+            > 0
+    );
+    assert!(h.state().capture().connections.is_empty());
+}
+
+/// A server whose 101 carries a wrong Sec-WebSocket-Accept: the handshake view shows the §4.1
+/// item 4 failure, says the client failed the connection and why, and the connection is
+/// closed with no frame sent.
+#[test]
+fn a_wrong_accept_is_failed_and_the_handshake_view_says_why() {
+    use std::io::{Read as _, Write as _};
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap_or_else(|e| panic!("{e}"));
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+        // The RFC's example accept, whatever key came: wrong for a fresh key.
+        let _ = s.write_all(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+        );
+        // The client closes TCP without a frame.
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+        assert!(rest.is_empty(), "the client sent {rest:?}");
+    });
+    let mut h = offline();
+    h.run();
+    h.get_by_label("Connect").click();
+    h.run_steps(2);
+    set_field(&mut h, "URL", &format!("ws://{addr}/"));
+    click_connect(&mut h, "Connect");
+    step_until(&mut h, "the client connection closed", |h| {
+        client_conn(h).is_some_and(|(_, s)| s == wsscope::capture::ConnState::Closed)
+    });
+    server.join().unwrap_or_else(|_| panic!("server panicked"));
+    h.run_steps(2);
+    let failed = "The client failed the connection (§4.1 item 4: Sec-WebSocket-Accept is \
+                  base64(SHA-1(our key + GUID)) — s3pPLMBiTxaQ9kYGzzhZRbK+xOo=)";
+    assert!(
+        h.query_all_by_label_contains(failed).count() > 0,
+        "the Connect tab says it"
+    );
+    h.get_by_label("Handshake").click();
+    h.run_steps(3);
+    assert!(h.query_all_by_label_contains(failed).count() > 0);
+    assert_eq!(h.query_all_by_label("FAIL").count(), 1);
+    assert!(
+        h.query_all_by_label_contains(
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo= — not the derivation of our key"
+        )
+        .count()
+            > 0
+    );
+    h.get_by_label("中文").click();
+    h.run_steps(2);
+    assert!(
+        h.query_all_by_label_contains("客户端让连接失败（§4.1 第 4 条")
+            .count()
+            > 0
+    );
+}
+
+/// wss:// to a rustls server whose self-signed certificate (made here with rcgen) the Connect
+/// tab trusts as a CA file: the Handshake view shows the TLS session and says the byte counts
+/// are inside the TLS records; the echo comes back decrypted.
+#[test]
+fn a_wss_connection_shows_its_tls_session() {
+    use std::sync::Arc;
+    let params =
+        rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap_or_else(|e| panic!("{e}"));
+    let key_pair = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
+    let cert = params
+        .self_signed(&key_pair)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pem = std::env::temp_dir().join(format!("wsscope-gui-ca-{}.pem", std::process::id()));
+    std::fs::write(&pem, cert.pem()).unwrap_or_else(|e| panic!("{e}"));
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(
+        key_pair.serialize_der(),
+    ));
+    let tls = Arc::new(
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], key)
+        .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+    let port = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .port();
+    let server = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap_or_else(|e| panic!("{e}"));
+        s.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let conn = rustls::ServerConnection::new(tls).unwrap_or_else(|e| panic!("{e}"));
+        let mut ws = tungstenite::accept(rustls::StreamOwned::new(conn, s))
+            .unwrap_or_else(|e| panic!("handshake: {e}"));
+        while let Ok(msg) = ws.read() {
+            if msg.is_text() && ws.send(msg).is_err() {
+                break;
+            }
+        }
+    });
+    let mut h = offline();
+    h.run();
+    h.get_by_label("Connect").click();
+    h.run_steps(2);
+    set_field(&mut h, "URL", &format!("wss://localhost:{port}/"));
+    h.get_by_label("a CA file (PEM)").click();
+    h.run_steps(2);
+    set_field(&mut h, "wss:// trusts", &pem.display().to_string());
+    click_connect(&mut h, "Connect");
+    step_until(&mut h, "the wss:// connection open", |h| {
+        client_conn(h).is_some_and(|(_, s)| s == wsscope::capture::ConnState::Open)
+    });
+    let (id, _) = client_conn(&h).unwrap_or_else(|| panic!("no client connection"));
+    h.get_by_label("Live").click();
+    h.run_steps(2);
+    assert!(
+        h.query_all_by_label_contains(&format!("#{id} client → 127.0.0.1:{port} · TLS"))
+            .count()
+            > 0
+    );
+    set_field(&mut h, "Send:", "inside TLS");
+    h.get_by_role_and_label(egui::accesskit::Role::Button, "text")
+        .click();
+    step_until(&mut h, "the echo captured", |h| {
+        let c = h.state().capture();
+        let echoed = c.frames_from(0).any(|(_, f)| {
+            f.direction == wsscope::event::Direction::ServerToClient
+                && c.payload_prefix(f, 16).as_ref() == b"inside TLS"
+        });
+        echoed
+    });
+    h.get_by_label("Handshake").click();
+    h.run_steps(3);
+    assert!(h.query_all_by_label("TLS (wss://)").count() > 0);
+    assert!(h.query_all_by_label_contains("TLSv1.").count() > 0);
+    assert!(
+        h.query_all_by_label(&format!("the CA file {}", pem.display()))
+            .count()
+            > 0
+    );
+    assert!(
+        h.query_all_by_label_contains("are the decrypted bytes inside those records")
+            .count()
+            > 0
+    );
+    h.get_by_label("Connect").click();
+    h.run_steps(2);
+    h.get_by_label("Disconnect").click();
+    step_until(&mut h, "closed", |h| {
+        client_conn(h).is_some_and(|(_, s)| s == wsscope::capture::ConnState::Closed)
+    });
+    server.join().unwrap_or_else(|_| panic!("server panicked"));
+    let _ = std::fs::remove_file(&pem);
+}
+
+/// A server that refuses the upgrade: the Connect tab says so with the status, and the
+/// Handshake view shows §4.1 item 1 failed and the answer's body.
+#[test]
+fn a_refusal_shows_its_status_and_body() {
+    use std::io::{Read as _, Write as _};
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap_or_else(|e| panic!("{e}"));
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+        let body = "members only: log in first\n";
+        let _ = s.write_all(
+            format!(
+                "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+    });
+    let mut h = offline();
+    h.run();
+    h.get_by_label("Connect").click();
+    h.run_steps(2);
+    set_field(&mut h, "URL", &format!("ws://{addr}/private"));
+    click_connect(&mut h, "Connect");
+    step_until(&mut h, "the refusal closed", |h| {
+        client_conn(h).is_some_and(|(_, s)| s == wsscope::capture::ConnState::Closed)
+    });
+    server.join().unwrap_or_else(|_| panic!("server panicked"));
+    h.run_steps(2);
+    assert!(
+        h.query_all_by_label("the server answered 403: no WebSocket")
+            .count()
+            > 0
+    );
+    h.get_by_label("Handshake").click();
+    h.run_steps(3);
+    assert_eq!(h.query_all_by_label("FAIL").count(), 1);
+    assert!(h.query_all_by_label("403").count() > 0);
+    assert!(
+        h.query_all_by_label_contains("The server answered 403, not 101")
+            .count()
+            > 0
+    );
+    assert!(
+        h.query_all_by_label_contains("members only: log in first")
+            .count()
+            > 0
+    );
+}

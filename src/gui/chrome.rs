@@ -146,6 +146,7 @@ impl WsscopeApp {
         }
         ui.horizontal(|ui| {
             ui.selectable_value(&mut self.tab, Tab::Live, t.tab_live);
+            ui.selectable_value(&mut self.tab, Tab::Connect, t.tab_connect);
             ui.selectable_value(&mut self.tab, Tab::Handshake, t.tab_handshake);
             ui.selectable_value(&mut self.tab, Tab::Stream, t.tab_stream);
             ui.selectable_value(&mut self.tab, Tab::Accept, t.tab_accept);

@@ -7,6 +7,8 @@ use super::handshake_view;
 use super::i18n::fill;
 use super::panel::PanelCtx;
 use super::EXAMPLE_KEY;
+use crate::capture::{Capture, ConnRecord};
+use crate::event::{Direction, Endpoint};
 use crate::protocol::AcceptDerivation;
 
 /// The Handshake tab: the connection selected in the Live tab, else the newest with a
@@ -36,8 +38,25 @@ impl HandshakePanel {
             .show(ui, |ui| match conn {
                 Some(c) => {
                     ui.heading(fill(t.connection_n, &[&c.id]));
+                    let tls = c.tls.as_deref();
+                    if let (Some(info), None) = (tls, &c.handshake) {
+                        // TLS came up, the server has not answered (yet).
+                        handshake_view::tls(ui, lang, info);
+                    }
                     if let Some(hs) = &c.handshake {
-                        handshake_view::show(ui, lang, hs);
+                        let ours_client = c.endpoint == Some(Endpoint::Client);
+                        handshake_view::show(ui, lang, hs, ours_client, tls);
+                        // A refusal a client saw: its body is the server's explanation.
+                        if !hs.accepted() && !hs.response.client_checks.is_empty() {
+                            ui.add_space(6.0);
+                            ui.label(fill(t.hs_client_no_switch, &[&hs.response.status]));
+                            let body = answer_body(cx.capture, c, hs.response.raw.len() as u64);
+                            if body.is_empty() {
+                                ui.label(t.hs_body_empty);
+                            } else {
+                                handshake_view::raw_http(ui, &body);
+                            }
+                        }
                     }
                 }
                 None => {
@@ -83,4 +102,27 @@ impl AcceptPanel {
                 }
             });
     }
+}
+
+/// The first bytes the server sent after its answer's head (at most 4 KiB): a refusal's body.
+fn answer_body(capture: &Capture, c: &ConnRecord, head_len: u64) -> Vec<u8> {
+    const SHOWN: usize = 4096;
+    let mut out = Vec::new();
+    for &i in c.tcp_of(Direction::ServerToClient) {
+        let Some(r) = capture.tcp(i) else { continue };
+        let range = r.range();
+        if range.end <= head_len {
+            continue;
+        }
+        let Some(bytes) = capture.tcp_bytes(r) else {
+            continue;
+        };
+        let skip = usize::try_from(head_len.saturating_sub(range.start)).unwrap_or(usize::MAX);
+        out.extend_from_slice(bytes.get(skip..).unwrap_or(&[]));
+        if out.len() >= SHOWN {
+            out.truncate(SHOWN);
+            break;
+        }
+    }
+    out
 }

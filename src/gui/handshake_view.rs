@@ -1,11 +1,13 @@
 //! The opening handshake of one connection: the raw request with its line ends visible, the
-//! §4.2.1 checklist, the raw response and the accept derivation step by step.
+//! §4.2.1 checklist, the raw response, the §4.1 checklist of a server's answer (when a client's
+//! view of it is known), the accept derivation step by step, and a wss:// session's TLS.
 
 use eframe::egui::{self, RichText};
 use egui::text::{LayoutJob, TextFormat};
 
 use super::i18n::{self, fill, Lang};
 use super::style;
+use crate::event::{TlsInfo, TlsTrust};
 use crate::explain::AcceptExplanation;
 use crate::protocol::handshake::{Found, Handshake, Outcome};
 use crate::protocol::AcceptDerivation;
@@ -31,10 +33,16 @@ pub fn raw_http(ui: &mut egui::Ui, bytes: &[u8]) {
     ui.label(job);
 }
 
-/// The accept derivation, each step with its value.
+/// The accept derivation, each step with its value, then the classic mistakes.
 pub fn derivation(ui: &mut egui::Ui, lang: Lang, d: &AcceptDerivation) {
-    let t = lang.t();
     let e = AcceptExplanation::new(d, lang);
+    derivation_steps(ui, lang, &e);
+    mistakes(ui, lang, &e);
+}
+
+/// The derivation's steps.
+fn derivation_steps(ui: &mut egui::Ui, lang: Lang, e: &AcceptExplanation) {
+    let t = lang.t();
     egui::Grid::new("derivation")
         .num_columns(2)
         .spacing([12.0, 6.0])
@@ -76,6 +84,11 @@ pub fn derivation(ui: &mut egui::Ui, lang: Lang, d: &AcceptDerivation) {
                 ui.end_row();
             }
         });
+}
+
+/// The two classic mistakes, with this key's wrong values.
+fn mistakes(ui: &mut egui::Ui, lang: Lang, e: &AcceptExplanation) {
+    let t = lang.t();
     ui.add_space(6.0);
     ui.label(RichText::new(t.mistakes).strong());
     for m in &e.mistakes {
@@ -83,52 +96,77 @@ pub fn derivation(ui: &mut egui::Ui, lang: Lang, d: &AcceptDerivation) {
     }
 }
 
-/// The whole handshake view for one connection.
-pub fn show(ui: &mut egui::Ui, lang: Lang, hs: &Handshake) {
+/// The whole handshake view for one connection; `ours_client` when wsscope's client sent the
+/// request (the §4.1 view of it: what we sent, what came back, what a client checks), `tls`
+/// the session it went through on wss://.
+pub fn show(
+    ui: &mut egui::Ui,
+    lang: Lang,
+    hs: &Handshake,
+    ours_client: bool,
+    tls_info: Option<&TlsInfo>,
+) {
     let t = lang.t();
     ui.horizontal_wrapped(|ui| {
-        ui.label(t.hs_intro1);
-        ui.hyperlink_to(
-            "§4.2.1",
-            "https://www.rfc-editor.org/rfc/rfc6455#section-4.2.1",
-        );
-        ui.label(t.hs_intro2);
-        ui.hyperlink_to(
-            "(§4.2.2)",
-            "https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2",
-        );
+        if ours_client {
+            ui.label(t.hs_client_intro1);
+            ui.hyperlink_to("§4.1", SECTION_4_1);
+            ui.label(t.hs_client_intro2);
+        } else {
+            ui.label(t.hs_intro1);
+            ui.hyperlink_to(
+                "§4.2.1",
+                "https://www.rfc-editor.org/rfc/rfc6455#section-4.2.1",
+            );
+            ui.label(t.hs_intro2);
+            ui.hyperlink_to(
+                "(§4.2.2)",
+                "https://www.rfc-editor.org/rfc/rfc6455#section-4.2.2",
+            );
+        }
     });
+    if let Some(info) = tls_info {
+        ui.add_space(4.0);
+        tls(ui, lang, info);
+    }
     ui.add_space(6.0);
+    let (request_n, response_n) = if ours_client {
+        (t.request_sent_n, t.response_received_n)
+    } else {
+        (t.request_n, t.response_n)
+    };
     ui.columns(2, |cols| {
-        cols[0].strong(fill(t.request_n, &[&hs.request.raw.len()]));
+        cols[0].strong(fill(request_n, &[&hs.request.raw.len()]));
         raw_http(&mut cols[0], &hs.request.raw);
         cols[1].strong(fill(
-            t.response_n,
+            response_n,
             &[&hs.response.status, &hs.response.raw.len()],
         ));
         raw_http(&mut cols[1], &hs.response.raw);
-        cols[1].label(RichText::new(t.location_note).small());
+        if !ours_client {
+            cols[1].label(RichText::new(t.location_note).small());
+        }
     });
+    // The server's answer first when we are the client: it is what the client decides on.
+    if !hs.response.client_checks.is_empty() {
+        ui.add_space(6.0);
+        response_checks(ui, lang, hs);
+    }
     ui.add_space(6.0);
-    ui.strong(t.checklist);
+    ui.strong(if ours_client {
+        t.our_request_checklist
+    } else {
+        t.checklist
+    });
     egui::Grid::new("checks")
         .num_columns(4)
         .striped(true)
         .show(ui, |ui| {
             for c in &hs.checks {
-                let (text, color) = match c.outcome {
-                    Outcome::Pass => (t.pass, style::GOOD),
-                    Outcome::Fail => (t.fail, style::BAD),
-                    Outcome::Info => (t.info, ui.visuals().weak_text_color()),
-                };
-                ui.label(RichText::new(text).strong().color(color));
+                outcome_label(ui, lang, c.outcome);
                 ui.hyperlink_to(fill(t.item, &[&c.id.section(), &c.id.item()]), c.id.url());
                 ui.label(i18n::check_rule(lang, c.id));
-                match &c.detail {
-                    // A header value as sent: data, in a monospace font.
-                    Found::Value(v) => ui.monospace(v),
-                    other => ui.label(i18n::check_found(lang, other)),
-                };
+                found_label(ui, lang, &c.detail);
                 ui.end_row();
             }
         });
@@ -137,7 +175,109 @@ pub fn show(ui: &mut egui::Ui, lang: Lang, hs: &Handshake) {
     }
     if let Some(d) = &hs.derivation {
         ui.add_space(6.0);
-        ui.strong(t.accept_derivation);
-        derivation(ui, lang, d);
+        ui.strong(if ours_client {
+            t.accept_of_our_key
+        } else {
+            t.accept_derivation
+        });
+        let e = AcceptExplanation::new(d, lang);
+        derivation_steps(ui, lang, &e);
+        // The other end's value against ours, right under our result: what §4.1 item 4
+        // decides on.
+        if let Some(a) = &hs.response.accept_check {
+            ui.add_space(4.0);
+            match (&a.sent, a.matches) {
+                (Some(v), true) => ui.colored_label(style::GOOD, fill(t.accept_sent_matches, &[v])),
+                (Some(v), false) => ui.colored_label(style::BAD, fill(t.accept_sent_differs, &[v])),
+                (None, _) => ui.colored_label(style::BAD, t.accept_sent_missing),
+            };
+        }
+        mistakes(ui, lang, &e);
     }
+}
+
+const SECTION_4_1: &str = "https://www.rfc-editor.org/rfc/rfc6455#section-4.1";
+
+/// PASS / FAIL / info in its colour.
+fn outcome_label(ui: &mut egui::Ui, lang: Lang, outcome: Outcome) {
+    let t = lang.t();
+    let (text, color) = match outcome {
+        Outcome::Pass => (t.pass, style::GOOD),
+        Outcome::Fail => (t.fail, style::BAD),
+        Outcome::Info => (t.info, ui.visuals().weak_text_color()),
+    };
+    ui.label(RichText::new(text).strong().color(color));
+}
+
+/// What a check found: a header value as sent is data, in a monospace font.
+fn found_label(ui: &mut egui::Ui, lang: Lang, found: &Found) {
+    match found {
+        Found::Value(v) => ui.monospace(v),
+        other => ui.label(i18n::check_found(lang, other)),
+    };
+}
+
+/// The §4.1 checklist of the server's answer and, when a 101 broke one of its rules, that the
+/// client failed the connection and why.
+fn response_checks(ui: &mut egui::Ui, lang: Lang, hs: &Handshake) {
+    let t = lang.t();
+    ui.strong(t.client_checklist);
+    egui::Grid::new("client-checks")
+        .num_columns(4)
+        .striped(true)
+        .show(ui, |ui| {
+            for c in &hs.response.client_checks {
+                outcome_label(ui, lang, c.outcome);
+                ui.hyperlink_to(fill(t.item, &[&c.id.section(), &c.id.item()]), c.id.url());
+                ui.label(i18n::response_rule(lang, c.id));
+                found_label(ui, lang, &c.detail);
+                ui.end_row();
+            }
+        });
+    if let Some(f) = hs.client_failure() {
+        ui.colored_label(
+            style::BAD,
+            fill(
+                t.hs_client_failed,
+                &[
+                    &f.id.item(),
+                    &i18n::response_rule(lang, f.id),
+                    &i18n::check_found(lang, &f.detail),
+                ],
+            ),
+        );
+    }
+}
+
+/// What a wss:// connection's TLS session agreed on, and what that means for the byte counts.
+pub fn tls(ui: &mut egui::Ui, lang: Lang, info: &TlsInfo) {
+    let t = lang.t();
+    let trust = match &info.trust {
+        TlsTrust::SystemRoots => t.trust_system.to_string(),
+        TlsTrust::CaFile(path) => fill(t.tls_trust_ca_file, &[path]),
+        TlsTrust::Insecure => t.tls_trust_insecure.to_string(),
+    };
+    ui.strong(t.tls_title);
+    let rows: [(&str, String); 6] = [
+        (t.tls_version, info.version.clone()),
+        (t.tls_cipher, info.cipher_suite.clone()),
+        (t.tls_server_name, info.server_name.clone()),
+        (t.tls_certificates, info.certificates.to_string()),
+        (t.tls_alpn, info.alpn.clone().unwrap_or_else(|| "-".into())),
+        (t.tls_trusted_by, trust),
+    ];
+    // Three rows of two pairs: the session at a glance, above the handshake it carried.
+    egui::Grid::new("tls")
+        .num_columns(4)
+        .spacing([12.0, 2.0])
+        .show(ui, |ui| {
+            for pair in rows.chunks(2) {
+                for (name, value) in pair {
+                    ui.label(RichText::new(*name).weak());
+                    ui.monospace(value);
+                }
+                ui.end_row();
+            }
+        });
+    ui.colored_label(style::KEY, t.tls_note);
 }

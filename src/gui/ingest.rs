@@ -16,7 +16,8 @@ use eframe::egui;
 use std::path::{Path, PathBuf};
 
 use crate::capture::Capture;
-use crate::event::{Clock, Command, Event, EventKind};
+use crate::client::ClientConfig;
+use crate::event::{Clock, Command, ConnId, Event, EventKind};
 use crate::record::{Reader, Writer};
 use crate::server::{ServerConfig, StartError, Supervisor};
 
@@ -287,6 +288,11 @@ impl Engine {
     /// See [`Supervisor::command`].
     pub fn command(&self, c: Command) -> bool {
         self.sup().command(c)
+    }
+
+    /// See [`Supervisor::connect`]: a client connection, its events in this engine's store.
+    pub fn connect(&self, config: ClientConfig) -> std::io::Result<ConnId> {
+        self.sup().connect(config)
     }
 }
 

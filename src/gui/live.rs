@@ -58,6 +58,12 @@ impl LivePanel {
         self.selected_frame = Some(frame);
     }
 
+    /// Selects connection `conn` (no frame yet).
+    pub(super) fn select_conn(&mut self, conn: ConnId) {
+        self.selected_conn = Some(conn);
+        self.selected_frame = None;
+    }
+
     /// Forgets what pointed into the frames (the capture is being cleared).
     fn forget_frames(&mut self) {
         self.filter.reset();
@@ -105,7 +111,7 @@ impl LivePanel {
                     let Some(c) = n.checked_sub(i + 1).and_then(|k| conns.get(k)) else {
                         continue;
                     };
-                    let text = conn_text(lang, c);
+                    let text = conn_label(ui, lang, c);
                     let selected = self.selected_conn == Some(c.id);
                     let width = ui.available_width();
                     ui.allocate_ui(egui::vec2(width, row_h), |ui| {
@@ -481,7 +487,31 @@ impl Shown {
 }
 
 /// A connection's entry in the list: number and peer, path and state, counts, an HTTP answer.
-fn conn_text(lang: Lang, c: &crate::capture::ConnRecord) -> String {
+pub(super) fn conn_text(lang: Lang, c: &crate::capture::ConnRecord) -> String {
+    let (head, tag, rest) = conn_parts(lang, c);
+    format!("{head}{}{rest}", tag.unwrap_or_default())
+}
+
+/// [`conn_text`] with a client connection's tag in its colour.
+fn conn_label(ui: &egui::Ui, lang: Lang, c: &crate::capture::ConnRecord) -> egui::WidgetText {
+    let (head, tag, rest) = conn_parts(lang, c);
+    let Some(tag) = tag else {
+        return format!("{head}{rest}").into();
+    };
+    use egui::text::{LayoutJob, TextFormat};
+    let font = egui::TextStyle::Body.resolve(ui.style());
+    // The placeholder colour is the label's own (it follows selection and theme).
+    let plain = TextFormat::simple(font.clone(), egui::Color32::PLACEHOLDER);
+    let mut job = LayoutJob::default();
+    job.append(&head, 0.0, plain.clone());
+    job.append(&tag, 0.0, TextFormat::simple(font, style::CLIENT));
+    job.append(&rest, 0.0, plain);
+    job.into()
+}
+
+/// The pieces of [`conn_text`]: `#N `, the client tag (with the server it went to) when
+/// wsscope's client opened it, and the rest.
+fn conn_parts(lang: Lang, c: &crate::capture::ConnRecord) -> (String, Option<String>, String) {
     let t = lang.t();
     let state = match c.state {
         ConnState::Handshaking => t.handshaking.to_string(),
@@ -496,7 +526,15 @@ fn conn_text(lang: Lang, c: &crate::capture::ConnRecord) -> String {
             None => t.closed.to_string(),
         },
     };
-    let peer = c.client.map_or("?".to_string(), |p| p.to_string());
+    // Our client's peer is the server; everyone else's is the client that came.
+    let (tag, peer) = match c.endpoint {
+        Some(crate::event::Endpoint::Client) => {
+            let server = c.server.map_or("?".to_string(), |p| p.to_string());
+            (Some(fill(t.client_to, &[&server])), String::new())
+        }
+        _ => (None, c.client.map_or("?".to_string(), |p| p.to_string())),
+    };
+    let tls = if c.tls.is_some() { " · TLS" } else { "" };
     let path = c.path().unwrap_or("-");
     let proto = c
         .subprotocol()
@@ -514,5 +552,9 @@ fn conn_text(lang: Lang, c: &crate::capture::ConnRecord) -> String {
             format!("\nHTTP {}: {why}", h.status)
         })
         .unwrap_or_default();
-    format!("#{} {peer}\n{path}{proto} — {state}\n{counts}{http}", c.id)
+    (
+        format!("#{} ", c.id),
+        tag,
+        format!("{peer}{tls}\n{path}{proto} — {state}\n{counts}{http}"),
+    )
 }

@@ -7,6 +7,7 @@
 
 mod anatomy;
 mod chrome;
+mod connect_panel;
 mod export_menu;
 pub mod fonts;
 mod handshake_panel;
@@ -31,6 +32,7 @@ use eframe::egui;
 use crate::capture::Capture;
 use crate::event::{Command, ReplyMode};
 use crate::server::{ServerConfig, StartError};
+use connect_panel::ConnectPanel;
 use handshake_panel::{AcceptPanel, HandshakePanel};
 use i18n::{fill, Lang};
 use ingest::Engine;
@@ -49,6 +51,7 @@ pub const CAPTURE_BUDGET: usize = 512 << 20;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tab {
     Live,
+    Connect,
     Handshake,
     Accept,
     Decode,
@@ -114,6 +117,7 @@ pub struct WsscopeApp {
     status: String,
     exports: export_menu::Exports,
     live: LivePanel,
+    connect: ConnectPanel,
     handshake: HandshakePanel,
     stream: StreamPanel,
     accept: AcceptPanel,
@@ -161,6 +165,7 @@ impl WsscopeApp {
             status: String::new(),
             exports: export_menu::Exports::default(),
             live: LivePanel::new(follow),
+            connect: ConnectPanel::default(),
             handshake: HandshakePanel::default(),
             stream: StreamPanel::default(),
             accept: AcceptPanel { key },
@@ -314,6 +319,7 @@ impl WsscopeApp {
             lang,
             tab,
             live,
+            connect,
             handshake,
             stream,
             accept,
@@ -333,6 +339,7 @@ impl WsscopeApp {
         }
         egui::CentralPanel::default().show(ui, |ui| match tab {
             Tab::Live => {}
+            Tab::Connect => connect.ui(ui, &cx, out),
             Tab::Handshake => handshake.ui(ui, &cx),
             Tab::Stream => stream.ui(ui, &cx, out),
             Tab::Accept => accept.ui(ui, &cx),
@@ -362,6 +369,18 @@ impl WsscopeApp {
                     self.tab = Tab::Decode;
                 }
                 Action::Status(s) => self.status = s,
+                Action::Connect(config) => match self.server.connect(*config) {
+                    Ok(id) => {
+                        self.connect.started(id);
+                        // The composer, the builder and the handshake view follow it.
+                        self.live.select_conn(id);
+                    }
+                    Err(e) => self.connect.start_failed(e.to_string()),
+                },
+                Action::SelectConn(id) => {
+                    self.live.select_conn(id);
+                    self.tab = Tab::Live;
+                }
             }
         }
         // The pass that asked drew the state before; show the state after.

@@ -30,7 +30,7 @@ impl PanelCtx<'_> {
 }
 
 /// A request from a panel to the window (its other panels, the store, the status bar).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub(super) enum Action {
     /// Forget every frame and message (the connections stay).
     ClearCapture,
@@ -43,6 +43,10 @@ pub(super) enum Action {
     Decode { hex: String, sender: Role },
     /// Put this text in the status bar.
     Status(String),
+    /// Open a client connection (the Connect tab).
+    Connect(Box<crate::client::ClientConfig>),
+    /// Select this connection in the Live panel and show it there.
+    SelectConn(ConnId),
 }
 
 /// What panels push during a pass; the window sends and applies it once the pass is over.

@@ -113,15 +113,25 @@ impl StreamPanel {
                 "https://www.rfc-editor.org/rfc/rfc6455#section-5.2",
             );
         });
-        ui.label(RichText::new(t.stream_rows).small());
         let conn = cx
             .selected_conn
             .and_then(|id| cx.capture.connection(id))
             .or_else(|| cx.capture.connections.last());
         let Some(c) = conn else {
+            ui.label(RichText::new(t.stream_rows).small());
             ui.label(t.stream_none);
             return;
         };
+        // Our client writes what goes to the server and reads what comes back.
+        let rows = if c.endpoint == Some(crate::event::Endpoint::Client) {
+            t.stream_rows_client
+        } else {
+            t.stream_rows
+        };
+        ui.label(RichText::new(rows).small());
+        if c.tls.is_some() {
+            ui.colored_label(style::KEY, t.tls_note);
+        }
         let id = c.id;
         ui.horizontal(|ui| {
             ui.strong(fill(t.connection_n, &[&id]));

@@ -22,6 +22,8 @@ pub const PAYLOAD: Color32 = Color32::from_rgb(0x2c, 0xc5, 0xd8);
 pub const BAD: Color32 = Color32::from_rgb(0xff, 0x4d, 0x4d);
 /// Passed checks.
 pub const GOOD: Color32 = Color32::from_rgb(0x3c, 0xc8, 0x50);
+/// The tag of a connection wsscope's client opened.
+pub const CLIENT: Color32 = Color32::from_rgb(0xe0, 0x6c, 0xc0);
 
 /// The colour of a direction.
 pub fn direction(d: Direction) -> Color32 {

@@ -294,6 +294,66 @@ strings! {
     build_send: "send raw to the selected connection", "原样发送给选中的连接";
     build_all_ok: "a receiver accepts this frame", "接收方会接受这个帧";
 
+    // Connect tab: wsscope as a client.
+    tab_connect: "Connect", "发起连接";
+    connect_intro: "wsscope as a client: it opens a WebSocket to any server, sends the request of", "wsscope 作为客户端：向任意服务器打开 WebSocket，发送";
+    connect_intro2: "and checks the answer by every rule a client must check. Its connections appear in the Live list marked client; the composer and the frame builder send on them (masked with a fresh key, as a client must).", "规定的请求，并按客户端必须检查的每条规则检查回答。它的连接出现在实时列表里，标为客户端；编辑器和构造帧页面可以在上面发送（客户端必须掩码，每帧用新的掩码键）。";
+    connect_url: "URL", "URL";
+    connect_url_hint: "ws://host:port/path or wss://…", "ws://主机:端口/路径 或 wss://…";
+    connect_protocols: "subprotocols (comma-separated)", "子协议（逗号分隔）";
+    connect_headers: "extra headers (one Name: value per line)", "附加头字段（每行一个 Name: value）";
+    connect_origin: "Origin (optional)", "Origin（可选）";
+    connect_trust: "wss:// trusts", "wss:// 信任";
+    trust_system: "the system's roots", "系统根证书";
+    trust_ca: "a CA file (PEM)", "CA 文件（PEM）";
+    trust_insecure: "any certificate (insecure, local tests only)", "任何证书（不安全，仅限本地测试）";
+    connect_ca_hint: "path to a PEM file", "PEM 文件路径";
+    connect_button: "Connect", "连接";
+    disconnect_button: "Disconnect", "断开";
+    disconnect_hover: "the closing handshake with 1000 (§7.1.2); a connection still in its opening handshake is dropped", "以 1000 进行关闭握手（§7.1.2）；仍在起始握手中的连接直接断开";
+    show_in_live: "show in Live", "在实时页查看";
+    url_empty: "type a URL such as ws://127.0.0.1:8765/", "请输入 URL，例如 ws://127.0.0.1:8765/";
+    url_not_url: "not a URL: {0}", "不是 URL：{0}";
+    url_scheme: "the scheme must be ws:// or wss:// (§3), not {0}://", "协议必须是 ws:// 或 wss://（§3），而不是 {0}://";
+    url_no_host: "the URL has no host", "URL 中没有主机";
+    url_fragment: "a WebSocket URI has no #fragment (§3)", "WebSocket URI 不能带 # 片段（§3）";
+    bad_subprotocol: "{0} is not a subprotocol name: only the characters ! to ~ without separators such as ( ) , ; = \" (§4.1)", "{0} 不是子协议名：只能用 ! 到 ~ 之间的字符，且不能有 ( ) , ; = \" 这类分隔符（§4.1）";
+    header_no_colon: "line {0}: a header is Name: value, and this line has no colon", "第 {0} 行：头字段的格式是 Name: value，这一行没有冒号";
+    header_bad_name: "line {0}: {1} is not a header name (letters, digits and !#$%&'*+-.^_`|~, no spaces)", "第 {0} 行：{1} 不是头字段名（只能用字母、数字和 !#$%&'*+-.^_`|~，不能有空格）";
+    ca_missing: "type the path of the CA file", "请输入 CA 文件的路径";
+    ca_not_file: "no such file: {0}", "没有这个文件：{0}";
+    connect_failed_start: "the client could not start: {0}", "客户端无法启动：{0}";
+    attempts: "Connections opened here", "从这里打开的连接";
+    attempt_connecting: "connecting…", "正在连接…";
+    attempt_not_connected: "not connected: {0}", "未能连接：{0}";
+    attempt_refused: "the server answered {0}: no WebSocket", "服务器回答 {0}：没有建立 WebSocket";
+    client_to: "client → {0}", "客户端 → {0}";
+    tls_window_hint: "In this tab: trust \"a CA file (PEM)\" holding the server's certificate, or \"any certificate\" for a local test.", "在本页：选“CA 文件（PEM）”并填写包含服务器证书的文件，或在本地测试时选“任何证书”。";
+
+    // Handshake tab, a connection wsscope's client opened.
+    hs_client_intro1: "The opening handshake seen from wsscope's client: it sent this request, and before it uses the connection it checks the server's answer by the rules of", "从 wsscope 客户端这一端看起始握手：它发出这个请求，并在使用连接之前按";
+    hs_client_intro2: "(the checks are below the answer).", "的规则检查服务器的回答（检查结果在回答下面）。";
+    request_sent_n: "Request ({0} bytes, exactly as sent)", "请求（{0} 字节，与发出的完全一致）";
+    response_received_n: "Response {0} ({1} bytes, exactly as received)", "响应 {0}（{1} 字节，与收到的完全一致）";
+    client_checklist: "The server's answer, as a client checks it (RFC 6455 §4.1)", "客户端对服务器回答的检查（RFC 6455 §4.1）";
+    our_request_checklist: "Our request, as a server checks it (RFC 6455 §4.2.1)", "我们的请求，按服务器的规则检查（RFC 6455 §4.2.1）";
+    hs_client_failed: "The client failed the connection (§4.1 item {0}: {1} — {2}): it closes TCP without sending a single frame (§7.1.7).", "客户端让连接失败（§4.1 第 {0} 条：{1} —— {2}）：不发送任何帧，直接关闭 TCP（§7.1.7）。";
+    hs_client_no_switch: "The server answered {0}, not 101: this is an HTTP answer, not a WebSocket (§4.1 item 1). Its headers are above; its body:", "服务器回答 {0}，不是 101：这是一个 HTTP 回答，不是 WebSocket（§4.1 第 1 条）。头字段见上面；正文：";
+    hs_body_empty: "(no body)", "（没有正文）";
+    accept_of_our_key: "Accept derivation of the key we sent", "我们发送的 key 的 Accept 推导";
+    accept_sent_matches: "The server sent Sec-WebSocket-Accept: {0} — the derivation of our key, as §4.1 item 4 requires", "服务器发送的 Sec-WebSocket-Accept：{0} —— 正是我们的 key 的推导结果，符合 §4.1 第 4 条";
+    accept_sent_differs: "The server sent Sec-WebSocket-Accept: {0} — not the derivation of our key: the client must fail the connection (§4.1 item 4)", "服务器发送的 Sec-WebSocket-Accept：{0} —— 不是我们的 key 的推导结果：客户端必须让连接失败（§4.1 第 4 条）";
+    accept_sent_missing: "The server sent no Sec-WebSocket-Accept: the client must fail the connection (§4.1 item 4)", "服务器没有发送 Sec-WebSocket-Accept：客户端必须让连接失败（§4.1 第 4 条）";
+    tls_title: "TLS (wss://)", "TLS（wss://）";
+    tls_version: "version", "版本";
+    tls_cipher: "cipher suite", "密码套件";
+    tls_server_name: "server name", "服务器名称";
+    tls_certificates: "certificates sent", "服务器发送的证书";
+    tls_alpn: "ALPN", "ALPN";
+    tls_trusted_by: "checked against", "验证依据";
+    tls_note: "On the wire this connection is TLS records. The request, the answer and the frames shown here, and the calls counted in TCP vs frames, are the decrypted bytes inside those records (what TLS hands over), not the TCP segments.", "这个连接在线路上传输的是 TLS 记录。这里显示的请求、回答和帧，以及“TCP 与帧”页统计的调用，都是这些记录里面解密后的字节（TLS 交出来的数据），不是 TCP 报文段。";
+    stream_rows_client: "Each row is one TCP write (client to server) or read (server to client) of wsscope's client, its bytes split by what they belong to. Click a frame to see its anatomy.", "每一行是 wsscope 客户端的一次 TCP 写入（客户端到服务器）或读取（服务器到客户端），其中的字节按所属内容分段。点击帧可查看它的结构。";
+
     // Stream tab.
     stream_intro: "TCP delivers a stream of bytes, not messages: one read can carry the end of one frame and the start of the next (\"sticky packets\", 粘包), and one frame can arrive in several reads (\"split packets\", 拆包). The receiver finds every frame from its header: the length field says where it ends", "TCP 传输的是字节流，不是消息：一次读取可能同时含有一个帧的结尾和下一个帧的开头（粘包），一个帧也可能分几次才读完（拆包）。接收方靠帧头找到每个帧：长度字段说明帧在哪里结束";
     stream_rows: "Each row is one TCP read (client to server) or write (server to client), its bytes split by what they belong to. Click a frame to see its anatomy.", "每一行是一次 TCP 读取（客户端到服务器）或写入（服务器到客户端），其中的字节按所属内容分段。点击帧可查看它的结构。";
@@ -629,6 +689,7 @@ pub fn every_string(lang: Lang) -> Vec<&'static str> {
         .collect();
     out.extend([Lang::En.other_name(), Lang::Zh.other_name()]);
     out.extend(CheckId::ALL.iter().map(|c| check_rule(lang, *c)));
+    out.extend(ResponseCheckId::ALL.iter().map(|c| response_rule(lang, *c)));
     out.extend(Rule::ALL.iter().map(|r| rule(lang, *r)));
     out.extend((0..=5000u16).map(|c| close_meaning(lang, CloseCode::from(c))));
     out
