@@ -108,6 +108,11 @@ impl Engine {
                 t.unpark();
             }
         })))));
+        let clock = Clock::start();
+        if let Ok(mut s) = supervisor.lock() {
+            // The client's connections count from the engine's clock even with no server.
+            s.set_clock(clock);
+        }
         let capture = Arc::new(RwLock::new(Capture::new(budget)));
         let recording = Arc::new(Mutex::new(Recording::default()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -132,7 +137,7 @@ impl Engine {
             capture,
             recording,
             loading: Arc::new(Mutex::new(None)),
-            clock: Clock::start(),
+            clock,
             stop,
             thread,
         }

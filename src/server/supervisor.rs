@@ -159,6 +159,13 @@ impl Supervisor {
         }
     }
 
+    /// Counts every connection's times from `clock` (a consumer's own, so its recording and
+    /// its connections share one time zero). Only before the first connection or server:
+    /// later, the clock in use stays.
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock.get_or_insert(clock);
+    }
+
     /// The clock and connection counter every connection of this supervisor shares (made now
     /// if no server has provided them yet).
     fn shared(&mut self) -> (Clock, Arc<AtomicU64>) {
