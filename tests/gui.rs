@@ -1496,3 +1496,61 @@ fn a_refusal_shows_its_status_and_body() {
             > 0
     );
 }
+
+/// The Connect tab's proxy section: a proxy from a typed address to the URL above; a
+/// tungstenite client through it reaches the tungstenite server, and both legs join the Live
+/// list, each tagged with the other's number.
+#[test]
+fn the_connect_tab_starts_a_proxy_whose_legs_join_the_list() {
+    let (server_addr, server) = tungstenite_echo();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap_or_else(|e| panic!("port: {e}"))
+        .port();
+    let mut h = offline();
+    h.run();
+    h.get_by_label("Connect").click();
+    h.run_steps(2);
+    set_field(&mut h, "URL", &format!("ws://{server_addr}/"));
+    set_field(&mut h, "listen on", &format!("127.0.0.1:{port}"));
+    h.get_by_label("Start proxy").click();
+    h.run_steps(3);
+    assert!(
+        h.query_all_by_label_contains(&format!("proxy: ws://127.0.0.1:{port}/"))
+            .count()
+            > 0,
+        "the running proxy is listed"
+    );
+    let (mut ws, _) = tungstenite::connect(format!("ws://127.0.0.1:{port}/through"))
+        .unwrap_or_else(|e| panic!("connect through the proxy: {e}"));
+    ws.send(tungstenite::Message::text("via the window's proxy"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let echo = ws.read().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        echo.into_text().map(|t| t.to_string()).ok().as_deref(),
+        Some("via the window's proxy")
+    );
+    let _ = ws.close(None);
+    while ws.read().is_ok() {}
+    step_until(&mut h, "both legs closed", |h| {
+        let c = h.state().capture();
+        let closed = c
+            .connections
+            .iter()
+            .filter(|c| c.state == wsscope::capture::ConnState::Closed && c.relay.is_some())
+            .count();
+        closed == 2
+    });
+    h.get_by_label("Live").click();
+    h.run_steps(2);
+    assert!(
+        h.query_all_by_label_contains(&format!("proxy → {server_addr} (for #1)"))
+            .count()
+            > 0
+    );
+    assert!(h.query_all_by_label_contains("(relayed via #2)").count() > 0);
+    assert_eq!(
+        server.join().unwrap_or_default(),
+        vec!["via the window's proxy".to_string()]
+    );
+}

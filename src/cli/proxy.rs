@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::RecvTimeoutError;
 
 use super::trace::{Totals, TraceLevel, Tracer};
-use crate::event::{Clock, Event, EventKind};
+use crate::event::{Clock, Event};
 use crate::i18n::Lang;
 use crate::proxy::{self, Context, ProxyConfig};
 use crate::record;
@@ -51,6 +51,9 @@ pub fn run(
         "{}",
         crate::i18n::fill(lang.t().px_listening, &[&handle.local_addr(), &upstream])
     );
+    if let Some(w) = crate::i18n::listening_warning(lang, handle.local_addr()) {
+        println!("{w}");
+    }
     let mut tracer = Tracer::default();
     let mut totals = Totals::default();
     let mut out = std::io::stdout().lock();
@@ -62,14 +65,6 @@ pub fn run(
             }
         }
         totals.add(event);
-        if let EventKind::Listening { addr } = &event.kind {
-            // The proxy serves no page: its own line (above) says where it listens. Only the
-            // warning for a non-loopback address is said again.
-            if let Some(w) = crate::i18n::listening_warning(lang, *addr) {
-                let _ = writeln!(out, "{w}");
-            }
-            return;
-        }
         if let Some(line) = tracer.line(event, level, lang) {
             let _ = writeln!(out, "{line}");
         }

@@ -83,6 +83,12 @@ pub(super) struct ConnectPanel {
     attempts: Vec<Attempt>,
     /// Why the last Connect could not start a client at all (no thread, no poller).
     start_error: Option<String>,
+    /// The proxy's listening address, as typed.
+    proxy_listen: String,
+    /// Why the proxy form or its start failed.
+    proxy_error: Option<String>,
+    /// Running proxies: where clients connect, and the upstream.
+    proxies: Vec<(std::net::SocketAddr, String)>,
 }
 
 impl Default for ConnectPanel {
@@ -99,6 +105,9 @@ impl Default for ConnectPanel {
             pending: None,
             attempts: Vec::new(),
             start_error: None,
+            proxy_listen: "127.0.0.1:8766".into(),
+            proxy_error: None,
+            proxies: Vec::new(),
         }
     }
 }
@@ -216,6 +225,66 @@ impl ConnectPanel {
         self.start_error = Some(why);
     }
 
+    /// The engine started the proxy asked for, listening on `addr`.
+    pub(super) fn proxy_started(&mut self, addr: std::net::SocketAddr, upstream: String) {
+        self.proxy_error = None;
+        self.proxies.push((addr, upstream));
+    }
+
+    /// The engine could not start the proxy (the port is taken, ...).
+    pub(super) fn proxy_failed(&mut self, why: String) {
+        self.proxy_error = Some(why);
+    }
+
+    /// The proxy on `addr` was stopped.
+    pub(super) fn proxy_stopped(&mut self, addr: std::net::SocketAddr) {
+        self.proxies.retain(|(a, _)| *a != addr);
+    }
+
+    /// The proxy section: clients connect to the address typed, every frame is relayed to the
+    /// URL of the form above (with its trust settings for wss://).
+    fn proxy_ui(&mut self, ui: &mut egui::Ui, lang: Lang, out: &mut Outbox) {
+        let t = lang.t();
+        ui.strong(t.proxy_heading);
+        ui.label(t.proxy_intro);
+        ui.horizontal(|ui| {
+            let label = ui.label(t.proxy_listen);
+            ui.add(egui::TextEdit::singleline(&mut self.proxy_listen).desired_width(180.0))
+                .labelled_by(label.id);
+            if ui.button(t.proxy_start).clicked() {
+                let listen = self.proxy_listen.trim().parse::<std::net::SocketAddr>();
+                match (listen, self.config(lang)) {
+                    (Err(_), _) => {
+                        self.proxy_error = Some(fill(t.proxy_bad_listen, &[&self.proxy_listen]));
+                    }
+                    (Ok(_), Err(e)) => self.errors = e,
+                    (Ok(listen), Ok(client)) => {
+                        self.errors = FieldErrors::default();
+                        let config = crate::proxy::ProxyConfig {
+                            trust: client.trust,
+                            ..crate::proxy::ProxyConfig::new(listen, client.url)
+                        };
+                        out.request(Action::Proxy(Box::new(config)));
+                    }
+                }
+            }
+        });
+        if let Some(e) = &self.proxy_error {
+            ui.colored_label(style::BAD, e);
+        }
+        for (addr, upstream) in self.proxies.clone() {
+            ui.horizontal(|ui| {
+                ui.label(fill(t.proxy_running, &[&addr, &upstream]));
+                if ui.button(t.proxy_stop).clicked() {
+                    out.request(Action::StopProxy(addr));
+                }
+            });
+            if !addr.ip().is_loopback() {
+                ui.colored_label(style::BAD, t.proxy_lan_warning);
+            }
+        }
+    }
+
     /// Draws the tab.
     pub(super) fn ui(&mut self, ui: &mut egui::Ui, cx: &PanelCtx, out: &mut Outbox) {
         let lang = cx.lang;
@@ -268,6 +337,8 @@ impl ConnectPanel {
                 ui.colored_label(style::BAD, fill(t.connect_failed_start, &[e]));
             }
         });
+        ui.separator();
+        self.proxy_ui(ui, lang, out);
         ui.separator();
         self.attempts_ui(ui, cx, out);
     }

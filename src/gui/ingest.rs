@@ -299,6 +299,20 @@ impl Engine {
     pub fn connect(&self, config: ClientConfig) -> std::io::Result<ConnId> {
         self.sup().connect(config)
     }
+
+    /// Starts an inspecting proxy beside the server (see [`Supervisor::proxy`]); returns where
+    /// clients connect.
+    pub fn proxy(
+        &self,
+        config: crate::proxy::ProxyConfig,
+    ) -> std::io::Result<std::net::SocketAddr> {
+        self.sup().proxy(config)
+    }
+
+    /// Stops the proxy listening on `addr` (its legs are closed with 1001).
+    pub fn stop_proxy(&self, addr: std::net::SocketAddr) {
+        self.sup().stop_proxy(addr);
+    }
 }
 
 impl Drop for Engine {

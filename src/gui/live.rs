@@ -532,6 +532,22 @@ fn conn_parts(lang: Lang, c: &crate::capture::ConnRecord) -> (String, Option<Str
             let server = c.server.map_or("?".to_string(), |p| p.to_string());
             (Some(fill(t.client_to, &[&server])), String::new())
         }
+        Some(crate::event::Endpoint::ProxyToServer) => {
+            let server = c.server.map_or("?".to_string(), |p| p.to_string());
+            let peer = c.relay.map_or("?".to_string(), |p| p.to_string());
+            (
+                Some(fill(t.proxy_upstream_leg, &[&server, &peer])),
+                String::new(),
+            )
+        }
+        Some(crate::event::Endpoint::ProxyToClient) => {
+            let client = c.client.map_or("?".to_string(), |p| p.to_string());
+            let peer = c.relay.map_or("?".to_string(), |p| p.to_string());
+            (
+                Some(fill(t.proxy_client_leg, &[&client, &peer])),
+                String::new(),
+            )
+        }
         _ => (None, c.client.map_or("?".to_string(), |p| p.to_string())),
     };
     let tls = if c.tls.is_some() { " · TLS" } else { "" };

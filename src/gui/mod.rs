@@ -381,6 +381,17 @@ impl WsscopeApp {
                     self.live.select_conn(id);
                     self.tab = Tab::Live;
                 }
+                Action::Proxy(config) => {
+                    let upstream = config.upstream.to_string();
+                    match self.server.proxy(*config) {
+                        Ok(addr) => self.connect.proxy_started(addr, upstream),
+                        Err(e) => self.connect.proxy_failed(e.to_string()),
+                    }
+                }
+                Action::StopProxy(addr) => {
+                    self.server.stop_proxy(addr);
+                    self.connect.proxy_stopped(addr);
+                }
             }
         }
         // The pass that asked drew the state before; show the state after.

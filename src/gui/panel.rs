@@ -47,6 +47,10 @@ pub(super) enum Action {
     Connect(Box<crate::client::ClientConfig>),
     /// Select this connection in the Live panel and show it there.
     SelectConn(ConnId),
+    /// Start an inspecting proxy (the Connect tab's proxy section).
+    Proxy(Box<crate::proxy::ProxyConfig>),
+    /// Stop the proxy listening on this address.
+    StopProxy(std::net::SocketAddr),
 }
 
 /// What panels push during a pass; the window sends and applies it once the pass is over.

@@ -328,6 +328,16 @@ strings! {
     attempt_not_connected: "not connected: {0}", "未能连接：{0}";
     attempt_refused: "the server answered {0}: no WebSocket", "服务器回答 {0}：没有建立 WebSocket";
     client_to: "client → {0}", "客户端 → {0}";
+    proxy_upstream_leg: "proxy → {0} (for #{1})", "代理 → {0}（转发 #{1}）";
+    proxy_client_leg: "proxy ← {0} (relayed via #{1})", "代理 ← {0}（经 #{1} 转发）";
+    proxy_heading: "Proxy", "代理";
+    proxy_intro: "An inspecting proxy: a real client connects to the address below, and wsscope relays every frame to the URL above (with its trust settings for wss://) and back. Each proxied connection shows as two legs in the Live list: toward the client and toward the upstream.", "检查代理：真实的客户端连接下面的地址，wsscope 把每个帧转发到上面的 URL（wss:// 使用上面的信任设置）并转发回来。每个被代理的连接在“实时”列表中显示为两段：面向客户端的一段和面向上游的一段。";
+    proxy_listen: "listen on", "监听地址";
+    proxy_start: "Start proxy", "启动代理";
+    proxy_stop: "Stop", "停止";
+    proxy_bad_listen: "not an address and port: {0} (e.g. 127.0.0.1:8766)", "不是地址和端口：{0}（例如 127.0.0.1:8766）";
+    proxy_running: "proxy: ws://{0}/ → {1}", "代理：ws://{0}/ → {1}";
+    proxy_lan_warning: "this proxy listens beyond loopback: other machines can use it to reach the upstream", "此代理监听的不只是回环地址：其他机器也可以通过它访问上游";
     tls_window_hint: "In this tab: trust \"a CA file (PEM)\" holding the server's certificate, or \"any certificate\" for a local test.", "在本页：选“CA 文件（PEM）”并填写包含服务器证书的文件，或在本地测试时选“任何证书”。";
 
     // Handshake tab, a connection wsscope's client opened.

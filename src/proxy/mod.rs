@@ -30,7 +30,7 @@ use crossbeam_channel::Sender;
 use crate::client::tls::Trust;
 use crate::client::transport::Transport;
 use crate::client::WsUrl;
-use crate::event::{Clock, ClosedBy, Command, ConnId, Direction, Endpoint, Event, EventKind};
+use crate::event::{Clock, ClosedBy, Command, ConnId, Direction, Endpoint, Event};
 use crate::protocol::handshake::{
     answer, check_request, error_response, HandshakeLimits, Outcome, ServerPolicy,
 };
@@ -183,11 +183,7 @@ impl ProxyHandle {
 pub fn start(config: ProxyConfig, ctx: Context) -> io::Result<ProxyHandle> {
     let listener = TcpListener::bind(config.listen)?;
     let addr = listener.local_addr()?;
-    ctx.publish(vec![Event {
-        conn: 0,
-        time: ctx.clock.now(),
-        kind: EventKind::Listening { addr },
-    }]);
+    // No Listening event: that event names the server's address (the window's top bar).
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     let config = Arc::new(config);
