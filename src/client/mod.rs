@@ -173,6 +173,20 @@ pub struct Context {
     pub waker: Option<crate::server::Waker>,
 }
 
+impl Context {
+    /// Queues a batch and wakes the consumer. A consumer that has gone is not the wire's
+    /// problem: the connection goes on.
+    pub(crate) fn publish(&self, batch: Vec<Event>) {
+        if batch.is_empty() {
+            return;
+        }
+        let _ = self.events.send(batch);
+        if let Some(w) = &self.waker {
+            w();
+        }
+    }
+}
+
 /// A running client connection.
 pub struct ClientHandle {
     id: ConnId,
@@ -326,14 +340,7 @@ impl Client {
     }
 
     fn publish(&self, batch: Vec<Event>) {
-        if batch.is_empty() {
-            return;
-        }
-        // A consumer that has gone is not the wire's problem: the connection goes on.
-        let _ = self.ctx.events.send(batch);
-        if let Some(w) = &self.ctx.waker {
-            w();
-        }
+        self.ctx.publish(batch);
     }
 
     fn error(&self, e: ErrorKind) -> Event {

@@ -48,7 +48,11 @@ pub fn client_config(trust: &Trust) -> Result<Arc<ClientConfig>, String> {
     let config = match trust {
         Trust::Insecure => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider())))
+            .with_custom_certificate_verifier(Arc::new(Verifier {
+                webpki: None,
+                pinned: Vec::new(),
+                provider: provider(),
+            }))
             .with_no_client_auth(),
         Trust::System => builder
             .with_root_certificates(system_roots())
@@ -63,8 +67,8 @@ pub fn client_config(trust: &Trust) -> Result<Arc<ClientConfig>, String> {
             .map_err(|e| format!("--ca-file {}: {e}", path.display()))?;
             builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(CaFile {
-                    webpki,
+                .with_custom_certificate_verifier(Arc::new(Verifier {
+                    webpki: Some(webpki),
                     pinned,
                     provider: provider(),
                 }))
@@ -103,18 +107,21 @@ fn roots_from(path: &Path) -> Result<(RootCertStore, Vec<CertificateDer<'static>
     Ok((roots, certs))
 }
 
-/// `--ca-file`: a server certificate that chains to the file's certificates, as usual; or the
-/// very certificate in the file. `openssl req -x509` makes a self-signed certificate marked as
-/// a CA, which the usual check refuses as a server's own (CaUsedAsEndEntity); a user who names
-/// that exact certificate has pinned it, as SSH pins a host key.
+/// How a server's certificate is checked when not by the roots alone. With `webpki` (a CA
+/// file): a certificate that chains to the file's certificates, as usual, or the very
+/// certificate in the file (`openssl req -x509` makes a self-signed certificate marked as a CA,
+/// which the usual check refuses as a server's own, CaUsedAsEndEntity; a user who names that
+/// exact certificate has pinned it, as SSH pins a host key). Without (`--insecure`): any
+/// certificate. Either way the handshake must be signed by the certificate's key: the session
+/// is encrypted, even when it is not authenticated.
 #[derive(Debug)]
-struct CaFile {
-    webpki: Arc<rustls::client::WebPkiServerVerifier>,
+struct Verifier {
+    webpki: Option<Arc<rustls::client::WebPkiServerVerifier>>,
     pinned: Vec<CertificateDer<'static>>,
     provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for CaFile {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -123,10 +130,10 @@ impl ServerCertVerifier for CaFile {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .webpki
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-        {
+        let Some(webpki) = &self.webpki else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
             Err(_)
                 if self
                     .pinned
@@ -208,54 +215,4 @@ pub fn session_info(conn: &rustls::ClientConnection, server_name: &str, trust: &
 pub fn server_name(host: &str) -> Result<ServerName<'static>, String> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     ServerName::try_from(bare.to_string()).map_err(|e| format!("{host}: {e}"))
-}
-
-/// `--insecure`: takes any certificate, but still checks that the handshake is signed by the
-/// key in it (the session is encrypted, only not authenticated).
-#[derive(Debug)]
-struct AnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }

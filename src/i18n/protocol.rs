@@ -87,41 +87,47 @@ pub fn check_found(lang: Lang, f: &Found) -> String {
 
 /// One check on one line: `[PASS] §4.2.1 item 1: method is GET — GET`.
 pub fn check_line(lang: Lang, c: &Check) -> String {
-    let t = lang.t();
-    let mark = match c.outcome {
-        Outcome::Pass => t.pass,
-        Outcome::Fail => t.fail,
-        Outcome::Info => t.info,
-    };
-    let item = fill(t.item, &[&c.id.section(), &c.id.item()]);
-    fill(
-        t.check_line,
-        &[
-            &mark,
-            &item,
-            &check_rule(lang, c.id),
-            &check_found(lang, &c.detail),
-        ],
+    rule_line(
+        lang,
+        c.outcome,
+        c.id.section(),
+        c.id.item(),
+        check_rule(lang, c.id),
+        &c.detail,
     )
 }
 
 /// One §4.1 check of a server's answer on one line: `[PASS] §4.1 item 4: ... — value`.
 pub fn response_check_line(lang: Lang, c: &ResponseCheck) -> String {
+    rule_line(
+        lang,
+        c.outcome,
+        c.id.section(),
+        c.id.item(),
+        response_rule(lang, c.id),
+        &c.detail,
+    )
+}
+
+/// A judged rule on one line: its mark, section and item, the rule, what was found.
+fn rule_line(
+    lang: Lang,
+    outcome: Outcome,
+    section: &str,
+    item: u8,
+    rule: &str,
+    found: &Found,
+) -> String {
     let t = lang.t();
-    let mark = match c.outcome {
+    let mark = match outcome {
         Outcome::Pass => t.pass,
         Outcome::Fail => t.fail,
         Outcome::Info => t.info,
     };
-    let item = fill(t.item, &[&c.id.section(), &c.id.item()]);
+    let item = fill(t.item, &[&section, &item]);
     fill(
         t.check_line,
-        &[
-            &mark,
-            &item,
-            &response_rule(lang, c.id),
-            &check_found(lang, &c.detail),
-        ],
+        &[&mark, &item, &rule, &check_found(lang, found)],
     )
 }
 

@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::io::{self, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream as StdStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -30,7 +30,7 @@ use crossbeam_channel::Sender;
 use crate::client::tls::Trust;
 use crate::client::transport::Transport;
 use crate::client::WsUrl;
-use crate::event::{Clock, ClosedBy, Command, ConnId, Direction, Endpoint, Event};
+use crate::event::{ClosedBy, Command, ConnId, Direction, Endpoint};
 use crate::protocol::handshake::{
     answer, check_request, error_response, HandshakeLimits, Outcome, ServerPolicy,
 };
@@ -81,30 +81,9 @@ impl ProxyConfig {
     }
 }
 
-/// Where the proxy's events go and what it shares with the rest of wsscope.
-#[derive(Clone)]
-pub struct Context {
-    /// The capture's clock.
-    pub clock: Clock,
-    /// Connection numbers (each proxied connection takes two).
-    pub conn_ids: Arc<AtomicU64>,
-    /// Event batches.
-    pub events: Sender<Vec<Event>>,
-    /// Called after each batch.
-    pub waker: Option<crate::server::Waker>,
-}
-
-impl Context {
-    fn publish(&self, batch: Vec<Event>) {
-        if batch.is_empty() {
-            return;
-        }
-        let _ = self.events.send(batch);
-        if let Some(w) = &self.waker {
-            w();
-        }
-    }
-}
+/// Where the proxy's events go: the client's [`Context`] (each proxied connection takes two
+/// connection numbers).
+pub use crate::client::Context;
 
 /// The way to one proxied connection's thread: commands for either of its legs.
 struct Route {
