@@ -119,6 +119,12 @@ struct ServerArgs {
     /// loopback names and addresses (a guard against DNS rebinding); otherwise all.
     #[arg(long, value_name = "LIST")]
     allowed_hosts: Option<String>,
+    /// MiB of events waiting for the trace or the window (not yet printed or stored) past
+    /// which the server stops reading from WebSocket clients (TCP slows them down; nothing is
+    /// lost) until half of it is taken; handshakes are still answered.
+    #[arg(long, value_name = "MIB", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    max_in_flight: u32,
 }
 
 impl ServerArgs {
@@ -207,6 +213,9 @@ impl ServerArgs {
             ping_timeout,
             allowed_origins,
             allowed_hosts,
+            // At most 64 GiB: fits a 64-bit usize; saturates (never wraps) on a 32-bit one.
+            max_in_flight: usize::try_from(u64::from(self.max_in_flight) << 20)
+                .unwrap_or(usize::MAX),
             ..ServerConfig::default()
         })
     }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::kittest::Queryable as _;
 mod common;
-use common::tshark;
+use common::{late_client, tshark, Flood};
 use egui_kittest::Harness;
 use wsscope::gui::{Settings, WsscopeApp};
 use wsscope::server::ServerConfig;
@@ -171,6 +171,61 @@ fn a_window_that_does_not_paint_still_captures_everything() {
         "2000 echoed messages and two close frames"
     );
     assert_eq!(c.message_count(), 4000);
+}
+
+/// A window that is neither painted nor able to store (the UI holds the store, as a long frame
+/// does) stalls no one: the server pauses the flooding client at its bound and still answers a
+/// new client's handshake; once the store is free every event of both is captured.
+#[test]
+fn a_window_that_cannot_keep_up_still_answers_handshakes() {
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1500.0, 900.0))
+        .with_max_steps(1000)
+        .build_eframe(|cc| {
+            WsscopeApp::with_server_and_settings(
+                ServerConfig {
+                    port: 0,
+                    event_loops: 1,
+                    max_in_flight: 1 << 20,
+                    ..ServerConfig::default()
+                },
+                &cc.egui_ctx,
+                english(),
+            )
+        });
+    step_until(&mut h, "listening", |h| h.state().server_addr().is_some());
+    let addr = h
+        .state()
+        .server_addr()
+        .unwrap_or_else(|| panic!("no server"));
+    // No step() from here: nothing is painted.
+    let (flood, sent, answered) = {
+        // Held like a frame that takes long: the ingest thread cannot store what it drains.
+        let _painting = h.state().capture();
+        let flood = Flood::start(addr);
+        let stalled = flood.stalls(Duration::from_millis(500), Duration::from_secs(30));
+        assert!(stalled, "the server kept echoing with nothing stored");
+        let (handshake, late) = late_client(addr, Duration::from_secs(5));
+        let answered = handshake.recv_timeout(Duration::from_secs(10));
+        flood.stop();
+        (flood, late, answered)
+    };
+    match answered {
+        Ok(Ok(())) => {}
+        other => panic!("the handshake was not answered while the window lagged: {other:?}"),
+    }
+    let n = flood.join();
+    sent.join()
+        .unwrap_or_else(|_| panic!("the late client failed"));
+    // Each flooded message and its echo, "hello" and its echo, two closing handshakes.
+    let frames = 2 * n + 2 + 4;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while h.state().capture().frame_count() < frames && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let c = h.state().capture();
+    assert_eq!(c.frame_count(), frames);
+    assert_eq!(c.message_count(), 2 * n + 2);
 }
 
 #[test]

@@ -12,6 +12,9 @@ use tungstenite::Message as M;
 use wsscope::event::{Direction, Event, EventKind};
 use wsscope::server::{ServerConfig, StartError, Supervisor};
 
+mod common;
+use common::{late_client, Flood};
+
 const WAIT: Duration = Duration::from_secs(10);
 
 fn config(port: u16) -> ServerConfig {
@@ -458,4 +461,69 @@ fn a_proxy_in_front_of_the_server_under_one_supervisor() {
         .filter(|e| matches!(e.kind, EventKind::Closed { .. }))
         .count();
     assert_eq!(closed, 3, "every connection ended");
+}
+
+/// A consumer that drains nothing stalls no one: one client floods, nobody drains, and the
+/// event loop (one, shared by both clients) pauses the flood's reads at the bound instead of
+/// waiting on the consumer, so a new client's handshake is answered at once. Once the consumer
+/// drains again, reads resume and every event of both clients is there.
+#[test]
+fn a_consumer_that_drains_nothing_stalls_no_handshake() {
+    let bound = 1 << 20;
+    let mut sup = Supervisor::new(None);
+    sup.start(ServerConfig {
+        port: 0,
+        event_loops: 1,
+        max_in_flight: bound,
+        ..ServerConfig::default()
+    })
+    .unwrap_or_else(|e| panic!("cannot start: {e}"));
+    let addr = sup.local_addr().unwrap_or_else(|| panic!("no address"));
+    let flood = Flood::start(addr);
+    assert!(
+        flood.stalls(Duration::from_millis(500), WAIT),
+        "the server kept echoing with nothing drained"
+    );
+    let held = sup.in_flight();
+    assert!(held > bound, "paused at {held} bytes in flight");
+    // One read's events at most past the bound (a 128 KiB read of tiny frames makes many).
+    assert!(held < bound + (32 << 20), "{held} bytes in flight");
+    // The loop is not waiting on anyone: a new client is answered.
+    let (handshake, late) = late_client(addr, Duration::from_secs(5));
+    match handshake.recv_timeout(Duration::from_secs(10)) {
+        Ok(Ok(())) => {}
+        other => panic!("the handshake was not answered while the consumer lagged: {other:?}"),
+    }
+    flood.stop();
+    let mut seen = Vec::new();
+    let closed = |s: &[Event], id: u64| {
+        s.iter()
+            .any(|e| e.conn == id && matches!(e.kind, EventKind::Closed { .. }))
+    };
+    drain_until(&mut sup, &mut seen, "both connections closed", |s| {
+        closed(s, 1) && closed(s, 2)
+    });
+    let sent = flood.join();
+    late.join()
+        .unwrap_or_else(|_| panic!("the late client failed"));
+    let received = |id: u64| -> Vec<String> {
+        seen.iter()
+            .filter(|e| e.conn == id)
+            .filter_map(|e| match &e.kind {
+                EventKind::Message {
+                    direction: Direction::ClientToServer,
+                    message,
+                } => Some(String::from_utf8_lossy(&message.payload).into_owned()),
+                _ => None,
+            })
+            .collect()
+    };
+    let flooded = received(1);
+    assert_eq!(flooded.len(), sent, "every flooded message was captured");
+    assert!(flooded
+        .iter()
+        .enumerate()
+        .all(|(i, m)| *m == format!("flood {i}")));
+    assert_eq!(received(2), ["hello"]);
+    sup.shutdown(Duration::from_secs(1), |_| {});
 }

@@ -2,7 +2,9 @@
 //! their own that moves events into the store as they come. Drawing never slows the wire: the
 //! UI reads the store under a read lock while it draws, the ingest thread takes the write lock
 //! for a few milliseconds at a time between frames, and a minimised or hidden window (which
-//! does not paint) still drains every event.
+//! does not paint) still drains every event. What waits between the server and this thread is
+//! bounded in bytes by the server (`ServerConfig::max_in_flight`, outside the capture budget): a
+//! server that gets ahead of the store pauses its WebSocket reads, losing nothing.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,10 +28,6 @@ const HOLD: Duration = Duration::from_millis(4);
 /// How often the window repaints while events arrive: enough to look live, little enough to
 /// leave the CPU to the server.
 const REPAINT: Duration = Duration::from_millis(40);
-/// Batches in flight between the server and the ingest thread. A batch is about one read, and
-/// a read holds up to a 128 KiB buffer until the store has copied it: this bounds that memory
-/// (32 MiB) outside the budget; a server that gets ahead of the store waits, losing nothing.
-const IN_FLIGHT: usize = 256;
 /// How long the ingest thread sleeps when nothing arrives and nobody wakes it.
 const IDLE: Duration = Duration::from_millis(100);
 
@@ -264,14 +262,12 @@ impl Engine {
     /// See [`Supervisor::start`] (on this engine's clock).
     pub fn start(&self, mut config: ServerConfig) -> Result<SocketAddr, StartError> {
         config.clock = Some(self.clock);
-        config.channel_capacity = config.channel_capacity.min(IN_FLIGHT);
         self.sup().start(config)
     }
 
     /// See [`Supervisor::restart`].
     pub fn restart(&self, mut config: ServerConfig, grace: Duration) -> Result<(), StartError> {
         config.clock = Some(self.clock);
-        config.channel_capacity = config.channel_capacity.min(IN_FLIGHT);
         self.sup().restart(config, grace)
     }
 

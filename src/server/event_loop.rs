@@ -18,7 +18,7 @@ use super::conn::{Conn, FLUSH_WAIT, LINGER};
 use super::http::closed_unclean;
 use super::read_pool::ReadBuf;
 use super::wire::Wire;
-use super::Shared;
+use super::{Shared, HANDSHAKE_HEADROOM};
 use crate::event::{ClosedBy, Command, ConnId, Endpoint, ErrorKind, IoFailure};
 use crate::protocol::{ConnectionState, Role};
 use crate::tap::Tap;
@@ -89,6 +89,9 @@ struct EventLoop {
     conns: HashMap<usize, Conn>,
     /// Connections that may still have bytes to read (they used up their turn).
     again: Vec<usize>,
+    /// The consumer is behind (more than `max_in_flight` bytes in flight): WebSockets are not
+    /// read until it has caught up to half of that.
+    paused: bool,
     stopping: bool,
     next_tick: Instant,
 }
@@ -102,6 +105,7 @@ impl EventLoop {
             index,
             conns: HashMap::new(),
             again: Vec::new(),
+            paused: false,
             stopping: false,
             next_tick: Instant::now() + TICK,
         }
@@ -113,7 +117,8 @@ impl EventLoop {
         loop {
             let timeout = if !self.again.is_empty() {
                 Some(Duration::ZERO)
-            } else if self.conns.values().any(Conn::timed) {
+            } else if self.paused || self.conns.values().any(Conn::timed) {
+                // Paused: look at what is in flight every tick to resume.
                 Some(self.next_tick.saturating_duration_since(Instant::now()))
             } else {
                 None
@@ -126,6 +131,7 @@ impl EventLoop {
                 }
                 continue;
             }
+            self.resume_if_drained();
             ready.clear();
             for key in self.again.drain(..) {
                 if let Some(c) = self.conns.get_mut(&key) {
@@ -165,6 +171,22 @@ impl EventLoop {
             if Instant::now() >= self.next_tick {
                 self.next_tick = Instant::now() + TICK;
                 self.check_deadlines();
+            }
+        }
+    }
+
+    /// Resumes paused reads once the consumer has drained down to half the bound (hysteresis:
+    /// not a pause and resume per batch). Readiness is reported once, on its edge: every
+    /// connection that still had bytes to read is queued for reading again.
+    fn resume_if_drained(&mut self) {
+        if !self.paused || self.shared.in_flight() > self.shared.config.max_in_flight / 2 {
+            return;
+        }
+        self.paused = false;
+        for (&key, c) in &mut self.conns {
+            if c.readable && !c.queued {
+                c.queued = true;
+                self.again.push(key);
             }
         }
     }
@@ -297,6 +319,10 @@ impl EventLoop {
                 }
                 break;
             }
+            if !may_read(shared, &mut self.paused, c.ws.is_some()) {
+                // It stays readable: resuming queues it again.
+                break;
+            }
             turns += 1;
             c.read_once(shared, stopping);
         }
@@ -421,6 +447,26 @@ impl Drop for EventLoop {
                 Msg::Stopping | Msg::Stop => {}
             }
         }
+    }
+}
+
+/// Whether a connection may read now (`ws`: a WebSocket; otherwise its handshake is under way).
+/// Past the bound the loop pauses its WebSocket reads (`paused`): a stalled consumer slows the
+/// peers through TCP instead of stopping the loop. Handshakes make few bytes of events and go on
+/// up to [`HANDSHAKE_HEADROOM`] past the bound, so new clients are still answered.
+fn may_read(shared: &Shared, paused: &mut bool, ws: bool) -> bool {
+    let Some(f) = &shared.in_flight else {
+        return true;
+    };
+    let n = f.get();
+    let bound = shared.config.max_in_flight;
+    if n > bound {
+        *paused = true;
+    }
+    if ws {
+        !*paused
+    } else {
+        n <= bound.saturating_add(HANDSHAKE_HEADROOM)
     }
 }
 

@@ -1,10 +1,13 @@
 //! The server engine: a listener thread (blocking `accept`) and a few event-loop threads (mio,
 //! half the CPUs by default) that own the connections and drive the sans-IO core, publishing
-//! [`Event`]s on a bounded channel and taking [`Command`]s. It wakes its consumer through an
+//! [`Event`]s on a channel and taking [`Command`]s. It wakes its consumer through an
 //! injected closure and does not depend on egui.
 //!
-//! Nothing is dropped: when the consumer falls behind, the channel fills and the loops wait
-//! (backpressure) — the wire slows down, the capture stays complete.
+//! Nothing is dropped, and a consumer that falls behind stalls no one: what is in flight (published,
+//! not yet drained) is counted in bytes, and past [`ServerConfig::max_in_flight`] the event loops
+//! stop reading from WebSockets (TCP backpressure slows their peers) while they keep accepting,
+//! answering handshakes, running timers and writing. Reads resume once the consumer has caught
+//! up to half the bound. The capture stays complete; the loops never wait on the consumer.
 
 mod conn;
 mod event_loop;
@@ -35,6 +38,65 @@ pub use supervisor::{Drained, StartError, Supervisor};
 /// Port browsers accept (6666, the seed's, is on their unsafe-port list).
 pub const DEFAULT_PORT: u16 = 8765;
 
+/// Default of [`ServerConfig::max_in_flight`]: 64 MiB.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64 << 20;
+
+/// How far past [`ServerConfig::max_in_flight`] handshakes are still read and answered (their
+/// events are small): past it a flood of new connections waits too.
+pub const HANDSHAKE_HEADROOM: usize = 8 << 20;
+
+/// What an event costs in flight besides its bytes: the event itself, a boxed frame's fields,
+/// its slot in the batch (an estimate: the bound is approximate, the order of magnitude matters).
+const EVENT_OVERHEAD: usize = 256;
+
+/// The approximate memory a batch holds until it is drained: a fixed cost per event plus the
+/// bytes it carries (a TCP read or write, a frame's or a message's payload).
+pub(crate) fn cost(batch: &[Event]) -> usize {
+    batch
+        .iter()
+        .map(|e| {
+            EVENT_OVERHEAD
+                + match &e.kind {
+                    EventKind::Tcp { bytes, .. } => bytes.len(),
+                    EventKind::Frame { frame, .. } => frame.payload.len(),
+                    EventKind::Message { message, .. } => message.payload.len(),
+                    _ => 0,
+                }
+        })
+        .fold(0, usize::saturating_add)
+}
+
+/// Bytes of events published and not yet drained (see [`cost`]): the servers add, the consumer
+/// ([`Supervisor::drain`]) subtracts.
+#[derive(Debug, Default)]
+pub(crate) struct InFlight(AtomicUsize);
+
+impl InFlight {
+    /// Bytes in flight now.
+    pub(crate) fn get(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+
+    fn add(&self, n: usize) {
+        self.0.fetch_add(n, Ordering::AcqRel);
+    }
+
+    /// `n` bytes were drained (or will never be: their channel is gone).
+    pub(crate) fn sub(&self, n: usize) {
+        // Saturating: a channel dropped and cleared may race with a publish failing.
+        let _ = self
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                Some(v.saturating_sub(n))
+            });
+    }
+
+    /// Nobody will drain what is in flight (the consumer dropped its channels).
+    pub(crate) fn clear(&self) {
+        self.0.store(0, Ordering::Release);
+    }
+}
+
 /// Everything the server can be told. `Default` is what `wsscope serve` uses.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -56,8 +118,14 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Answer pings automatically.
     pub auto_pong: bool,
-    /// Event batches the channel holds before the event loops wait.
+    /// Event batches a channel made by a caller of [`start`] is meant to hold (such a channel's
+    /// sender waits when it is full). A [`Supervisor`] ignores it: its channels never make the
+    /// event loops wait, `max_in_flight` bounds them in bytes instead.
     pub channel_capacity: usize,
+    /// Bytes of events in flight (published, not yet drained by the [`Supervisor`]) past which
+    /// the event loops stop reading from WebSockets until the consumer has caught up to half of
+    /// it. Handshakes are still answered, up to [`HANDSHAKE_HEADROOM`] past it.
+    pub max_in_flight: usize,
     /// Event-loop threads that serve the connections (0: half the CPUs, 1 to 4).
     pub event_loops: usize,
     /// Where event times count from (`None`: when the server starts). A restarted listener
@@ -94,6 +162,7 @@ impl Default for ServerConfig {
             max_connections: 256,
             auto_pong: true,
             channel_capacity: 4096,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             event_loops: 0,
             clock: None,
             conn_ids: None,
@@ -132,6 +201,9 @@ pub(crate) struct Shared {
     pub(crate) reply: RwLock<ReplyMode>,
     pub(crate) auto_pong: AtomicBool,
     events: Sender<Vec<Event>>,
+    /// What is in flight on `events`, when the consumer counts what it drains (the
+    /// [`Supervisor`] does); `None`: no bound in bytes (the caller's channel bounds it).
+    pub(crate) in_flight: Option<Arc<InFlight>>,
     waker: Waker,
     /// Open WebSocket connections and the event loop that owns each (commands go there).
     pub(crate) conns: Mutex<HashMap<ConnId, usize>>,
@@ -165,15 +237,29 @@ impl Shared {
         self.event(conn, EventKind::Error(e))
     }
 
-    /// Queues a batch, waiting while the channel is full. A gone consumer is not an error for
-    /// the wire: the server keeps serving.
+    /// Queues a batch (waiting only on a full channel a caller of [`start`] made bounded; the
+    /// [`Supervisor`]'s never are, what is in flight is counted instead). A gone consumer is
+    /// not an error for the wire: the server keeps serving.
     pub(crate) fn publish(&self, batch: Vec<Event>) {
         if batch.is_empty() {
             return;
         }
+        // Counted before it is sent: the consumer may drain it at once.
+        let n = self.in_flight.as_ref().map(|f| {
+            let n = cost(&batch);
+            f.add(n);
+            n
+        });
         if self.events.send(batch).is_ok() {
             (self.waker)();
+        } else if let (Some(f), Some(n)) = (&self.in_flight, n) {
+            f.sub(n);
         }
+    }
+
+    /// Bytes in flight (0 when they are not counted).
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.as_ref().map_or(0, |f| f.get())
     }
 }
 
@@ -188,10 +274,22 @@ pub struct ServerHandle {
 }
 
 /// Starts listening. Events arrive on `events` in batches; `waker` runs after each batch.
+/// Nothing counts what is in flight: a bounded `events` makes the event loops wait when full.
 pub fn start(
     config: ServerConfig,
     events: Sender<Vec<Event>>,
     waker: Waker,
+) -> io::Result<ServerHandle> {
+    start_counted(config, events, waker, None)
+}
+
+/// [`start`], with what is in flight counted in `in_flight` (the consumer subtracts what it
+/// drains): past [`ServerConfig::max_in_flight`] the loops pause reads instead of waiting.
+pub(crate) fn start_counted(
+    config: ServerConfig,
+    events: Sender<Vec<Event>>,
+    waker: Waker,
+    in_flight: Option<Arc<InFlight>>,
 ) -> io::Result<ServerHandle> {
     let listener = TcpListener::bind(SocketAddr::new(config.bind, config.port))?;
     let addr = listener.local_addr()?;
@@ -206,6 +304,7 @@ pub fn start(
         auto_pong: AtomicBool::new(config.auto_pong),
         config,
         events,
+        in_flight,
         waker,
         conns: Mutex::new(HashMap::new()),
         open: AtomicUsize::new(0),

@@ -6,7 +6,9 @@
 //! port can be reused. Every server it starts shares one clock and one connection counter: the
 //! capture keeps one time line and no connection number is given twice.
 //!
-//! Each server gets its own channel. A stopped server's channel is drained before the current
+//! Each server gets its own channel, which never makes its event loops wait: what is in flight on
+//! them is counted in bytes (added as published, subtracted here as drained), and past
+//! [`ServerConfig::max_in_flight`] the loops pause their WebSocket reads instead. A stopped server's channel is drained before the current
 //! one (its last events, the closes it sent, happened first) until it disconnects.
 //!
 //! Connections wsscope opens itself (the client, [`Supervisor::connect`]) share the clock and the
@@ -23,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 
-use super::{start, ServerConfig, ServerHandle, Waker};
+use super::{cost, start_counted, InFlight, ServerConfig, ServerHandle, Waker};
 use crate::client::{self, ClientConfig, ClientHandle};
 use crate::event::{Clock, Command, ConnId, Event, EventKind};
 use crate::proxy::{self, ProxyConfig, ProxyHandle};
@@ -97,6 +99,9 @@ pub struct Supervisor {
     peers: (Sender<Vec<Event>>, Receiver<Vec<Event>>),
     /// Running proxies (their events come on the clients' channel).
     proxies: Vec<ProxyHandle>,
+    /// Bytes of the servers' events published and not yet drained (every server started here
+    /// shares it: a stopped server's undrained events still mean the consumer is behind).
+    in_flight: Arc<InFlight>,
 }
 
 impl Supervisor {
@@ -131,6 +136,7 @@ impl Supervisor {
             clients: HashMap::new(),
             peers: crossbeam_channel::unbounded(),
             proxies: Vec::new(),
+            in_flight: Arc::new(InFlight::default()),
         }
     }
 
@@ -231,9 +237,11 @@ impl Supervisor {
             return Err(StartError::Running);
         }
         let config = self.adopt(config);
-        let (tx, rx) = crossbeam_channel::bounded(config.channel_capacity);
+        // Unbounded: publishing never waits; what is in flight is bounded in bytes instead.
+        let (tx, rx) = crossbeam_channel::unbounded();
         let addr = SocketAddr::new(config.bind, config.port);
-        let server = start(config, tx, Arc::clone(&self.waker))
+        let in_flight = Some(Arc::clone(&self.in_flight));
+        let server = start_counted(config, tx, Arc::clone(&self.waker), in_flight)
             .map_err(|source| StartError::Listen { addr, source })?;
         let local = server.local_addr();
         if let Some(old) = self.events.replace(rx) {
@@ -252,11 +260,12 @@ impl Supervisor {
         }
         let config = self.adopt(config);
         let old = self.server.take();
-        let (tx, rx) = crossbeam_channel::bounded(config.channel_capacity);
+        let (tx, rx) = crossbeam_channel::unbounded();
         if let Some(old) = self.events.replace(rx) {
             self.retiring.push(old);
         }
         let waker = Arc::clone(&self.waker);
+        let in_flight = Some(Arc::clone(&self.in_flight));
         let stopping = self.stopper.take();
         self.restart = Some(std::thread::spawn(move || {
             // A server still stopping releases its port first.
@@ -267,7 +276,8 @@ impl Supervisor {
                 h.shutdown(grace);
             }
             let addr = SocketAddr::new(config.bind, config.port);
-            start(config, tx, waker).map_err(|source| StartError::Listen { addr, source })
+            start_counted(config, tx, waker, in_flight)
+                .map_err(|source| StartError::Listen { addr, source })
         }));
         Ok(())
     }
@@ -331,6 +341,12 @@ impl Supervisor {
         }
     }
 
+    /// Bytes of the servers' events published and not yet drained (an estimate: see
+    /// [`ServerConfig::max_in_flight`], past which the servers pause their WebSocket reads).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.get()
+    }
+
     /// Whether a stopped server's channel is still open (its last events may still come).
     pub fn retiring(&self) -> bool {
         !self.retiring.is_empty()
@@ -356,6 +372,7 @@ impl Supervisor {
             loop {
                 match self.retiring[0].try_recv() {
                     Ok(mut batch) => {
+                        self.in_flight.sub(cost(&batch));
                         // Its Listening event is stale: the current listener's counts.
                         batch.retain(|e| !matches!(e.kind, EventKind::Listening { .. }));
                         batches += 1;
@@ -384,6 +401,7 @@ impl Supervisor {
                 loop {
                     match rx.try_recv() {
                         Ok(batch) => {
+                            self.in_flight.sub(cost(&batch));
                             batches += 1;
                             sink(batch);
                             if out_of_time() {
@@ -451,7 +469,7 @@ impl Supervisor {
     /// Starts shutting down on a helper thread: the server (or the one a restart under way is
     /// starting) closes every connection with 1001, waits up to `grace` for the closing
     /// handshakes, and stops listening. Keep draining until [`Drained::finished`]: the engine
-    /// may wait on a full channel while it closes connections.
+    /// reads the peers' closes only while the consumer keeps up (see `max_in_flight`).
     pub fn stop(&mut self, grace: Duration) {
         for (id, c) in &self.clients {
             // §7.4.1: 1001, an endpoint going away (the client's own close timeout bounds it).
@@ -502,6 +520,9 @@ impl Drop for Supervisor {
         // waits on a full one while its server shuts down.
         self.retiring.clear();
         self.events = None;
+        // What they held will never be drained: the loops must not stay paused for it while
+        // they close their connections.
+        self.in_flight.clear();
         self.stop(DROP_GRACE);
         if let Some(t) = self.stopper.take() {
             let _ = t.join();

@@ -105,3 +105,150 @@ pub fn tshark_run(tshark: &str, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// A client that sends small text messages (`flood 0`, `flood 1`, ...) as fast as the server
+/// takes them, many per write, and reads and drops the echoes on a thread of its own, until
+/// stopped; then it closes with 1000.
+pub struct Flood {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    /// Bytes of echoes read so far: when it stops growing, the server stopped reading.
+    pub echoed: Arc<std::sync::atomic::AtomicUsize>,
+    writer: std::thread::JoinHandle<usize>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Flood {
+    /// Connects to `addr`, completes the handshake and starts flooding.
+    pub fn start(addr: std::net::SocketAddr) -> Self {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("{e}"));
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        // A loopback Host: a loopback bind answers only those.
+        s.write_all(REQUEST.replace("Host: x", "Host: localhost").as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
+        // The 101's head, a byte at a time: nothing comes after it until we send frames.
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            s.read_exact(&mut b)
+                .unwrap_or_else(|e| panic!("no answer to the handshake: {e}"));
+            head.push(b[0]);
+        }
+        assert!(
+            head.starts_with(b"HTTP/1.1 101"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        s.set_read_timeout(None).unwrap_or_else(|e| panic!("{e}"));
+        let mut r = s.try_clone().unwrap_or_else(|e| panic!("{e}"));
+        let echoed = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&echoed);
+        let reader = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            // Until the server closes (after our close), or resets.
+            while let Ok(n @ 1..) = r.read(&mut buf) {
+                count.fetch_add(n, Ordering::Relaxed);
+            }
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let writer = std::thread::spawn(move || {
+            let mut n = 0usize;
+            let mut chunk = Vec::new();
+            while !flag.load(Ordering::Relaxed) {
+                chunk.clear();
+                for i in n..n + 100 {
+                    chunk.extend(frame(OpCode::Text, true, format!("flood {i}").as_bytes()));
+                }
+                s.write_all(&chunk).unwrap_or_else(|e| panic!("{e}"));
+                n += 100;
+            }
+            s.write_all(&frame(OpCode::Close, true, &1000u16.to_be_bytes()))
+                .unwrap_or_else(|e| panic!("{e}"));
+            n
+        });
+        Self {
+            stop,
+            echoed,
+            writer,
+            reader,
+        }
+    }
+
+    /// Waits (up to `within`) until the echoes stop coming for `quiet`: the server stopped
+    /// reading this client. Returns whether they did.
+    pub fn stalls(&self, quiet: Duration, within: Duration) -> bool {
+        use std::sync::atomic::Ordering;
+        let deadline = Instant::now() + within;
+        let mut last = self.echoed.load(Ordering::Relaxed);
+        let mut since = Instant::now();
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+            let now = self.echoed.load(Ordering::Relaxed);
+            if now != last {
+                last = now;
+                since = Instant::now();
+            } else if last > 0 && since.elapsed() >= quiet {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Asks the writer to stop after its current write, and close.
+    pub fn stop(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Waits for the close to complete (the server must be reading again); returns how many
+    /// messages were sent.
+    pub fn join(self) -> usize {
+        self.stop();
+        let n = self
+            .writer
+            .join()
+            .unwrap_or_else(|_| panic!("the flood's writer panicked"));
+        self.reader
+            .join()
+            .unwrap_or_else(|_| panic!("the flood's reader panicked"));
+        n
+    }
+}
+
+/// A tungstenite client that must complete its handshake with `addr` within `within`; then it
+/// sends `hello`, waits for the echo and closes. The receiver gets `Ok` once the handshake is
+/// done, or the error.
+pub fn late_client(
+    addr: std::net::SocketAddr,
+    within: Duration,
+) -> (
+    crossbeam_channel::Receiver<Result<(), String>>,
+    std::thread::JoinHandle<()>,
+) {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let t = std::thread::spawn(move || {
+        let s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("{e}"));
+        s.set_read_timeout(Some(within))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut ws = match tungstenite::client(format!("ws://{addr}/late"), s) {
+            Ok((ws, _)) => ws,
+            Err(e) => {
+                let _ = tx.send(Err(e.to_string()));
+                return;
+            }
+        };
+        let _ = tx.send(Ok(()));
+        // The echo comes once the consumer has caught up: a longer wait from here.
+        ws.get_ref()
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        ws.send(tungstenite::Message::text("hello"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let echo = ws.read().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(echo, tungstenite::Message::text("hello"));
+        let _ = ws.close(None);
+        while ws.read().is_ok() {}
+    });
+    (rx, t)
+}
