@@ -2,6 +2,9 @@
 //! tungstenite, python `websockets`, a TLS server with a certificate made here (rcgen), and
 //! hand-written servers that break §4.1 or drop the connection.
 
+mod common;
+use common::tungstenite_echo;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command as Process;
@@ -16,33 +19,6 @@ use wsscope::event::{
 };
 use wsscope::protocol::handshake::ResponseCheckId;
 use wsscope::protocol::AcceptDerivation;
-
-/// A tungstenite echo server for one connection; agrees to `chat` when offered.
-#[allow(clippy::result_large_err)] // tungstenite's callback type, not ours
-fn tungstenite_echo<S: Read + Write>(stream: S) {
-    use tungstenite::handshake::server::{Request, Response};
-    let Ok(mut ws) = tungstenite::accept_hdr(stream, |req: &Request, mut resp: Response| {
-        let offered = req
-            .headers()
-            .get("Sec-WebSocket-Protocol")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if offered.split(',').any(|p| p.trim() == "chat") {
-            resp.headers_mut().insert(
-                "Sec-WebSocket-Protocol",
-                "chat".parse().expect("header value"),
-            );
-        }
-        Ok(resp)
-    }) else {
-        return;
-    };
-    while let Ok(msg) = ws.read() {
-        if (msg.is_text() || msg.is_binary()) && ws.send(msg).is_err() {
-            return;
-        }
-    }
-}
 
 /// Serves `n` connections on a free loopback port with `serve`.
 fn server<F>(n: usize, serve: F) -> (SocketAddr, JoinHandle<()>)

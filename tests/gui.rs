@@ -1604,6 +1604,24 @@ fn the_connect_tab_starts_a_proxy_whose_legs_join_the_list() {
             > 0
     );
     assert!(h.query_all_by_label_contains("(relayed via #2)").count() > 0);
+    // The anatomy pairs a relayed frame with its twin on the other leg: same payload, the
+    // client's mask on one leg and wsscope's own on the other.
+    {
+        let c = h.state().capture();
+        let (seq, from_client) = c
+            .frames_from(0)
+            .find(|(_, f)| f.conn == 1 && f.header.opcode == wsscope::protocol::OpCode::Text)
+            .map(|(s, f)| (s, f.header))
+            .unwrap_or_else(|| panic!("no text on the client's leg"));
+        let twin = c
+            .relayed_twin(seq)
+            .and_then(|t| c.frame_record(t))
+            .unwrap_or_else(|| panic!("no twin"));
+        assert_eq!(twin.conn, 2);
+        assert!(twin.header.masked && from_client.masked);
+        assert_ne!(twin.header.mask_key, from_client.mask_key);
+        assert_eq!(twin.header.payload_len, from_client.payload_len);
+    }
     assert_eq!(
         server.join().unwrap_or_default(),
         vec!["via the window's proxy".to_string()]

@@ -2,6 +2,9 @@
 //! and hand-written servers behind; both legs captured, frames relayed as they came (re-masked
 //! toward the server), closes and drops carried over, a 502 when the upstream cannot be used.
 
+mod common;
+use common::tungstenite_echo;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::AtomicU64;
@@ -15,30 +18,6 @@ use wsscope::event::{
 };
 use wsscope::protocol::{encode_frame, FrameHeader, OpCode};
 use wsscope::proxy::{self, Context, ProxyConfig, ProxyHandle};
-
-#[allow(clippy::result_large_err)] // tungstenite's callback type, not ours
-fn tungstenite_echo<S: Read + Write>(stream: S) {
-    use tungstenite::handshake::server::{Request, Response};
-    let Ok(mut ws) = tungstenite::accept_hdr(stream, |req: &Request, mut resp: Response| {
-        let offered = req
-            .headers()
-            .get("Sec-WebSocket-Protocol")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if offered.split(',').any(|p| p.trim() == "chat") {
-            resp.headers_mut()
-                .insert("Sec-WebSocket-Protocol", "chat".parse().expect("value"));
-        }
-        Ok(resp)
-    }) else {
-        return;
-    };
-    while let Ok(msg) = ws.read() {
-        if (msg.is_text() || msg.is_binary()) && ws.send(msg).is_err() {
-            return;
-        }
-    }
-}
 
 fn server<F: Fn(TcpStream) + Send + 'static>(serve: F) -> (SocketAddr, JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");

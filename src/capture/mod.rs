@@ -185,6 +185,34 @@ impl Capture {
         self.frames.get(seq)
     }
 
+    /// The same frame on the other leg of a proxied pair: a frame of connection `r.conn` that
+    /// wsscope relayed (or the frame it relayed), found on the peer leg as the frame of the same
+    /// direction, FIN, RSV, opcode, length and payload nearest in time (within a second).
+    pub fn relayed_twin(&self, seq: Seq) -> Option<Seq> {
+        const WITHIN: Duration = Duration::from_secs(1);
+        let r = self.frames.get(seq)?;
+        let peer = self.connection(self.connection(r.conn)?.relay?)?;
+        let t = r.time();
+        let payload = self.payload_prefix(r, 64);
+        // The peer's frames are in time order: start a second before.
+        let from = peer
+            .all_frames
+            .partition_point(|&s| self.frames.get(s).is_none_or(|f| f.time() + WITHIN < t));
+        peer.all_frames
+            .range(from..)
+            .filter_map(|&s| Some((s, self.frames.get(s)?)))
+            .take_while(|(_, f)| f.time() <= t + WITHIN)
+            .filter(|(_, f)| {
+                let (a, b) = (&f.header, &r.header);
+                f.direction == r.direction
+                    && (a.fin, a.rsv, a.opcode, a.payload_len)
+                        == (b.fin, b.rsv, b.opcode, b.payload_len)
+                    && self.payload_prefix(f, 64) == payload
+            })
+            .min_by_key(|(_, f)| f.time().abs_diff(t))
+            .map(|(s, _)| s)
+    }
+
     /// The kept frames from `from` on, oldest first.
     pub fn frames_from(&self, from: Seq) -> impl Iterator<Item = (Seq, &FrameRecord)> + '_ {
         self.frames.iter_from(from)

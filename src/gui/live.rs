@@ -323,6 +323,11 @@ impl LivePanel {
             .id_salt("anatomy")
             .show(ui, |ui| {
                 anatomy::show(ui, cx.lang, n, &title, &shown.frame);
+                if let Some((twin, other)) = &shown.twin {
+                    if relayed_ui(ui, cx.lang, &shown.frame, r.conn, *twin, other) {
+                        jump = Some(*twin);
+                    }
+                }
                 // A one-frame message says so in the fragment row already.
                 let Some(m) = message.filter(|m| m.frames().len() > 1) else {
                     return;
@@ -467,6 +472,8 @@ struct Shown {
     seq: Seq,
     frame: Frame,
     message: Option<bytes::Bytes>,
+    /// On a proxy leg: the same frame on the other leg, as relayed.
+    twin: Option<(Seq, Frame)>,
 }
 
 impl Shown {
@@ -478,12 +485,65 @@ impl Shown {
             .and_then(|m| capture.message(m))
             .filter(|m| m.frames().len() > 1)
             .and_then(|m| capture.message_payload(m));
+        let twin = capture
+            .relayed_twin(seq)
+            .and_then(|t| Some((t, capture.frame(t)?)));
         Some(Self {
             seq,
             frame,
             message,
+            twin,
         })
     }
+}
+
+/// The frame as relayed on the other leg of a proxied pair, both wire forms side by side, and why
+/// they differ. True when the user asks to select the other one.
+fn relayed_ui(
+    ui: &mut egui::Ui,
+    lang: Lang,
+    this: &Frame,
+    conn: crate::event::ConnId,
+    twin: Seq,
+    other: &Frame,
+) -> bool {
+    let t = lang.t();
+    ui.add_space(6.0);
+    ui.strong(t.relayed_title);
+    ui.label(t.relayed_why);
+    let wire = |f: &Frame| {
+        let v = f.wire_prefix(f.header_bytes.len() + 8);
+        let mut s = crate::explain::hex_spaced(&v);
+        if f.header.payload_len > 8 {
+            s.push_str(" …");
+        }
+        s
+    };
+    let key = |f: &Frame| {
+        f.header.mask_key.map_or_else(
+            || t.relayed_no_key.to_string(),
+            |k| crate::protocol::accept::hex_lower(&k),
+        )
+    };
+    let mut jump = false;
+    egui::Grid::new("relayed")
+        .num_columns(3)
+        .striped(true)
+        .show(ui, |ui| {
+            ui.label("");
+            ui.label(t.relayed_wire);
+            ui.label(t.relayed_key);
+            ui.end_row();
+            ui.label(format!("#{conn}"));
+            ui.monospace(wire(this));
+            ui.monospace(key(this));
+            ui.end_row();
+            jump = ui.link(fill(t.relayed_other, &[&(twin + 1)])).clicked();
+            ui.monospace(wire(other));
+            ui.monospace(key(other));
+            ui.end_row();
+        });
+    jump
 }
 
 /// A connection's entry in the list: number and peer, path and state, counts, an HTTP answer.

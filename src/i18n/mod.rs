@@ -331,6 +331,12 @@ strings! {
     proxy_upstream_leg: "proxy → {0} (for #{1})", "代理 → {0}（转发 #{1}）";
     proxy_client_leg: "proxy ← {0} (relayed via #{1})", "代理 ← {0}（经 #{1} 转发）";
     proxy_heading: "Proxy", "代理";
+    relayed_title: "Relayed by the proxy: the same frame on the other leg", "代理转发：另一段上的同一个帧";
+    relayed_why: "FIN, RSV, opcode, length and payload are the same. The masking differs: a client masks every frame with a fresh key of its own, so toward the server wsscope masks it again with its own key (§5.3), and toward the client it sends it unmasked, as a server must (§5.1). The same payload therefore has different bytes on the two legs.", "FIN、RSV、操作码、长度和载荷都相同。不同的是掩码：客户端用自己的新键给每个帧加掩码，所以发往服务器时 wsscope 用自己的键重新加掩码（§5.3），发往客户端时按服务器的规则不加掩码（§5.1）。因此同一载荷在两段上的字节不同。";
+    relayed_wire: "on the wire (header and first payload bytes)", "线路上的字节（帧头和载荷开头）";
+    relayed_key: "masking key", "掩码键";
+    relayed_no_key: "none (a server never masks)", "无（服务器从不加掩码）";
+    relayed_other: "frame {0} (other leg)", "帧 {0}（另一段）";
     proxy_intro: "An inspecting proxy: a real client connects to the address below, and wsscope relays every frame to the URL above (with its trust settings for wss://) and back. Each proxied connection shows as two legs in the Live list: toward the client and toward the upstream.", "检查代理：真实的客户端连接下面的地址，wsscope 把每个帧转发到上面的 URL（wss:// 使用上面的信任设置）并转发回来。每个被代理的连接在“实时”列表中显示为两段：面向客户端的一段和面向上游的一段。";
     proxy_listen: "listen on", "监听地址";
     proxy_start: "Start proxy", "启动代理";

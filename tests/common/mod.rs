@@ -252,3 +252,31 @@ pub fn late_client(
     });
     (rx, t)
 }
+
+/// A tungstenite echo server for one connection over `stream` (plain TCP, or TLS): it agrees to
+/// the subprotocol `chat` when offered and echoes every text and binary message.
+#[allow(clippy::result_large_err)] // tungstenite's callback type, not ours
+pub fn tungstenite_echo<S: Read + Write>(stream: S) {
+    use tungstenite::handshake::server::{Request, Response};
+    let Ok(mut ws) = tungstenite::accept_hdr(stream, |req: &Request, mut resp: Response| {
+        let offered = req
+            .headers()
+            .get("Sec-WebSocket-Protocol")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if offered.split(',').any(|p| p.trim() == "chat") {
+            resp.headers_mut().insert(
+                "Sec-WebSocket-Protocol",
+                tungstenite::http::HeaderValue::from_static("chat"),
+            );
+        }
+        Ok(resp)
+    }) else {
+        return;
+    };
+    while let Ok(msg) = ws.read() {
+        if (msg.is_text() || msg.is_binary()) && ws.send(msg).is_err() {
+            return;
+        }
+    }
+}
