@@ -272,9 +272,10 @@ enum Command {
               value_parser = clap::value_parser!(u16).range(1..=4096))]
         max_line: u16,
     },
-    /// Write a recorded capture (JSON lines, from `serve --record`) as pcap, HAR or JSON lines.
+    /// Write a capture (our JSON lines, or a pcap/pcapng file) as pcap, HAR or JSON lines.
     Export {
-        /// The capture file to read.
+        /// The capture file to read: JSON lines from `serve --record` or the window, or a pcap
+        /// or pcapng file from tcpdump, tshark or Wireshark.
         input: PathBuf,
         /// The format to write: pcap (Wireshark, tshark), har (browser DevTools), jsonl.
         #[arg(long, value_enum)]
@@ -788,28 +789,56 @@ fn export(input: &Path, to: ExportFormat, output: &Path) -> ExitCode {
     use wsscope::export::{until_error, write_har, write_pcap};
     use wsscope::record::{Reader, Writer};
 
-    let reader = match Reader::open(input) {
-        Ok(r) => r,
+    // Our JSON lines, or a pcap/pcapng file (told by its magic number), as events with the
+    // capture's time zero first; a bad record ends them with its error.
+    type Events = Box<dyn Iterator<Item = Result<Event, String>>>;
+    let opened: Result<(u64, Events), String> =
+        match wsscope::import::Format::of_file(input).unwrap_or(None) {
+            Some(_) => wsscope::import::open(input)
+                .map_err(|e| e.to_string())
+                .map(|events| {
+                    let mut events = events.map(|r| r.map_err(|e| e.to_string())).peekable();
+                    let unix = match events.peek() {
+                        Some(Ok(Event {
+                            kind: EventKind::Clock { unix_micros },
+                            ..
+                        })) => *unix_micros,
+                        _ => 0,
+                    };
+                    (unix, Box::new(events) as Events)
+                }),
+            None => Reader::open(input)
+                .map_err(|e| e.to_string())
+                .map(|reader| {
+                    let unix = reader.header().unix_us;
+                    // The header's time zero, as the event the writers take it from.
+                    let clock = Event {
+                        conn: 0,
+                        time: Duration::ZERO,
+                        kind: EventKind::Clock { unix_micros: unix },
+                    };
+                    let rest = reader.map(|r| r.map_err(|e| e.to_string()));
+                    (
+                        unix,
+                        Box::new(std::iter::once(Ok(clock)).chain(rest)) as Events,
+                    )
+                }),
+        };
+    let (unix_micros, events) = match opened {
+        Ok(o) => o,
         Err(e) => {
             eprintln!("wsscope export: {e}");
             return ExitCode::from(1);
         }
     };
-    let unix_micros = reader.header().unix_us;
     let create = || {
         std::fs::File::create(output)
             .map(std::io::BufWriter::new)
             .map_err(|e| format!("{}: {e}", output.display()))
     };
-    // The header's time zero, as the event the writers take it from.
-    let clock = Event {
-        conn: 0,
-        time: Duration::ZERO,
-        kind: EventKind::Clock { unix_micros },
-    };
     let (written, read_error) = match to {
         ExportFormat::Pcap => match create() {
-            Ok(out) => until_error(std::iter::once(Ok(clock)).chain(reader), |events| {
+            Ok(out) => until_error(events, |events| {
                 write_pcap(events, out)
                     .map(|s| {
                         format!(
@@ -822,7 +851,7 @@ fn export(input: &Path, to: ExportFormat, output: &Path) -> ExitCode {
             Err(e) => (Err(e), None),
         },
         ExportFormat::Har => match create() {
-            Ok(out) => until_error(std::iter::once(Ok(clock)).chain(reader), |events| {
+            Ok(out) => until_error(events, |events| {
                 write_har(events, out)
                     .map(|s| {
                         let mut text = format!(
@@ -847,9 +876,16 @@ fn export(input: &Path, to: ExportFormat, output: &Path) -> ExitCode {
                 wall: std::time::UNIX_EPOCH + Duration::from_micros(unix_micros),
             };
             match Writer::create_with_clock(output, &clock) {
-                Ok(mut w) => until_error(reader, |events| {
+                Ok(mut w) => until_error(events, |events| {
                     let mut n = 0u64;
-                    for e in events {
+                    // The file's header carries the time zero (the first event): not a line of
+                    // its own.
+                    let mut first = true;
+                    for e in events.filter(|e| {
+                        let time_zero = first && matches!(e.kind, EventKind::Clock { .. });
+                        first = false;
+                        !time_zero
+                    }) {
                         w.write(&e).map_err(|e| e.to_string())?;
                         n += 1;
                     }

@@ -775,3 +775,42 @@ fn cli_export_writes_each_format_and_stops_at_a_bad_line() {
             .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(doc["log"]["entries"].as_array().map(Vec::len), Some(1));
 }
+
+/// `wsscope export` takes a tcpdump capture too: as JSON lines it is the importer's events
+/// (the file's time zero in the header), as HAR its messages.
+#[test]
+fn cli_export_takes_a_pcap() {
+    let pcap = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/ws-lo.pcap");
+    let imported: Vec<Event> = wsscope::import::open(&pcap)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .map(|r| r.unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    let jsonl = out_path("from-pcap.jsonl");
+    let (ok, stderr) = wsscope_export(&pcap, "jsonl", &jsonl);
+    assert!(ok, "{stderr}");
+    let unix = imported.iter().find_map(|e| match e.kind {
+        EventKind::Clock { unix_micros } => Some(unix_micros),
+        _ => None,
+    });
+    let reader = wsscope::record::Reader::open(&jsonl).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(Some(reader.header().unix_us), unix);
+    let back: Vec<Event> = reader
+        .map(|r| r.unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    let without_clock: Vec<&Event> = imported
+        .iter()
+        .filter(|e| !matches!(e.kind, EventKind::Clock { .. }))
+        .collect();
+    assert_eq!(back.iter().collect::<Vec<_>>(), without_clock);
+    let har = out_path("from-pcap.har");
+    let (ok, stderr) = wsscope_export(&pcap, "har", &har);
+    assert!(ok, "{stderr}");
+    let messages = imported
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Message { .. }))
+        .count();
+    assert!(
+        stderr.contains(&format!("messages: {messages}")),
+        "{stderr}"
+    );
+}
