@@ -1627,3 +1627,79 @@ fn the_connect_tab_starts_a_proxy_whose_legs_join_the_list() {
         vec!["via the window's proxy".to_string()]
     );
 }
+
+/// A recording started in the middle of a connection has what the window held before it (the
+/// opening, the handshake, the earlier messages) and everything after: read back, it is the
+/// whole conversation.
+#[test]
+fn a_recording_started_mid_capture_keeps_the_open_connections() {
+    let dir = std::env::temp_dir().join(format!("wsscope-gui-midrec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.join("mid.jsonl");
+    let (mut h, addr) = listening();
+    let (to_client, go) = std::sync::mpsc::channel::<()>();
+    let client = std::thread::spawn(move || {
+        let (mut ws, _) =
+            tungstenite::connect(format!("ws://{addr}/mid")).unwrap_or_else(|e| panic!("{e}"));
+        ws.send(tungstenite::Message::text("before"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let _ = ws.read();
+        // Wait until the recording has started.
+        let _ = go.recv();
+        ws.send(tungstenite::Message::text("after"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let _ = ws.read();
+        let _ = ws.close(None);
+        while ws.read().is_ok() {}
+    });
+    step_until(&mut h, "the first echo", |h| {
+        h.state().capture().frame_count() >= 2
+    });
+    h.state_mut()
+        .apply_options(&wsscope::gui::WindowOptions {
+            record: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    step_until(&mut h, "the recording begun", |h| {
+        h.state().recording_events() > 0
+    });
+    let _ = to_client.send(());
+    client.join().unwrap_or_else(|_| panic!("client failed"));
+    step_until(&mut h, "the close", |h| {
+        h.state()
+            .capture()
+            .connections
+            .iter()
+            .any(|c| c.close.is_some())
+    });
+    drop(h);
+    let events: Vec<wsscope::event::Event> = wsscope::record::Reader::open(&path)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .map(|r| r.unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    let has = |f: &dyn Fn(&wsscope::event::EventKind) -> bool| events.iter().any(|e| f(&e.kind));
+    assert!(has(&|k| matches!(
+        k,
+        wsscope::event::EventKind::Opened { .. }
+    )));
+    assert!(has(
+        &|k| matches!(k, wsscope::event::EventKind::Handshake(h) if h.request.path == "/mid")
+    ));
+    let texts: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            wsscope::event::EventKind::Message {
+                direction: wsscope::event::Direction::ClientToServer,
+                message,
+            } => Some(String::from_utf8_lossy(&message.payload).into_owned()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(texts, ["before", "after"]);
+    assert!(has(&|k| matches!(
+        k,
+        wsscope::event::EventKind::Closed { .. }
+    )));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -35,6 +35,9 @@ const IDLE: Duration = Duration::from_millis(100);
 #[derive(Default)]
 pub struct Recording {
     writer: Option<Writer>,
+    /// A recording asked for and not started yet: the ingest thread first writes what the store
+    /// holds, at a point where every earlier event is in the store and no later one is.
+    pending: Option<Writer>,
     /// The file.
     pub path: PathBuf,
     /// Events written.
@@ -46,7 +49,24 @@ pub struct Recording {
 impl Recording {
     /// Whether events are being written.
     pub fn active(&self) -> bool {
-        self.writer.is_some()
+        self.writer.is_some() || self.pending.is_some()
+    }
+
+    /// Starts the pending recording: `held` (what the store holds, its time zero first) goes
+    /// in before anything that comes next, so a recording started mid-capture still has the
+    /// openings and handshakes of the connections it catches in the middle.
+    fn begin(&mut self, held: impl FnOnce() -> Vec<Event>) {
+        let Some(w) = self.pending.take() else {
+            return;
+        };
+        self.writer = Some(w);
+        // The file's header carries the time zero: the store's Clock is not a line of its own.
+        for e in held()
+            .iter()
+            .filter(|e| !matches!(e.kind, EventKind::Clock { .. }))
+        {
+            self.write(e);
+        }
     }
 
     fn write(&mut self, e: &Event) {
@@ -141,31 +161,33 @@ impl Engine {
         }
     }
 
-    /// Starts writing every event to `path` as JSON lines (from now on; the file is replaced).
+    /// Starts writing every event to `path` as JSON lines (the file is replaced): what the store
+    /// holds now (with a connection's opening and handshake, and gaps where the budget dropped
+    /// bytes, as an export writes them), then every event from then on.
     pub fn start_recording(&self, path: &Path) -> std::io::Result<()> {
-        let mut writer = Writer::create_with_clock(path, &self.clock)?;
-        // The listener came before: the file says where it listens all the same.
-        if let Some(addr) = self.capture().listening {
-            writer.write(&Event {
-                conn: 0,
-                time: self.clock.now(),
-                kind: EventKind::Listening { addr },
-            })?;
-        }
+        let writer = Writer::create_with_clock(path, &self.clock)?;
         let mut r = lock(&self.recording);
         r.flush();
         *r = Recording {
-            writer: Some(writer),
+            writer: None,
+            pending: Some(writer),
             path: path.to_path_buf(),
             events: 0,
             error: None,
         };
+        match &self.thread {
+            // The ingest thread starts it between two batches.
+            Some(t) => t.thread().unpark(),
+            None => r.begin(|| read(&self.capture).events()),
+        }
         Ok(())
     }
 
     /// Stops the recording, writing out what is buffered.
     pub fn stop_recording(&self) {
         let mut r = lock(&self.recording);
+        // Asked for and stopped before it began: what the store held still goes in.
+        r.begin(|| read(&self.capture).events());
         r.flush();
         r.writer = None;
     }
@@ -356,6 +378,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// The ingest thread: drain, store, repaint now and then; sleep when nothing comes.
 fn run(
     supervisor: &Mutex<Supervisor>,
@@ -367,6 +393,14 @@ fn run(
     let mut batches: Vec<Vec<Event>> = Vec::new();
     let mut last_repaint = Instant::now();
     while !stop.load(Ordering::Acquire) {
+        {
+            // Between two batches everything before is in the store and nothing after is:
+            // where a recording asked for mid-capture starts.
+            let mut r = lock(recording);
+            if r.pending.is_some() {
+                r.begin(|| read(capture).events());
+            }
+        }
         let drained = supervisor
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -255,6 +255,11 @@ impl WsscopeApp {
         &self.status
     }
 
+    /// Events the recording under way has written (0 until it has begun).
+    pub fn recording_events(&self) -> u64 {
+        self.server.recording().events
+    }
+
     /// Whether a restart is still under way (tests wait for it).
     pub fn restarting(&self) -> bool {
         self.server.restarting()
