@@ -462,7 +462,7 @@ fn main() -> ExitCode {
             trace,
             max_line,
         }) => read(&file, trace.into(), lang, usize::from(max_line) << 20),
-        Some(Command::Export { input, to, output }) => export(&input, to, &output),
+        Some(Command::Export { input, to, output }) => export(&input, to, &output, lang),
         Some(Command::Proxy(args)) => proxy(args, lang),
         Some(Command::Connect(args)) => {
             let order = matches.subcommand_matches("connect").map(send_order);
@@ -585,7 +585,7 @@ fn read_pcap(path: &std::path::Path, level: TraceLevel, lang: Lang) -> ExitCode 
     let events = match wsscope::import::open(path) {
         Ok(events) => events,
         Err(e) => {
-            eprintln!("wsscope read: {e}");
+            eprintln!("wsscope read: {}", wsscope::i18n::import_error(lang, &e));
             return ExitCode::from(1);
         }
     };
@@ -620,7 +620,7 @@ fn read_pcap(path: &std::path::Path, level: TraceLevel, lang: Lang) -> ExitCode 
     drop(out);
     match failed {
         Some(e) => {
-            eprintln!("wsscope read: {e}");
+            eprintln!("wsscope read: {}", wsscope::i18n::import_error(lang, &e));
             ExitCode::from(1)
         }
         None => ExitCode::SUCCESS,
@@ -764,7 +764,7 @@ fn read_capture(path: &Path, level: TraceLevel, lang: Lang, max_line: usize) -> 
     let reader = match record::Reader::open_with_limit(path, max_line) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("wsscope read: {e}");
+            eprintln!("wsscope read: {}", wsscope::i18n::read_error(lang, &e));
             return ExitCode::from(1);
         }
     };
@@ -776,7 +776,7 @@ fn read_capture(path: &Path, level: TraceLevel, lang: Lang, max_line: usize) -> 
     match failure {
         None => ExitCode::SUCCESS,
         Some(e) => {
-            eprintln!("wsscope read: {e}");
+            eprintln!("wsscope read: {}", wsscope::i18n::read_error(lang, &e));
             ExitCode::from(1)
         }
     }
@@ -784,52 +784,26 @@ fn read_capture(path: &Path, level: TraceLevel, lang: Lang, max_line: usize) -> 
 
 /// `wsscope export`: reads `input` to its end or its first bad line, writes what it read.
 /// A bad line or a write error: the message, exit status 1 (the output keeps what was written).
-fn export(input: &Path, to: ExportFormat, output: &Path) -> ExitCode {
+fn export(input: &Path, to: ExportFormat, output: &Path, lang: Lang) -> ExitCode {
     use wsscope::event::{Event, EventKind};
     use wsscope::export::{until_error, write_har, write_pcap};
-    use wsscope::record::{Reader, Writer};
+    use wsscope::record::Writer;
 
     // Our JSON lines, or a pcap/pcapng file (told by its magic number), as events with the
     // capture's time zero first; a bad record ends them with its error.
-    type Events = Box<dyn Iterator<Item = Result<Event, String>>>;
-    let opened: Result<(u64, Events), String> =
-        match wsscope::import::Format::of_file(input).unwrap_or(None) {
-            Some(_) => wsscope::import::open(input)
-                .map_err(|e| e.to_string())
-                .map(|events| {
-                    let mut events = events.map(|r| r.map_err(|e| e.to_string())).peekable();
-                    let unix = match events.peek() {
-                        Some(Ok(Event {
-                            kind: EventKind::Clock { unix_micros },
-                            ..
-                        })) => *unix_micros,
-                        _ => 0,
-                    };
-                    (unix, Box::new(events) as Events)
-                }),
-            None => Reader::open(input)
-                .map_err(|e| e.to_string())
-                .map(|reader| {
-                    let unix = reader.header().unix_us;
-                    // The header's time zero, as the event the writers take it from.
-                    let clock = Event {
-                        conn: 0,
-                        time: Duration::ZERO,
-                        kind: EventKind::Clock { unix_micros: unix },
-                    };
-                    let rest = reader.map(|r| r.map_err(|e| e.to_string()));
-                    (
-                        unix,
-                        Box::new(std::iter::once(Ok(clock)).chain(rest)) as Events,
-                    )
-                }),
-        };
-    let (unix_micros, events) = match opened {
-        Ok(o) => o,
+    let mut events = match record::open_any(input, lang) {
+        Ok(events) => events.peekable(),
         Err(e) => {
             eprintln!("wsscope export: {e}");
             return ExitCode::from(1);
         }
+    };
+    let unix_micros = match events.peek() {
+        Some(Ok(Event {
+            kind: EventKind::Clock { unix_micros },
+            ..
+        })) => *unix_micros,
+        _ => 0,
     };
     let create = || {
         std::fs::File::create(output)

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use crate::capture::Capture;
 use crate::client::ClientConfig;
 use crate::event::{Clock, Command, ConnId, Event, EventKind};
-use crate::record::{Reader, Writer};
+use crate::record::Writer;
 use crate::server::{ServerConfig, StartError, Supervisor};
 
 /// How long the ingest thread holds the store at a time: the UI waits at most this long for it.
@@ -199,7 +199,7 @@ impl Engine {
 
     /// Reads the capture file at `path` into the store on a thread of its own (the window
     /// shows it as it comes; see [`Engine::loading`]).
-    pub fn open(&self, path: &Path, ctx: &egui::Context) {
+    pub fn open(&self, path: &Path, lang: crate::i18n::Lang, ctx: &egui::Context) {
         let state = Arc::clone(&self.loading);
         let capture = Arc::clone(&self.capture);
         let ctx = ctx.clone();
@@ -218,7 +218,7 @@ impl Engine {
                     }
                     ctx.request_repaint();
                 };
-                let reader = match events_of(&path) {
+                let reader = match crate::record::open_any(&path, lang) {
                     Ok(r) => r,
                     Err(e) => return finish(Some(e)),
                 };
@@ -356,21 +356,6 @@ impl Drop for Engine {
         r.flush();
         // The supervisor, dropped with the last reference, stops the server.
     }
-}
-
-/// The events of the capture file at `path`: pcap or pcapng (told by the magic number), else
-/// our JSON lines. Errors name the file and where.
-type Events = Box<dyn Iterator<Item = Result<Event, String>> + Send>;
-
-fn events_of(path: &Path) -> Result<Events, String> {
-    let format =
-        crate::import::Format::of_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if format.is_some() {
-        let events = crate::import::open(path).map_err(|e| e.to_string())?;
-        return Ok(Box::new(events.map(|r| r.map_err(|e| e.to_string()))));
-    }
-    let events = Reader::open(path).map_err(|e| e.to_string())?;
-    Ok(Box::new(events.map(|r| r.map_err(|e| e.to_string()))))
 }
 
 /// `m` locked (a panicked holder left nothing half-done that matters here).

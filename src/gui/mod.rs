@@ -496,7 +496,7 @@ impl WsscopeApp {
             self.server.capture_mut().budget = b;
         }
         if let Some(path) = &opts.open {
-            self.server.open(path, &self.egui_ctx);
+            self.server.open(path, self.lang, &self.egui_ctx);
             self.tab = Tab::Live;
         }
         if let Some(path) = &opts.record {

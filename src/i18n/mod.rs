@@ -331,6 +331,23 @@ strings! {
     proxy_upstream_leg: "proxy → {0} (for #{1})", "代理 → {0}（转发 #{1}）";
     proxy_client_leg: "proxy ← {0} (relayed via #{1})", "代理 ← {0}（经 #{1} 转发）";
     proxy_heading: "Proxy", "代理";
+    rf_at_line: "line {0}, byte {1}", "第 {0} 行（第 {1} 字节）";
+    rf_io: "cannot read it: {0}", "无法读取：{0}";
+    rf_empty: "empty file: a capture starts with a header line", "空文件：抓包文件以一行文件头开始";
+    rf_not_json: "not JSON ({0})", "不是 JSON（{0}）";
+    rf_not_capture: "not a wsscope capture header: {0}", "不是 wsscope 抓包文件头：{0}";
+    rf_newer: "capture format version {0} is newer than this wsscope reads ({1}.x): use a newer wsscope", "抓包格式版本 {0} 比这个 wsscope 能读的（{1}.x）新：请使用更新的 wsscope";
+    rf_unknown_type: "unknown event type {0}", "未知的事件类型 {0}";
+    rf_bad_event: "bad {0} event: {1}", "错误的 {0} 事件：{1}";
+    rf_truncated: "the last line is cut short (no newline at the end of the file): the recording was interrupted; everything before it was read", "最后一行不完整（文件末尾没有换行）：录制被中断了；之前的内容都已读取";
+    rf_line_too_long: "line longer than {0} bytes", "行长超过 {0} 字节";
+    pf_at_byte: "at byte {0}", "第 {0} 字节";
+    pf_not_capture: "not a pcap or pcapng file (no known magic number in its first {0} bytes)", "不是 pcap 或 pcapng 文件（前 {0} 字节中没有已知的魔数）";
+    pf_truncated: "the file ends inside a record: {0} of its {1} bytes are there (truncated?)", "文件在一条记录中间结束：该记录 {1} 字节中只有 {0} 字节（被截断了？）";
+    pf_record_too_large: "a record of {0} bytes, over the {1}-byte limit (corrupt?)", "一条 {0} 字节的记录，超过 {1} 字节的上限（文件损坏？）";
+    pf_block_length: "a pcapng block length of {0}, not a multiple of 4 of at least 12 (corrupt)", "pcapng 块长度为 {0}，不是不小于 12 的 4 的倍数（文件损坏）";
+    pf_no_interface: "a packet of interface {0}, which its section did not describe (corrupt)", "一个属于接口 {0} 的数据包，但所在段没有描述该接口（文件损坏）";
+    pf_corrupt: "a record that does not parse: {0}", "无法解析的记录：{0}";
     relayed_title: "Relayed by the proxy: the same frame on the other leg", "代理转发：另一段上的同一个帧";
     relayed_why: "FIN, RSV, opcode, length and payload are the same. The masking differs: a client masks every frame with a fresh key of its own, so toward the server wsscope masks it again with its own key (§5.3), and toward the client it sends it unmasked, as a server must (§5.1). The same payload therefore has different bytes on the two legs.", "FIN、RSV、操作码、长度和载荷都相同。不同的是掩码：客户端用自己的新键给每个帧加掩码，所以发往服务器时 wsscope 用自己的键重新加掩码（§5.3），发往客户端时按服务器的规则不加掩码（§5.1）。因此同一载荷在两段上的字节不同。";
     relayed_wire: "on the wire (header and first payload bytes)", "线路上的字节（帧头和载荷开头）";
@@ -579,10 +596,12 @@ strings! {
 }
 
 mod events;
+mod files;
 mod protocol;
 pub use events::{
     error_text, http_reason, io_text, limit_text, listening_warning, request_text, tls_text,
 };
+pub use files::{import_error, read_error};
 pub use protocol::{
     base64_problem, check_found, check_line, client_failure, key_check, len_encoding, opcode_name,
     refusal, response_check_line, violation_detail,

@@ -14,6 +14,42 @@ use serde::{Deserialize, Serialize};
 pub use reader::{Problem, ReadError, Reader, DEFAULT_MAX_LINE};
 pub use writer::Writer;
 
+/// The events of any capture file wsscope reads, as one stream: a pcap or pcapng file (told by
+/// its magic number) or our JSON lines, the capture's time zero first (a `Clock` event). A file
+/// that cannot be read (further) ends the stream with an error naming the file and where, in
+/// `lang`.
+pub type AnyEvents = Box<dyn Iterator<Item = Result<crate::event::Event, String>> + Send>;
+
+/// Opens `path` as [`AnyEvents`].
+pub fn open_any(path: &std::path::Path, lang: crate::i18n::Lang) -> Result<AnyEvents, String> {
+    use crate::event::{Event, EventKind};
+    use crate::i18n::{import_error, read_error};
+    let format = crate::import::Format::of_file(path)
+        .map_err(|e| format!("{}: {}", path.display(), fill_io(lang, &e)))?;
+    if format.is_some() {
+        let events = crate::import::open(path).map_err(|e| import_error(lang, &e))?;
+        return Ok(Box::new(
+            events.map(move |r| r.map_err(|e| import_error(lang, &e))),
+        ));
+    }
+    let reader = Reader::open(path).map_err(|e| read_error(lang, &e))?;
+    // The header's time zero, as the event the writers and the store take it from.
+    let clock = Event {
+        conn: 0,
+        time: std::time::Duration::ZERO,
+        kind: EventKind::Clock {
+            unix_micros: reader.header().unix_us,
+        },
+    };
+    let rest = reader.map(move |r| r.map_err(|e| read_error(lang, &e)));
+    Ok(Box::new(std::iter::once(Ok(clock)).chain(rest)))
+}
+
+/// An I/O error opening a file, in `lang`.
+fn fill_io(lang: crate::i18n::Lang, e: &std::io::Error) -> String {
+    crate::i18n::fill(lang.t().rf_io, &[e])
+}
+
 /// The `format` of a capture file's header.
 pub const FORMAT: &str = "wsscope-capture";
 
