@@ -332,7 +332,7 @@ strings! {
     proxy_client_leg: "proxy ← {0} (relayed via #{1})", "代理 ← {0}（经 #{1} 转发）";
     proxy_heading: "Proxy", "代理";
     rf_at_line: "line {0}, byte {1}", "第 {0} 行（第 {1} 字节）";
-    rf_io: "cannot read it: {0}", "无法读取：{0}";
+    rf_io: "cannot read: {0}", "无法读取：{0}";
     rf_empty: "empty file: a capture starts with a header line", "空文件：抓包文件以一行文件头开始";
     rf_not_json: "not JSON ({0})", "不是 JSON（{0}）";
     rf_not_capture: "not a wsscope capture header: {0}", "不是 wsscope 抓包文件头：{0}";
