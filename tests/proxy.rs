@@ -105,11 +105,16 @@ fn closed(events: &[Event], conn: u64) -> Option<(Option<u16>, ClosedBy, bool)> 
 
 /// A raw client: the upgrade request, then the head of the answer.
 fn raw_client(addr: SocketAddr, extra: &str) -> (TcpStream, String) {
+    raw_client_host(addr, &addr.to_string(), extra)
+}
+
+/// [`raw_client`] with the Host field given.
+fn raw_client_host(addr: SocketAddr, host: &str, extra: &str) -> (TcpStream, String) {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
     let req = format!(
-        "GET /chat HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        "GET /chat HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
     );
     s.write_all(req.as_bytes()).expect("request");
@@ -462,4 +467,26 @@ fn frames_injected_on_either_leg() {
         !p.command(Command::Text(a, "gone".into())),
         "the legs are closed"
     );
+}
+
+/// A proxy on loopback refuses a Host that is not a loopback name (DNS rebinding) with 403,
+/// before anything is asked of the upstream.
+#[test]
+fn a_foreign_host_is_refused_before_the_upstream_is_asked() {
+    let upstream = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let up = upstream.local_addr().expect("addr");
+    let (mut p, rx) = start(&format!("ws://{up}/"), Trust::System);
+    let (_s, head) = raw_client_host(p.local_addr(), "evil.example", "");
+    assert!(head.starts_with("HTTP/1.1 403"), "{head}");
+    let events = until_closed(&rx, 1);
+    p.stop();
+    assert!(!events.iter().any(|e| matches!(
+        e.kind,
+        EventKind::Opened {
+            endpoint: Endpoint::ProxyToServer,
+            ..
+        }
+    )));
+    upstream.set_nonblocking(true).expect("nonblocking");
+    assert!(upstream.accept().is_err(), "the upstream was never called");
 }

@@ -32,7 +32,7 @@ use crate::client::transport::Transport;
 use crate::client::WsUrl;
 use crate::event::{ClosedBy, Command, ConnId, Direction, Endpoint};
 use crate::protocol::handshake::{
-    answer, check_request, error_response, HandshakeLimits, Outcome, ServerPolicy,
+    answer, check_request_with, error_response, HandshakeLimits, HostPolicy, Outcome, ServerPolicy,
 };
 use crate::protocol::{Limits, Role};
 use crate::tap::Tap;
@@ -236,13 +236,25 @@ fn proxy_one(stream: StdStream, config: &ProxyConfig, ctx: &Context, routes: &Ro
     else {
         return;
     };
+    // A proxy on loopback answers loopback Host names only, as the server does: a web page
+    // whose name was re-pointed at 127.0.0.1 (DNS rebinding) cannot use it to reach the
+    // upstream.
+    let hosts = if config.listen.ip().is_loopback() {
+        HostPolicy::Loopback
+    } else {
+        HostPolicy::Any
+    };
+    let guard = ServerPolicy {
+        hosts,
+        ..ServerPolicy::default()
+    };
     // The client's request must be an upgrade wsscope would accept (§4.2.1) before anything is
-    // asked of the upstream: a bad one is answered here, as the server would.
-    if check_request(&request)
+    // asked of the upstream: a bad one is answered here, as the server would (403 for a Host).
+    if check_request_with(&request, &guard)
         .iter()
         .any(|c| c.outcome == Outcome::Fail)
     {
-        let hs = answer(request, &ServerPolicy::default());
+        let hs = answer(request, &guard);
         let mut batch = Vec::new();
         let raw = hs.response.raw.clone();
         let _ = stream.write_all(&raw);
@@ -268,7 +280,7 @@ fn proxy_one(stream: StdStream, config: &ProxyConfig, ctx: &Context, routes: &Ro
     // Our own 101 to the client: the accept from its key, the upstream's subprotocol.
     let policy = ServerPolicy {
         protocols: subprotocol.into_iter().collect(),
-        ..ServerPolicy::default()
+        ..guard
     };
     let hs = answer(request, &policy);
     let mut batch = Vec::new();

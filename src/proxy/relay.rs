@@ -277,14 +277,23 @@ pub(super) fn relay(
                 leg.cut(by, &mut batch);
             }
         }
+        if a.ended && b.ended {
+            // No command reaches a leg once its end is published.
+            unroute(routes, ids);
+        }
         ctx.publish(std::mem::take(&mut batch));
     }
+    unroute(routes, ids);
+    ctx.publish(batch);
+}
+
+/// Forgets the legs `ids`: commands for them are refused from now on.
+fn unroute(routes: &Routes, ids: [crate::event::ConnId; 2]) {
     if let Ok(mut r) = routes.lock() {
         for id in ids {
             r.remove(&id);
         }
     }
-    ctx.publish(batch);
 }
 
 struct Relay<'a> {
