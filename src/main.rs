@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum};
 
-use wsscope::cli::trace::{trace_line, Totals, TraceLevel, Tracer};
+use wsscope::cli::trace::{Totals, TraceLevel, Tracer};
 use wsscope::cli::{parse_hex, render_accept, render_decode, Paint};
 use wsscope::event::{Clock, ReplyMode};
 use wsscope::i18n::Lang;
@@ -94,6 +94,10 @@ struct ServerArgs {
     /// Do not answer pings automatically.
     #[arg(long)]
     no_auto_pong: bool,
+    /// Decline permessage-deflate (RFC 7692): messages travel uncompressed and RSV1 is a
+    /// violation.
+    #[arg(long)]
+    no_deflate: bool,
     /// Threads that serve the connections (event loops); 0 is half the CPUs, 1 to 4.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=64))]
     event_loops: u16,
@@ -208,6 +212,7 @@ impl ServerArgs {
             max_connections: self.max_connections,
             event_loops: usize::from(self.event_loops),
             auto_pong: !self.no_auto_pong,
+            deflate: !self.no_deflate,
             close_timeout,
             ping_interval,
             ping_timeout,
@@ -686,6 +691,8 @@ fn serve(mut config: ServerConfig, trace: TraceArg, lang: Lang, record: Option<&
     }
     let mut stopping = false;
     let mut totals = Totals::default();
+    // Follows each message's frames, to say how many bytes a compressed one took on the wire.
+    let mut tracer = Tracer::default();
     let stdout = std::io::stdout();
     let mut idle_polls = 0u32;
     let mut more = false;
@@ -709,7 +716,7 @@ fn serve(mut config: ServerConfig, trace: TraceArg, lang: Lang, record: Option<&
                     }
                 }
                 totals.add(event);
-                if let Some(line) = trace_line(event, level, lang) {
+                if let Some(line) = tracer.line(event, level, lang) {
                     let _ = writeln!(out, "{line}");
                 }
             }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::event::{Clock, ConnId, Direction, Endpoint, ErrorKind, Event, EventKind, LimitKind};
+use crate::protocol::deflate::PerMessageDeflate;
 use crate::protocol::handshake::{
     parse_request, Handshake, HandshakeError, HandshakeLimits, Parsed, Request,
 };
@@ -196,6 +197,9 @@ impl Tap {
     /// itself it bounded already (a file's two ends both get `limits`).
     pub fn handshake(&mut self, hs: Handshake, limits: Limits, out: &mut Vec<Event>) {
         if hs.accepted() {
+            // RFC 7692: when the 101 agreed to permessage-deflate, each direction is inflated
+            // for display with its own context, as its sender compresses it.
+            let deflate = crate::protocol::deflate::agreed(&hs);
             let ours = self.endpoint.role();
             for sender in [Role::Client, Role::Server] {
                 let limits = if Some(sender) == ours {
@@ -212,11 +216,14 @@ impl Tap {
                 } else {
                     limits
                 };
-                self.decoders[Direction::sent_by(sender).index()] =
-                    Some(Decoder::new(DecoderConfig {
-                        sender: Some(sender),
-                        limits,
-                    }));
+                let mut decoder = Decoder::new(DecoderConfig {
+                    sender: Some(sender),
+                    limits,
+                });
+                if let Some(p) = &deflate {
+                    decoder.set_extension(Box::new(PerMessageDeflate::new(p, sender)));
+                }
+                self.decoders[Direction::sent_by(sender).index()] = Some(decoder);
             }
         }
         out.push(self.event(EventKind::Handshake(Box::new(hs))));

@@ -39,6 +39,9 @@ pub fn trace_line(event: &Event, level: TraceLevel, lang: Lang) -> Option<String
 #[derive(Debug, Default)]
 pub struct Tracer {
     roles: std::collections::HashMap<crate::event::ConnId, Role>,
+    /// Per connection and direction, the message being received: whether its first frame had
+    /// RSV1 (compressed, RFC 7692 §6) and its payload bytes on the wire so far.
+    wire: std::collections::HashMap<(crate::event::ConnId, usize), (bool, u64)>,
 }
 
 impl Tracer {
@@ -50,15 +53,55 @@ impl Tracer {
             }
         }
         let ours = self.roles.get(&event.conn).copied().unwrap_or(Role::Server);
-        if matches!(event.kind, EventKind::Closed { .. }) {
-            self.roles.remove(&event.conn);
+        let mut compressed = None;
+        match &event.kind {
+            EventKind::Closed { .. } => {
+                self.roles.remove(&event.conn);
+                self.wire.retain(|k, _| k.0 != event.conn);
+            }
+            // Nothing of a frame or a message is printed at this level: keep no state for it.
+            _ if level == TraceLevel::None => {}
+            EventKind::Frame { direction, frame } => {
+                let key = (event.conn, direction.index());
+                let h = &frame.header;
+                match h.opcode {
+                    OpCode::Text | OpCode::Binary => {
+                        self.wire.insert(key, (h.rsv[0], h.payload_len));
+                    }
+                    OpCode::Continuation => {
+                        if let Some(w) = self.wire.get_mut(&key) {
+                            w.1 = w.1.saturating_add(h.payload_len);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            EventKind::Message { direction, .. } => {
+                compressed = self
+                    .wire
+                    .remove(&(event.conn, direction.index()))
+                    .and_then(|(rsv1, n)| rsv1.then_some(n));
+            }
+            _ => {}
         }
-        trace_line_as(event, level, lang, ours)
+        line(event, level, lang, ours, compressed)
     }
 }
 
 /// [`trace_line`] for an endpoint playing `ours`: its own bytes are written, the peer's read.
 pub fn trace_line_as(event: &Event, level: TraceLevel, lang: Lang, ours: Role) -> Option<String> {
+    line(event, level, lang, ours, None)
+}
+
+/// [`trace_line_as`]; `compressed`: a message's payload bytes on the wire, when its frames
+/// carried it compressed (the [`Tracer`] follows the frames to know).
+fn line(
+    event: &Event,
+    level: TraceLevel,
+    lang: Lang,
+    ours: Role,
+    compressed: Option<u64>,
+) -> Option<String> {
     let always = matches!(
         event.kind,
         EventKind::Listening { .. }
@@ -228,10 +271,14 @@ pub fn trace_line_as(event: &Event, level: TraceLevel, lang: Lang, ours: Role) -
                     &message.frame_count,
                 ],
             );
+            let _ = write!(s, "{head} {} {what}", arrow(*direction));
+            if let Some(n) = compressed {
+                let c = fill(t.tr_compressed, &[&n, &message.payload.len()]);
+                s.push_str(&fill(t.paren, &[&c]));
+            }
             let _ = write!(
                 s,
-                "{head} {} {what} {}",
-                arrow(*direction),
+                " {}",
                 preview(message.opcode == OpCode::Text, &message.payload, 60)
             );
         }
@@ -370,6 +417,81 @@ mod tests {
             }),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// RFC 7692 §7.2.3.4's fragmented compressed "Hello" (masked, as a client sends it): the
+    /// message line says how many bytes it took on the wire and how many it inflated to.
+    #[test]
+    fn a_compressed_message_says_its_wire_size() {
+        let mut d = Decoder::new(DecoderConfig {
+            sender: Some(Role::Client),
+            ..Default::default()
+        });
+        let params = crate::protocol::deflate::DeflateParams::default();
+        d.set_extension(Box::new(crate::protocol::deflate::PerMessageDeflate::new(
+            &params,
+            Role::Client,
+        )));
+        let mut bytes = Vec::new();
+        for (b0, payload) in [
+            (0x41, &[0xf2, 0x48, 0xcd][..]),
+            (0x80, &[0xc9, 0xc9, 0x07, 0x00]),
+        ] {
+            let mut h = crate::protocol::FrameHeader::new(
+                OpCode::Continuation,
+                payload.len() as u64,
+                Some([1, 2, 3, 4]),
+            );
+            h.fin = b0 & 0x80 != 0;
+            h.rsv[0] = b0 & 0x40 != 0;
+            h.opcode = OpCode::from(b0 & 0x0f);
+            crate::protocol::encode_frame(h, payload, &mut bytes);
+        }
+        let mut out = Vec::new();
+        d.feed(&bytes, &mut out);
+        let events: Vec<Event> = out
+            .into_iter()
+            .map(|d| match d {
+                Decoded::Frame(frame) => event(EventKind::Frame {
+                    direction: Direction::ClientToServer,
+                    frame: Box::new(frame),
+                }),
+                Decoded::Message(message) => event(EventKind::Message {
+                    direction: Direction::ClientToServer,
+                    message,
+                }),
+            })
+            .collect();
+        assert_eq!(events.len(), 3);
+        for (lang, want) in [
+            (Lang::En, "(compressed 7 -> 5 bytes) \"Hello\""),
+            (Lang::Zh, "（压缩 7 -> 5 字节） \"Hello\""),
+        ] {
+            let mut tracer = Tracer::default();
+            let lines: Vec<String> = events
+                .iter()
+                .filter_map(|e| tracer.line(e, TraceLevel::Summary, lang))
+                .collect();
+            assert!(lines[2].contains(want), "{}", lines[2]);
+            assert!(lines[0].contains("rsv=100"), "{}", lines[0]);
+        }
+        // Uncompressed messages say nothing of compression.
+        let mut tracer = Tracer::default();
+        let plain = frame_event(&[0x81, 0x85, 0, 0, 0, 0, b'H', b'e', b'l', b'l', b'o']);
+        let _ = tracer.line(&plain, TraceLevel::Summary, Lang::En);
+        let m = event(EventKind::Message {
+            direction: Direction::ClientToServer,
+            message: crate::protocol::Message {
+                opcode: OpCode::Text,
+                payload: bytes::Bytes::from_static(b"Hello"),
+                frame_count: 1,
+                byte_range: 0..11,
+            },
+        });
+        let line = tracer
+            .line(&m, TraceLevel::Summary, Lang::En)
+            .unwrap_or_default();
+        assert!(!line.contains("compressed"), "{line}");
     }
 
     #[test]

@@ -164,6 +164,7 @@ strings! {
     tr_frame: "frame", "帧";
     tr_violation: "VIOLATION", "违规";
     tr_message: "message {0} {1} bytes in {2} frame(s)", "消息 {0} {1} 字节，共 {2} 帧";
+    tr_compressed: "compressed {0} -> {1} bytes", "压缩 {0} -> {1} 字节";
     tr_limit: "LIMIT", "上限";
     tr_closed: "closed by {0}: {1}", "由{0}关闭：{1}";
     tr_by_client: "client", "客户端";

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::close::{close_payload_bytes, parse_close_payload, CloseCode};
 use super::decoder::{Decoded, Decoder, DecoderConfig};
+use super::deflate::Deflater;
 use super::frame::{encode_frame, Frame, FrameHeader, OpCode};
 use super::message::Message;
 use super::violation::Violation;
@@ -109,6 +110,8 @@ pub struct Connection {
     pub auto_pong: bool,
     /// Answer a close frame with a close frame automatically (§5.5.1).
     pub auto_close: bool,
+    /// Compresses the messages we send, once permessage-deflate is agreed (RFC 7692).
+    deflater: Option<Deflater>,
 }
 
 impl Connection {
@@ -132,6 +135,7 @@ impl Connection {
             cut_by: None,
             auto_pong: true,
             auto_close: true,
+            deflater: None,
         }
     }
 
@@ -143,6 +147,12 @@ impl Connection {
     /// The closing-handshake state.
     pub fn state(&self) -> ConnectionState {
         self.state
+    }
+
+    /// Compresses the text and binary messages sent from now on (RFC 7692 §7.2.1). What this
+    /// connection receives is inflated by an extension on whichever decoder decodes it.
+    pub fn set_deflater(&mut self, deflater: Deflater) {
+        self.deflater = Some(deflater);
     }
 
     /// The decoder (to install an extension, read its position).
@@ -372,15 +382,28 @@ impl Connection {
     /// Queues a text message in one frame.
     pub fn send_text(&mut self, text: &str) -> Result<(), SendError> {
         self.check_open()?;
-        self.queue(OpCode::Text, text.as_bytes());
+        self.queue_data(OpCode::Text, text.as_bytes());
         Ok(())
     }
 
     /// Queues a binary message in one frame.
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), SendError> {
         self.check_open()?;
-        self.queue(OpCode::Binary, data);
+        self.queue_data(OpCode::Binary, data);
         Ok(())
+    }
+
+    /// A data message in one frame, compressed when permessage-deflate is agreed.
+    fn queue_data(&mut self, opcode: OpCode, payload: &[u8]) {
+        let Some(d) = self.deflater.as_mut() else {
+            self.queue(opcode, payload);
+            return;
+        };
+        let (payload, compressed) = d.deflate(payload);
+        let mut header = FrameHeader::new(opcode, payload.len() as u64, self.mask_key());
+        // RFC 7692 §6: RSV1 on the first frame says the message is compressed.
+        header.rsv[0] = compressed;
+        encode_frame(header, &payload, &mut self.out);
     }
 
     /// Queues a ping.

@@ -478,6 +478,10 @@ pub struct ServerPolicy {
     pub origins: OriginPolicy,
     /// Which Host names the server answers for (403 otherwise).
     pub hosts: HostPolicy,
+    /// Agree to permessage-deflate (RFC 7692) when offered. Off by default here, so an answer
+    /// built by code that does not compress (a proxy leg, a test) never promises it; the
+    /// server turns it on from its config.
+    pub deflate: bool,
 }
 
 impl Default for ServerPolicy {
@@ -488,6 +492,7 @@ impl Default for ServerPolicy {
             protocols: vec!["chat".to_string(), "superchat".to_string()],
             origins: OriginPolicy::Any,
             hosts: HostPolicy::Any,
+            deflate: false,
         }
     }
 }
@@ -754,6 +759,18 @@ pub fn answer(request: Request, policy: &ServerPolicy) -> Handshake {
             head.push_str(&format!("Sec-WebSocket-Accept: {accept}\r\n"));
             if let Some(p) = &subprotocol {
                 head.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
+            }
+            // RFC 7692 §5: the server accepts one permessage-deflate offer, or none, and says
+            // which parameters it agreed to; `deflate::agreed` reads them back from these bytes.
+            if let Some(d) = policy
+                .deflate
+                .then(|| super::deflate::negotiate(&request))
+                .flatten()
+            {
+                head.push_str(&format!(
+                    "Sec-WebSocket-Extensions: {}\r\n",
+                    d.response_value()
+                ));
             }
             head.push_str("\r\n");
             Response {

@@ -13,6 +13,7 @@
 //! | §7.4 close codes | [`close`] |
 //! | §7 closing, §5.5.2/§5.5.3 ping/pong | [`connection`] |
 //! | §9 extensions | [`extension`] |
+//! | RFC 7692 permessage-deflate | [`deflate`] |
 //! | what broke and what to answer | [`violation`] |
 
 pub mod accept;
@@ -20,6 +21,7 @@ pub mod client;
 pub mod close;
 pub mod connection;
 pub mod decoder;
+pub mod deflate;
 pub mod extension;
 pub mod frame;
 pub mod handshake;

@@ -240,7 +240,15 @@ impl Violation {
 
     /// The close code to fail the connection with.
     pub fn close_code(&self) -> CloseCode {
-        self.rule.close_code()
+        match &self.detail {
+            // A message that inflates past the limit is too big (RFC 7692 §8.1 leaves the
+            // limit to the endpoint; RFC 6455 §7.4.1 names 1009 for it).
+            Detail::Extension {
+                why: ExtensionFailure::TooBig { .. },
+                ..
+            } => CloseCode::TooBig,
+            _ => self.rule.close_code(),
+        }
     }
 }
 

@@ -17,6 +17,7 @@ use crate::event::{
     ReplyMode,
 };
 use crate::protocol::connection::{fresh_mask_key, ConnectionState};
+use crate::protocol::deflate::{agreed, DeflateParams, Deflater};
 use crate::protocol::handshake::{answer, Request};
 
 use crate::protocol::{Connection, Decoded, DecoderConfig, Detail, OpCode, Role, Rule};
@@ -86,13 +87,19 @@ pub(crate) struct WsState {
 }
 
 impl WsState {
-    fn new(shared: &Shared) -> Self {
+    /// `deflate`: the permessage-deflate parameters the 101 agreed to. The tap inflates what
+    /// the client sends (its decoder is the one that decodes), so only sending needs them here.
+    fn new(shared: &Shared, deflate: Option<&DeflateParams>) -> Self {
         let config = DecoderConfig {
             sender: Some(Role::Client),
             limits: shared.config.limits,
         };
+        let mut conn = Connection::new(Role::Server, config);
+        if let Some(p) = deflate {
+            conn.set_deflater(Deflater::new(p, Role::Server));
+        }
         Self {
-            conn: Connection::new(Role::Server, config),
+            conn,
             decoded: Vec::new(),
             write_shut: false,
             next_ping: shared.config.ping_interval.map(|i| Instant::now() + i),
@@ -320,7 +327,8 @@ impl Conn {
         let refused_line = (!hs.accepted()).then(|| request_line(&hs.request));
         if hs.accepted() {
             // Reachable by commands before the client can see the 101 and send one.
-            self.ws = Some(Box::new(WsState::new(shared)));
+            let deflate = agreed(&hs);
+            self.ws = Some(Box::new(WsState::new(shared, deflate.as_ref())));
             if let Ok(mut c) = shared.conns.lock() {
                 c.insert(self.id, self.loop_index);
             }

@@ -147,6 +147,9 @@ pub struct ServerConfig {
     /// Which Host names are answered (403 otherwise); `None`: loopback names when bound to
     /// loopback (DNS rebinding), any when bound to another address.
     pub allowed_hosts: Option<HostPolicy>,
+    /// Agree to permessage-deflate (RFC 7692) when a client offers it (`--no-deflate` turns it
+    /// off; RSV1 is then a violation again).
+    pub deflate: bool,
 }
 
 impl Default for ServerConfig {
@@ -173,6 +176,7 @@ impl Default for ServerConfig {
             ping_timeout: Duration::from_secs(20),
             allowed_origins: OriginPolicy::Any,
             allowed_hosts: None,
+            deflate: true,
         }
     }
 }
@@ -299,6 +303,7 @@ pub(crate) fn start_counted(
             protocols: config.protocols.clone(),
             origins: config.allowed_origins.clone(),
             hosts: config.host_policy(),
+            deflate: config.deflate,
         },
         reply: RwLock::new(config.reply.clone()),
         auto_pong: AtomicBool::new(config.auto_pong),
