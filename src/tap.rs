@@ -123,6 +123,39 @@ impl Tap {
         })
     }
 
+    /// The connection ended without a WebSocket close (a plain HTTP answer, a refused or failed
+    /// opening handshake, a cut before the upgrade): who ended it.
+    pub fn closed_unclean(&self, by: crate::event::ClosedBy) -> Event {
+        self.event(EventKind::Closed {
+            code: None,
+            reason: String::new(),
+            by,
+            clean: false,
+        })
+    }
+
+    /// The size limits a received frame broke, as `Limit` events with both numbers (the frame's
+    /// own event carries the violation; these say which configured limit it was).
+    pub fn size_limits(&self, frame: &crate::protocol::Frame, out: &mut Vec<Event>) {
+        use crate::protocol::{Detail, Rule};
+        for v in &frame.violations {
+            let kind = match v.rule {
+                Rule::FrameTooBig => LimitKind::FrameSize,
+                Rule::MessageTooBig => LimitKind::MessageSize,
+                _ => continue,
+            };
+            // A size rule's detail carries both numbers.
+            let Detail::Size { size, limit } = &v.detail else {
+                continue;
+            };
+            out.push(self.event(EventKind::Limit {
+                kind,
+                limit: *limit,
+                actual: *size,
+            }));
+        }
+    }
+
     /// One TCP read or write, as it was: its exact bytes.
     pub fn tcp(&self, direction: Direction, bytes: Bytes, out: &mut Vec<Event>) {
         out.push(self.event(EventKind::Tcp { direction, bytes }));

@@ -380,7 +380,10 @@ impl Client {
         let mut wire = match self.start_transport(sock) {
             Ok(w) => w,
             Err(e) => {
-                let batch = vec![self.error(ErrorKind::Client(e)), self.closed_unclean()];
+                let batch = vec![
+                    self.error(ErrorKind::Client(e)),
+                    self.tap.closed_unclean(ClosedBy::Client),
+                ];
                 self.publish(batch);
                 return;
             }
@@ -455,7 +458,7 @@ impl Client {
         );
         if let Err(e) = written {
             batch.push(self.error(ErrorKind::Write(IoFailure::from(&e))));
-            batch.push(self.closed_unclean());
+            batch.push(self.tap.closed_unclean(ClosedBy::Client));
             wire.cut();
             self.phase = Phase::Done;
         } else {
@@ -464,22 +467,13 @@ impl Client {
         self.publish(batch);
     }
 
-    fn closed_unclean(&self) -> Event {
-        self.tap.event(EventKind::Closed {
-            code: None,
-            reason: String::new(),
-            by: ClosedBy::Client,
-            clean: false,
-        })
-    }
-
     /// Commands from the user (only once the connection is a WebSocket).
     fn commands(&mut self, wire: &mut Transport) {
         while let Ok(cmd) = self.commands.try_recv() {
             let mut batch = Vec::new();
             let Some(ws) = self.ws.as_mut() else {
                 if matches!(cmd, Command::Disconnect(_)) && self.phase != Phase::Done {
-                    self.publish(vec![self.closed_unclean()]);
+                    self.publish(vec![self.tap.closed_unclean(ClosedBy::Client)]);
                     wire.cut();
                     self.phase = Phase::Done;
                     return;
@@ -559,7 +553,7 @@ impl Client {
                 self.response.extend_from_slice(&bytes);
                 if self.response.len() >= MAX_BODY {
                     wire.cut();
-                    batch.push(self.closed_unclean());
+                    batch.push(self.tap.closed_unclean(ClosedBy::Client));
                     self.phase = Phase::Done;
                 }
             }
@@ -580,7 +574,7 @@ impl Client {
                     other => other.to_string(),
                 };
                 batch.push(self.error(ErrorKind::BadResponse(why)));
-                batch.push(self.closed_unclean());
+                batch.push(self.tap.closed_unclean(ClosedBy::Client));
                 wire.cut();
                 self.phase = Phase::Done;
                 return;
@@ -609,7 +603,7 @@ impl Client {
         if failed {
             // §4.1: a 101 that breaks a rule: the client MUST _Fail the WebSocket Connection_,
             // which before any frame is simply closing TCP (§7.1.7).
-            batch.push(self.closed_unclean());
+            batch.push(self.tap.closed_unclean(ClosedBy::Client));
             wire.cut();
             self.phase = Phase::Done;
             return;
@@ -658,20 +652,7 @@ impl Client {
             let deliver = ws.receive_decoded(&d);
             while ws.next_event().is_some() {}
             if let Decoded::Frame(frame) = &d {
-                for v in &frame.violations {
-                    let kind = match v.rule {
-                        crate::protocol::Rule::FrameTooBig => LimitKind::FrameSize,
-                        crate::protocol::Rule::MessageTooBig => LimitKind::MessageSize,
-                        _ => continue,
-                    };
-                    if let crate::protocol::Detail::Size { size, limit } = &v.detail {
-                        batch.push(self.tap.event(EventKind::Limit {
-                            kind,
-                            limit: *limit,
-                            actual: *size,
-                        }));
-                    }
-                }
+                self.tap.size_limits(frame, batch);
             }
             if matches!(d, Decoded::Message(_)) && !deliver {
                 continue;
@@ -718,21 +699,9 @@ impl Client {
                 ws.tcp_cut(Role::Server);
                 batch.push(self.summary());
             }
-            None if self.phase == Phase::Body => {
-                // The refusal's body is complete: the server closed, as its answer said it would.
-                batch.push(self.tap.event(EventKind::Closed {
-                    code: None,
-                    reason: String::new(),
-                    by: ClosedBy::Server,
-                    clean: false,
-                }));
-            }
-            None => batch.push(self.tap.event(EventKind::Closed {
-                code: None,
-                reason: String::new(),
-                by: ClosedBy::Server,
-                clean: false,
-            })),
+            // No WebSocket (a refusal whose body is complete, or a server that closed before it
+            // answered): the server ended it.
+            None => batch.push(self.tap.closed_unclean(ClosedBy::Server)),
         }
         wire.shutdown_write();
         self.phase = Phase::Done;
@@ -742,7 +711,7 @@ impl Client {
     /// The Closed event of a WebSocket.
     fn summary(&self) -> Event {
         let Some(ws) = self.ws.as_ref() else {
-            return self.closed_unclean();
+            return self.tap.closed_unclean(ClosedBy::Client);
         };
         let close = ws.close_summary();
         self.tap.event(EventKind::Closed {
@@ -767,7 +736,7 @@ impl Client {
         batch.push(if self.ws.is_some() {
             self.summary()
         } else {
-            self.closed_unclean()
+            self.tap.closed_unclean(ClosedBy::Client)
         });
         wire.cut();
         self.phase = Phase::Done;
@@ -786,7 +755,7 @@ impl Client {
         let last = if self.ws.is_some() {
             self.summary()
         } else {
-            self.closed_unclean()
+            self.tap.closed_unclean(ClosedBy::Client)
         };
         self.phase = Phase::Done;
         self.publish(vec![last]);
@@ -807,7 +776,7 @@ impl Client {
                 self.cut(wire, ClosedBy::Client);
             }
             Phase::Body => {
-                let batch = vec![self.closed_unclean()];
+                let batch = vec![self.tap.closed_unclean(ClosedBy::Client)];
                 wire.cut();
                 self.phase = Phase::Done;
                 self.publish(batch);

@@ -40,7 +40,7 @@ use crate::tap::Tap;
 mod opening;
 mod relay;
 
-use opening::{bad_gateway, closed_plain, read_request, upstream, Upstream};
+use opening::{bad_gateway, read_request, upstream, Upstream};
 use relay::{relay, Leg};
 
 /// What the proxy is asked to do.
@@ -260,7 +260,7 @@ fn proxy_one(stream: StdStream, config: &ProxyConfig, ctx: &Context, routes: &Ro
         let _ = stream.write_all(&raw);
         tap_a.tcp(Direction::ServerToClient, Bytes::from(raw), &mut batch);
         tap_a.handshake(hs, config.limits, &mut batch);
-        batch.push(closed_plain(&tap_a, ClosedBy::Server));
+        batch.push(tap_a.closed_unclean(ClosedBy::Server));
         ctx.publish(batch);
         return;
     }
@@ -290,7 +290,7 @@ fn proxy_one(stream: StdStream, config: &ProxyConfig, ctx: &Context, routes: &Ro
     tap_a.handshake(hs, config.limits, &mut batch);
     ctx.publish(batch);
     if written.is_err() || stream.set_nonblocking(true).is_err() {
-        let mut batch = vec![closed_plain(&tap_a, ClosedBy::Client)];
+        let mut batch = vec![tap_a.closed_unclean(ClosedBy::Client)];
         let mut b = Leg::new(tap_b, wire_b, Role::Client);
         b.close(1001, "", &mut batch, config.close_timeout);
         b.cut(ClosedBy::Client, &mut batch);

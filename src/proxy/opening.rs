@@ -12,7 +12,7 @@ use crate::client::open_tcp;
 use crate::client::tls::{self};
 use crate::client::transport::{as_tls_error, Transport};
 use crate::event::{
-    ClosedBy, ConnId, Direction, Endpoint, ErrorKind, Event, EventKind, HttpOutcome, IoFailure,
+    ClosedBy, ConnId, Direction, Endpoint, ErrorKind, EventKind, HttpOutcome, IoFailure,
     RequestLine,
 };
 use crate::protocol::client::{build_request, fresh_key, RequestSpec};
@@ -40,13 +40,13 @@ pub(super) fn read_request(
                 &[],
                 "the request head did not arrive in time\n",
             ));
-            batch.push(closed_plain(tap, ClosedBy::Server));
+            batch.push(tap.closed_unclean(ClosedBy::Server));
             ctx.publish(batch);
             return None;
         }
         let n = match stream.read(&mut buf) {
             Ok(0) | Err(_) => {
-                ctx.publish(vec![closed_plain(tap, ClosedBy::Client)]);
+                ctx.publish(vec![tap.closed_unclean(ClosedBy::Client)]);
                 return None;
             }
             Ok(n) => n,
@@ -64,21 +64,12 @@ pub(super) fn read_request(
                 let raw = e.response();
                 let _ = stream.write_all(&raw);
                 tap.tcp(Direction::ServerToClient, Bytes::from(raw), &mut batch);
-                batch.push(closed_plain(tap, ClosedBy::Server));
+                batch.push(tap.closed_unclean(ClosedBy::Server));
                 ctx.publish(batch);
                 return None;
             }
         }
     }
-}
-
-pub(super) fn closed_plain(tap: &Tap, by: ClosedBy) -> Event {
-    tap.event(EventKind::Closed {
-        code: None,
-        reason: String::new(),
-        by,
-        clean: false,
-    })
 }
 
 /// The upstream leg, switched.
@@ -120,7 +111,7 @@ pub(super) fn upstream(
     let fail = |tap: &Tap, kind: ErrorKind, why: String| {
         ctx.publish(vec![
             tap.event(EventKind::Error(kind)),
-            closed_plain(tap, ClosedBy::Client),
+            tap.closed_unclean(ClosedBy::Client),
         ]);
         Err(why)
     };
@@ -215,7 +206,7 @@ pub(super) fn upstream(
     let head = loop {
         let n = match stream.read(&mut buf) {
             Ok(0) => {
-                ctx.publish(vec![closed_plain(&tap, ClosedBy::Server)]);
+                ctx.publish(vec![tap.closed_unclean(ClosedBy::Server)]);
                 return Err("the upstream closed the connection before answering".into());
             }
             Ok(n) => n,
@@ -267,7 +258,7 @@ pub(super) fn upstream(
                 outcome: HttpOutcome::ServerAnswer,
             }));
         }
-        batch.push(closed_plain(&tap, ClosedBy::Client));
+        batch.push(tap.closed_unclean(ClosedBy::Client));
         ctx.publish(batch);
         return Err(
             failure.unwrap_or_else(|| format!("the upstream answered {status} instead of 101"))
@@ -350,7 +341,7 @@ pub(super) fn bad_gateway(
         status: 502,
         outcome: HttpOutcome::BadGateway(why.to_string()),
     }));
-    batch.push(closed_plain(tap, ClosedBy::Server));
+    batch.push(tap.closed_unclean(ClosedBy::Server));
     ctx.publish(batch);
     let _ = stream.shutdown(std::net::Shutdown::Write);
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::http::{answered, closed_unclean, request_line, HttpAnswer};
+use super::http::{answered, request_line, HttpAnswer};
 use super::read_pool::ReadBuf;
 use super::wire::Wire;
 use super::Shared;
@@ -20,7 +20,7 @@ use crate::protocol::connection::{fresh_mask_key, ConnectionState};
 use crate::protocol::deflate::{agreed, DeflateParams, Deflater};
 use crate::protocol::handshake::{answer, Request};
 
-use crate::protocol::{Connection, Decoded, DecoderConfig, Detail, OpCode, Role, Rule};
+use crate::protocol::{Connection, Decoded, DecoderConfig, OpCode, Role};
 use crate::tap::{Head, Tap};
 
 /// Events one TCP read usually makes (the read, a frame and its message, the reply's write,
@@ -224,7 +224,7 @@ impl Conn {
                 self.readable = false;
                 match self.ws.as_deref_mut() {
                     Some(ws) => ws.conn.tcp_cut(Role::Client),
-                    None => shared.publish(vec![closed_unclean(&self.tap, ClosedBy::Client)]),
+                    None => shared.publish(vec![self.tap.closed_unclean(ClosedBy::Client)]),
                 }
                 self.ended = true;
                 return;
@@ -247,7 +247,7 @@ impl Conn {
                 let mut batch = vec![self.error(ErrorKind::Read(IoFailure::from(&e)))];
                 match self.ws.as_deref_mut() {
                     Some(ws) => ws.conn.tcp_cut(Role::Client),
-                    None => batch.push(closed_unclean(&self.tap, ClosedBy::Client)),
+                    None => batch.push(self.tap.closed_unclean(ClosedBy::Client)),
                 }
                 shared.publish(batch);
                 self.ended = true;
@@ -362,7 +362,7 @@ impl Conn {
                 status,
                 outcome: crate::event::HttpOutcome::UpgradeRefused,
             }));
-            batch.push(closed_unclean(&self.tap, ClosedBy::Server));
+            batch.push(self.tap.closed_unclean(ClosedBy::Server));
         }
         accepted
     }
@@ -387,22 +387,7 @@ impl Conn {
                     if frame.header.opcode == OpCode::Pong {
                         pong(shared, ws, &frame.payload);
                     }
-                    for v in &frame.violations {
-                        let kind = match v.rule {
-                            Rule::FrameTooBig => LimitKind::FrameSize,
-                            Rule::MessageTooBig => LimitKind::MessageSize,
-                            _ => continue,
-                        };
-                        // A size rule's detail carries both numbers.
-                        let Detail::Size { size, limit } = &v.detail else {
-                            continue;
-                        };
-                        batch.push(self.tap.event(EventKind::Limit {
-                            kind,
-                            limit: *limit,
-                            actual: *size,
-                        }));
-                    }
+                    self.tap.size_limits(frame, batch);
                 }
                 Decoded::Message(message) if deliver => reply(shared, &mut ws.conn, message),
                 // After the connection failed (§7.1.7) a message is neither answered nor

@@ -15,7 +15,6 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
 use super::conn::{Conn, FLUSH_WAIT, LINGER};
-use super::http::closed_unclean;
 use super::read_pool::ReadBuf;
 use super::wire::Wire;
 use super::{Shared, HANDSHAKE_HEADROOM};
@@ -224,7 +223,7 @@ impl EventLoop {
         } else {
             // An HTTP answer already said how its connection ended.
             if !c.end_after_flush {
-                let batch = vec![closed_unclean(&c.tap, ClosedBy::Server)];
+                let batch = vec![c.tap.closed_unclean(ClosedBy::Server)];
                 self.shared.publish(batch);
             }
             self.end(key);

@@ -111,16 +111,6 @@ pub(crate) fn request_line(r: &Request) -> RequestLine {
     }
 }
 
-/// The connection ended without a WebSocket close.
-pub(crate) fn closed_unclean(tap: &Tap, by: ClosedBy) -> Event {
-    tap.event(EventKind::Closed {
-        code: None,
-        reason: String::new(),
-        by,
-        clean: false,
-    })
-}
-
 /// The events of an HTTP answer that was written (or failed to be): the bytes, the answer,
 /// and the end of the connection.
 pub(crate) fn answered(tap: &Tap, batch: &mut Vec<Event>, a: HttpAnswer, written: io::Result<()>) {
@@ -139,5 +129,5 @@ pub(crate) fn answered(tap: &Tap, batch: &mut Vec<Event>, a: HttpAnswer, written
     if let Err(e) = written {
         batch.push(tap.event(EventKind::Error(ErrorKind::Write(IoFailure::from(&e)))));
     }
-    batch.push(closed_unclean(tap, ClosedBy::Server));
+    batch.push(tap.closed_unclean(ClosedBy::Server));
 }
