@@ -243,6 +243,7 @@ fn after_eviction_whole_records_come_back_in_order_and_the_cut_is_said() {
         seen[d].extend(ops.into_iter().zip(lens).map(|(o, n)| format!("{o}/{n}")));
     }
     // Every frame from where each direction resumes, no more, no less.
+    let mut kept = 0;
     for d in [Direction::ClientToServer, Direction::ServerToClient] {
         let expected: Vec<String> = back
             .iter()
@@ -259,9 +260,17 @@ fn after_eviction_whole_records_come_back_in_order_and_the_cut_is_said() {
                 _ => None,
             })
             .collect();
-        assert!(expected.len() > 10, "{d:?}");
+        // How many frames each way outlived the cut depends on how the server's reads
+        // coalesced (a busy machine reads many writes at once, and a read is kept or dropped
+        // whole); at least one each way, and enough in all for the comparison to mean something.
+        assert!(
+            !expected.is_empty(),
+            "{d:?}: nothing kept, resumed {resumed:?}"
+        );
+        kept += expected.len();
         assert_eq!(seen[d.index()], expected, "{d:?}");
     }
+    assert!(kept > 20, "{kept} frames kept");
     let holes = run(
         tshark,
         &[
