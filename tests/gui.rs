@@ -1703,3 +1703,57 @@ fn a_recording_started_mid_capture_keeps_the_open_connections() {
     )));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_connections_list_filters_by_number_state_and_address() {
+    let (mut h, addr) = listening();
+    // Three clients: the second closes, the others stay open until the end.
+    let mut open = Vec::new();
+    for i in 0..3 {
+        let (mut ws, _) =
+            tungstenite::connect(format!("ws://{addr}/ws{i}")).unwrap_or_else(|e| panic!("{e}"));
+        if i == 1 {
+            let _ = ws.close(None);
+            while ws.read().is_ok() {}
+        } else {
+            open.push(ws);
+        }
+    }
+    step_until(&mut h, "three connections, one closed", |h| {
+        let c = &h.state().capture().connections;
+        c.len() == 3
+            && c.iter()
+                .filter(|c| c.state == wsscope::capture::ConnState::Closed)
+                .count()
+                == 1
+    });
+    let ids: Vec<u64> = h
+        .state()
+        .capture()
+        .connections
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    let rows = |h: &Harness<'static, WsscopeApp>| -> Vec<u64> {
+        ids.iter()
+            .copied()
+            .filter(|id| h.query_all_by_label_contains(&format!("#{id} ")).count() > 0)
+            .collect()
+    };
+    h.run_steps(2);
+    assert_eq!(rows(&h), ids, "all three listed");
+    set_field(&mut h, "Find:", &format!("#{}", ids[2]));
+    assert!(h.query_all_by_label("1 of 3 connections").count() > 0);
+    assert_eq!(rows(&h), [ids[2]]);
+    set_field(&mut h, "Find:", "closed");
+    assert_eq!(rows(&h), [ids[1]]);
+    set_field(&mut h, "Find:", "open /WS2");
+    assert_eq!(
+        rows(&h),
+        [ids[2]],
+        "a word is looked for in the path, case ignored"
+    );
+    set_field(&mut h, "Find:", "");
+    assert_eq!(rows(&h), ids);
+    drop(open);
+}

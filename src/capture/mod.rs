@@ -10,6 +10,7 @@
 //! bytes were in it (whole records: a frame, its message, the TCP call); closed connections go
 //! once nothing of theirs is left. What went, and since when, is counted for the window.
 
+pub mod conn_filter;
 pub mod filter;
 mod records;
 mod replay;

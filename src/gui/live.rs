@@ -7,6 +7,7 @@ use egui_extras::{Column, TableBuilder};
 use super::i18n::{fill, opcode_name, Lang};
 use super::panel::{Action, Outbox, PanelCtx};
 use super::{anatomy, style};
+use crate::capture::conn_filter::ConnFilter;
 use crate::capture::filter::{FrameFilter, QueryError};
 use crate::capture::{Capture, ConnState, FrameRecord, Seq};
 use crate::event::{Command, ConnId};
@@ -26,6 +27,9 @@ pub(super) struct LivePanel {
     pub(super) follow: bool,
     filter_text: String,
     filter: FrameFilter,
+    /// The connections list's filter (see [`crate::capture::conn_filter`]).
+    conn_filter_text: String,
+    conn_filter: ConnFilter,
     /// The composer's text.
     compose: String,
     close_code: u16,
@@ -42,6 +46,8 @@ impl LivePanel {
             follow,
             filter_text: String::new(),
             filter: FrameFilter::default(),
+            conn_filter_text: String::new(),
+            conn_filter: ConnFilter::default(),
             compose: "hello".into(),
             close_code: 1000,
         }
@@ -97,10 +103,29 @@ impl LivePanel {
         {
             self.selected_conn = None;
         }
+        ui.horizontal(|ui| {
+            let l = ui.label(t.conn_filter_label);
+            ui.add(
+                egui::TextEdit::singleline(&mut self.conn_filter_text)
+                    .hint_text(t.conn_filter_hint)
+                    .desired_width(f32::INFINITY),
+            )
+            .labelled_by(l.id)
+            .on_hover_text(t.conn_filter_help);
+        });
+        let conns = &cx.capture.connections;
+        self.conn_filter.update(&self.conn_filter_text, conns);
+        let filtered = !self.conn_filter.is_empty();
+        let n = if filtered {
+            self.conn_filter.ids().len()
+        } else {
+            conns.len()
+        };
+        if filtered {
+            ui.label(RichText::new(fill(t.conn_filter_count, &[&n, &conns.len()])).small());
+        }
         // Virtualised: only the rows in view are laid out, so a lecture hall of connections (or
         // a churn of thousands) costs what a screenful does, in time and in egui's text cache.
-        let conns = &cx.capture.connections;
-        let n = conns.len();
         let row_h = ui.text_style_height(&egui::TextStyle::Body) * 4.0 + 8.0;
         egui::ScrollArea::vertical()
             .id_salt("conns")
@@ -108,9 +133,18 @@ impl LivePanel {
             .show_rows(ui, row_h, n, |ui, rows| {
                 for i in rows {
                     // Newest first.
-                    let Some(c) = n.checked_sub(i + 1).and_then(|k| conns.get(k)) else {
+                    let Some(k) = n.checked_sub(i + 1) else {
                         continue;
                     };
+                    let c = if filtered {
+                        self.conn_filter
+                            .ids()
+                            .get(k)
+                            .and_then(|&id| cx.capture.connection(id))
+                    } else {
+                        conns.get(k)
+                    };
+                    let Some(c) = c else { continue };
                     let text = conn_label(ui, lang, c);
                     let selected = self.selected_conn == Some(c.id);
                     let width = ui.available_width();
