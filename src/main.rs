@@ -126,7 +126,7 @@ struct ServerArgs {
     /// MiB of events waiting for the trace or the window (not yet printed or stored) past
     /// which the server stops reading from WebSocket clients (TCP slows them down; nothing is
     /// lost) until half of it is taken; handshakes are still answered.
-    #[arg(long, value_name = "MIB", default_value_t = 64,
+    #[arg(long, value_name = "MIB", default_value_t = 8,
           value_parser = clap::value_parser!(u32).range(1..=65_536))]
     max_in_flight: u32,
 }

@@ -817,6 +817,9 @@ fn a_client_that_never_reads_holds_up_no_one_else() {
     let mut srv = Server::start(ServerConfig {
         event_loops: 1,
         channel_capacity: 1 << 20,
+        // This is about TCP back-pressure on one connection, not the in-flight bound (which
+        // pauses every connection's reads): room for all the stalled client can send.
+        max_in_flight: 256 << 20,
         ..ServerConfig::default()
     });
     // The stalled client sends up to 64 MiB of 64 KiB messages and reads nothing: the echoes

@@ -38,8 +38,9 @@ pub use supervisor::{Drained, StartError, Supervisor};
 /// Port browsers accept (6666, the seed's, is on their unsafe-port list).
 pub const DEFAULT_PORT: u16 = 8765;
 
-/// Default of [`ServerConfig::max_in_flight`]: 64 MiB.
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 64 << 20;
+/// Default of [`ServerConfig::max_in_flight`]: 8 MiB. It sits outside the capture budget, so it
+/// is part of the window's fixed overhead (budget + 200 MiB resident at most, measured).
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 8 << 20;
 
 /// How far past [`ServerConfig::max_in_flight`] handshakes are still read and answered (their
 /// events are small): past it a flood of new connections waits too.
