@@ -151,6 +151,19 @@ pub fn show(
     title: &str,
     f: &Frame,
 ) {
+    show_frame(ui, lang, id, title, f, false);
+}
+
+/// [`show`], for a frame whose RSV1 says "compressed" when `compressed` (its connection agreed
+/// to permessage-deflate and it is the first frame of a data message, RFC 7692 §6).
+pub fn show_frame(
+    ui: &mut egui::Ui,
+    lang: Lang,
+    id: impl std::hash::Hash + std::fmt::Debug,
+    title: &str,
+    f: &Frame,
+    compressed: bool,
+) {
     let t = lang.t();
     let id = ui.make_persistent_id(("anatomy", id));
     let lit = hovered(ui, id);
@@ -188,6 +201,9 @@ pub fn show(
                         FieldKind::Key => {
                             ui.monospace(&row.value);
                         }
+                        FieldKind::Rsv if compressed => {
+                            ui.label(format!("{} — {}", row.value, t.dv_rsv1_compressed));
+                        }
                         _ => {
                             ui.label(format!("{} — {}", row.value, row.meaning));
                         }
@@ -212,6 +228,9 @@ pub fn show(
         if let Some(payload) = e.segment(FieldKind::Payload) {
             let strong = ui.visuals().strong_text_color();
             field_label(ui, t.payload, strong, &payload.span, &lit, &mut over);
+        }
+        if compressed && e.payload_captured {
+            ui.label(RichText::new(t.dv_payload_compressed).small());
         }
         payload_section(ui, lang, &e, f);
         violations(ui, lang, &e);
