@@ -1751,7 +1751,7 @@ fn click_client_data_frame(h: &mut Harness<'static, WsscopeApp>, nth: usize) {
             })
             .nth(nth)
             .unwrap_or_else(|| panic!("no client frame {nth}"));
-        wsscope::explain::preview(true, &c.payload_prefix(r, 80), 80)
+        wsscope::explain::preview(!r.header.rsv[0], &c.payload_prefix(r, 80), 80)
     };
     h.get_all_by_label(&label)
         .next()

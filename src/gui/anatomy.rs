@@ -230,9 +230,12 @@ pub fn show_frame(
             field_label(ui, t.payload, strong, &payload.span, &lit, &mut over);
         }
         if compressed && e.payload_captured {
+            // Compressed bytes are no text, even when they happen to be valid UTF-8.
             ui.label(RichText::new(t.dv_payload_compressed).small());
+            binary_view(ui, lang, &f.payload);
+        } else {
+            payload_section(ui, lang, &e, f);
         }
-        payload_section(ui, lang, &e, f);
         violations(ui, lang, &e);
     });
     if over != lit {
@@ -455,13 +458,18 @@ pub fn payload_view(ui: &mut egui::Ui, lang: Lang, payload: &[u8]) {
                 }
             }
         }
-        Err(_) => {
-            ui.label(RichText::new(fill(t.binary_n, &[&payload.len()])).small());
-            ui.monospace(hex_spaced(&payload[..payload.len().min(MAX)]));
-            if payload.len() > MAX {
-                ui.label(fill(t.more_bytes, &[&(payload.len() - MAX)]));
-            }
-        }
+        Err(_) => binary_view(ui, lang, payload),
+    }
+}
+
+/// A payload as hex, whatever it is.
+fn binary_view(ui: &mut egui::Ui, lang: Lang, payload: &[u8]) {
+    const MAX: usize = 4096;
+    let t = lang.t();
+    ui.label(RichText::new(fill(t.binary_n, &[&payload.len()])).small());
+    ui.monospace(hex_spaced(&payload[..payload.len().min(MAX)]));
+    if payload.len() > MAX {
+        ui.label(fill(t.more_bytes, &[&(payload.len() - MAX)]));
     }
 }
 

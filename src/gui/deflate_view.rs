@@ -446,23 +446,28 @@ pub fn message_section(ui: &mut egui::Ui, lang: Lang, c: &Compressed) {
     ui.label(RichText::new(c.ratio_text(lang)).strong().size(18.0));
     ui.add_space(4.0);
     ui.columns(2, |cols| {
-        cols[0].strong(fill(t.dv_wire_n, &[&c.wire_len]));
-        if c.frames > 1 {
-            cols[0].label(RichText::new(fill(t.dv_wire_frames, &[&c.frames])).small());
-        }
-        match &c.wire {
-            Some(w) => wire_hex(&mut cols[0], w),
-            None => {
-                cols[0].label(t.dv_msg_not_kept);
+        // Columns justify their labels (stretching monospace text): lay out from the left.
+        cols[0].vertical(|ui| {
+            ui.strong(fill(t.dv_wire_n, &[&c.wire_len]));
+            if c.frames > 1 {
+                ui.label(RichText::new(fill(t.dv_wire_frames, &[&c.frames])).small());
             }
-        }
-        cols[1].strong(fill(t.dv_inflated_n, &[&c.inflated_len]));
-        match &c.inflated {
-            Some(p) => anatomy::payload_view(&mut cols[1], lang, p),
-            None => {
-                cols[1].label(t.dv_msg_not_kept);
+            match &c.wire {
+                Some(w) => wire_hex(ui, w),
+                None => {
+                    ui.label(t.dv_msg_not_kept);
+                }
             }
-        }
+        });
+        cols[1].vertical(|ui| {
+            ui.strong(fill(t.dv_inflated_n, &[&c.inflated_len]));
+            match &c.inflated {
+                Some(p) => anatomy::payload_view(ui, lang, p),
+                None => {
+                    ui.label(t.dv_msg_not_kept);
+                }
+            }
+        });
     });
     ui.horizontal_wrapped(|ui| {
         ui.label(RichText::new(t.dv_tail).small());

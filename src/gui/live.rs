@@ -480,7 +480,9 @@ fn frame_row(
     row.col(|ui| {
         // An empty payload and one that was not captured must not look alike.
         if r.payload_captured {
-            ui.label(crate::explain::preview(true, preview, 80));
+            // RSV1 (permessage-deflate): compressed bytes are no text, even when they happen
+            // to be valid UTF-8.
+            ui.label(crate::explain::preview(!h.rsv[0], preview, 80));
         } else {
             ui.label(RichText::new(t.payload_not_captured).weak());
         }
