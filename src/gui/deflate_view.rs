@@ -38,7 +38,7 @@ pub enum Answer {
     /// Not a 101: nothing applies.
     Refused,
     /// The 101 names it, but not validly for this request (§7.1: the client fails it).
-    BadAnswer,
+    Invalid,
 }
 
 /// Why an offer was declined, as far as the capture tells.
@@ -111,7 +111,7 @@ impl HandshakeDeflate {
         } else if let Some(p) = deflate::agreed(hs) {
             Answer::Agreed(p, answered.map_or_else(String::new, |e| element_text(&e)))
         } else if answered.is_some() {
-            Answer::BadAnswer
+            Answer::Invalid
         } else if offers.iter().all(|(_, p)| p.is_none()) {
             Answer::Declined(Declined::NoValidOffer)
         } else if matches!(endpoint, Some(Endpoint::Server)) {
@@ -313,7 +313,7 @@ pub fn handshake_section(
         Answer::Refused => {
             ui.label(t.dv_refused);
         }
-        Answer::BadAnswer => {
+        Answer::Invalid => {
             ui.colored_label(style::BAD, t.dv_bad_answer);
         }
     }
