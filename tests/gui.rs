@@ -1876,5 +1876,37 @@ fn a_repeated_text_shrinks_and_the_window_says_why() {
             .count()
             > 0
     );
+    // Not agreed, RSV1 is a violation again (RFC 6455 §5.2), not "compressed".
+    let mut s = s;
+    let (z, _) = Deflater::new(&DeflateParams::default(), Role::Client).deflate(text.as_bytes());
+    s.write_all(&compressed_frame(&z))
+        .unwrap_or_else(|e| panic!("{e}"));
+    step_until(&mut h, "the RSV1 frame of connection 2", |h| {
+        let c = h.state().capture();
+        let found = c
+            .frames_from(0)
+            .any(|(_, r)| r.conn == 2 && r.header.rsv[0]);
+        found
+    });
+    // The server window lies over the tabs: closed first.
+    h.get_by_label("Close window").click();
+    h.run_steps(2);
+    h.get_by_label("Live").click();
+    h.run_steps(2);
+    // Its bytes are the first message's (a fresh deflater): the connection's own list.
+    h.get_all_by_label_contains("#2 ")
+        .next()
+        .unwrap_or_else(|| panic!("no connection 2"))
+        .click();
+    h.run_steps(2);
+    click_client_data_frame(&mut h, 2);
+    assert!(h.query_all_by_label_contains("— #2 C->S — text").count() > 0);
+    assert!(h.query_all_by_label("Rules broken").count() > 0);
+    assert_eq!(
+        h.query_all_by_label_contains("RSV1 = 1: compressed")
+            .count(),
+        0
+    );
+    assert_eq!(h.query_all_by_label("Compressed message").count(), 0);
     drop(s);
 }
