@@ -1757,3 +1757,210 @@ fn the_connections_list_filters_by_number_state_and_address() {
     assert_eq!(rows(&h), ids);
     drop(open);
 }
+
+/// A client that offers permessage-deflate as Chromium does, over a raw socket, and compresses
+/// with wsscope's own deflater (tungstenite has no permessage-deflate): returns the socket and
+/// the server's 101.
+fn deflate_client(addr: std::net::SocketAddr) -> (std::net::TcpStream, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("{e}"));
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    s.write_all(
+        b"GET /deflate HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+          Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = s.read(&mut b).unwrap_or_else(|e| panic!("{e}"));
+        assert!(n > 0, "closed during the handshake");
+        head.push(b[0]);
+    }
+    (s, String::from_utf8_lossy(&head).into_owned())
+}
+
+/// One masked text frame with RSV1 set: `z` is a compressed message.
+fn compressed_frame(z: &[u8]) -> Vec<u8> {
+    use wsscope::protocol::{encode_frame, FrameHeader, OpCode};
+    let mut h = FrameHeader::new(OpCode::Text, z.len() as u64, Some([1, 2, 3, 4]));
+    h.rsv[0] = true;
+    let mut v = Vec::new();
+    encode_frame(h, z, &mut v);
+    v
+}
+
+/// Clicks the row of the `nth` data frame the client sent (its payload preview is its label).
+fn click_client_data_frame(h: &mut Harness<'static, WsscopeApp>, nth: usize) {
+    let label = {
+        let c = h.state().capture();
+        let r = c
+            .frames_from(0)
+            .map(|(_, r)| r)
+            .filter(|r| {
+                r.direction == wsscope::event::Direction::ClientToServer
+                    && r.header.opcode == wsscope::protocol::OpCode::Text
+            })
+            .nth(nth)
+            .unwrap_or_else(|| panic!("no client frame {nth}"));
+        wsscope::explain::preview(!r.header.rsv[0], &c.payload_prefix(r, 80), 80)
+    };
+    h.get_all_by_label(&label)
+        .next()
+        .unwrap_or_else(|| panic!("no row {label}"))
+        .click();
+    h.run_steps(3);
+}
+
+/// permessage-deflate in the window: the server agrees to Chromium's offer; a text sent twice
+/// is 43 bytes, compressed once on its own and the second time by reference to the first (the
+/// shared window); the anatomy shows both sizes, the ratio and which one needed the other, RSV1
+/// reads "compressed", and the handshake tab explains the offer and what was agreed. With the
+/// server window's switch off, the same offer is declined and the handshake tab says why.
+#[test]
+fn a_repeated_text_shrinks_and_the_window_says_why() {
+    use std::io::Write;
+    use wsscope::protocol::deflate::{DeflateParams, Deflater};
+    use wsscope::protocol::Role;
+    let (mut h, addr) = listening();
+    let (mut s, head) = deflate_client(addr);
+    assert!(
+        head.contains("Sec-WebSocket-Extensions: permessage-deflate\r\n"),
+        "{head}"
+    );
+    let text = "the quick brown fox jumps over the lazy dog";
+    let mut d = Deflater::new(&DeflateParams::default(), Role::Client);
+    let mut sizes = Vec::new();
+    for _ in 0..2 {
+        let (z, compressed) = d.deflate(text.as_bytes());
+        assert!(compressed);
+        sizes.push(z.len());
+        s.write_all(&compressed_frame(&z))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    // The second one is a back-reference: a few bytes.
+    assert!(sizes[1] < 10, "{sizes:?}");
+    step_until(&mut h, "both messages and their echoes", |h| {
+        h.state().capture().message_count() >= 4
+    });
+    h.run_steps(3);
+    let ratio = |z: usize| {
+        let pct = (z as f64 * 100.0 / text.len() as f64).round();
+        format!("{} -> {z} bytes, {pct} %", text.len())
+    };
+    click_client_data_frame(&mut h, 0);
+    assert!(
+        h.query_all_by_label(&ratio(sizes[0])).count() > 0,
+        "{}",
+        ratio(sizes[0])
+    );
+    assert!(
+        h.query_all_by_label_contains("RSV1 = 1: compressed (permessage-deflate)")
+            .count()
+            > 0
+    );
+    assert!(h.query_all_by_label_contains("Stands alone").count() > 0);
+    assert_eq!(
+        h.query_all_by_label_contains("Needs the earlier").count(),
+        0
+    );
+    assert!(h.query_all_by_label(text).count() > 0, "the inflated text");
+    click_client_data_frame(&mut h, 1);
+    assert!(
+        h.query_all_by_label(&ratio(sizes[1])).count() > 0,
+        "{}",
+        ratio(sizes[1])
+    );
+    assert!(
+        h.query_all_by_label_contains("Needs the earlier messages")
+            .count()
+            > 0
+    );
+    assert_eq!(h.query_all_by_label_contains("Stands alone").count(), 0);
+    assert!(h.query_all_by_label(text).count() > 0, "the inflated text");
+    // The handshake: the offer, its parameter, and the agreement.
+    h.get_by_label("Handshake").click();
+    h.run_steps(3);
+    for want in [
+        "Compression: permessage-deflate (RFC 7692)",
+        "permessage-deflate; client_max_window_bits",
+        "the client can use a smaller window if the server asks for one",
+        "the server keeps its compression window between messages",
+        "the client looks back at most 2^15 = 32768 bytes for a repeat",
+    ] {
+        assert!(h.query_all_by_label_contains(want).count() > 0, "{want}");
+    }
+    drop(s);
+    // The server window's switch off, the listener restarted: declined, and why.
+    h.get_by_label("server…").click();
+    h.run_steps(2);
+    h.get_by_label("permessage-deflate (compression)").click();
+    h.run_steps(2);
+    h.get_by_label("restart the listener").click();
+    h.run_steps(2);
+    step_until(&mut h, "restarted", |h| {
+        !h.state().restarting() && h.state().server_addr().is_some_and(|a| a != addr)
+    });
+    let addr = h
+        .state()
+        .server_addr()
+        .unwrap_or_else(|| panic!("no server"));
+    let (s, head) = deflate_client(addr);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(!head.contains("permessage-deflate"), "{head}");
+    step_until(&mut h, "second connection", |h| {
+        h.state()
+            .capture()
+            .connections
+            .iter()
+            .any(|c| c.id == 2 && c.handshake.is_some())
+    });
+    // No connection is selected: the Handshake tab shows the newest.
+    h.run_steps(3);
+    assert!(h.query_all_by_label("Connection #2").count() > 0);
+    assert!(
+        h.query_all_by_label_contains("Offered, but not agreed")
+            .count()
+            > 0
+    );
+    assert!(
+        h.query_all_by_label_contains("has permessage-deflate switched off")
+            .count()
+            > 0
+    );
+    // Not agreed, RSV1 is a violation again (RFC 6455 §5.2), not "compressed".
+    let mut s = s;
+    let (z, _) = Deflater::new(&DeflateParams::default(), Role::Client).deflate(text.as_bytes());
+    s.write_all(&compressed_frame(&z))
+        .unwrap_or_else(|e| panic!("{e}"));
+    step_until(&mut h, "the RSV1 frame of connection 2", |h| {
+        let c = h.state().capture();
+        let found = c
+            .frames_from(0)
+            .any(|(_, r)| r.conn == 2 && r.header.rsv[0]);
+        found
+    });
+    // The server window lies over the tabs: closed first.
+    h.get_by_label("Close window").click();
+    h.run_steps(2);
+    h.get_by_label("Live").click();
+    h.run_steps(2);
+    // Its bytes are the first message's (a fresh deflater): the connection's own list.
+    h.get_all_by_label_contains("#2 ")
+        .next()
+        .unwrap_or_else(|| panic!("no connection 2"))
+        .click();
+    h.run_steps(2);
+    click_client_data_frame(&mut h, 2);
+    assert!(h.query_all_by_label_contains("— #2 C->S — text").count() > 0);
+    assert!(h.query_all_by_label("Rules broken").count() > 0);
+    assert_eq!(
+        h.query_all_by_label_contains("RSV1 = 1: compressed")
+            .count(),
+        0
+    );
+    assert_eq!(h.query_all_by_label("Compressed message").count(), 0);
+    drop(s);
+}

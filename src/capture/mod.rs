@@ -416,14 +416,19 @@ impl Capture {
                 let frames = self.open_fragments.remove(&key).unwrap_or_default();
                 let m = self.messages.end();
                 let mut sum = 0u64;
+                // RSV1 (permessage-deflate): the payload is inflated, not the frames' bytes,
+                // even when the lengths happen to agree.
+                let mut compressed = false;
                 for &f in &frames {
                     if let Some(r) = self.frames.get_mut(f) {
                         r.message = m;
                         sum += u64::from(r.kept);
+                        compressed |= r.header.rsv[0];
                     }
                 }
                 // Stored only when it is not its frames' payloads one after the other.
-                let log = if sum != message.payload.len() as u64 || frames.is_empty() {
+                let log = if compressed || sum != message.payload.len() as u64 || frames.is_empty()
+                {
                     self.log.append(&message.payload)
                 } else {
                     NONE

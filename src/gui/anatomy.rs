@@ -151,6 +151,19 @@ pub fn show(
     title: &str,
     f: &Frame,
 ) {
+    show_frame(ui, lang, id, title, f, false);
+}
+
+/// [`show`], for a frame whose RSV1 says "compressed" when `compressed` (its connection agreed
+/// to permessage-deflate and it is the first frame of a data message, RFC 7692 §6).
+pub fn show_frame(
+    ui: &mut egui::Ui,
+    lang: Lang,
+    id: impl std::hash::Hash + std::fmt::Debug,
+    title: &str,
+    f: &Frame,
+    compressed: bool,
+) {
     let t = lang.t();
     let id = ui.make_persistent_id(("anatomy", id));
     let lit = hovered(ui, id);
@@ -188,6 +201,9 @@ pub fn show(
                         FieldKind::Key => {
                             ui.monospace(&row.value);
                         }
+                        FieldKind::Rsv if compressed => {
+                            ui.label(format!("{} — {}", row.value, t.dv_rsv1_compressed));
+                        }
                         _ => {
                             ui.label(format!("{} — {}", row.value, row.meaning));
                         }
@@ -213,7 +229,13 @@ pub fn show(
             let strong = ui.visuals().strong_text_color();
             field_label(ui, t.payload, strong, &payload.span, &lit, &mut over);
         }
-        payload_section(ui, lang, &e, f);
+        if compressed && e.payload_captured {
+            // Compressed bytes are no text, even when they happen to be valid UTF-8.
+            ui.label(RichText::new(t.dv_payload_compressed).small());
+            binary_view(ui, lang, &f.payload);
+        } else {
+            payload_section(ui, lang, &e, f);
+        }
         violations(ui, lang, &e);
     });
     if over != lit {
@@ -436,13 +458,18 @@ pub fn payload_view(ui: &mut egui::Ui, lang: Lang, payload: &[u8]) {
                 }
             }
         }
-        Err(_) => {
-            ui.label(RichText::new(fill(t.binary_n, &[&payload.len()])).small());
-            ui.monospace(hex_spaced(&payload[..payload.len().min(MAX)]));
-            if payload.len() > MAX {
-                ui.label(fill(t.more_bytes, &[&(payload.len() - MAX)]));
-            }
-        }
+        Err(_) => binary_view(ui, lang, payload),
+    }
+}
+
+/// A payload as hex, whatever it is.
+fn binary_view(ui: &mut egui::Ui, lang: Lang, payload: &[u8]) {
+    const MAX: usize = 4096;
+    let t = lang.t();
+    ui.label(RichText::new(fill(t.binary_n, &[&payload.len()])).small());
+    ui.monospace(hex_spaced(&payload[..payload.len().min(MAX)]));
+    if payload.len() > MAX {
+        ui.label(fill(t.more_bytes, &[&(payload.len() - MAX)]));
     }
 }
 

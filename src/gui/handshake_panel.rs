@@ -8,7 +8,7 @@ use super::i18n::fill;
 use super::panel::PanelCtx;
 use super::EXAMPLE_KEY;
 use crate::capture::{Capture, ConnRecord};
-use crate::event::{Direction, Endpoint};
+use crate::event::Direction;
 use crate::protocol::AcceptDerivation;
 
 /// The Handshake tab: the connection selected in the Live tab, else the newest with a
@@ -44,8 +44,7 @@ impl HandshakePanel {
                         handshake_view::tls(ui, lang, info);
                     }
                     if let Some(hs) = &c.handshake {
-                        let ours_client = c.endpoint == Some(Endpoint::Client);
-                        handshake_view::show(ui, lang, hs, ours_client, tls);
+                        handshake_view::show(ui, lang, hs, c.endpoint, tls);
                         // A refusal a client saw: its body is the server's explanation.
                         if !hs.accepted() && !hs.response.client_checks.is_empty() {
                             ui.add_space(6.0);

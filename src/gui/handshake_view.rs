@@ -7,7 +7,7 @@ use egui::text::{LayoutJob, TextFormat};
 
 use super::i18n::{self, fill, Lang};
 use super::style;
-use crate::event::{TlsInfo, TlsTrust};
+use crate::event::{Endpoint, TlsInfo, TlsTrust};
 use crate::explain::AcceptExplanation;
 use crate::protocol::handshake::{Found, Handshake, Outcome};
 use crate::protocol::AcceptDerivation;
@@ -96,17 +96,18 @@ fn mistakes(ui: &mut egui::Ui, lang: Lang, e: &AcceptExplanation) {
     }
 }
 
-/// The whole handshake view for one connection; `ours_client` when wsscope's client sent the
-/// request (the §4.1 view of it: what we sent, what came back, what a client checks), `tls`
-/// the session it went through on wss://.
+/// The whole handshake view for one connection; `endpoint` is which end wsscope was: its
+/// client (the §4.1 view of it: what we sent, what came back, what a client checks) or not,
+/// `tls` the session it went through on wss://.
 pub fn show(
     ui: &mut egui::Ui,
     lang: Lang,
     hs: &Handshake,
-    ours_client: bool,
+    endpoint: Option<Endpoint>,
     tls_info: Option<&TlsInfo>,
 ) {
     let t = lang.t();
+    let ours_client = endpoint == Some(Endpoint::Client);
     ui.horizontal_wrapped(|ui| {
         if ours_client {
             ui.label(t.hs_client_intro1);
@@ -173,6 +174,7 @@ pub fn show(
     if let Some(why) = i18n::refusal(lang, hs) {
         ui.colored_label(style::BAD, fill(t.refused, &[&why]));
     }
+    super::deflate_view::handshake_section(ui, lang, hs, endpoint);
     if let Some(d) = &hs.derivation {
         ui.add_space(6.0);
         ui.strong(if ours_client {

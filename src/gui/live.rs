@@ -4,6 +4,7 @@
 use eframe::egui::{self, RichText};
 use egui_extras::{Column, TableBuilder};
 
+use super::deflate_view::{self, Compressed};
 use super::i18n::{fill, opcode_name, Lang};
 use super::panel::{Action, Outbox, PanelCtx};
 use super::{anatomy, style};
@@ -11,7 +12,7 @@ use crate::capture::conn_filter::ConnFilter;
 use crate::capture::filter::{FrameFilter, QueryError};
 use crate::capture::{Capture, ConnState, FrameRecord, Seq};
 use crate::event::{Command, ConnId};
-use crate::protocol::Frame;
+use crate::protocol::{Frame, OpCode};
 
 /// The Live tab: the connections, the frame table with its filter and pause, the selected
 /// frame's anatomy and the composer. Its selection is what the other tabs follow.
@@ -23,6 +24,9 @@ pub(super) struct LivePanel {
     /// The selected frame rebuilt from the store, with its message's payload (the anatomy
     /// draws every repaint; the rebuild copies the payload once).
     shown: Option<Shown>,
+    /// The selected frame's message when it is compressed (`None` inside: it is not), kept
+    /// while the selection stays in that message: it was inflated again to judge it.
+    compressed: Option<(Seq, Option<Compressed>)>,
     /// Keep the newest frame in view (a saved setting).
     pub(super) follow: bool,
     filter_text: String,
@@ -43,6 +47,7 @@ impl LivePanel {
             selected_frame: None,
             paused_at: None,
             shown: None,
+            compressed: None,
             follow,
             filter_text: String::new(),
             filter: FrameFilter::default(),
@@ -76,6 +81,7 @@ impl LivePanel {
         self.selected_frame = None;
         self.paused_at = None;
         self.shown = None;
+        self.compressed = None;
     }
 
     /// The whole tab: connections on the left, anatomy on the right, the table in between.
@@ -352,11 +358,26 @@ impl LivePanel {
             ],
         );
         let message = r.message().and_then(|m| capture.message(m));
+        if let Some(m) = r.message() {
+            if self.compressed.as_ref().is_none_or(|(seq, _)| *seq != m) {
+                self.compressed = Some((m, Compressed::of(capture, m)));
+            }
+        }
+        let compressed = self
+            .compressed
+            .as_ref()
+            .filter(|(seq, _)| Some(*seq) == r.message())
+            .and_then(|(_, c)| c.as_ref());
         let mut jump = None;
         egui::ScrollArea::vertical()
             .id_salt("anatomy")
             .show(ui, |ui| {
-                anatomy::show(ui, cx.lang, n, &title, &shown.frame);
+                anatomy::show_frame(ui, cx.lang, n, &title, &shown.frame, shown.compressed);
+                if let Some(c) = compressed {
+                    deflate_view::message_section(ui, cx.lang, c);
+                } else if shown.agreed && r.fragment == crate::protocol::Fragment::Whole {
+                    ui.label(RichText::new(t.dv_uncompressed).small());
+                }
                 if let Some((twin, other)) = &shown.twin {
                     if relayed_ui(ui, cx.lang, &shown.frame, r.conn, *twin, other) {
                         jump = Some(*twin);
@@ -493,7 +514,9 @@ fn frame_row(
     row.col(|ui| {
         // An empty payload and one that was not captured must not look alike.
         if r.payload_captured {
-            ui.label(crate::explain::preview(true, preview, 80));
+            // RSV1 (permessage-deflate): compressed bytes are no text, even when they happen
+            // to be valid UTF-8.
+            ui.label(crate::explain::preview(!h.rsv[0], preview, 80));
         } else {
             ui.label(RichText::new(t.payload_not_captured).weak());
         }
@@ -506,6 +529,10 @@ struct Shown {
     seq: Seq,
     frame: Frame,
     message: Option<bytes::Bytes>,
+    /// Its connection agreed to permessage-deflate.
+    agreed: bool,
+    /// RSV1 says "compressed": agreed, set, on the first frame of a data message (RFC 7692 §6).
+    compressed: bool,
     /// On a proxy leg: the same frame on the other leg, as relayed.
     twin: Option<(Seq, Frame)>,
 }
@@ -522,10 +549,26 @@ impl Shown {
         let twin = capture
             .relayed_twin(seq)
             .and_then(|t| Some((t, capture.frame(t)?)));
+        let agreed = capture
+            .frame_record(seq)
+            .and_then(|r| capture.connection(r.conn))
+            .and_then(|c| c.handshake.as_deref())
+            .and_then(crate::protocol::deflate::agreed)
+            .is_some();
+        let h = &frame.header;
+        let compressed = agreed
+            && h.rsv[0]
+            && matches!(h.opcode, OpCode::Text | OpCode::Binary)
+            && !frame
+                .violations
+                .iter()
+                .any(|v| v.rule == crate::protocol::Rule::ReservedBitSet);
         Some(Self {
             seq,
             frame,
             message,
+            agreed,
+            compressed,
             twin,
         })
     }

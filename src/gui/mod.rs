@@ -8,6 +8,7 @@
 mod anatomy;
 mod chrome;
 mod connect_panel;
+mod deflate_view;
 mod export_menu;
 pub mod fonts;
 mod handshake_panel;

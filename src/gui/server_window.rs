@@ -28,6 +28,8 @@ pub(super) struct Form {
     allowed_origins: String,
     /// Empty: the automatic Host rule (loopback names on a loopback bind).
     allowed_hosts: String,
+    /// Agree to permessage-deflate (RFC 7692) when a client offers it.
+    deflate: bool,
     error: Option<String>,
 }
 
@@ -50,6 +52,7 @@ impl Form {
                 .allowed_hosts
                 .as_ref()
                 .map_or_else(String::new, ToString::to_string),
+            deflate: c.deflate,
             error: None,
         }
     }
@@ -79,6 +82,7 @@ impl Form {
         c.ping_interval = (self.ping_interval > 0.0)
             .then(|| Duration::from_secs_f64(self.ping_interval.clamp(0.1, 86_400.0)));
         c.ping_timeout = Duration::from_secs_f64(self.ping_timeout.clamp(0.1, 3600.0));
+        c.deflate = self.deflate;
         c.allowed_origins =
             OriginPolicy::parse(&self.allowed_origins).map_err(|e| fill(t.bad_origin, &[&e]))?;
         c.allowed_hosts = if self.allowed_hosts.trim().is_empty() {
@@ -169,6 +173,10 @@ impl WsscopeApp {
                         ui.end_row();
                         ui.label("");
                         ui.label(egui::RichText::new(t.allowed_hosts_note).small());
+                        ui.end_row();
+                        ui.label("RFC 7692");
+                        ui.checkbox(&mut f.deflate, t.dv_switch)
+                            .on_hover_text(t.dv_switch_hover);
                         ui.end_row();
                     });
                 ui.label(egui::RichText::new(t.restart_note).small());

@@ -494,6 +494,55 @@ strings! {
     json_n: "JSON ({0} bytes), pretty-printed:", "JSON（{0} 字节），格式化显示：";
     binary_n: "binary ({0} bytes), hex:", "二进制（{0} 字节），十六进制：";
 
+    // permessage-deflate in the window (src/gui/deflate_view.rs): the handshake's offer and
+    // answer, a compressed message's bytes beside its text, the server window's switch.
+    dv_title: "Compression: permessage-deflate (RFC 7692)", "压缩：permessage-deflate（RFC 7692）";
+    dv_intro: "The client offers compression in Sec-WebSocket-Extensions; the server agrees by naming the extension in its 101. Then a message may be compressed, and RSV1 on its first frame says so.", "客户端在 Sec-WebSocket-Extensions 中提出压缩；服务器在 101 中写出这个扩展即表示同意。此后消息可以压缩，其第一个帧的 RSV1 表示它是压缩的。";
+    dv_offer_header: "What the client sent:", "客户端发送的：";
+    dv_offer_n: "Offer {0}:", "提议 {0}：";
+    dv_offer_other: "another extension: this view explains only permessage-deflate", "其他扩展：这里只解释 permessage-deflate";
+    dv_offer_invalid: "invalid (an unknown or repeated parameter, or a window size outside 8-15): the server must decline it", "无效（未知参数、重复参数，或窗口大小不在 8-15 之间）：服务器必须拒绝它";
+    dv_offer_bare: "permessage-deflate with no parameters: each side keeps its window between messages, windows up to 2^15 = 32768 bytes", "不带参数的 permessage-deflate：双方在消息之间都保留窗口，窗口最大 2^15 = 32768 字节";
+    dv_param_unknown: "not a parameter of permessage-deflate (or a value where none belongs): the offer is invalid", "不是 permessage-deflate 的参数（或者不该有值却带了值）：该提议无效";
+    dv_offer_snct: "asks the server to empty its compression window after every message", "要求服务器在每条消息之后清空它的压缩窗口";
+    dv_offer_cnct: "tells the server the client will empty its window after every message", "告诉服务器：客户端会在每条消息之后清空自己的窗口";
+    dv_offer_smwb: "asks the server to look back at most 2^{0} = {1} bytes", "要求服务器最多回看 2^{0} = {1} 字节";
+    dv_offer_cmwb_bare: "the client can use a smaller window if the server asks for one", "如果服务器要求，客户端可以使用更小的窗口";
+    dv_offer_cmwb: "the client will look back at most 2^{0} = {1} bytes", "客户端最多回看 2^{0} = {1} 字节";
+    dv_agreed: "Agreed in the 101:", "101 中约定的：";
+    dv_named: "named: on", "已写出：开启";
+    dv_agreed_by_default: "(not named: the default)", "（未写出：取默认值）";
+    dv_snct_on: "the server empties its window after every message: each of its messages stands alone, and a repeated text costs as much the second time", "服务器在每条消息之后清空窗口：它的每条消息都是独立的，重复的文本第二次也不会变小";
+    dv_snct_off: "the server keeps its compression window between messages: a text it sent before shrinks to a few bytes when it sends it again", "服务器在消息之间保留压缩窗口：它发过的文本再次发送时只需几个字节";
+    dv_cnct_on: "the client empties its window after every message: each of its messages stands alone", "客户端在每条消息之后清空窗口：它的每条消息都是独立的";
+    dv_cnct_off: "the client keeps its compression window between messages: a text it sent before shrinks to a few bytes when it sends it again", "客户端在消息之间保留压缩窗口：它发过的文本再次发送时只需几个字节";
+    dv_smwb: "the server looks back at most 2^{0} = {1} bytes for a repeat", "服务器最多回看 2^{0} = {1} 字节来找重复";
+    dv_cmwb: "the client looks back at most 2^{0} = {1} bytes for a repeat", "客户端最多回看 2^{0} = {1} 字节来找重复";
+    dv_declined: "Offered, but not agreed: the 101 has no permessage-deflate, so every message travels uncompressed and RSV1 set on a frame is a violation (RFC 6455 §5.2).", "提出了但没有约定：101 中没有 permessage-deflate，所以每条消息都不压缩，帧上置位的 RSV1 是违规（RFC 6455 §5.2）。";
+    dv_declined_invalid: "Why: no offer was valid, and an invalid offer must be declined (§7.1).", "原因：没有一个提议有效，无效的提议必须拒绝（§7.1）。";
+    dv_declined_ours: "Why: wsscope's server has permessage-deflate switched off (serve --no-deflate, or the switch in the server window).", "原因：wsscope 的服务器关闭了 permessage-deflate（serve --no-deflate，或服务器窗口中的开关）。";
+    dv_declined_theirs: "Why: the server chose not to, or does not implement permessage-deflate (a server may always decline, §5).", "原因：服务器选择不压缩，或者没有实现 permessage-deflate（服务器总可以拒绝，§5）。";
+    dv_refused: "The handshake was refused: no extension applies.", "握手被拒绝：任何扩展都不生效。";
+    dv_bad_answer: "The 101 names permessage-deflate, but not as a valid answer to this request (not offered, or an invalid parameter): a client must fail the connection (§7.1).", "101 写出了 permessage-deflate，但不是对这个请求的合法回答（没有提出过，或参数无效）：客户端必须使连接失败（§7.1）。";
+    dv_rsv1_compressed: "RSV1 = 1: compressed (permessage-deflate)", "RSV1 = 1：已压缩（permessage-deflate）";
+    dv_payload_compressed: "compressed bytes; the text they carry is under \"Compressed message\" below", "压缩后的字节；它们承载的文本见下方“压缩消息”";
+    dv_msg_title: "Compressed message", "压缩消息";
+    dv_msg_intro: "RSV1 on its first frame: the sender compressed this message with DEFLATE and sent the compressed bytes as its payload", "第一个帧的 RSV1 置位：发送方用 DEFLATE 压缩了这条消息，并把压缩后的字节作为载荷发送";
+    dv_wire_n: "On the wire: {0} bytes", "线上：{0} 字节";
+    dv_wire_frames: "(the payloads of its {0} frames, one after the other)", "（它的 {0} 个帧的载荷，依次相接）";
+    dv_inflated_n: "Inflated: {0} bytes", "解压后：{0} 字节";
+    dv_tail: "The compressor's sync flush ended with 00 00 ff ff; the sender removed those 4 bytes, and the receiver appends them again before inflating:", "压缩器的同步刷新以 00 00 ff ff 结尾；发送方去掉了这 4 个字节，接收方在解压前把它们补回：";
+    dv_ratio: "{0} -> {1} bytes, {2} %", "{0} -> {1} 字节，{2} %";
+    dv_ratio_empty: "{0} -> {1} bytes", "{0} -> {1} 字节";
+    dv_alone: "Stands alone: a fresh inflater, knowing no earlier message, gives the same bytes.", "独立：一个不知道任何先前消息的新解压器也能得到相同的字节。";
+    dv_needs_earlier: "Needs the earlier messages: it used the shared window (context takeover), so a fresh inflater cannot inflate it alone.", "依赖先前的消息：它用了共享窗口（上下文接管），所以新的解压器无法单独解压它。";
+    dv_fresh_said: "a fresh inflater says: {0}", "新的解压器报告：{0}";
+    dv_sender_resets: "(this sender agreed to empty its window after every message, so every message of it stands alone)", "（该发送方约定在每条消息之后清空窗口，所以它的每条消息都是独立的）";
+    dv_msg_not_kept: "(the message or one of its frames is no longer kept: the capture budget dropped it)", "（这条消息或它的某个帧已不再保留：捕获预算丢弃了它）";
+    dv_uncompressed: "RSV1 = 0: this message was sent uncompressed (with permessage-deflate each message may choose)", "RSV1 = 0：这条消息没有压缩（使用 permessage-deflate 时每条消息可以自行选择）";
+    dv_switch: "permessage-deflate (compression)", "permessage-deflate（压缩）";
+    dv_switch_hover: "agree to compression when a client offers it (RFC 7692); off is like serve --no-deflate: messages travel uncompressed and RSV1 is a violation", "客户端提出压缩时同意（RFC 7692）；关闭相当于 serve --no-deflate：消息不压缩，RSV1 视为违规";
+
     // Explanations shared by the CLI and the window (src/explain).
     step_concat_chars: "{0} characters of key, then the {1}-character GUID that RFC 6455 §1.3 fixes for every server", "key 的 {0} 个字符，后接 RFC 6455 §1.3 为所有服务器规定的 {1} 个字符的 GUID";
     step_n: "step {0}", "第 {0} 步";
