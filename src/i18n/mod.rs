@@ -405,7 +405,7 @@ strings! {
     connections_hint: "click one to filter the frames and see its handshake", "点击一个连接：只看它的帧，并查看它的握手";
     all_connections: "all connections", "全部连接";
     conn_filter_label: "Find:", "查找：";
-    conn_filter_hint: "#3  open  closed  proxy  :5123  /chat", "#3  open  closed  proxy  :5123  /chat";
+    conn_filter_hint: "e.g. #3  open  proxy  :5123  /chat", "例如 #3  open  proxy  :5123  /chat";
     conn_filter_help: "Space-separated terms, all must match: #N (connection N); open, closed, handshaking, unclean (closed without a clean close), http (answered without an upgrade); server, client, proxy, file, tls; any other word is looked for in the addresses, the path and the subprotocol.", "以空格分隔的条件，须全部满足：#N（第 N 个连接）；open（已打开）、closed（已关闭）、handshaking（握手中）、unclean（未正常关闭）、http（未升级，以 HTTP 回答）；server、client、proxy、file、tls（连接类型）；其他词会在地址、路径和子协议中查找。";
     conn_filter_count: "{0} of {1} connections", "{1} 个连接中的 {0} 个";
     handshaking: "handshaking", "握手中";
