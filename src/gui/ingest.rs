@@ -114,6 +114,8 @@ pub struct Engine {
     clock: Clock,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    /// Nanoseconds the UI waited for the store's read lock since [`Engine::take_lock_wait`].
+    lock_wait: std::sync::atomic::AtomicU64,
 }
 
 impl Engine {
@@ -160,6 +162,7 @@ impl Engine {
             clock,
             stop,
             thread,
+            lock_wait: Default::default(),
         }
     }
 
@@ -275,7 +278,17 @@ impl Engine {
 
     /// The store, to draw from.
     pub fn capture(&self) -> RwLockReadGuard<'_, Capture> {
-        self.capture.read().unwrap_or_else(PoisonError::into_inner)
+        let start = Instant::now();
+        let c = self.capture.read().unwrap_or_else(PoisonError::into_inner);
+        let waited = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.lock_wait.fetch_add(waited, Ordering::Relaxed);
+        c
+    }
+
+    /// How long [`Engine::capture`] waited for the store since the last call (the frame-time
+    /// stats show it next to the pass).
+    pub fn take_lock_wait(&self) -> Duration {
+        Duration::from_nanos(self.lock_wait.swap(0, Ordering::Relaxed))
     }
 
     /// The store, to change (clear, load).

@@ -413,6 +413,8 @@ struct FrameTimes {
     whole: Vec<f32>,
     /// Our pass alone: laying out every panel from the store (waiting for it included).
     ui: Vec<f32>,
+    /// Of our pass, the time spent waiting for the store while the ingest thread wrote it.
+    wait: Vec<f32>,
 }
 
 impl FrameTimes {
@@ -470,6 +472,8 @@ impl eframe::App for WsscopeApp {
         self.apply(out, ui.ctx());
         if let Some(times) = &mut self.frame_times {
             FrameTimes::push(&mut times.ui, start.elapsed().as_secs_f32());
+            let wait = self.server.take_lock_wait().as_secs_f32();
+            FrameTimes::push(&mut times.wait, wait);
         }
     }
 
@@ -477,6 +481,10 @@ impl eframe::App for WsscopeApp {
         if let Some(times) = &mut self.frame_times {
             eprintln!("wsscope: {}", FrameTimes::summary(&mut times.whole));
             eprintln!("wsscope: egui pass {}", FrameTimes::summary(&mut times.ui));
+            eprintln!(
+                "wsscope: of which waiting for the store {}",
+                FrameTimes::summary(&mut times.wait)
+            );
         }
     }
 
