@@ -43,6 +43,7 @@ fn start(config: ClientConfig) -> (ClientHandle, crossbeam_channel::Receiver<Vec
         conn_ids: Arc::new(AtomicU64::new(1)),
         events: tx,
         waker: None,
+        in_flight: None,
     };
     (client::connect(config, ctx).expect("client thread"), rx)
 }

@@ -37,6 +37,7 @@ fn start(upstream: &str, trust: Trust) -> (ProxyHandle, crossbeam_channel::Recei
         conn_ids: Arc::new(AtomicU64::new(1)),
         events: tx,
         waker: None,
+        in_flight: None,
     };
     let mut config = ProxyConfig::new(
         "127.0.0.1:0".parse().expect("addr"),

@@ -527,3 +527,71 @@ fn a_consumer_that_drains_nothing_stalls_no_handshake() {
     assert_eq!(received(2), ["hello"]);
     sup.shutdown(Duration::from_secs(1), |_| {});
 }
+
+/// A client's events count in flight with the servers' (issue #14): with nothing drained, the
+/// client's sends pause past the bound instead of piling events up, and once the consumer
+/// drains again every message is there.
+#[test]
+fn a_clients_events_count_in_flight_and_wait_for_the_consumer() {
+    use wsscope::client::{ClientConfig, WsUrl};
+    use wsscope::event::Command;
+    let bound = 1 << 20;
+    let mut sup = Supervisor::new(None);
+    let addr = sup
+        .start(ServerConfig {
+            max_in_flight: bound,
+            ..config(0)
+        })
+        .expect("start");
+    let url = WsUrl::parse(&format!("ws://{addr}/big")).expect("url");
+    let id = sup.connect(ClientConfig::new(url)).expect("connect");
+    let mut seen = Vec::new();
+    drain_until(&mut sup, &mut seen, "both handshakes", |s| {
+        s.iter()
+            .filter(|e| matches!(&e.kind, EventKind::Handshake(h) if h.accepted()))
+            .count()
+            == 2
+    });
+    // 20 x 256 KiB: published at once, the client's writes and the server's reads and echoes
+    // would hold about 20 MiB of events.
+    const N: usize = 20;
+    for i in 0..N {
+        assert!(sup.command(Command::Binary(id, vec![i as u8; 256 << 10])));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let held = sup.in_flight();
+    assert!(
+        held > bound,
+        "{held} bytes in flight: the client never reached the bound"
+    );
+    assert!(
+        held < 8 << 20,
+        "{held} bytes in flight with nothing drained: the client did not wait"
+    );
+    drain_until(&mut sup, &mut seen, "every echo at the client", |s| {
+        s.iter()
+            .filter(|e| {
+                e.conn == id
+                    && matches!(&e.kind, EventKind::Message { direction: Direction::ServerToClient, message } if message.payload.len() == 256 << 10)
+            })
+            .count()
+            == N
+    });
+    let echoed: Vec<u8> = seen
+        .iter()
+        .filter(|e| e.conn == id)
+        .filter_map(|e| match &e.kind {
+            EventKind::Message {
+                direction: Direction::ServerToClient,
+                message,
+            } => message.payload.first().copied(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        echoed,
+        (0..N as u8).collect::<Vec<_>>(),
+        "in order, none lost"
+    );
+    sup.shutdown(Duration::from_secs(1), |_| {});
+}

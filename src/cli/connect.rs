@@ -140,6 +140,7 @@ pub fn run(run: ConnectRun, lang: Lang, stop: Arc<AtomicBool>) -> u8 {
         conn_ids: Arc::new(AtomicU64::new(1)),
         events: tx,
         waker: None,
+        in_flight: None,
     };
     let handle = match client::connect(run.config.clone(), ctx) {
         Ok(h) => h,

@@ -37,6 +37,7 @@ pub fn run(
         conn_ids: Arc::new(AtomicU64::new(1)),
         events: tx,
         waker: None,
+        in_flight: None,
     };
     let listen = config.listen;
     let upstream = config.upstream.to_string();

@@ -160,6 +160,9 @@ impl ClientConfig {
     }
 }
 
+/// How long a batch waits, at most, for a lagging consumer (see [`Context::in_flight`]).
+const PUBLISH_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Where the client's events go and what it shares with the rest of wsscope.
 #[derive(Clone)]
 pub struct Context {
@@ -171,6 +174,10 @@ pub struct Context {
     pub events: Sender<Vec<Event>>,
     /// Called after each batch (a window repaints).
     pub waker: Option<crate::server::Waker>,
+    /// The consumer's count of bytes in flight and its bound (a [`crate::server::Supervisor`]'s,
+    /// shared with its servers): past the bound, publishing waits for the consumer to catch up,
+    /// so this connection's reads pause instead of events piling up. `None`: not counted.
+    pub in_flight: Option<(Arc<crate::server::InFlight>, usize)>,
 }
 
 impl Context {
@@ -180,9 +187,20 @@ impl Context {
         if batch.is_empty() {
             return;
         }
-        let _ = self.events.send(batch);
+        let cost = crate::server::cost(&batch);
+        let sent = self.events.send(batch).is_ok();
         if let Some(w) = &self.waker {
             w();
+        }
+        let Some((in_flight, bound)) = self.in_flight.as_ref().filter(|_| sent) else {
+            return;
+        };
+        in_flight.add(cost);
+        // A consumer that lags gets time to catch up; one that stalls for good (or is gone
+        // without saying) holds a connection up by a second per batch at most, never for ever.
+        let deadline = std::time::Instant::now() + PUBLISH_WAIT;
+        while in_flight.get() > *bound && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
 }

@@ -70,7 +70,7 @@ pub(crate) fn cost(batch: &[Event]) -> usize {
 /// Bytes of events published and not yet drained (see [`cost`]): the servers add, the consumer
 /// ([`Supervisor::drain`]) subtracts.
 #[derive(Debug, Default)]
-pub(crate) struct InFlight(AtomicUsize);
+pub struct InFlight(AtomicUsize);
 
 impl InFlight {
     /// Bytes in flight now.
@@ -78,7 +78,7 @@ impl InFlight {
         self.0.load(Ordering::Acquire)
     }
 
-    fn add(&self, n: usize) {
+    pub(crate) fn add(&self, n: usize) {
         self.0.fetch_add(n, Ordering::AcqRel);
     }
 

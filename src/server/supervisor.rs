@@ -150,6 +150,7 @@ impl Supervisor {
             conn_ids,
             events: self.peers.0.clone(),
             waker: Some(Arc::clone(&self.waker)),
+            in_flight: Some((Arc::clone(&self.in_flight), self.max_in_flight())),
         };
         let handle = proxy::start(config, ctx)?;
         let addr = handle.local_addr();
@@ -163,6 +164,13 @@ impl Supervisor {
         for p in self.proxies.iter_mut().filter(|p| p.local_addr() == addr) {
             p.stop();
         }
+    }
+
+    /// The bound on events in flight: the current server's, else the default.
+    fn max_in_flight(&self) -> usize {
+        self.config
+            .as_ref()
+            .map_or(super::DEFAULT_MAX_IN_FLIGHT, |c| c.max_in_flight)
     }
 
     /// Counts every connection's times from `clock` (a consumer's own, so its recording and
@@ -193,6 +201,7 @@ impl Supervisor {
             conn_ids,
             events: self.peers.0.clone(),
             waker: Some(Arc::clone(&self.waker)),
+            in_flight: Some((Arc::clone(&self.in_flight), self.max_in_flight())),
         };
         let handle = client::connect(config, ctx)?;
         let id = handle.id();
@@ -421,6 +430,7 @@ impl Supervisor {
         if !more {
             // The clients' events, after the servers': they are independent connections.
             while let Ok(batch) = self.peers.1.try_recv() {
+                self.in_flight.sub(cost(&batch));
                 batches += 1;
                 sink(batch);
                 if out_of_time() {
