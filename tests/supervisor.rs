@@ -341,6 +341,16 @@ fn the_waker_runs_once_until_drained() {
 /// wsscope's client talks to wsscope's own server under one supervisor: both ends are captured
 /// with distinct numbers on one time line, a command for the client's number reaches the
 /// client, and stopping closes the client with 1001 before the supervisor is finished.
+/// Drains until the client's and the server's handshakes have both been accepted.
+fn both_handshakes(sup: &mut Supervisor, seen: &mut Vec<Event>) {
+    drain_until(sup, seen, "both handshakes", |s| {
+        s.iter()
+            .filter(|e| matches!(&e.kind, EventKind::Handshake(h) if h.accepted()))
+            .count()
+            == 2
+    });
+}
+
 #[test]
 fn a_client_and_the_server_under_one_supervisor() {
     use wsscope::client::{ClientConfig, WsUrl};
@@ -350,12 +360,7 @@ fn a_client_and_the_server_under_one_supervisor() {
     let url = WsUrl::parse(&format!("ws://{addr}/chat")).expect("url");
     let id = sup.connect(ClientConfig::new(url)).expect("connect");
     let mut seen = Vec::new();
-    drain_until(&mut sup, &mut seen, "both handshakes", |s| {
-        s.iter()
-            .filter(|e| matches!(&e.kind, EventKind::Handshake(h) if h.accepted()))
-            .count()
-            == 2
-    });
+    both_handshakes(&mut sup, &mut seen);
     assert!(sup.command(Command::Text(id, "hi from the client".into())));
     // The server echoes: the client receives its own text back.
     drain_until(&mut sup, &mut seen, "the echo at the client", |s| {
@@ -546,12 +551,7 @@ fn a_clients_events_count_in_flight_and_wait_for_the_consumer() {
     let url = WsUrl::parse(&format!("ws://{addr}/big")).expect("url");
     let id = sup.connect(ClientConfig::new(url)).expect("connect");
     let mut seen = Vec::new();
-    drain_until(&mut sup, &mut seen, "both handshakes", |s| {
-        s.iter()
-            .filter(|e| matches!(&e.kind, EventKind::Handshake(h) if h.accepted()))
-            .count()
-            == 2
-    });
+    both_handshakes(&mut sup, &mut seen);
     // 20 x 256 KiB: published at once, the client's writes and the server's reads and echoes
     // would hold about 20 MiB of events.
     const N: usize = 20;
