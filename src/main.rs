@@ -347,6 +347,10 @@ struct ConnectArgs {
     /// Seconds to open the connection and finish the opening handshake.
     #[arg(long, default_value_t = 10.0)]
     timeout: f64,
+    /// Do not offer permessage-deflate (RFC 7692): messages travel uncompressed and RSV1 from
+    /// the server is a violation.
+    #[arg(long)]
+    no_deflate: bool,
     /// How much to print per event.
     #[arg(long, value_enum, default_value = "summary")]
     trace: TraceArg,
@@ -979,6 +983,7 @@ fn connect(args: ConnectArgs, order: Vec<(usize, bool)>, lang: Lang) -> ExitCode
         trust,
         connect_timeout: timeout,
         handshake_timeout: timeout,
+        deflate: !args.no_deflate,
         ..ClientConfig::new(url)
     };
     let stop = Arc::new(AtomicBool::new(false));
