@@ -378,6 +378,10 @@ struct ProxyArgs {
     /// Most proxied connections at once (503 past it).
     #[arg(long, default_value_t = 256)]
     max_connections: usize,
+    /// Leave the client's permessage-deflate offer out of the upstream request (RFC 7692):
+    /// nothing is compressed, and RSV1 is a violation on both legs.
+    #[arg(long)]
+    no_deflate: bool,
     /// How much to print per event.
     #[arg(long, value_enum, default_value = "summary")]
     trace: TraceArg,
@@ -1029,6 +1033,7 @@ fn proxy(args: ProxyArgs, lang: Lang) -> ExitCode {
     let config = ProxyConfig {
         trust,
         max_connections: args.max_connections,
+        deflate: !args.no_deflate,
         ..ProxyConfig::new(args.listen, upstream)
     };
     let stop = Arc::new(AtomicBool::new(false));

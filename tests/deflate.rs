@@ -697,3 +697,265 @@ fn the_connect_trace_says_compressed_both_ways() {
         "{out}"
     );
 }
+
+// ---- The proxy between two compressing ends ----
+
+/// A proxy in front of `upstream`; its events come on the receiver.
+fn proxy_to(
+    upstream: &str,
+    deflate: bool,
+) -> (
+    wsscope::proxy::ProxyHandle,
+    crossbeam_channel::Receiver<Vec<Event>>,
+) {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let ctx = Context {
+        clock: Clock::start(),
+        conn_ids: Arc::new(AtomicU64::new(1)),
+        events: tx,
+        waker: None,
+    };
+    let mut config = wsscope::proxy::ProxyConfig::new(
+        "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
+        WsUrl::parse(upstream).unwrap_or_else(|e| panic!("{e}")),
+    );
+    config.deflate = deflate;
+    config.close_timeout = Duration::from_secs(2);
+    let handle = wsscope::proxy::start(config, ctx).unwrap_or_else(|e| panic!("{e}"));
+    (handle, rx)
+}
+
+/// Events until both legs of the proxied connection are closed.
+fn both_legs(rx: &crossbeam_channel::Receiver<Vec<Event>>) -> Vec<Event> {
+    let end = Instant::now() + Duration::from_secs(15);
+    let mut out: Vec<Event> = Vec::new();
+    while out
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Closed { .. }))
+        .count()
+        < 2
+    {
+        match rx.recv_deadline(end) {
+            Ok(b) => out.extend(b),
+            Err(_) => panic!("legs never closed: {out:#?}"),
+        }
+    }
+    out
+}
+
+/// The events of the leg `endpoint`.
+fn leg_events(events: &[Event], endpoint: wsscope::event::Endpoint) -> Vec<Event> {
+    let conn = events
+        .iter()
+        .find_map(|e| match e.kind {
+            EventKind::Opened { endpoint: ep, .. } if ep == endpoint => Some(e.conn),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no {endpoint:?} leg"));
+    events.iter().filter(|e| e.conn == conn).cloned().collect()
+}
+
+/// python websockets client -> wsscope proxy -> python websockets server, both compressing:
+/// the offer goes upstream unchanged and the answer comes back unchanged, every message
+/// arrives intact both ways, the compressed bytes are the same on both legs (relayed, never
+/// re-compressed), and each leg's tap inflates both directions for display.
+#[test]
+fn the_proxy_relays_compressed_frames_as_they_are() {
+    use wsscope::event::Endpoint;
+    let Some(py) = python() else { return };
+    let server = PyServer::start(&py, "default");
+    let (proxy, rx) = proxy_to(&server.url(), true);
+    let url = format!("ws://{}/", proxy.local_addr());
+    let out = Command::new(&py)
+        .args(["-c", CLIENT, &url])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(
+            "extensions: permessage-deflate; server_max_window_bits=12; client_max_window_bits=12"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("echoes ok"), "{stdout}");
+    let events = both_legs(&rx);
+    let a = leg_events(&events, Endpoint::ProxyToClient);
+    let b = leg_events(&events, Endpoint::ProxyToServer);
+    let (ha, hb) = (handshake(&a), handshake(&b));
+    // The offer, unchanged upstream; the answer, unchanged back.
+    assert_eq!(
+        ha.request.single("Sec-WebSocket-Extensions"),
+        hb.request.single("Sec-WebSocket-Extensions")
+    );
+    assert!(ha.request.single("Sec-WebSocket-Extensions").is_some());
+    assert!(hb.client_failure().is_none());
+    assert_eq!(deflate::agreed(ha), deflate::agreed(hb));
+    assert!(deflate::agreed(ha).is_some());
+    let want: Vec<Vec<u8>> = vec![
+        b"Hello".to_vec(),
+        b"Hello".to_vec(),
+        b"abc".repeat(1000),
+        b"\x00\x01".repeat(5000),
+    ];
+    for dir in [Direction::ClientToServer, Direction::ServerToClient] {
+        // Inflated on both legs, each with its own context.
+        assert_eq!(messages(&a, dir), want, "client leg {dir:?}");
+        assert_eq!(messages(&b, dir), want, "upstream leg {dir:?}");
+        // The same compressed bytes on both legs, RSV1 kept.
+        let wire = |leg: &[Event]| -> Vec<(bool, Vec<u8>)> {
+            data_frames(leg, dir)
+                .iter()
+                .map(|f| (f.header.rsv[0], f.payload.to_vec()))
+                .collect()
+        };
+        assert_eq!(wire(&a), wire(&b), "{dir:?}");
+        assert!(wire(&a).iter().all(|(rsv1, _)| *rsv1), "{dir:?}");
+        assert!(wire(&a)[2].1.len() < 100, "{dir:?}");
+        for leg in [&a, &b] {
+            for f in frames(leg, dir) {
+                assert!(f.violations.is_empty(), "{dir:?}: {:?}", f.violations);
+            }
+        }
+    }
+    drop(proxy);
+}
+
+/// `proxy --no-deflate`: the offer is left out upstream, the client is told nothing was
+/// agreed, and every frame passes uncompressed.
+#[test]
+fn the_proxy_without_deflate_strips_the_offer() {
+    use wsscope::event::Endpoint;
+    let Some(py) = python() else { return };
+    let server = PyServer::start(&py, "default");
+    let (proxy, rx) = proxy_to(&server.url(), false);
+    let url = format!("ws://{}/", proxy.local_addr());
+    let out = Command::new(&py)
+        .args(["-c", CLIENT, &url])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(stdout.contains("extensions: None"), "{stdout}");
+    assert!(stdout.contains("echoes ok"), "{stdout}");
+    let events = both_legs(&rx);
+    let b = leg_events(&events, Endpoint::ProxyToServer);
+    assert_eq!(
+        handshake(&b).request.single("Sec-WebSocket-Extensions"),
+        None
+    );
+    for dir in [Direction::ClientToServer, Direction::ServerToClient] {
+        assert!(frames(&events, dir).iter().all(|f| !f.header.rsv[0]));
+        assert_eq!(messages(&b, dir).len(), 4);
+    }
+    drop(proxy);
+}
+
+/// §6.1 of RFC 7692 through the proxy: RSV1 on a first data frame is a violation when deflate
+/// was not agreed (the leg fails with 1002 and nothing is relayed upstream), and relayed as it
+/// is when it was.
+#[test]
+fn the_proxy_accepts_rsv1_only_when_agreed() {
+    use wsscope::event::Endpoint;
+    let hello = frame_rsv1(
+        OpCode::Text,
+        true,
+        &[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00],
+    );
+    for offer in [false, true] {
+        let (tx, srx) = crossbeam_channel::unbounded();
+        let up = server::start(
+            ServerConfig {
+                port: 0,
+                ..ServerConfig::default()
+            },
+            tx,
+            Arc::new(|| {}),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let drain =
+            std::thread::spawn(move || while srx.recv_timeout(Duration::from_secs(2)).is_ok() {});
+        let (proxy, rx) = proxy_to(&format!("ws://127.0.0.1:{}/", up.local_addr().port()), true);
+        let mut s =
+            std::net::TcpStream::connect(proxy.local_addr()).unwrap_or_else(|e| panic!("{e}"));
+        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+        let extra = if offer {
+            "Sec-WebSocket-Extensions: permessage-deflate\r\n"
+        } else {
+            ""
+        };
+        let req = format!(
+            "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+        );
+        s.write_all(req.as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
+        s.write_all(&hello).unwrap_or_else(|e| panic!("{e}"));
+        if offer {
+            // The echo, then our close.
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !got
+                .windows(7)
+                .any(|w| w == [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00])
+            {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            s.write_all(&frame_rsv1(OpCode::Close, false, &[0x03, 0xe8]))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let mut sink = Vec::new();
+        let _ = s.read_to_end(&mut sink);
+        let events = both_legs(&rx);
+        let a = leg_events(&events, Endpoint::ProxyToClient);
+        let b = leg_events(&events, Endpoint::ProxyToServer);
+        let upstream_text = data_frames(&b, Direction::ClientToServer)
+            .iter()
+            .map(|f| (f.header.rsv[0], f.payload.to_vec()))
+            .collect::<Vec<_>>();
+        if offer {
+            assert!(first_violation(&a).is_none());
+            assert_eq!(
+                upstream_text,
+                [(true, vec![0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00])]
+            );
+            assert_eq!(messages(&a, Direction::ServerToClient), [b"Hello".to_vec()]);
+        } else {
+            assert_eq!(first_violation(&a), Some(Rule::ReservedBitSet));
+            assert_eq!(server_close(&a), Some(1002));
+            assert!(upstream_text.is_empty());
+        }
+        drop(proxy);
+        up.shutdown(Duration::from_millis(200));
+        let _ = drain.join();
+    }
+}
+
+/// An upstream that agrees to an extension other than permessage-deflate cannot be followed
+/// (its RSV bits and payloads mean nothing to the proxy): the client gets a 502 saying so.
+#[test]
+fn the_proxy_refuses_an_extension_it_cannot_follow() {
+    let (port, server) = scripted_server("x-foo", Vec::new());
+    let (proxy, _rx) = proxy_to(&format!("ws://127.0.0.1:{port}/"), true);
+    let mut s = std::net::TcpStream::connect(proxy.local_addr()).unwrap_or_else(|e| panic!("{e}"));
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    s.write_all(
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+Sec-WebSocket-Extensions: x-foo, permessage-deflate\r\n\r\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 502"), "{answer}");
+    assert!(answer.contains("the extension x-foo"), "{answer}");
+    drop(proxy);
+    let _ = server.join();
+}
