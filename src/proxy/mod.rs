@@ -314,7 +314,9 @@ fn proxy_one(stream: StdStream, config: &ProxyConfig, ctx: &Context, routes: &Ro
         ..guard
     };
     let mut hs = answer(request, &policy);
-    with_extensions(&mut hs.response.raw, &extensions);
+    if hs.accepted() {
+        with_extensions(&mut hs.response.raw, &extensions);
+    }
     let mut batch = Vec::new();
     let raw = Bytes::copy_from_slice(&hs.response.raw);
     let written = stream.write_all(&raw);
