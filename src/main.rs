@@ -347,6 +347,10 @@ struct ConnectArgs {
     /// Seconds to open the connection and finish the opening handshake.
     #[arg(long, default_value_t = 10.0)]
     timeout: f64,
+    /// Do not offer permessage-deflate (RFC 7692): messages travel uncompressed and RSV1 from
+    /// the server is a violation.
+    #[arg(long)]
+    no_deflate: bool,
     /// How much to print per event.
     #[arg(long, value_enum, default_value = "summary")]
     trace: TraceArg,
@@ -374,6 +378,10 @@ struct ProxyArgs {
     /// Most proxied connections at once (503 past it).
     #[arg(long, default_value_t = 256)]
     max_connections: usize,
+    /// Leave the client's permessage-deflate offer out of the upstream request (RFC 7692):
+    /// nothing is compressed, and RSV1 is a violation on both legs.
+    #[arg(long)]
+    no_deflate: bool,
     /// How much to print per event.
     #[arg(long, value_enum, default_value = "summary")]
     trace: TraceArg,
@@ -979,6 +987,7 @@ fn connect(args: ConnectArgs, order: Vec<(usize, bool)>, lang: Lang) -> ExitCode
         trust,
         connect_timeout: timeout,
         handshake_timeout: timeout,
+        deflate: !args.no_deflate,
         ..ClientConfig::new(url)
     };
     let stop = Arc::new(AtomicBool::new(false));
@@ -1024,6 +1033,7 @@ fn proxy(args: ProxyArgs, lang: Lang) -> ExitCode {
     let config = ProxyConfig {
         trust,
         max_connections: args.max_connections,
+        deflate: !args.no_deflate,
         ..ProxyConfig::new(args.listen, upstream)
     };
     let stop = Arc::new(AtomicBool::new(false));

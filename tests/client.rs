@@ -627,10 +627,12 @@ with serve(echo, "127.0.0.1", 0, subprotocols=["chat"]) as server:
     assert!(stdout.contains("(subprotocol chat)"), "{stdout}");
     assert!(stdout.contains("the server's accept matches"), "{stdout}");
     assert!(stdout.contains("[PASS] §4.1 item 4"), "{stdout}");
+    // Both ends compress by default (permessage-deflate; tests/deflate.rs has the details).
     assert!(
-        stdout.contains("S->C message text 12 bytes in 1 frame(s) \"hello 你好\""),
+        stdout.contains("S->C message text 12 bytes in 1 frame(s) (compressed "),
         "{stdout}"
     );
+    assert!(stdout.contains(" -> 12 bytes) \"hello 你好\""), "{stdout}");
     assert!(stdout.contains("C->S TCP write"), "{stdout}");
     assert!(stdout.contains("clean"), "{stdout}");
 }

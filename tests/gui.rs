@@ -1964,3 +1964,48 @@ fn a_repeated_text_shrinks_and_the_window_says_why() {
     assert_eq!(h.query_all_by_label("Compressed message").count(), 0);
     drop(s);
 }
+
+/// The Connect tab's compression switch: on (the default), the client offers permessage-deflate
+/// and the window's own server agrees; off, the request carries no offer.
+#[test]
+fn the_connect_tabs_switch_decides_the_deflate_offer() {
+    let (mut h, addr) = listening();
+    h.get_by_label("Connect").click();
+    h.run_steps(2);
+    set_field(&mut h, "URL", &format!("ws://{addr}/on"));
+    click_connect(&mut h, "Connect");
+    let offered = |h: &Harness<'static, WsscopeApp>, path: &str| -> Option<bool> {
+        let c = h.state().capture();
+        let found = c
+            .connections
+            .iter()
+            .filter(|c| c.endpoint == Some(wsscope::event::Endpoint::Client))
+            .find_map(|c| {
+                let hs = c.handshake.as_ref()?;
+                (hs.request.path == path && hs.accepted()).then(|| {
+                    hs.request
+                        .values("Sec-WebSocket-Extensions")
+                        .any(|v| v.starts_with(b"permessage-deflate"))
+                        && wsscope::protocol::deflate::agreed(hs).is_some()
+                })
+            });
+        found
+    };
+    step_until(&mut h, "the first client's handshake", |h| {
+        offered(h, "/on").is_some()
+    });
+    assert_eq!(offered(&h, "/on"), Some(true), "offered and agreed");
+    h.get_by_label("offer permessage-deflate (compression)")
+        .click();
+    h.run_steps(2);
+    set_field(&mut h, "URL", &format!("ws://{addr}/off"));
+    click_connect(&mut h, "Connect");
+    step_until(&mut h, "the second client's handshake", |h| {
+        offered(h, "/off").is_some()
+    });
+    assert_eq!(
+        offered(&h, "/off"),
+        Some(false),
+        "no offer with the switch off"
+    );
+}

@@ -22,6 +22,7 @@ use crate::event::{
     HttpOutcome, IoFailure, LimitKind, RequestLine,
 };
 use crate::protocol::client::{build_request, fresh_key, RequestSpec};
+use crate::protocol::deflate::{agreed, Deflater};
 use crate::protocol::handshake::{
     observed, parse_request, parse_response, HandshakeLimits, Parsed,
 };
@@ -139,6 +140,10 @@ pub struct ClientConfig {
     pub limits: Limits,
     /// Answer pings automatically.
     pub auto_pong: bool,
+    /// Offer permessage-deflate (RFC 7692) as Chromium does, `permessage-deflate;
+    /// client_max_window_bits`; when the server agrees, what we send is compressed and what it
+    /// sends compressed is inflated. Off: no offer, and RSV1 from the server is a violation.
+    pub deflate: bool,
 }
 
 impl ClientConfig {
@@ -156,6 +161,7 @@ impl ClientConfig {
             handshake_limits: HandshakeLimits::default(),
             limits: Limits::default(),
             auto_pong: true,
+            deflate: true,
         }
     }
 }
@@ -335,6 +341,10 @@ struct Client {
 /// Bytes read per call.
 const READ_BUF: usize = 64 * 1024;
 
+/// The permessage-deflate offer, as Chromium sends it: the defaults, and that we can compress
+/// with a smaller window if the server asks (RFC 7692 §7.1.2.2).
+pub const CHROMIUM_OFFER: &str = "permessage-deflate; client_max_window_bits";
+
 /// How much of a refusal's body is read (the rest is not waited for).
 const MAX_BODY: usize = 64 * 1024;
 
@@ -462,7 +472,11 @@ impl Client {
             host: url.host_header(),
             key: fresh_key(),
             protocols: self.config.protocols.clone(),
-            extensions: Vec::new(),
+            extensions: if self.config.deflate {
+                vec![CHROMIUM_OFFER.to_string()]
+            } else {
+                Vec::new()
+            },
             origin: self.config.origin.clone(),
             headers: self.config.headers.clone(),
         };
@@ -617,6 +631,8 @@ impl Client {
         let status = hs.response.status;
         let switched = hs.accepted() && hs.client_failure().is_none();
         let failed = hs.accepted() && !switched;
+        // RFC 7692: what the 101 agreed to (the tap inflates both directions from it).
+        let deflate = if switched { agreed(&hs) } else { None };
         self.tap.handshake(hs, self.config.limits, batch);
         if failed {
             // §4.1: a 101 that breaks a rule: the client MUST _Fail the WebSocket Connection_,
@@ -649,6 +665,10 @@ impl Client {
             },
         );
         ws.auto_pong = self.config.auto_pong;
+        if let Some(p) = &deflate {
+            // §7.2.1: our messages compressed with the window and context the answer allows.
+            ws.set_deflater(Deflater::new(p, Role::Client));
+        }
         self.ws = Some(ws);
         self.phase = Phase::Open;
         if !rest.is_empty() {

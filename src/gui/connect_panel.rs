@@ -77,6 +77,8 @@ pub(super) struct ConnectPanel {
     origin: String,
     trust: TrustChoice,
     ca_file: String,
+    /// Offer permessage-deflate (the client), pass the offer upstream (the proxy).
+    deflate: bool,
     errors: FieldErrors,
     /// The form that was asked to connect, until the engine gives it a number.
     pending: Option<Attempt>,
@@ -101,6 +103,7 @@ impl Default for ConnectPanel {
             origin: String::new(),
             trust: TrustChoice::System,
             ca_file: String::new(),
+            deflate: true,
             errors: FieldErrors::default(),
             pending: None,
             attempts: Vec::new(),
@@ -206,6 +209,7 @@ impl ConnectPanel {
             origin,
             headers,
             trust,
+            deflate: self.deflate,
             ..ClientConfig::new(url)
         })
     }
@@ -262,6 +266,7 @@ impl ConnectPanel {
                         self.errors = FieldErrors::default();
                         let config = crate::proxy::ProxyConfig {
                             trust: client.trust,
+                            deflate: client.deflate,
                             ..crate::proxy::ProxyConfig::new(listen, client.url)
                         };
                         out.request(Action::Proxy(Box::new(config)));
@@ -354,6 +359,7 @@ impl ConnectPanel {
             origin,
             trust,
             ca_file,
+            deflate,
             errors,
             ..
         } = self;
@@ -418,6 +424,10 @@ impl ConnectPanel {
                         .desired_width(420.0),
                 )
                 .labelled_by(l.id);
+                ui.end_row();
+                ui.label("");
+                ui.checkbox(deflate, t.connect_deflate)
+                    .on_hover_text(t.connect_deflate_hover);
                 ui.end_row();
                 let l = ui.label(t.connect_trust);
                 ui.vertical(|ui| {

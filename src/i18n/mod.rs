@@ -541,6 +541,8 @@ strings! {
     dv_msg_not_kept: "(the message or one of its frames is no longer kept: the capture budget dropped it)", "（这条消息或它的某个帧已不再保留：捕获预算丢弃了它）";
     dv_uncompressed: "RSV1 = 0: this message was sent uncompressed (with permessage-deflate each message may choose)", "RSV1 = 0：这条消息没有压缩（使用 permessage-deflate 时每条消息可以自行选择）";
     dv_switch: "permessage-deflate (compression)", "permessage-deflate（压缩）";
+    connect_deflate: "offer permessage-deflate (compression)", "提出 permessage-deflate（压缩）";
+    connect_deflate_hover: "the client offers compression as Chromium does (RFC 7692), and the proxy passes the client's offer upstream; off is like --no-deflate", "客户端像 Chromium 一样提出压缩（RFC 7692），代理把客户端的提议原样转给上游；关闭相当于 --no-deflate";
     dv_switch_hover: "agree to compression when a client offers it (RFC 7692); off is like serve --no-deflate: messages travel uncompressed and RSV1 is a violation", "客户端提出压缩时同意（RFC 7692）；关闭相当于 serve --no-deflate：消息不压缩，RSV1 视为违规";
 
     // Explanations shared by the CLI and the window (src/explain).
@@ -592,6 +594,14 @@ strings! {
     found_repeated: "sent {0} times", "发送了 {0} 次";
     found_absent: "absent", "未发送";
     found_bad_key: "{0}: {1}", "{0}：{1}";
+    ap_malformed: "{0} does not follow the extension grammar (RFC 6455 §9.1)", "{0} 不符合扩展的语法（RFC 6455 §9.1）";
+    ap_unknown: "{0} is not a parameter of a permessage-deflate answer (RFC 7692 §7.1)", "{0} 不是 permessage-deflate 应答的参数（RFC 7692 §7.1）";
+    ap_repeated: "{0} appears more than once (RFC 7692 §7.1)", "{0} 出现了不止一次（RFC 7692 §7.1）";
+    ap_bad_value: "{0}={1} is not a valid value (RFC 7692 §7.1.2: window bits 8 to 15)", "{0}={1} 不是有效的值（RFC 7692 §7.1.2：窗口位数 8 到 15）";
+    ap_flag_value: "{0} takes no value, got {1} (RFC 7692 §7.1.1)", "{0} 不带值，却给了 {1}（RFC 7692 §7.1.1）";
+    ap_no_value: "{0} needs a value in an answer (RFC 7692 §7.1.2)", "{0} 在应答中必须带值（RFC 7692 §7.1.2）";
+    ap_not_offered: "{0} was not in our offer (RFC 7692 §7.1.2.2)", "我们的提议里没有 {0}（RFC 7692 §7.1.2.2）";
+    ap_twice: "permessage-deflate accepted twice: both would claim RSV1 (RFC 7692 §5)", "permessage-deflate 被接受了两次：两者都会占用 RSV1（RFC 7692 §5）";
     check_line: "[{0}] {1}: {2} — {3}", "[{0}] {1}：{2} — {3}";
     refused_rule: "RFC 6455 §4.2.1 item {0}: {1} ({2})", "RFC 6455 §4.2.1 第 {0} 条：{1}（{2}）";
     refused_more: " and {0} more rule(s)", "，另有 {0} 条规则未通过";
@@ -657,8 +667,8 @@ pub use events::{
 };
 pub use files::{import_error, read_error};
 pub use protocol::{
-    base64_problem, check_found, check_line, client_failure, key_check, len_encoding, opcode_name,
-    refusal, response_check_line, violation_detail,
+    answer_problem, base64_problem, check_found, check_line, client_failure, key_check,
+    len_encoding, opcode_name, refusal, response_check_line, violation_detail,
 };
 
 /// A §4.2.1 rule in `lang`.
@@ -689,7 +699,9 @@ pub fn response_rule(lang: Lang, id: ResponseCheckId) -> &'static str {
         (Lang::En, ResponseCheckId::Accept) => {
             "Sec-WebSocket-Accept is base64(SHA-1(our key + GUID))"
         }
-        (Lang::En, ResponseCheckId::Extensions) => "no extension we did not offer",
+        (Lang::En, ResponseCheckId::Extensions) => {
+            "no extension we did not offer, and its parameters ones we accept"
+        }
         (Lang::En, ResponseCheckId::Protocol) => "a subprotocol we offered, or none",
         (Lang::Zh, ResponseCheckId::Status) => "状态码是 101 Switching Protocols",
         (Lang::Zh, ResponseCheckId::Upgrade) => "Upgrade 是 \"websocket\"（不区分大小写）",
@@ -697,7 +709,7 @@ pub fn response_rule(lang: Lang, id: ResponseCheckId) -> &'static str {
         (Lang::Zh, ResponseCheckId::Accept) => {
             "Sec-WebSocket-Accept 等于 base64(SHA-1(我们的 key + GUID))"
         }
-        (Lang::Zh, ResponseCheckId::Extensions) => "没有我们未提出的扩展",
+        (Lang::Zh, ResponseCheckId::Extensions) => "没有我们未提出的扩展，参数是我们接受的",
         (Lang::Zh, ResponseCheckId::Protocol) => "子协议是我们提出的之一，或者没有",
     }
 }

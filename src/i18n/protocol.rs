@@ -4,6 +4,7 @@
 //! header values go in as they are.
 
 use super::{check_rule, close_meaning, fill, response_rule, Lang};
+use crate::protocol::deflate::AnswerProblem;
 use crate::protocol::handshake::{Check, CheckId, Found, Handshake, Outcome, ResponseCheck};
 use crate::protocol::{
     Base64Problem, CloseCode, Detail, ExtensionFailure, KeyCheck, LenEncoding, OpCode,
@@ -82,6 +83,30 @@ pub fn check_found(lang: Lang, f: &Found) -> String {
         Found::Repeated(n) => fill(t.found_repeated, &[n]),
         Found::Absent => t.found_absent.to_string(),
         Found::BadKey { key, why } => fill(t.found_bad_key, &[key, &key_check(lang, why)]),
+        Found::BadExtension { value, why } => {
+            fill(t.found_bad_key, &[value, &answer_problem(lang, why)])
+        }
+    }
+}
+
+/// Why a client cannot accept a server's permessage-deflate answer, with the rule's section.
+pub fn answer_problem(lang: Lang, p: &AnswerProblem) -> String {
+    let t = lang.t();
+    match p {
+        AnswerProblem::Malformed(e) => fill(t.ap_malformed, &[e]),
+        AnswerProblem::Unknown(k) => fill(t.ap_unknown, &[k]),
+        AnswerProblem::Repeated(k) => fill(t.ap_repeated, &[k]),
+        AnswerProblem::BadValue { param, value: None } => fill(t.ap_no_value, &[param]),
+        AnswerProblem::BadValue {
+            param,
+            value: Some(v),
+        } if param.ends_with("_no_context_takeover") => fill(t.ap_flag_value, &[param, v]),
+        AnswerProblem::BadValue {
+            param,
+            value: Some(v),
+        } => fill(t.ap_bad_value, &[param, v]),
+        AnswerProblem::NotOffered(k) => fill(t.ap_not_offered, &[k]),
+        AnswerProblem::Twice => t.ap_twice.to_string(),
     }
 }
 

@@ -215,7 +215,24 @@ pub fn check_response(request: &Request, response: &ResponseHead) -> Vec<Respons
         },
         Some(v) => {
             let ok = extension_names(&v).all(|n| offered.iter().any(|o| o.eq_ignore_ascii_case(n)));
-            judged(ResponseCheckId::Extensions, ok, Found::Value(v))
+            // RFC 7692 §7.1: an agreed permessage-deflate must have parameters the client can
+            // accept, or the client fails the connection.
+            let answer = super::deflate::check_answer(
+                request.values("Sec-WebSocket-Extensions"),
+                response
+                    .headers
+                    .iter()
+                    .filter(|h| h.name.eq_ignore_ascii_case("Sec-WebSocket-Extensions"))
+                    .map(|h| &h.value[..]),
+            );
+            match answer {
+                Err(why) if ok => ResponseCheck {
+                    id: ResponseCheckId::Extensions,
+                    outcome: Outcome::Fail,
+                    detail: Found::BadExtension { value: v, why },
+                },
+                _ => judged(ResponseCheckId::Extensions, ok, Found::Value(v)),
+            }
         }
     });
     // Item 6: a subprotocol in the answer must be one the client offered (exactly one value).
@@ -325,6 +342,60 @@ mod tests {
             &request("Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"),
             &response(&format!(
                 "{OK}Sec-WebSocket-Protocol: superchat\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n\r\n"
+            )),
+        );
+        assert!(failed(&checks).is_empty(), "{checks:?}");
+    }
+
+    /// RFC 7692 §7.1: an agreed permessage-deflate whose parameters we cannot accept fails
+    /// item 5, and the finding names the parameter and the rule; with --no-deflate (no offer)
+    /// any permessage-deflate answer fails it.
+    #[test]
+    fn a_deflate_answer_we_cannot_accept_fails_item_5() {
+        let chromium = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
+        let cases = [
+            (
+                chromium,
+                "permessage-deflate; server_max_window_bits=16",
+                "server_max_window_bits=16 is not a valid value (RFC 7692 §7.1.2",
+            ),
+            (
+                chromium,
+                "permessage-deflate; foo",
+                "foo is not a parameter of a permessage-deflate answer (RFC 7692 §7.1)",
+            ),
+            (
+                "Sec-WebSocket-Extensions: permessage-deflate\r\n",
+                "permessage-deflate; client_max_window_bits=9",
+                "client_max_window_bits was not in our offer (RFC 7692 §7.1.2.2)",
+            ),
+        ];
+        for (offer, answer, why) in cases {
+            let checks = check_response(
+                &request(offer),
+                &response(&format!("{OK}Sec-WebSocket-Extensions: {answer}\r\n\r\n")),
+            );
+            assert_eq!(failed(&checks), [ResponseCheckId::Extensions], "{answer}");
+            let line = crate::i18n::response_check_line(crate::i18n::Lang::En, &checks[4]);
+            assert!(line.contains(why), "{line}");
+            assert!(line.contains(answer), "{line}");
+            let zh = crate::i18n::response_check_line(crate::i18n::Lang::Zh, &checks[4]);
+            assert!(zh.contains("RFC 7692 §7.1"), "{zh}");
+        }
+        // No offer: the answer names an extension we did not offer.
+        let checks = check_response(
+            &request(""),
+            &response(&format!(
+                "{OK}Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+            )),
+        );
+        assert_eq!(failed(&checks), [ResponseCheckId::Extensions]);
+        assert_eq!(checks[4].detail, Found::Value("permessage-deflate".into()));
+        // A valid answer to Chromium's offer passes.
+        let checks = check_response(
+            &request(chromium),
+            &response(&format!(
+                "{OK}Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover; client_max_window_bits=12\r\n\r\n"
             )),
         );
         assert!(failed(&checks).is_empty(), "{checks:?}");

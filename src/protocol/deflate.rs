@@ -236,15 +236,9 @@ pub fn negotiate(request: &Request) -> Option<DeflateParams> {
 }
 
 /// What the 101 of `hs` agreed on, when the request offered permessage-deflate and the
-/// response accepted it with valid parameters (the first element of its extensions).
+/// response accepted it with parameters a client can accept ([`check_answer`]).
 pub fn agreed(hs: &Handshake) -> Option<DeflateParams> {
     if !hs.accepted() {
-        return None;
-    }
-    let offered = parse_extensions(hs.request.values("Sec-WebSocket-Extensions"))
-        .iter()
-        .any(|e| e.name == NAME);
-    if !offered {
         return None;
     }
     let mut headers = [httparse::EMPTY_HEADER; 64];
@@ -255,11 +249,122 @@ pub fn agreed(hs: &Handshake) -> Option<DeflateParams> {
         .iter()
         .filter(|h| h.name.eq_ignore_ascii_case("Sec-WebSocket-Extensions"))
         .map(|h| h.value);
-    let accepted = parse_extensions(values);
-    accepted
-        .iter()
-        .find(|e| e.name == NAME)
-        .and_then(|e| params_of(e, Role::Server))
+    check_answer(hs.request.values("Sec-WebSocket-Extensions"), values)
+        .ok()
+        .flatten()
+}
+
+/// Why a client cannot accept a server's permessage-deflate answer: it fails the connection
+/// (RFC 7692 §5, §7.1).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerProblem {
+    /// The element does not follow the extension grammar (RFC 6455 §9.1).
+    Malformed(String),
+    /// A parameter not defined for a response (§7.1).
+    Unknown(String),
+    /// The same parameter more than once (§7.1).
+    Repeated(String),
+    /// A parameter with an invalid value (§7.1): window bits other than 8 to 15 (§7.1.2), a
+    /// value on a parameter that has none (§7.1.1), or none where one is required (§7.1.2).
+    BadValue {
+        /// The parameter.
+        param: String,
+        /// Its value as sent (`None`: sent without one).
+        value: Option<String>,
+    },
+    /// client_max_window_bits, when the offer did not include it (§7.1.2.2).
+    NotOffered(String),
+    /// permessage-deflate accepted more than once: both would claim RSV1 (§5).
+    Twice,
+}
+
+/// Judges a 101's Sec-WebSocket-Extensions values against the request's offers, as a client
+/// must (RFC 7692 §5, §7.1): `Ok(None)` when permessage-deflate was not agreed, the agreed
+/// parameters, or why the client fails the connection. Extensions other than
+/// permessage-deflate are not judged here (RFC 6455 §4.1 item 5 checks their names).
+pub fn check_answer<'a>(
+    offers: impl IntoIterator<Item = &'a [u8]>,
+    answers: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Option<DeflateParams>, AnswerProblem> {
+    let offers: Vec<ExtensionElement> = parse_extensions(offers)
+        .into_iter()
+        .filter(|e| e.name == NAME)
+        .collect();
+    let mut agreed = None;
+    for value in answers {
+        let value = String::from_utf8_lossy(value);
+        for element in split_outside_quotes(&value, ',') {
+            let name = element.split(';').next().unwrap_or("").trim();
+            if !name.eq_ignore_ascii_case(NAME) {
+                continue;
+            }
+            if offers.is_empty() {
+                return Err(AnswerProblem::NotOffered(NAME.into()));
+            }
+            // §5: one PMCE claims RSV1; a second one accepted would conflict with it.
+            if agreed.is_some() {
+                return Err(AnswerProblem::Twice);
+            }
+            let Some(e) = parse_element(&element) else {
+                return Err(AnswerProblem::Malformed(element.trim().to_string()));
+            };
+            agreed = Some(answer_params(&e, &offers)?);
+        }
+    }
+    Ok(agreed)
+}
+
+/// One permessage-deflate response element's parameters, judged by §7.1.
+fn answer_params(
+    e: &ExtensionElement,
+    offers: &[ExtensionElement],
+) -> Result<DeflateParams, AnswerProblem> {
+    let mut p = DeflateParams::default();
+    let mut seen: Vec<&str> = Vec::new();
+    for (key, value) in &e.params {
+        // §7.1: "multiple extension parameters with the same name".
+        if seen.contains(&key.as_str()) {
+            return Err(AnswerProblem::Repeated(key.clone()));
+        }
+        seen.push(key);
+        let bad = || AnswerProblem::BadValue {
+            param: key.clone(),
+            value: value.clone(),
+        };
+        match key.as_str() {
+            // §7.1.1.1, §7.1.1.2: no value. A server may state either even when not offered.
+            "server_no_context_takeover" | "client_no_context_takeover" => {
+                if value.is_some() {
+                    return Err(bad());
+                }
+                if key == "server_no_context_takeover" {
+                    p.server_no_context_takeover = true;
+                } else {
+                    p.client_no_context_takeover = true;
+                }
+            }
+            // §7.1.2.1: the server's window, 8 to 15; a client inflates any of them.
+            "server_max_window_bits" => {
+                p.server_max_window_bits =
+                    Some(value.as_deref().and_then(window_bits).ok_or_else(bad)?);
+            }
+            // §7.1.2.2: in a response it has a value, and only when the offer included it.
+            "client_max_window_bits" => {
+                let bits = value.as_deref().and_then(window_bits).ok_or_else(bad)?;
+                let offered = offers
+                    .iter()
+                    .any(|o| o.params.iter().any(|(k, _)| k == "client_max_window_bits"));
+                if !offered {
+                    return Err(AnswerProblem::NotOffered(key.clone()));
+                }
+                p.client_max_window_bits = Some(bits);
+            }
+            // §7.1: "an extension parameter not defined for use in a response".
+            _ => return Err(AnswerProblem::Unknown(key.clone())),
+        }
+    }
+    Ok(p)
 }
 
 /// Inflates one direction's messages, keeping the window between messages unless the sender
@@ -675,6 +780,136 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n",
         for (offers, want) in table {
             let got = negotiate(&request(offers)).map(|p| p.response_value());
             assert_eq!(got.as_deref(), *want, "offers {offers:?}");
+        }
+    }
+
+    /// A client's judgement of answers (RFC 7692 §5, §7.1), for Chromium's offer and for an
+    /// offer without client_max_window_bits: the agreed parameters, or the problem.
+    #[test]
+    fn answer_table() {
+        use AnswerProblem as P;
+        type Judged = Result<Option<DeflateParams>, AnswerProblem>;
+        const CHROMIUM: &str = "permessage-deflate; client_max_window_bits";
+        const PLAIN: &str = "permessage-deflate";
+        let bad = |param: &str, value: Option<&str>| {
+            Err(P::BadValue {
+                param: param.into(),
+                value: value.map(Into::into),
+            })
+        };
+        let ok = |p: DeflateParams| Ok(Some(p));
+        let d = DeflateParams::default;
+        let table: Vec<(&str, &[&str], Judged)> =
+            vec![
+            (CHROMIUM, &[], Ok(None)),
+            (CHROMIUM, &["x-other"], Ok(None)),
+            (CHROMIUM, &["permessage-deflate"], ok(d())),
+            (CHROMIUM, &["Permessage-Deflate"], ok(d())),
+            (
+                CHROMIUM,
+                &["permessage-deflate; client_max_window_bits=10"],
+                ok(DeflateParams {
+                    client_max_window_bits: Some(10),
+                    ..d()
+                }),
+            ),
+            (
+                CHROMIUM,
+                &["permessage-deflate; client_no_context_takeover; server_max_window_bits=\"9\""],
+                ok(DeflateParams {
+                    client_no_context_takeover: true,
+                    server_max_window_bits: Some(9),
+                    ..d()
+                }),
+            ),
+            // §7.1.1.1: the server may state its own no-context-takeover unasked.
+            (
+                PLAIN,
+                &["permessage-deflate; server_no_context_takeover"],
+                ok(DeflateParams {
+                    server_no_context_takeover: true,
+                    ..d()
+                }),
+            ),
+            // §7.1.2.1: server_max_window_bits outside 8..15, or without a value.
+            (
+                CHROMIUM,
+                &["permessage-deflate; server_max_window_bits=16"],
+                bad("server_max_window_bits", Some("16")),
+            ),
+            (
+                CHROMIUM,
+                &["permessage-deflate; server_max_window_bits=7"],
+                bad("server_max_window_bits", Some("7")),
+            ),
+            (
+                CHROMIUM,
+                &["permessage-deflate; server_max_window_bits"],
+                bad("server_max_window_bits", None),
+            ),
+            // §7.1.2.2: in an answer client_max_window_bits has a value 8..15 ...
+            (
+                CHROMIUM,
+                &["permessage-deflate; client_max_window_bits"],
+                bad("client_max_window_bits", None),
+            ),
+            (
+                CHROMIUM,
+                &["permessage-deflate; client_max_window_bits=08"],
+                bad("client_max_window_bits", Some("08")),
+            ),
+            // ... and only when we offered it.
+            (
+                PLAIN,
+                &["permessage-deflate; client_max_window_bits=10"],
+                Err(P::NotOffered("client_max_window_bits".into())),
+            ),
+            // §7.1.1: the no-context-takeover parameters have no value.
+            (
+                CHROMIUM,
+                &["permessage-deflate; client_no_context_takeover=1"],
+                bad("client_no_context_takeover", Some("1")),
+            ),
+            // §7.1: unknown and repeated parameters.
+            (
+                CHROMIUM,
+                &["permessage-deflate; x_window=3"],
+                Err(P::Unknown("x_window".into())),
+            ),
+            (
+                CHROMIUM,
+                &["permessage-deflate; server_no_context_takeover; server_no_context_takeover"],
+                Err(P::Repeated("server_no_context_takeover".into())),
+            ),
+            // §5: accepted twice, in one field or two.
+            (
+                CHROMIUM,
+                &["permessage-deflate, permessage-deflate"],
+                Err(P::Twice),
+            ),
+            (
+                CHROMIUM,
+                &["permessage-deflate", "permessage-deflate; server_no_context_takeover"],
+                Err(P::Twice),
+            ),
+            (
+                CHROMIUM,
+                &["permessage-deflate; server_max_window_bits=\"1 0\""],
+                Err(P::Malformed(
+                    "permessage-deflate; server_max_window_bits=\"1 0\"".into(),
+                )),
+            ),
+            // Not offered at all (RFC 6455 §4.1 item 5 names it too).
+            ("", &["permessage-deflate"], Err(P::NotOffered(NAME.into()))),
+        ];
+        for (offer, answers, want) in table {
+            let offers: &[&[u8]] = if offer.is_empty() {
+                &[]
+            } else {
+                &[offer.as_bytes()]
+            };
+            let got = check_answer(offers.iter().copied(), answers.iter().map(|a| a.as_bytes()));
+            assert_eq!(got, want, "offer {offer:?}, answer {answers:?}");
         }
     }
 

@@ -307,6 +307,14 @@ pub enum Found {
         /// What is wrong with it.
         why: KeyCheck,
     },
+    /// A 101's Sec-WebSocket-Extensions whose permessage-deflate answer a client cannot accept
+    /// (RFC 7692 §7.1).
+    BadExtension {
+        /// The field's value as sent.
+        value: String,
+        /// What is wrong with it.
+        why: super::deflate::AnswerProblem,
+    },
 }
 
 /// English, for the 400 answer's body (HTTP bytes on the wire, the same for every client).
@@ -320,6 +328,11 @@ impl fmt::Display for Found {
             Self::Repeated(n) => write!(f, "sent {n} times"),
             Self::Absent => write!(f, "absent"),
             Self::BadKey { key, why } => write!(f, "{key}: {why}"),
+            Self::BadExtension { value, why } => write!(
+                f,
+                "{value}: {}",
+                crate::i18n::answer_problem(crate::i18n::Lang::En, why)
+            ),
         }
     }
 }

@@ -14,6 +14,13 @@
 //! (going away, §7.4.1). An upstream that cannot be reached or refuses the upgrade gets the
 //! client a 502 with the reason.
 //!
+//! permessage-deflate (RFC 7692): the client's Sec-WebSocket-Extensions go upstream unchanged
+//! and the upstream's answer comes back unchanged, so the two ends agree with each other.
+//! Compressed frames are relayed as they came (RSV1 kept, payload bytes unchanged: the same
+//! compressed stream on both legs, never re-compressed); each leg's tap inflates both
+//! directions for display, each with its own context. Without an agreement RSV1 is a
+//! violation (§6.1), and `deflate: false` leaves the offer out.
+//!
 //! One thread per proxied connection; the listener refuses connections past the limit with 503.
 
 use std::collections::HashMap;
@@ -61,8 +68,12 @@ pub struct ProxyConfig {
     /// Request head limits for both legs.
     pub handshake_limits: HandshakeLimits,
     /// Frame and message limits for what either peer sends (the leg is failed with 1009 past
-    /// them).
+    /// them; a compressed message is bounded once inflated).
     pub limits: Limits,
+    /// Pass the client's Sec-WebSocket-Extensions to the upstream and its answer back, so the
+    /// ends may agree to permessage-deflate (RFC 7692) with each other; off (`--no-deflate`):
+    /// the offer is left out, nothing is compressed, and RSV1 is a violation on both legs.
+    pub deflate: bool,
 }
 
 impl ProxyConfig {
@@ -77,6 +88,7 @@ impl ProxyConfig {
             close_timeout: Duration::from_secs(5),
             handshake_limits: HandshakeLimits::default(),
             limits: Limits::default(),
+            deflate: true,
         }
     }
 }
@@ -219,6 +231,23 @@ fn accept_loop(
     }
 }
 
+/// Adds `extensions` (Sec-WebSocket-Extensions values, as the upstream sent them) to the head
+/// of a 101 built by [`answer`], before its blank line. The tap reads the agreement back from
+/// these bytes (`deflate::agreed`), as it does for any 101.
+fn with_extensions(raw: &mut Vec<u8>, extensions: &[Vec<u8>]) {
+    if extensions.is_empty() || !raw.ends_with(b"\r\n\r\n") {
+        return;
+    }
+    let at = raw.len() - 2;
+    let mut fields = Vec::new();
+    for v in extensions {
+        fields.extend_from_slice(b"Sec-WebSocket-Extensions: ");
+        fields.extend_from_slice(v);
+        fields.extend_from_slice(b"\r\n");
+    }
+    raw.splice(at..at, fields);
+}
+
 /// Proxies one client connection from its first byte to the end of both legs.
 fn proxy_one(stream: StdStream, config: &ProxyConfig, ctx: &Context, routes: &Routes) {
     let id_a = ctx.conn_ids.fetch_add(2, Ordering::Relaxed);
@@ -276,13 +305,18 @@ fn proxy_one(stream: StdStream, config: &ProxyConfig, ctx: &Context, routes: &Ro
         wire: wire_b,
         subprotocol,
         rest,
+        extensions,
     } = up;
-    // Our own 101 to the client: the accept from its key, the upstream's subprotocol.
+    // Our own 101 to the client: the accept from its key, the upstream's subprotocol and its
+    // extensions as it sent them.
     let policy = ServerPolicy {
         protocols: subprotocol.into_iter().collect(),
         ..guard
     };
-    let hs = answer(request, &policy);
+    let mut hs = answer(request, &policy);
+    if hs.accepted() {
+        with_extensions(&mut hs.response.raw, &extensions);
+    }
     let mut batch = Vec::new();
     let raw = Bytes::copy_from_slice(&hs.response.raw);
     let written = stream.write_all(&raw);

@@ -79,6 +79,9 @@ pub(super) struct Upstream {
     pub(super) subprotocol: Option<String>,
     /// Frames that came with the upstream's 101.
     pub(super) rest: Bytes,
+    /// The upstream's Sec-WebSocket-Extensions fields, as it sent them: our 101 to the client
+    /// carries them unchanged, so the two ends agree with each other (RFC 7692).
+    pub(super) extensions: Vec<Vec<u8>>,
 }
 
 /// Why the upstream leg did not switch, for the client's 502 (already recorded on the leg).
@@ -144,22 +147,25 @@ pub(super) fn upstream(
         Blocking::Plain(sock)
     };
     // The client's offer, forwarded: its subprotocols and Origin, and its other fields but the
-    // ones that belong to each hop. Extensions are declined (permessage-deflate is not relayed
-    // yet), so frames pass through uncompressed.
-    const HOP: [&str; 8] = [
+    // ones that belong to each hop. Its Sec-WebSocket-Extensions go unchanged, so the two ends
+    // negotiate permessage-deflate with each other; with deflate off they are left out, and
+    // frames pass through uncompressed.
+    const HOP: [&str; 7] = [
         "host",
         "upgrade",
         "connection",
         "sec-websocket-key",
         "sec-websocket-version",
-        "sec-websocket-extensions",
         "sec-websocket-protocol",
         "origin",
     ];
     let headers = client_req
         .headers
         .iter()
-        .filter(|h| !HOP.contains(&h.name.to_ascii_lowercase().as_str()))
+        .filter(|h| {
+            let name = h.name.to_ascii_lowercase();
+            !HOP.contains(&name.as_str()) && (config.deflate || name != "sec-websocket-extensions")
+        })
         .map(|h| {
             (
                 h.name.clone(),
@@ -233,17 +239,26 @@ pub(super) fn upstream(
         }
     };
     let rest = Bytes::copy_from_slice(response.get(head.raw.len()..).unwrap_or(&[]));
+    let extensions: Vec<Vec<u8>> = head
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("Sec-WebSocket-Extensions"))
+        .map(|h| h.value.clone())
+        .collect();
     let hs = observed(our_req, head);
     let status = hs.response.status;
     let subprotocol = hs.response.subprotocol.clone();
-    let failure = hs.client_failure().map(|c| {
-        format!(
-            "the upstream's 101 breaks §4.1 item {}: {} ({})",
-            c.id.item(),
-            crate::i18n::response_rule(crate::i18n::Lang::En, c.id),
-            crate::i18n::check_found(crate::i18n::Lang::En, &c.detail)
-        )
-    });
+    let failure = hs
+        .client_failure()
+        .map(|c| {
+            format!(
+                "the upstream's 101 breaks §4.1 item {}: {} ({})",
+                c.id.item(),
+                crate::i18n::response_rule(crate::i18n::Lang::En, c.id),
+                crate::i18n::check_found(crate::i18n::Lang::En, &c.detail)
+            )
+        })
+        .or_else(|| unfollowable(&extensions));
     let line = RequestLine {
         method: hs.request.method.clone(),
         path: hs.request.path.clone(),
@@ -286,7 +301,27 @@ pub(super) fn upstream(
         wire,
         subprotocol,
         rest,
+        extensions,
     })
+}
+
+/// An extension the upstream agreed to that the proxy cannot follow: any but
+/// permessage-deflate, whose RSV bits and payloads the proxy could not check (§9: an extension
+/// changes the framing both ends agreed on).
+fn unfollowable(extensions: &[Vec<u8>]) -> Option<String> {
+    let values: Vec<String> = extensions
+        .iter()
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect();
+    let joined = values.join(", ");
+    let other = joined
+        .split(',')
+        .filter_map(|e| e.split(';').next())
+        .map(str::trim)
+        .find(|n| !n.is_empty() && !n.eq_ignore_ascii_case(crate::protocol::deflate::NAME))?;
+    Some(format!(
+        "the upstream agreed to the extension {other}, which the proxy cannot follow (only permessage-deflate)"
+    ))
 }
 
 /// The upstream leg before the switch: blocking reads and writes, TLS or not.
