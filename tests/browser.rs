@@ -3,12 +3,13 @@
 //! ways, the second copy a few bytes on the wire. Skipped when Chromium is not installed,
 //! except under CI (CI=true), which installs it (.ci/run).
 
+mod common;
+
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wsscope::event::{Direction, Event, EventKind};
-use wsscope::server::{self, ServerConfig};
+use wsscope::server::ServerConfig;
 
 /// The Chromium binary, or `None` (after saying so) when it is not installed.
 fn chromium() -> Option<&'static str> {
@@ -68,16 +69,7 @@ fn events_until(
 #[test]
 fn chromium_negotiates_compression_on_the_demo_page_and_sends_compressed_frames() {
     let Some(chromium) = chromium() else { return };
-    let (tx, rx) = crossbeam_channel::unbounded();
-    let handle = server::start(
-        ServerConfig {
-            port: 0,
-            ..ServerConfig::default()
-        },
-        tx,
-        Arc::new(|| {}),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let (handle, rx) = common::start_server(ServerConfig::default());
     let addr = handle.local_addr();
 
     // The demo page, as a user opens it: it connects back on load.

@@ -8,14 +8,13 @@ use common::tungstenite_echo;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command as Process;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use wsscope::client::{self, ClientConfig, ClientHandle, Context, Trust, WsUrl};
+use wsscope::client::{self, ClientConfig, ClientHandle, Trust, WsUrl};
 use wsscope::event::{
-    Clock, ClosedBy, Command, Direction, ErrorKind, Event, EventKind, HttpOutcome, IoKind, TlsTrust,
+    ClosedBy, Command, Direction, ErrorKind, Event, EventKind, HttpOutcome, IoKind, TlsTrust,
 };
 use wsscope::protocol::handshake::ResponseCheckId;
 use wsscope::protocol::AcceptDerivation;
@@ -38,13 +37,7 @@ where
 /// Starts the client; returns its handle and the receiver of its events.
 fn start(config: ClientConfig) -> (ClientHandle, crossbeam_channel::Receiver<Vec<Event>>) {
     let (tx, rx) = crossbeam_channel::unbounded();
-    let ctx = Context {
-        clock: Clock::start(),
-        conn_ids: Arc::new(AtomicU64::new(1)),
-        events: tx,
-        waker: None,
-        in_flight: None,
-    };
+    let ctx = common::peer_context(tx);
     (client::connect(config, ctx).expect("client thread"), rx)
 }
 

@@ -10,19 +10,17 @@ mod common;
 use std::io::{Read as _, Write as _};
 use std::net::TcpListener;
 use std::process::Command;
-use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{events_of_writes, REQUEST};
-use wsscope::client::{self, ClientConfig, Context, WsUrl};
-use wsscope::event::{Clock, Command as Cmd, Direction, Event, EventKind};
+use wsscope::client::{self, ClientConfig, WsUrl};
+use wsscope::event::{Command as Cmd, Direction, Event, EventKind};
 use wsscope::protocol::deflate::{self, AnswerProblem, DeflateParams, Deflater};
 use wsscope::protocol::handshake::{Found, Handshake, ResponseCheckId};
 use wsscope::protocol::{
     encode_frame, AcceptDerivation, CloseCode, Frame, FrameHeader, Limits, OpCode, Role, Rule,
 };
-use wsscope::server::{self, ServerConfig};
+use wsscope::server::ServerConfig;
 
 /// python3 with websockets, or `None` (after saying so); under CI a missing one fails.
 fn python() -> Option<String> {
@@ -59,17 +57,10 @@ with connect(sys.argv[1]) as ws:
 /// Runs [`CLIENT`] against a server with `deflate` on or off; returns what it printed and every
 /// event of its connection.
 fn python_session(py: &str, deflate: bool) -> (String, Vec<Event>) {
-    let (tx, rx) = crossbeam_channel::unbounded();
-    let handle = server::start(
-        ServerConfig {
-            port: 0,
-            deflate,
-            ..ServerConfig::default()
-        },
-        tx,
-        Arc::new(|| {}),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let (handle, rx) = common::start_server(ServerConfig {
+        deflate,
+        ..ServerConfig::default()
+    });
     let url = format!("ws://127.0.0.1:{}/", handle.local_addr().port());
     let out = Command::new(py)
         .args(["-c", CLIENT, &url])
@@ -327,13 +318,7 @@ impl Drop for PyServer {
 /// closes; returns every event of the connection.
 fn client_session(config: ClientConfig, texts: &[&str]) -> Vec<Event> {
     let (tx, rx) = crossbeam_channel::unbounded();
-    let ctx = Context {
-        clock: Clock::start(),
-        conn_ids: Arc::new(AtomicU64::new(1)),
-        events: tx,
-        waker: None,
-        in_flight: None,
-    };
+    let ctx = common::peer_context(tx);
     let handle = client::connect(config, ctx).unwrap_or_else(|e| panic!("{e}"));
     let id = handle.id();
     let mut events: Vec<Event> = Vec::new();
@@ -509,16 +494,7 @@ fn client_without_compression() {
 /// wsscope's client against wsscope's server: both compress, both inflate.
 #[test]
 fn client_against_wsscope_serve() {
-    let (tx, rx) = crossbeam_channel::unbounded();
-    let handle = server::start(
-        ServerConfig {
-            port: 0,
-            ..ServerConfig::default()
-        },
-        tx,
-        Arc::new(|| {}),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let (handle, rx) = common::start_server(ServerConfig::default());
     let drain =
         std::thread::spawn(move || while rx.recv_timeout(Duration::from_secs(2)).is_ok() {});
     let url = format!("ws://127.0.0.1:{}/", handle.local_addr().port());
@@ -710,13 +686,7 @@ fn proxy_to(
     crossbeam_channel::Receiver<Vec<Event>>,
 ) {
     let (tx, rx) = crossbeam_channel::unbounded();
-    let ctx = Context {
-        clock: Clock::start(),
-        conn_ids: Arc::new(AtomicU64::new(1)),
-        events: tx,
-        waker: None,
-        in_flight: None,
-    };
+    let ctx = common::peer_context(tx);
     let mut config = wsscope::proxy::ProxyConfig::new(
         "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
         WsUrl::parse(upstream).unwrap_or_else(|e| panic!("{e}")),
@@ -868,16 +838,7 @@ fn the_proxy_accepts_rsv1_only_when_agreed() {
         &[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00],
     );
     for offer in [false, true] {
-        let (tx, srx) = crossbeam_channel::unbounded();
-        let up = server::start(
-            ServerConfig {
-                port: 0,
-                ..ServerConfig::default()
-            },
-            tx,
-            Arc::new(|| {}),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let (up, srx) = common::start_server(ServerConfig::default());
         let drain =
             std::thread::spawn(move || while srx.recv_timeout(Duration::from_secs(2)).is_ok() {});
         let (proxy, rx) = proxy_to(&format!("ws://127.0.0.1:{}/", up.local_addr().port()), true);

@@ -7,17 +7,14 @@ use common::tungstenite_echo;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use wsscope::client::{Trust, WsUrl};
-use wsscope::event::{
-    Clock, ClosedBy, Direction, Endpoint, ErrorKind, Event, EventKind, HttpOutcome,
-};
+use wsscope::event::{ClosedBy, Direction, Endpoint, ErrorKind, Event, EventKind, HttpOutcome};
 use wsscope::protocol::{encode_frame, FrameHeader, OpCode};
-use wsscope::proxy::{self, Context, ProxyConfig, ProxyHandle};
+use wsscope::proxy::{self, ProxyConfig, ProxyHandle};
 
 fn server<F: Fn(TcpStream) + Send + 'static>(serve: F) -> (SocketAddr, JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -32,13 +29,7 @@ fn server<F: Fn(TcpStream) + Send + 'static>(serve: F) -> (SocketAddr, JoinHandl
 
 fn start(upstream: &str, trust: Trust) -> (ProxyHandle, crossbeam_channel::Receiver<Vec<Event>>) {
     let (tx, rx) = crossbeam_channel::unbounded();
-    let ctx = Context {
-        clock: Clock::start(),
-        conn_ids: Arc::new(AtomicU64::new(1)),
-        events: tx,
-        waker: None,
-        in_flight: None,
-    };
+    let ctx = common::peer_context(tx);
     let mut config = ProxyConfig::new(
         "127.0.0.1:0".parse().expect("addr"),
         WsUrl::parse(upstream).expect("url"),

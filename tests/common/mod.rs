@@ -280,3 +280,28 @@ pub fn tungstenite_echo<S: Read + Write>(stream: S) {
         }
     }
 }
+
+/// Starts a server with `config` on a free loopback port; its events come on the receiver.
+pub fn start_server(
+    config: ServerConfig,
+) -> (
+    server::ServerHandle,
+    crossbeam_channel::Receiver<Vec<Event>>,
+) {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let handle = server::start(ServerConfig { port: 0, ..config }, tx, Arc::new(|| {}))
+        .unwrap_or_else(|e| panic!("{e}"));
+    (handle, rx)
+}
+
+/// What a client or proxy under test publishes through: its own clock and numbering, events to
+/// `tx`, in flight counted by no one.
+pub fn peer_context(tx: crossbeam_channel::Sender<Vec<Event>>) -> wsscope::client::Context {
+    wsscope::client::Context {
+        clock: wsscope::event::Clock::start(),
+        conn_ids: Arc::new(std::sync::atomic::AtomicU64::new(1)),
+        events: tx,
+        waker: None,
+        in_flight: None,
+    }
+}
