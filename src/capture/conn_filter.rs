@@ -104,8 +104,12 @@ impl ConnQuery {
 
     /// Whether connection `c` matches every term.
     pub fn matches(&self, c: &ConnRecord) -> bool {
-        let mut scratch = String::new();
-        self.terms.iter().all(|t| t.matches(c, &mut scratch))
+        self.matches_with(c, &mut String::new())
+    }
+
+    /// [`ConnQuery::matches`] with a scratch string reused across connections.
+    fn matches_with(&self, c: &ConnRecord, scratch: &mut String) -> bool {
+        self.terms.iter().all(|t| t.matches(c, scratch))
     }
 }
 
@@ -166,7 +170,7 @@ impl ConnFilter {
             .map_or(0, |t| conns.partition_point(|c| c.id <= t));
         let mut scratch = String::new();
         for c in conns.get(from..).unwrap_or_default() {
-            if self.query.terms.iter().all(|t| t.matches(c, &mut scratch)) {
+            if self.query.matches_with(c, &mut scratch) {
                 self.ids.push(c.id);
             }
             self.tested = Some(c.id);
