@@ -3,8 +3,8 @@
 
 use proptest::prelude::*;
 use wsscope::protocol::{
-    apply_mask, apply_mask_reference, encode_frame, Decoded, Decoder, DecoderConfig, Frame,
-    FrameHeader, Limits, OpCode, Pending, Role, Rule,
+    apply_mask, apply_mask_reference, encode_frame, extend_copy, extend_masked, Decoded, Decoder,
+    DecoderConfig, Frame, FrameHeader, Limits, OpCode, Pending, Role, Rule,
 };
 
 /// Decodes `bytes` cut at `cuts`, through `feed` or (with `shared`) the zero-copy `feed_bytes`.
@@ -171,6 +171,33 @@ fn fast_mask_equals_reference_for_every_length_and_offset() {
             apply_mask_reference(&mut slow, key, offset);
             assert_eq!(fast, slow, "len {len} offset {offset}");
         }
+    }
+}
+
+proptest! {
+    /// The piecewise copy (with and without unmasking, into a Vec and a BytesMut already holding
+    /// bytes) gives what a plain copy and the byte-by-byte mask give, across piece boundaries.
+    #[test]
+    fn piecewise_copy_equals_plain_copy_and_reference_mask(
+        prefix in proptest::collection::vec(any::<u8>(), 0..9),
+        data in proptest::collection::vec(any::<u8>(), 0..9000),
+        key in proptest::option::of(any::<[u8; 4]>()),
+        offset in 0usize..8,
+    ) {
+        let mut want = data.clone();
+        if let Some(key) = key {
+            apply_mask_reference(&mut want, key, offset);
+        }
+        let mut v = prefix.clone();
+        extend_masked(&mut v, &data, key, offset);
+        prop_assert_eq!(&v[..prefix.len()], &prefix[..]);
+        prop_assert_eq!(&v[prefix.len()..], &want[..]);
+        let mut b = bytes::BytesMut::from(&prefix[..]);
+        extend_masked(&mut b, &data, key, offset);
+        prop_assert_eq!(&b[prefix.len()..], &want[..]);
+        let mut c = prefix.clone();
+        extend_copy(&mut c, &data);
+        prop_assert_eq!(&c[prefix.len()..], &data[..]);
     }
 }
 

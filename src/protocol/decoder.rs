@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::extension::Extension;
 use super::frame::{Fragment, Frame, FrameHeader, LenEncoding};
-use super::mask::apply_mask;
+use super::mask::{apply_mask, extend_copy, extend_masked};
 use super::message::{Assembler, Message};
 use super::violation::{Detail, Rule, Violation};
 use super::Role;
@@ -146,7 +146,7 @@ impl Decoder {
             self.ignored += data.len() as u64;
             return;
         }
-        self.buf.extend_from_slice(data);
+        extend_copy(&mut self.buf, data);
         let mut buf = std::mem::take(&mut self.buf);
         self.run(&mut buf, out);
         self.buf = buf;
@@ -174,7 +174,7 @@ impl Decoder {
         if !self.stopped && !data.is_empty() {
             // Reserve before copying the partial frame in, so it is copied once.
             self.buf.reserve(room_for_frame(&data));
-            self.buf.extend_from_slice(&data);
+            extend_copy(&mut self.buf, &data);
         }
     }
 
@@ -412,8 +412,8 @@ impl Source for Bytes {
         let payload = match key {
             // The wire bytes stay as they were (they are the captured TCP read): unmask a copy.
             Some(key) => {
-                let mut p = BytesMut::from(&raw[header_len..]);
-                apply_mask(&mut p, key, 0);
+                let mut p = BytesMut::new();
+                extend_masked(&mut p, &raw[header_len..], Some(key), 0);
                 p.freeze()
             }
             None => raw.slice(header_len..),

@@ -18,7 +18,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-use super::mask::apply_mask;
+use super::mask::{apply_mask, extend_masked};
 use super::violation::Violation;
 
 /// The 4-bit opcode. Every value converts; reserved ones are kept so they can be shown.
@@ -332,11 +332,7 @@ pub fn encode_frame(mut header: FrameHeader, payload: &[u8], out: &mut Vec<u8>) 
     // payload.
     out.reserve(header.header_len() + payload.len());
     header.encode(out);
-    let start = out.len();
-    out.extend_from_slice(payload);
-    if let Some(key) = header.mask_key {
-        apply_mask(&mut out[start..], key, 0);
-    }
+    extend_masked(out, payload, header.mask_key, 0);
 }
 
 /// Where a frame sits in its message.

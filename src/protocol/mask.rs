@@ -39,3 +39,67 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
         *byte ^= rotated[i % 4];
     }
 }
+
+/// How much [`extend_masked`] copies per `memcpy` call: no more than glibc copies with vector
+/// moves, below the size where it switches to `rep movsb`.
+const COPY_PIECE: usize = 2048;
+
+/// A growable byte buffer [`extend_masked`] can append to (`Vec<u8>` and `BytesMut`).
+pub trait ByteBuf {
+    /// Makes room for `n` more bytes (one allocation, so no growth copies them again).
+    fn reserve_more(&mut self, n: usize);
+    /// Appends the bytes.
+    fn append(&mut self, bytes: &[u8]);
+    /// Everything in the buffer.
+    fn contents_mut(&mut self) -> &mut [u8];
+}
+
+impl ByteBuf for Vec<u8> {
+    fn reserve_more(&mut self, n: usize) {
+        self.reserve(n);
+    }
+    fn append(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+    fn contents_mut(&mut self) -> &mut [u8] {
+        self
+    }
+}
+
+impl ByteBuf for bytes::BytesMut {
+    fn reserve_more(&mut self, n: usize) {
+        self.reserve(n);
+    }
+    fn append(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+    fn contents_mut(&mut self) -> &mut [u8] {
+        self
+    }
+}
+
+/// Appends `src` to `out`, unmasked with `key` when there is one (`offset`: the position of
+/// `src[0]` in the payload). Each piece is unmasked while it is still in the cache.
+///
+/// The copy goes in [`COPY_PIECE`]s, not in one `extend_from_slice`: above 2-4 KiB glibc's
+/// `memcpy` uses `rep movsb`, which on AMD Zen runs 15-20x slower when the destination sits a
+/// few bytes past the source modulo 4 KiB (measured here: 64 KiB in 25 µs instead of 1.7 µs).
+/// Header lengths put payloads at such offsets all the time (the echo copies a payload to 4
+/// bytes past a new buffer's start); in pieces the copy runs at full speed whatever the offsets.
+pub fn extend_masked<B: ByteBuf>(out: &mut B, src: &[u8], key: Option<[u8; 4]>, offset: usize) {
+    out.reserve_more(src.len());
+    let mut at = offset;
+    for piece in src.chunks(COPY_PIECE) {
+        let start = out.contents_mut().len();
+        out.append(piece);
+        if let Some(key) = key {
+            apply_mask(&mut out.contents_mut()[start..], key, at);
+        }
+        at += piece.len();
+    }
+}
+
+/// Appends `src` to `out` as it is (see [`extend_masked`] for why not `extend_from_slice`).
+pub fn extend_copy<B: ByteBuf>(out: &mut B, src: &[u8]) {
+    extend_masked(out, src, None, 0);
+}

@@ -6,6 +6,7 @@ use std::net::Shutdown;
 use mio::net::TcpStream;
 
 use super::read_pool::READ_BUF;
+use crate::protocol::extend_copy;
 
 /// A non-blocking socket and what it has not taken yet. While bytes wait, the connection reads
 /// nothing more (the peer must read before it is read): memory stays bounded, as with blocking
@@ -54,11 +55,11 @@ impl Wire {
     /// Writes what the socket takes now; the rest goes when it is writable again.
     pub(crate) fn write(&mut self, data: &[u8]) -> io::Result<()> {
         if self.has_unsent() {
-            self.unsent.extend_from_slice(data);
+            extend_copy(&mut self.unsent, data);
             return Ok(());
         }
         let n = write_some(&self.stream, data)?;
-        self.unsent.extend_from_slice(&data[n..]);
+        extend_copy(&mut self.unsent, &data[n..]);
         Ok(())
     }
 
