@@ -255,6 +255,9 @@ impl Tap {
                 });
                 if let Some(p) = &deflate {
                     decoder.set_extension(Box::new(PerMessageDeflate::new(p, sender)));
+                } else if ours == Some(Role::Server) && sender == Role::Client {
+                    // A server may echo what it receives: see `Tap::echo_frame`.
+                    decoder.reserve_echo_room(true);
                 }
                 self.decoders[Direction::sent_by(sender).index()] = Some(decoder);
             }
@@ -269,6 +272,15 @@ impl Tap {
         if let Some(d) = self.decoders[direction.index()].as_mut() {
             d.feed_bytes(bytes, decoded);
         }
+    }
+
+    /// A message that came `direction` in the last bytes decoded, as a frame ready to go back
+    /// unmasked without copying it again (see [`Decoder::echo_frame`]); `None` when it was not
+    /// given the room.
+    pub fn echo_frame(&mut self, direction: Direction, payload: &Bytes) -> Option<Bytes> {
+        self.decoders[direction.index()]
+            .as_mut()
+            .and_then(|d| d.echo_frame(payload))
     }
 
     /// The event of a frame or message that went `direction`.

@@ -249,6 +249,56 @@ fn fragmented_message_is_reassembled_and_echoed_whole() {
     assert_eq!(got, expect);
 }
 
+/// Large messages are echoed from the buffer they were unmasked into (no second copy): the
+/// bytes on the wire and their order are what encoding each answer would give, whether the
+/// echo goes first, follows a pong in the same write, or is followed by one; and the captured
+/// frames carry the same payloads.
+#[test]
+fn large_echoes_keep_their_bytes_and_order_next_to_control_frames() {
+    let mut srv = Server::echo();
+    let mut s = raw_client(srv.addr);
+    let big: Vec<u8> = (0..70_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let text = "é".repeat(3000);
+    let mut wire = frame(OpCode::Binary, true, &big);
+    wire.extend(frame(OpCode::Ping, true, b"after"));
+    wire.extend(frame(OpCode::Ping, true, b"before"));
+    wire.extend(frame(OpCode::Text, true, text.as_bytes()));
+    wire.extend(frame(OpCode::Binary, true, &big[..2000]));
+    s.write_all(&wire).unwrap_or_else(|e| panic!("{e}"));
+    let mut expect = Vec::new();
+    encode_frame(FrameHeader::new(OpCode::Binary, 0, None), &big, &mut expect);
+    encode_frame(
+        FrameHeader::new(OpCode::Pong, 0, None),
+        b"after",
+        &mut expect,
+    );
+    encode_frame(
+        FrameHeader::new(OpCode::Pong, 0, None),
+        b"before",
+        &mut expect,
+    );
+    encode_frame(
+        FrameHeader::new(OpCode::Text, 0, None),
+        text.as_bytes(),
+        &mut expect,
+    );
+    encode_frame(
+        FrameHeader::new(OpCode::Binary, 0, None),
+        &big[..2000],
+        &mut expect,
+    );
+    let mut got = vec![0u8; expect.len()];
+    s.read_exact(&mut got).unwrap_or_else(|e| panic!("{e}"));
+    assert!(got == expect, "the echoes differ from their encoding");
+    let sent = |e: &Event, want: &[u8]| {
+        matches!(&e.kind, EventKind::Frame { direction: Direction::ServerToClient, frame }
+            if frame.payload[..] == *want)
+    };
+    srv.wait_for("the big echo captured", |e| sent(e, &big));
+    srv.wait_for("the text echo captured", |e| sent(e, text.as_bytes()));
+    srv.wait_for("the 2000-byte echo captured", |e| sent(e, &big[..2000]));
+}
+
 #[test]
 fn every_violation_class_gets_its_close_code_on_the_wire_and_an_event() {
     let mut bad_utf8_frag = frame(OpCode::Text, false, "κό".as_bytes());

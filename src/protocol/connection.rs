@@ -5,10 +5,13 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use bytes::Bytes;
+
 use super::close::{close_payload_bytes, parse_close_payload, CloseCode};
 use super::decoder::{Decoded, Decoder, DecoderConfig};
 use super::deflate::Deflater;
 use super::frame::{encode_frame, Frame, FrameHeader, OpCode};
+use super::mask::extend_copy;
 use super::message::Message;
 use super::violation::Violation;
 use super::Role;
@@ -91,6 +94,10 @@ pub struct Connection {
     role: Role,
     decoder: Decoder,
     state: ConnectionState,
+    /// A whole frame queued as it was encoded elsewhere ([`Connection::send_encoded`]), sent
+    /// before `out`: it is only ever set while `out` is empty, and moved into `out` when more
+    /// is queued, so the order on the wire is the order of the calls.
+    encoded: Option<Bytes>,
     out: Vec<u8>,
     scratch: Vec<Decoded>,
     pending: VecDeque<Decoded>,
@@ -123,6 +130,7 @@ impl Connection {
             role,
             decoder: Decoder::new(config),
             state: ConnectionState::Open,
+            encoded: None,
             out: Vec::new(),
             scratch: Vec::new(),
             pending: VecDeque::new(),
@@ -168,12 +176,54 @@ impl Connection {
 
     /// Takes the bytes queued for the wire.
     pub fn data_to_send(&mut self) -> Vec<u8> {
+        self.unshare_encoded();
         std::mem::take(&mut self.out)
+    }
+
+    /// Takes the bytes queued for the wire, without copying a frame queued by
+    /// [`Connection::send_encoded`] when it is all there is.
+    pub fn take_output(&mut self) -> Bytes {
+        match self.encoded.take() {
+            Some(frame) if self.out.is_empty() => frame,
+            frame => {
+                self.encoded = frame;
+                Bytes::from(self.data_to_send())
+            }
+        }
     }
 
     /// Whether bytes are queued.
     pub fn has_data_to_send(&self) -> bool {
-        !self.out.is_empty()
+        !self.out.is_empty() || self.encoded.is_some()
+    }
+
+    /// Moves a frame queued by [`Connection::send_encoded`] into `out`, ahead of what follows.
+    fn unshare_encoded(&mut self) {
+        if let Some(frame) = self.encoded.take() {
+            let rest = std::mem::take(&mut self.out);
+            self.out.reserve(frame.len() + rest.len());
+            extend_copy(&mut self.out, &frame);
+            extend_copy(&mut self.out, &rest);
+        }
+    }
+
+    /// Queues a data frame already encoded by the caller, unmasked, as a server sends: the
+    /// echo of a message the decoder unmasked behind room for its header
+    /// ([`Decoder::echo_frame`]), sent without copying it again. `Ok(false)`, and nothing
+    /// queued, when the frame cannot go as it is: a client masks, and an agreed
+    /// permessage-deflate compresses what is sent.
+    pub fn send_encoded(&mut self, frame: Bytes) -> Result<bool, SendError> {
+        self.check_open()?;
+        if self.role == Role::Client || self.deflater.is_some() {
+            return Ok(false);
+        }
+        if self.out.is_empty() && self.encoded.is_none() {
+            self.encoded = Some(frame);
+        } else {
+            self.unshare_encoded();
+            extend_copy(&mut self.out, &frame);
+        }
+        Ok(true)
     }
 
     /// Feeds received bytes; appends everything that happened to `events`. Automatic answers
@@ -357,6 +407,7 @@ impl Connection {
     }
 
     fn queue(&mut self, opcode: OpCode, payload: &[u8]) {
+        self.unshare_encoded();
         let header = FrameHeader::new(opcode, payload.len() as u64, self.mask_key());
         encode_frame(header, payload, &mut self.out);
     }
@@ -400,6 +451,7 @@ impl Connection {
             return;
         };
         let (payload, compressed) = d.deflate(payload);
+        self.unshare_encoded();
         let mut header = FrameHeader::new(opcode, payload.len() as u64, self.mask_key());
         // RFC 7692 §6: RSV1 on the first frame says the message is compressed.
         header.rsv[0] = compressed;
@@ -445,6 +497,7 @@ impl Connection {
     /// Queues a frame exactly as given (any opcode, RSV bits, even a lie about the length):
     /// for demonstrating what a peer does with bad input. The connection state does not change.
     pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.unshare_encoded();
         self.out.extend_from_slice(bytes);
     }
 }

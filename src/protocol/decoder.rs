@@ -9,7 +9,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::extension::Extension;
-use super::frame::{Fragment, Frame, FrameHeader, LenEncoding};
+use super::frame::{Fragment, Frame, FrameHeader, LenEncoding, OpCode};
 use super::mask::{apply_mask, extend_copy, extend_masked};
 use super::message::{Assembler, Message};
 use super::violation::{Detail, Rule, Violation};
@@ -82,7 +82,15 @@ pub struct Decoder {
     ignored: u64,
     assembler: Assembler,
     extension: Option<Box<dyn Extension>>,
+    /// Whether large masked whole messages are unmasked behind room for an echo's header.
+    echo_room: bool,
+    /// Those messages of the last feed, encoded as unmasked frames (see [`Decoder::echo_frame`]).
+    echoes: Vec<Bytes>,
 }
+
+/// Payloads shorter than this are not given echo room: copying them again costs less than
+/// keeping their frames aside.
+const ECHO_ROOM_MIN: usize = 1024;
 
 impl Decoder {
     /// A decoder at the start of a stream.
@@ -96,12 +104,32 @@ impl Decoder {
             // A message must fit in memory too, whatever was configured.
             assembler: Assembler::new(config.limits.max_message_size.min(MAX_IN_MEMORY)),
             extension: None,
+            echo_room: false,
+            echoes: Vec::new(),
         }
     }
 
     /// Installs a negotiated extension (it may claim RSV bits and transform payloads).
     pub fn set_extension(&mut self, extension: Box<dyn Extension>) {
         self.extension = Some(extension);
+    }
+
+    /// Unmask large masked single-frame messages behind room for a header, so that a server
+    /// echoing them sends the very buffer the message is in (see [`Decoder::echo_frame`]).
+    pub fn reserve_echo_room(&mut self, on: bool) {
+        self.echo_room = on;
+        self.echoes.clear();
+    }
+
+    /// The message with this payload (from the last feed) as an unmasked frame of the same
+    /// opcode, ready to send back: the payload unmasked once, behind its echo's header, and
+    /// shared with the decoded message rather than copied again. `None` for a message that was
+    /// not given the room (small, fragmented, compressed, or not masked).
+    pub fn echo_frame(&mut self, payload: &Bytes) -> Option<Bytes> {
+        let at = self.echoes.iter().position(|w| {
+            w.len() >= payload.len() && w[w.len() - payload.len()..].as_ptr() == payload.as_ptr()
+        })?;
+        Some(self.echoes.swap_remove(at))
     }
 
     /// The configuration in use.
@@ -142,6 +170,7 @@ impl Decoder {
 
     /// Feeds bytes; appends what they complete to `out`.
     pub fn feed(&mut self, data: &[u8], out: &mut Vec<Decoded>) {
+        self.echoes.clear();
         if self.stopped {
             self.ignored += data.len() as u64;
             return;
@@ -169,6 +198,7 @@ impl Decoder {
             self.feed(&data, out);
             return;
         }
+        self.echoes.clear();
         let mut data = data;
         self.run(&mut data, out);
         if !self.stopped && !data.is_empty() {
@@ -187,7 +217,7 @@ impl Decoder {
             let mut violations = Vec::new();
             let fatal = self.check_header(&header, header_len, &mut violations);
             if fatal {
-                let (header_bytes, _) = src.take(header_len, header_len, None);
+                let (header_bytes, _, _) = src.take(header_len, header_len, None, None);
                 self.ignored += src.discard() as u64;
                 self.stopped = true;
                 let frame = Frame {
@@ -213,7 +243,18 @@ impl Decoder {
             if src.bytes().len() < total {
                 break;
             }
-            let (header_bytes, payload) = src.take(header_len, total, header.mask_key);
+            // A whole, plain data message can be echoed as it is: room for the echo's header.
+            let room = (self.echo_room
+                && header.mask_key.is_some()
+                && header.fin
+                && matches!(header.opcode, OpCode::Text | OpCode::Binary)
+                && header.rsv == [false; 3]
+                && violations.is_empty()
+                && total - header_len >= ECHO_ROOM_MIN
+                && !self.assembler.has_open_message())
+            .then(|| FrameHeader::new(header.opcode, header.payload_len, None));
+            let (header_bytes, payload, echo) =
+                src.take(header_len, total, header.mask_key, room.as_ref());
             let mut frame = Frame {
                 offset: self.buf_offset,
                 header,
@@ -229,6 +270,9 @@ impl Decoder {
             frame.violations.extend(verdict.violations);
             out.push(Decoded::Frame(frame));
             if let Some(m) = verdict.message {
+                if let Some(echo) = echo {
+                    self.echoes.push(echo);
+                }
                 out.push(Decoded::Message(m));
             }
         }
@@ -375,8 +419,15 @@ fn room_for_frame(partial: &[u8]) -> usize {
 trait Source {
     fn bytes(&self) -> &[u8];
     /// Removes the first `total` bytes; returns the first `header_len` as received and the rest
-    /// unmasked with `key`.
-    fn take(&mut self, header_len: usize, total: usize, key: Option<[u8; 4]>) -> (Bytes, Bytes);
+    /// unmasked with `key`, and, when `room` is given and the source can, the unmasked payload
+    /// behind `room` encoded (the payload returned is then part of that frame).
+    fn take(
+        &mut self,
+        header_len: usize,
+        total: usize,
+        key: Option<[u8; 4]>,
+        room: Option<&FrameHeader>,
+    ) -> (Bytes, Bytes, Option<Bytes>);
     /// Drops everything left; returns how many bytes that was.
     fn discard(&mut self) -> usize;
 }
@@ -386,13 +437,20 @@ impl Source for BytesMut {
         self
     }
 
-    fn take(&mut self, header_len: usize, total: usize, key: Option<[u8; 4]>) -> (Bytes, Bytes) {
+    fn take(
+        &mut self,
+        header_len: usize,
+        total: usize,
+        key: Option<[u8; 4]>,
+        _room: Option<&FrameHeader>,
+    ) -> (Bytes, Bytes, Option<Bytes>) {
+        // The frame spans reads: it is unmasked in place in the decoder's own buffer.
         let mut raw = self.split_to(total);
         let mut payload = raw.split_off(header_len);
         if let Some(key) = key {
             apply_mask(&mut payload, key, 0);
         }
-        (raw.freeze(), payload.freeze())
+        (raw.freeze(), payload.freeze(), None)
     }
 
     fn discard(&mut self) -> usize {
@@ -407,18 +465,30 @@ impl Source for Bytes {
         self
     }
 
-    fn take(&mut self, header_len: usize, total: usize, key: Option<[u8; 4]>) -> (Bytes, Bytes) {
+    fn take(
+        &mut self,
+        header_len: usize,
+        total: usize,
+        key: Option<[u8; 4]>,
+        room: Option<&FrameHeader>,
+    ) -> (Bytes, Bytes, Option<Bytes>) {
         let raw = self.split_to(total);
-        let payload = match key {
+        let (payload, echo) = match key {
             // The wire bytes stay as they were (they are the captured TCP read): unmask a copy.
             Some(key) => {
-                let mut p = BytesMut::new();
+                let mut p = Vec::new();
+                let start = room.map_or(0, |h| {
+                    p.reserve(h.header_len() + total - header_len);
+                    h.encode(&mut p);
+                    p.len()
+                });
                 extend_masked(&mut p, &raw[header_len..], Some(key), 0);
-                p.freeze()
+                let p = Bytes::from(p);
+                (p.slice(start..), room.map(|_| p))
             }
-            None => raw.slice(header_len..),
+            None => (raw.slice(header_len..), None),
         };
-        (raw.slice(..header_len), payload)
+        (raw.slice(..header_len), payload, echo)
     }
 
     fn discard(&mut self) -> usize {
@@ -431,6 +501,72 @@ impl Source for Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::encode_frame;
+
+    fn masked(opcode: OpCode, fin: bool, payload: &[u8]) -> Vec<u8> {
+        let mut h = FrameHeader::new(opcode, 0, Some([9, 8, 7, 6]));
+        h.fin = fin;
+        let mut v = Vec::new();
+        encode_frame(h, payload, &mut v);
+        v
+    }
+
+    /// A large whole message from a client comes with its echo frame: the unmasked frame a
+    /// server would encode, holding the very bytes of the message's payload. Small, fragmented
+    /// and last-feed messages get none, and a decoder without the room gives none.
+    #[test]
+    fn echo_frames_are_the_encoded_answer_sharing_the_payload() {
+        let big: Vec<u8> = (0..5000u32).map(|i| (i % 253) as u8).collect();
+        let mut d = Decoder::new(DecoderConfig {
+            sender: Some(Role::Client),
+            limits: Limits::default(),
+        });
+        d.reserve_echo_room(true);
+        let mut wire = masked(OpCode::Binary, true, &big);
+        wire.extend(masked(OpCode::Text, true, b"small"));
+        wire.extend(masked(OpCode::Binary, false, &big));
+        wire.extend(masked(OpCode::Continuation, true, b"end"));
+        let mut out = Vec::new();
+        d.feed_bytes(Bytes::from(wire), &mut out);
+        let messages: Vec<Bytes> = out
+            .iter()
+            .filter_map(|x| match x {
+                Decoded::Message(m) => Some(m.payload.clone()),
+                Decoded::Frame(_) => None,
+            })
+            .collect();
+        assert_eq!(messages.len(), 3);
+        let echo = d.echo_frame(&messages[0]).unwrap_or_default();
+        let mut want = Vec::new();
+        encode_frame(FrameHeader::new(OpCode::Binary, 0, None), &big, &mut want);
+        assert_eq!(&echo[..], &want[..]);
+        assert_eq!(
+            echo[4..].as_ptr(),
+            messages[0].as_ptr(),
+            "a copy, not the payload"
+        );
+        assert_eq!(d.echo_frame(&messages[0]), None, "taken once");
+        assert_eq!(d.echo_frame(&messages[1]), None, "small");
+        assert_eq!(d.echo_frame(&messages[2]), None, "fragmented");
+
+        let again = Bytes::from(masked(OpCode::Binary, true, &big));
+        d.feed_bytes(again.clone(), &mut out);
+        d.feed_bytes(Bytes::from(masked(OpCode::Ping, true, b"")), &mut out);
+        let Some(Decoded::Message(m)) = out.iter().rev().find(|x| matches!(x, Decoded::Message(_)))
+        else {
+            panic!("no message");
+        };
+        assert_eq!(d.echo_frame(&m.payload), None, "from an earlier feed");
+
+        d.reserve_echo_room(false);
+        let mut out = Vec::new();
+        d.feed_bytes(again, &mut out);
+        let Some(Decoded::Message(m)) = out.last() else {
+            panic!("no message");
+        };
+        assert_eq!(m.payload[..], big[..]);
+        assert_eq!(d.echo_frame(&m.payload), None, "no room asked for");
+    }
 
     /// Whatever limit is configured, the one in force keeps a whole frame addressable, so
     /// `header_len + payload_len` cannot wrap `usize` (32-bit targets included).

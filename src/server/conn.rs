@@ -389,7 +389,12 @@ impl Conn {
                     }
                     self.tap.size_limits(frame, batch);
                 }
-                Decoded::Message(message) if deliver => reply(shared, &mut ws.conn, message),
+                Decoded::Message(message) if deliver => {
+                    let echo = self
+                        .tap
+                        .echo_frame(Direction::ClientToServer, &message.payload);
+                    reply(shared, &mut ws.conn, message, echo);
+                }
                 // After the connection failed (§7.1.7) a message is neither answered nor
                 // recorded as received: its frames are, with the rule they broke.
                 Decoded::Message(_) => continue,
@@ -479,18 +484,29 @@ pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Answers a message per the reply mode.
-fn reply(shared: &Shared, conn: &mut Connection, message: &crate::protocol::Message) {
+/// Answers a message per the reply mode. `echo`: the message as a frame ready to go back (large
+/// messages only), which an echo sends instead of encoding a copy.
+fn reply(
+    shared: &Shared,
+    conn: &mut Connection,
+    message: &crate::protocol::Message,
+    echo: Option<Bytes>,
+) {
     // Read the mode per message, borrowing it (no copy of a fixed reply's text).
     let Ok(mode) = shared.reply.read() else {
         return;
     };
     let sent = match &*mode {
-        ReplyMode::Echo if message.opcode == OpCode::Text => {
-            // The decoder validated the UTF-8 already.
-            conn.send_text(std::str::from_utf8(&message.payload).unwrap_or_default())
-        }
-        ReplyMode::Echo => conn.send_binary(&message.payload),
+        ReplyMode::Echo => match echo.map(|frame| conn.send_encoded(frame)) {
+            Some(Ok(true)) => Ok(()),
+            Some(Err(e)) => Err(e),
+            // No frame ready, or it cannot go as it is: encode the payload again.
+            None | Some(Ok(false)) if message.opcode == OpCode::Text => {
+                // The decoder validated the UTF-8 already.
+                conn.send_text(std::str::from_utf8(&message.payload).unwrap_or_default())
+            }
+            None | Some(Ok(false)) => conn.send_binary(&message.payload),
+        },
         ReplyMode::Fixed(text) => conn.send_text(text),
         ReplyMode::Manual => Ok(()),
     };
@@ -500,7 +516,7 @@ fn reply(shared: &Shared, conn: &mut Connection, message: &crate::protocol::Mess
 
 /// Writes what the connection queued and captures it.
 fn flush(tap: &mut Tap, wire: &mut Wire, ws: &mut WsState, batch: &mut Vec<Event>) {
-    let out = Bytes::from(ws.conn.data_to_send());
+    let out = ws.conn.take_output();
     if !out.is_empty() && !ws.write_shut {
         if let Err(e) = wire.write(&out) {
             batch.push(tap.event(EventKind::Error(ErrorKind::Write(IoFailure::from(&e)))));
