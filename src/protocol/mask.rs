@@ -54,29 +54,24 @@ pub trait ByteBuf {
     fn contents_mut(&mut self) -> &mut [u8];
 }
 
-impl ByteBuf for Vec<u8> {
-    fn reserve_more(&mut self, n: usize) {
-        self.reserve(n);
-    }
-    fn append(&mut self, bytes: &[u8]) {
-        self.extend_from_slice(bytes);
-    }
-    fn contents_mut(&mut self) -> &mut [u8] {
-        self
-    }
+/// `Vec<u8>` and `BytesMut` grow the same way.
+macro_rules! byte_buf {
+    ($t:ty) => {
+        impl ByteBuf for $t {
+            fn reserve_more(&mut self, n: usize) {
+                self.reserve(n);
+            }
+            fn append(&mut self, bytes: &[u8]) {
+                self.extend_from_slice(bytes);
+            }
+            fn contents_mut(&mut self) -> &mut [u8] {
+                self
+            }
+        }
+    };
 }
-
-impl ByteBuf for bytes::BytesMut {
-    fn reserve_more(&mut self, n: usize) {
-        self.reserve(n);
-    }
-    fn append(&mut self, bytes: &[u8]) {
-        self.extend_from_slice(bytes);
-    }
-    fn contents_mut(&mut self) -> &mut [u8] {
-        self
-    }
-}
+byte_buf!(Vec<u8>);
+byte_buf!(bytes::BytesMut);
 
 /// Appends `src` to `out`, unmasked with `key` when there is one (`offset`: the position of
 /// `src[0]` in the payload). Each piece is unmasked while it is still in the cache.
