@@ -21,6 +21,8 @@ pub fn limit_text(lang: Lang, kind: LimitKind, limit: u64, actual: u64) -> Strin
         LimitKind::MessageSize => t.ev_limit_message,
         LimitKind::CloseTimeout => t.ev_limit_close_timeout,
         LimitKind::PingTimeout => t.ev_limit_ping_timeout,
+        LimitKind::ReadsPaused => t.ev_limit_reads_paused,
+        LimitKind::AllReadsPaused => t.ev_limit_all_reads_paused,
     };
     fill(template, &[&limit, &actual])
 }
