@@ -181,6 +181,22 @@ mod tests {
         }
     }
 
+    /// A pause says what was in flight against which bound, and whom it pauses: one of the
+    /// busiest connections, or every WebSocket.
+    #[test]
+    fn pauses_say_the_bytes_and_whom() {
+        for lang in [Lang::En, Lang::Zh] {
+            let one = limit_text(lang, LimitKind::ReadsPaused, 262_144, 300_000);
+            let all = limit_text(lang, LimitKind::AllReadsPaused, 1_310_720, 1_400_000);
+            assert!(one.contains("262144") && one.contains("300000"), "{one}");
+            assert!(all.contains("1310720") && all.contains("1400000"), "{all}");
+            assert!(
+                all.contains("WebSocket") && !one.contains("WebSocket"),
+                "{one} / {all}"
+            );
+        }
+    }
+
     #[test]
     fn io_failures_name_the_os_error() {
         let e = IoFailure {
