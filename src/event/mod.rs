@@ -367,6 +367,12 @@ pub enum LimitKind {
     /// No pong came back in time for a keepalive ping: closed with 1011; milliseconds (the
     /// ping timeout, and how long it waited).
     PingTimeout,
+    /// The consumer lags: reads from this connection, one of the busiest, are paused until it
+    /// catches up (quieter connections are still read); bytes (the bound, what was in flight).
+    ReadsPaused,
+    /// The consumer lags far behind: reads from every WebSocket are paused until it catches up
+    /// (handshakes are still answered); bytes (the ceiling, what was in flight).
+    AllReadsPaused,
 }
 
 /// What went wrong, as data.

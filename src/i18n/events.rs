@@ -21,6 +21,8 @@ pub fn limit_text(lang: Lang, kind: LimitKind, limit: u64, actual: u64) -> Strin
         LimitKind::MessageSize => t.ev_limit_message,
         LimitKind::CloseTimeout => t.ev_limit_close_timeout,
         LimitKind::PingTimeout => t.ev_limit_ping_timeout,
+        LimitKind::ReadsPaused => t.ev_limit_reads_paused,
+        LimitKind::AllReadsPaused => t.ev_limit_all_reads_paused,
     };
     fill(template, &[&limit, &actual])
 }
@@ -175,6 +177,22 @@ mod tests {
             assert!(
                 s.contains("1024") && s.contains("4096") && s.contains("1009"),
                 "{s}"
+            );
+        }
+    }
+
+    /// A pause says what was in flight against which bound, and whom it pauses: one of the
+    /// busiest connections, or every WebSocket.
+    #[test]
+    fn pauses_say_the_bytes_and_whom() {
+        for lang in [Lang::En, Lang::Zh] {
+            let one = limit_text(lang, LimitKind::ReadsPaused, 262_144, 300_000);
+            let all = limit_text(lang, LimitKind::AllReadsPaused, 1_310_720, 1_400_000);
+            assert!(one.contains("262144") && one.contains("300000"), "{one}");
+            assert!(all.contains("1310720") && all.contains("1400000"), "{all}");
+            assert!(
+                all.contains("WebSocket") && !one.contains("WebSocket"),
+                "{one} / {all}"
             );
         }
     }

@@ -92,6 +92,8 @@ strings! {
     ev_limit_connections: "{1} connections open, the configured maximum is {0} (503)", "已打开 {1} 个连接，配置的上限是 {0}（503）";
     ev_limit_frame: "frame payload of {1} bytes, over the {0}-byte limit (close 1009)", "帧载荷 {1} 字节，超过 {0} 字节的上限（关闭码 1009）";
     ev_limit_message: "message of {1} bytes so far, over the {0}-byte limit (close 1009)", "消息已达 {1} 字节，超过 {0} 字节的上限（关闭码 1009）";
+    ev_limit_reads_paused: "the capture is behind ({1} bytes of events not yet taken, over the {0}-byte bound): reading from this connection, one of the busiest, is paused until it catches up; quieter connections are still read", "捕获处理跟不上（{1} 字节的事件尚未取走，超过 {0} 字节的上限）：暂停读取这个最繁忙的连接之一，直到赶上；较安静的连接照常读取";
+    ev_limit_all_reads_paused: "the capture is far behind ({1} bytes of events not yet taken, over the {0}-byte ceiling): reading from every WebSocket is paused until it catches up; handshakes are still answered", "捕获处理严重落后（{1} 字节的事件尚未取走，超过 {0} 字节的硬上限）：暂停读取所有 WebSocket，直到赶上；握手照常应答";
     ev_err_accept: "accepting a connection failed: {0}", "接受连接失败：{0}";
     ev_err_event_loop: "the event loop could not wait for the sockets: {0}", "事件循环无法等待套接字：{0}";
     ev_err_setup: "the connection was gone at once: {0}", "连接一建立就断开了：{0}";

@@ -63,6 +63,15 @@ pub(crate) struct Conn {
     pub(crate) end_after_flush: bool,
     /// Since when our close frame waits for the peer's: the deadline is then the close timeout.
     pub(crate) close_wait: Option<Instant>,
+    /// Bytes of events its reads published ([`super::cost`]), halved every second (applied by
+    /// the loop when the consumer lags): the busiest connections are paused first.
+    pub(crate) produced: usize,
+    /// The half-lives `produced` was last brought up to (counted from its loop's start).
+    pub(crate) produced_at: u64,
+    /// Its reads are paused until the consumer catches up (it was one of the busiest).
+    pub(crate) paused: bool,
+    /// When its pause was last reported.
+    pub(crate) pause_told: Option<Instant>,
 }
 
 /// A keepalive ping waiting for its pong.
@@ -142,6 +151,10 @@ impl Conn {
             ended: false,
             end_after_flush: false,
             close_wait: None,
+            produced: 0,
+            produced_at: 0,
+            paused: false,
+            pause_told: None,
         }
     }
 
@@ -263,7 +276,7 @@ impl Conn {
         } else {
             self.handshake(shared, bytes, &mut batch, stopping);
         }
-        shared.publish(batch);
+        self.produced = self.produced.saturating_add(shared.publish_cost(batch));
     }
 
     /// More of the request head arrived: wait for the rest, refuse it, answer it or upgrade.

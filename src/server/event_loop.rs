@@ -18,7 +18,9 @@ use super::conn::{Conn, FLUSH_WAIT, LINGER};
 use super::read_pool::ReadBuf;
 use super::wire::Wire;
 use super::{Shared, HANDSHAKE_HEADROOM};
-use crate::event::{ClosedBy, Command, ConnId, Endpoint, ErrorKind, IoFailure};
+use crate::event::{
+    ClosedBy, Command, ConnId, Endpoint, ErrorKind, EventKind, IoFailure, LimitKind,
+};
 use crate::protocol::{ConnectionState, Role};
 use crate::tap::Tap;
 
@@ -31,6 +33,14 @@ const TICK: Duration = Duration::from_millis(25);
 
 /// The token of a loop's waker; connections use their number.
 const WAKE: Token = Token(usize::MAX);
+
+/// Half-life of what a connection produced (`Conn::produced`): what counts is about the last
+/// second or two.
+const HALF_LIFE_SECS: u64 = 1;
+
+/// A pause is reported at most this often per connection (and the ceiling's per loop): a
+/// consumer that keeps lagging pauses the same connections at every turn.
+const PAUSE_NOTICE_EVERY: Duration = Duration::from_secs(5);
 
 /// What a loop is told by the listener, the command thread and shutdown.
 pub(crate) enum Msg {
@@ -88,9 +98,8 @@ struct EventLoop {
     conns: HashMap<usize, Conn>,
     /// Connections that may still have bytes to read (they used up their turn).
     again: Vec<usize>,
-    /// The consumer is behind (more than `max_in_flight` bytes in flight): WebSockets are not
-    /// read until it has caught up to half of that.
-    paused: bool,
+    /// Whether the consumer is behind, and whose reads wait for it.
+    lag: Lag,
     stopping: bool,
     next_tick: Instant,
 }
@@ -104,7 +113,7 @@ impl EventLoop {
             index,
             conns: HashMap::new(),
             again: Vec::new(),
-            paused: false,
+            lag: Lag::new(),
             stopping: false,
             next_tick: Instant::now() + TICK,
         }
@@ -116,7 +125,7 @@ impl EventLoop {
         loop {
             let timeout = if !self.again.is_empty() {
                 Some(Duration::ZERO)
-            } else if self.paused || self.conns.values().any(Conn::timed) {
+            } else if self.lag.on || self.conns.values().any(Conn::timed) {
                 // Paused: look at what is in flight every tick to resume.
                 Some(self.next_tick.saturating_duration_since(Instant::now()))
             } else {
@@ -178,11 +187,13 @@ impl EventLoop {
     /// not a pause and resume per batch). Readiness is reported once, on its edge: every
     /// connection that still had bytes to read is queued for reading again.
     fn resume_if_drained(&mut self) {
-        if !self.paused || self.shared.in_flight() > self.shared.config.max_in_flight / 2 {
+        if !self.lag.on || self.shared.in_flight() > self.shared.config.max_in_flight / 2 {
             return;
         }
-        self.paused = false;
+        self.lag.on = false;
+        self.lag.all = false;
         for (&key, c) in &mut self.conns {
+            c.paused = false;
             if c.readable && !c.queued {
                 c.queued = true;
                 self.again.push(key);
@@ -318,7 +329,7 @@ impl EventLoop {
                 }
                 break;
             }
-            if !may_read(shared, &mut self.paused, c.ws.is_some()) {
+            if !may_read(shared, &mut self.lag, c) {
                 // It stays readable: resuming queues it again.
                 break;
             }
@@ -449,23 +460,102 @@ impl Drop for EventLoop {
     }
 }
 
-/// Whether a connection may read now (`ws`: a WebSocket; otherwise its handshake is under way).
-/// Past the bound the loop pauses its WebSocket reads (`paused`): a stalled consumer slows the
-/// peers through TCP instead of stopping the loop. Handshakes make few bytes of events and go on
-/// up to [`HANDSHAKE_HEADROOM`] past the bound, so new clients are still answered.
-fn may_read(shared: &Shared, paused: &mut bool, ws: bool) -> bool {
+/// What a loop knows of the consumer's lag.
+struct Lag {
+    /// More than `max_in_flight` bytes were in flight: the busiest connections are paused until
+    /// the consumer has caught up to half of that.
+    on: bool,
+    /// More than the ceiling was in flight: every WebSocket is paused until then.
+    all: bool,
+    /// When the ceiling's pause was last reported.
+    all_told: Option<Instant>,
+    /// What `Conn::produced_at` counts half-lives from.
+    start: Instant,
+}
+
+impl Lag {
+    fn new() -> Self {
+        Self {
+            on: false,
+            all: false,
+            all_told: None,
+            start: Instant::now(),
+        }
+    }
+}
+
+/// Whether connection `c` may read now. Past the bound a stalled consumer slows the busiest
+/// peers through TCP (see [`lagging`]) instead of stopping the loop. The common case, a consumer
+/// that keeps up, costs one atomic load and two comparisons per read.
+fn may_read(shared: &Shared, lag: &mut Lag, c: &mut Conn) -> bool {
     let Some(f) = &shared.in_flight else {
         return true;
     };
     let n = f.get();
-    let bound = shared.config.max_in_flight;
-    if n > bound {
-        *paused = true;
+    if n <= shared.config.max_in_flight && !lag.on {
+        return true;
     }
-    if ws {
-        !*paused
-    } else {
-        n <= bound.saturating_add(HANDSHAKE_HEADROOM)
+    lagging(shared, lag, c, n)
+}
+
+/// [`may_read`] while the consumer lags (`n` bytes in flight). Handshakes make few bytes of
+/// events and go on up to [`HANDSHAKE_HEADROOM`] past the bound, so new clients are answered. A
+/// WebSocket that published more than its fair share recently (half the bound divided among the
+/// open connections, per half-life) is paused, so a flood does not freeze a quiet class; past the
+/// ceiling every WebSocket is, so memory stays bounded when many produce a little each.
+#[cold]
+fn lagging(shared: &Shared, lag: &mut Lag, c: &mut Conn, n: usize) -> bool {
+    let bound = shared.config.max_in_flight;
+    if c.ws.is_none() {
+        return n <= bound.saturating_add(HANDSHAKE_HEADROOM);
+    }
+    lag.on = true;
+    let ceiling = shared.config.in_flight_ceiling();
+    if n > ceiling && !lag.all {
+        lag.all = true;
+        let now = Instant::now();
+        if lag
+            .all_told
+            .is_none_or(|t| now.duration_since(t) >= PAUSE_NOTICE_EVERY)
+        {
+            lag.all_told = Some(now);
+            let e = shared.event(0, reads_paused(LimitKind::AllReadsPaused, ceiling, n));
+            shared.publish(vec![e]);
+        }
+    }
+    if lag.all || c.paused {
+        return false;
+    }
+    let now = Instant::now();
+    // Halved once per half-life, applied here only: reads while the consumer keeps up just add.
+    let halvings = now.duration_since(lag.start).as_secs() / HALF_LIFE_SECS;
+    let shift = u32::try_from(halvings.saturating_sub(c.produced_at)).unwrap_or(u32::MAX);
+    c.produced = c.produced.checked_shr(shift).unwrap_or(0);
+    c.produced_at = halvings;
+    let open = shared.open.load(Ordering::Relaxed).max(1);
+    if c.produced <= bound / 2 / open {
+        return true;
+    }
+    c.paused = true;
+    if c.pause_told
+        .is_none_or(|t| now.duration_since(t) >= PAUSE_NOTICE_EVERY)
+    {
+        c.pause_told = Some(now);
+        shared.publish(vec![c.tap.event(reads_paused(
+            LimitKind::ReadsPaused,
+            bound,
+            n,
+        ))]);
+    }
+    false
+}
+
+/// The `Limit` event of a pause: the bound (or ceiling) and what was in flight, in bytes.
+fn reads_paused(kind: LimitKind, limit: usize, n: usize) -> EventKind {
+    EventKind::Limit {
+        kind,
+        limit: limit as u64,
+        actual: n as u64,
     }
 }
 

@@ -5,9 +5,11 @@
 //!
 //! Nothing is dropped, and a consumer that falls behind stalls no one: what is in flight (published,
 //! not yet drained) is counted in bytes, and past [`ServerConfig::max_in_flight`] the event loops
-//! stop reading from WebSockets (TCP backpressure slows their peers) while they keep accepting,
-//! answering handshakes, running timers and writing. Reads resume once the consumer has caught
-//! up to half the bound. The capture stays complete; the loops never wait on the consumer.
+//! stop reading from the WebSockets that produce the most (TCP backpressure slows their peers)
+//! while they keep reading the quieter ones, accepting, answering handshakes, running timers and
+//! writing. Past [`ServerConfig::in_flight_ceiling`] they stop reading every WebSocket, so memory
+//! stays bounded whatever the clients do. Reads resume once the consumer has caught up to half
+//! the bound. The capture stays complete; the loops never wait on the consumer.
 
 mod conn;
 mod event_loop;
@@ -45,6 +47,11 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 8 << 20;
 /// How far past [`ServerConfig::max_in_flight`] handshakes are still read and answered (their
 /// events are small): past it a flood of new connections waits too.
 pub const HANDSHAKE_HEADROOM: usize = 8 << 20;
+
+/// How far past [`ServerConfig::max_in_flight`] quieter WebSockets are still read, at least (see
+/// [`ServerConfig::in_flight_ceiling`]): one 128 KiB read and its echo make up to about 768 KiB
+/// of events (each way the TCP bytes, the frames' payloads and the messages').
+pub const CEILING_HEADROOM: usize = 1 << 20;
 
 /// What an event costs in flight besides its bytes: the event itself, a boxed frame's fields,
 /// its slot in the batch (an estimate: the bound is approximate, the order of magnitude matters).
@@ -124,8 +131,11 @@ pub struct ServerConfig {
     /// event loops wait, `max_in_flight` bounds them in bytes instead.
     pub channel_capacity: usize,
     /// Bytes of events in flight (published, not yet drained by the [`Supervisor`]) past which
-    /// the event loops stop reading from WebSockets until the consumer has caught up to half of
-    /// it. Handshakes are still answered, up to [`HANDSHAKE_HEADROOM`] past it.
+    /// the event loops stop reading from the busiest WebSockets (those that published more than
+    /// their fair share, half of this divided among the open connections, in about the last
+    /// second) until the consumer has caught up to half of it; past
+    /// [`ServerConfig::in_flight_ceiling`] they stop reading every WebSocket. Handshakes are still
+    /// answered, up to [`HANDSHAKE_HEADROOM`] past it.
     pub max_in_flight: usize,
     /// Event-loop threads that serve the connections (0: half the CPUs, 1 to 4).
     pub event_loops: usize,
@@ -183,6 +193,15 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
+    /// Bytes in flight past which no WebSocket is read, however little it sends:
+    /// `max_in_flight` plus half of it, or plus [`CEILING_HEADROOM`] if that is more. What is in
+    /// flight passes it by one read's events per event loop at most (handshakes have their own
+    /// [`HANDSHAKE_HEADROOM`]).
+    pub fn in_flight_ceiling(&self) -> usize {
+        self.max_in_flight
+            .saturating_add((self.max_in_flight / 2).max(CEILING_HEADROOM))
+    }
+
     /// The Host rule in force: the one given, or loopback names on a loopback bind.
     pub fn host_policy(&self) -> HostPolicy {
         self.allowed_hosts
@@ -246,8 +265,14 @@ impl Shared {
     /// [`Supervisor`]'s never are, what is in flight is counted instead). A gone consumer is
     /// not an error for the wire: the server keeps serving.
     pub(crate) fn publish(&self, batch: Vec<Event>) {
+        self.publish_cost(batch);
+    }
+
+    /// [`Shared::publish`], returning what the batch counts in flight (0 when nothing is
+    /// counted): the loops keep each connection's share (who produces the most is paused first).
+    pub(crate) fn publish_cost(&self, batch: Vec<Event>) -> usize {
         if batch.is_empty() {
-            return;
+            return 0;
         }
         // Counted before it is sent: the consumer may drain it at once.
         let n = self.in_flight.as_ref().map(|f| {
@@ -260,6 +285,7 @@ impl Shared {
         } else if let (Some(f), Some(n)) = (&self.in_flight, n) {
             f.sub(n);
         }
+        n.unwrap_or(0)
     }
 
     /// Bytes in flight (0 when they are not counted).
