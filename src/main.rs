@@ -124,8 +124,10 @@ struct ServerArgs {
     #[arg(long, value_name = "LIST")]
     allowed_hosts: Option<String>,
     /// MiB of events waiting for the trace or the window (not yet printed or stored) past
-    /// which the server stops reading from WebSocket clients (TCP slows them down; nothing is
-    /// lost) until half of it is taken; handshakes are still answered.
+    /// which the server stops reading from the WebSocket clients that send the most (TCP slows
+    /// them down; nothing is lost; quieter ones are still read, and past 1.5x the bound, or the
+    /// bound + 1 MiB if more, all of them) until half of it is taken; handshakes are still
+    /// answered.
     #[arg(long, value_name = "MIB", default_value_t = 8,
           value_parser = clap::value_parser!(u32).range(1..=65_536))]
     max_in_flight: u32,

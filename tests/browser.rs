@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::io::Write;
+use std::net::TcpListener;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -31,20 +33,30 @@ fn chromium() -> Option<&'static str> {
 }
 
 /// Loads `url` in headless Chromium until its JavaScript has run, and returns the page's DOM.
-fn browse(chromium: &str, url: &str) -> String {
-    let profile = std::env::temp_dir().join(format!("wsscope-chromium-{}", std::process::id()));
+/// `virtual_time`: let Chromium run the page's timers ahead (10 s of them); otherwise the DOM is
+/// dumped once the page has loaded, in real time.
+fn browse(chromium: &str, url: &str, virtual_time: bool) -> String {
+    let profile = std::env::temp_dir().join(format!(
+        "wsscope-chromium-{}-{}",
+        std::process::id(),
+        u8::from(virtual_time)
+    ));
+    let profile_arg = format!("--user-data-dir={}", profile.display());
+    let mut args = vec![
+        "--headless=new",
+        // CI runs as root, where Chromium's sandbox cannot start.
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        &profile_arg,
+        "--dump-dom",
+        url,
+    ];
+    if virtual_time {
+        args.insert(4, "--virtual-time-budget=10000");
+    }
     let out = Command::new(chromium)
-        .args([
-            "--headless=new",
-            // CI runs as root, where Chromium's sandbox cannot start.
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--virtual-time-budget=10000",
-            &format!("--user-data-dir={}", profile.display()),
-            "--dump-dom",
-            url,
-        ])
+        .args(args)
         .output()
         .unwrap_or_else(|e| panic!("{chromium}: {e}"));
     let _ = std::fs::remove_dir_all(&profile);
@@ -73,7 +85,7 @@ fn chromium_negotiates_compression_on_the_demo_page_and_sends_compressed_frames(
     let addr = handle.local_addr();
 
     // The demo page, as a user opens it: it connects back on load.
-    let dom = browse(chromium, &format!("http://{addr}/"));
+    let dom = browse(chromium, &format!("http://{addr}/"), true);
     assert!(dom.contains("open (subprotocol: chat)"), "{dom}");
     let events = events_until(&rx, |ev| {
         ev.iter()
@@ -99,6 +111,26 @@ fn chromium_negotiates_compression_on_the_demo_page_and_sends_compressed_frames(
     assert!(params.is_some(), "the 101 did not agree: {hs:?}");
 
     // A page that sends the same text twice and closes: the second copy refers back to the first.
+    // Virtual time does not wait for WebSocket traffic (the DOM could be dumped before the
+    // second echo on a busy machine): the page loads in real time instead, and an image from
+    // `hold` keeps it loading until the server has seen the page's connection close.
+    let hold = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let hold_addr = hold.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let _ = hold.set_nonblocking(true);
+    let (release, released) = crossbeam_channel::bounded::<()>(1);
+    let holder = std::thread::spawn(move || {
+        let mut waiting = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline && released.try_recv().is_err() {
+            match hold.accept() {
+                Ok((s, _)) => waiting.push(s),
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+        for mut s in waiting {
+            let _ = s.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+        }
+    });
     let dir = std::env::temp_dir().join(format!("wsscope-browser-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     let page = dir.join("twice.html");
@@ -113,15 +145,12 @@ let n = 0;
 ws.onopen = () => {{ log('extensions: ' + ws.extensions); ws.send('{text}'); }};
 ws.onmessage = (e) => {{ log('echo: ' + e.data); if (++n < 2) ws.send('{text}'); else ws.close(1000, 'done'); }};
 ws.onclose = (e) => log('closed ' + e.code);
-</script></body></html>"#
+</script><img src="http://{hold_addr}/hold"></body></html>"#
         ),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let dom = browse(chromium, &format!("file://{}", page.display()));
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(dom.contains("extensions: permessage-deflate"), "{dom}");
-    assert_eq!(dom.matches(&format!("echo: {text}")).count(), 2, "{dom}");
-    assert!(dom.contains("closed 1000"), "{dom}");
+    let url = format!("file://{}", page.display());
+    let browser = std::thread::spawn(move || browse(chromium, &url, false));
 
     let twice =
         |e: &Event| matches!(&e.kind, EventKind::Handshake(h) if h.request.path == "/twice");
@@ -131,6 +160,15 @@ ws.onclose = (e) => log('closed ' + e.code);
         ev.iter()
             .any(|e| Some(e.conn) == conn && matches!(e.kind, EventKind::Closed { .. }))
     }));
+    let _ = release.send(());
+    let dom = browser
+        .join()
+        .unwrap_or_else(|_| panic!("the browser thread panicked"));
+    let _ = holder.join();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(dom.contains("extensions: permessage-deflate"), "{dom}");
+    assert_eq!(dom.matches(&format!("echo: {text}")).count(), 2, "{dom}");
+    assert!(dom.contains("closed 1000"), "{dom}");
     let conn = events
         .iter()
         .find(|e| twice(e))
