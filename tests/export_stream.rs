@@ -36,7 +36,11 @@ fn client(addr: SocketAddr, n: usize, close: bool) -> Option<Ws> {
     for i in 0..20 {
         let m = match i % 4 {
             0 => M::text(format!("client {n} says {i}: {}", "é".repeat(i * 7))),
-            1 => M::binary((0..10 + i * 5000).map(|b| (b % 251) as u8).collect::<Vec<u8>>()),
+            1 => M::binary(
+                (0..10 + i * 5000)
+                    .map(|b| (b % 251) as u8)
+                    .collect::<Vec<u8>>(),
+            ),
             2 => M::Ping(format!("ping {i}").into_bytes().into()),
             _ => M::binary(vec![n as u8; 100 * 1024]),
         };
@@ -184,19 +188,27 @@ fn a_streamed_export_writes_the_same_files_as_all_at_once() {
             assert!(c.dropped.tcp_calls > 0, "the budget dropped nothing");
         }
         let whole = c.events();
-        assert!(whole.iter().any(|e| matches!(e.kind, EventKind::Http { .. })));
+        assert!(whole
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Http { .. })));
         let expected = files(whole.clone(), &format!("whole-{budget}"));
         for (bytes, records) in [(1, 1), (7_000, 3), (256 << 10, 64), (usize::MAX, 4096)] {
             let (events, stats) = streamed(&c, bytes, records);
             assert_eq!(events.len(), whole.len(), "chunks of {bytes} B / {records}");
-            assert!(events == whole, "chunks of {bytes} B / {records}: other events");
+            assert!(
+                events == whole,
+                "chunks of {bytes} B / {records}: other events"
+            );
             if records == 1 {
                 assert!(stats.chunks as usize > c.frame_count(), "{stats:?}");
             }
             assert_eq!(stats.evicted, Default::default());
             let got = files(events, &format!("streamed-{budget}-{bytes}"));
             for (i, kind) in ["jsonl", "pcap", "har"].iter().enumerate() {
-                assert!(got[i] == expected[i], "{kind} differs ({bytes} B / {records})");
+                assert!(
+                    got[i] == expected[i],
+                    "{kind} differs ({bytes} B / {records})"
+                );
             }
         }
     }
@@ -219,7 +231,11 @@ fn stream_ends(events: &[Event]) -> HashMap<(ConnId, usize), u64> {
                 ..
             }) => {
                 let pos = at.entry((e.conn, direction.index())).or_default();
-                assert_eq!(*offset, *pos, "a gap of #{} not where its bytes end", e.conn);
+                assert_eq!(
+                    *offset, *pos,
+                    "a gap of #{} not where its bytes end",
+                    e.conn
+                );
                 *pos += missing;
             }
             _ => {}
@@ -253,7 +269,10 @@ fn what_the_budget_drops_during_an_export_is_counted_and_written_as_gaps() {
     let events: Vec<Event> = it.by_ref().collect();
     let stats = it.stats();
     assert!(stats.evicted.any(), "nothing was dropped during the export");
-    assert!(stats.evicted.tcp_calls > 0 && stats.evicted.frames > 0, "{stats:?}");
+    assert!(
+        stats.evicted.tcp_calls > 0 && stats.evicted.frames > 0,
+        "{stats:?}"
+    );
     assert!(stats.evicted.bytes > 0, "{stats:?}");
     // Still in time order (a gap at the time of the call after it, or of the close).
     assert!(events.windows(2).all(|w| w[0].time <= w[1].time));
@@ -261,7 +280,13 @@ fn what_the_budget_drops_during_an_export_is_counted_and_written_as_gaps() {
     // Every direction goes to where it was when the export began, in bytes or in gaps.
     let ends = stream_ends(&events);
     for (key, len) in &lengths {
-        assert_eq!(ends.get(key).copied().unwrap_or(0), *len, "#{} {}", key.0, key.1);
+        assert_eq!(
+            ends.get(key).copied().unwrap_or(0),
+            *len,
+            "#{} {}",
+            key.0,
+            key.1
+        );
     }
     // The gaps the export added say as many bytes as it counts.
     let gaps = |events: &[Event]| -> Vec<(ConnId, Direction, u64, u64)> {
@@ -333,9 +358,15 @@ fn an_export_holds_one_chunk_not_the_capture() {
     let (events, stats) = streamed(&c, limit, 4096);
     assert!(events == whole);
     assert!(total > 8 * limit, "the capture is only {total} bytes");
-    assert!(stats.chunks as usize > total / (limit + largest), "{stats:?}");
+    assert!(
+        stats.chunks as usize > total / (limit + largest),
+        "{stats:?}"
+    );
     // A chunk stops at the record that crosses its limit.
-    assert!(stats.largest_chunk < limit + largest, "{stats:?} (largest record {largest})");
+    assert!(
+        stats.largest_chunk < limit + largest,
+        "{stats:?} (largest record {largest})"
+    );
     // Held at once: that chunk, and what waits for an earlier time from the next one.
     assert!(stats.most_held < 2 * (limit + largest), "{stats:?}");
     assert!(stats.most_held < total / 4, "{stats:?} of {total}");

@@ -251,11 +251,21 @@ impl Capture {
             self.conn_events(c, &mut marked, &mut resume);
             for d in [Direction::ClientToServer, Direction::ServerToClient] {
                 let i = d.index();
-                let first = c.tcp_of(d).front().and_then(|&s| Some((s, self.tcp.get(s)?)));
+                let first = c
+                    .tcp_of(d)
+                    .front()
+                    .and_then(|&s| Some((s, self.tcp.get(s)?)));
                 if let Some((from, r)) = first {
                     let end = c.bytes[i];
                     let expected = r.offset;
-                    track.insert((c.id, i), Track { expected, from, end });
+                    track.insert(
+                        (c.id, i),
+                        Track {
+                            expected,
+                            from,
+                            end,
+                        },
+                    );
                 }
             }
         }
@@ -458,7 +468,10 @@ fn gap(g: &Resume, time: Duration) -> Event {
 /// Whether the `len` bytes at log position `at` are still kept (what `ByteLog::get` would
 /// give, without copying them).
 fn kept(cap: &Capture, at: u64, len: usize) -> bool {
-    at >= cap.log.start() && at.checked_add(len as u64).is_some_and(|e| e <= cap.log.end())
+    at >= cap.log.start()
+        && at
+            .checked_add(len as u64)
+            .is_some_and(|e| e <= cap.log.end())
 }
 
 /// Whether message `m` comes back as an event (what [`Capture::message_event`] checks,
@@ -683,7 +696,13 @@ impl Walk {
             if r.offset > expected && skipped_within(&self.skipped, t.from, s) {
                 let missing = r.offset - expected;
                 self.evicted.bytes += missing;
-                out.push(evicted_gap(r.conn, r.direction, expected, missing, r.time()));
+                out.push(evicted_gap(
+                    r.conn,
+                    r.direction,
+                    expected,
+                    missing,
+                    r.time(),
+                ));
             }
             t.expected = expected.max(r.range().end);
             t.from = s + 1;

@@ -111,15 +111,18 @@ pub fn write_har<W: Write>(
                     conn.messages.push(b',');
                 }
                 conn.message_count += 1;
-                serde_json::to_writer(&mut conn.messages, &json!({
-                    "type": match direction {
-                        Direction::ClientToServer => "send",
-                        Direction::ServerToClient => "receive",
-                    },
-                    "time": w.seconds(at),
-                    "opcode": if message.opcode == OpCode::Text { 1 } else { 2 },
-                    "data": data,
-                }))?;
+                serde_json::to_writer(
+                    &mut conn.messages,
+                    &json!({
+                        "type": match direction {
+                            Direction::ClientToServer => "send",
+                            Direction::ServerToClient => "receive",
+                        },
+                        "time": w.seconds(at),
+                        "opcode": if message.opcode == OpCode::Text { 1 } else { 2 },
+                        "data": data,
+                    }),
+                )?;
             }
             EventKind::Closed { .. } => {
                 if let Some(conn) = conns.remove(&id) {
