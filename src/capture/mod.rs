@@ -31,7 +31,7 @@ pub use records::{
     NoticeKind, StreamStats, TcpRecord,
 };
 use records::{MsgFrames, Seqs, Violations};
-pub use replay::Mark;
+pub use replay::{Evicted, Export, ExportEvents, ExportStats, Mark, CHUNK_BYTES, CHUNK_RECORDS};
 pub use store::{Blocks, ByteLog};
 
 /// Sequence number of a frame, message or TCP call: stable for the life of the capture (the

@@ -1,5 +1,13 @@
-//! The store read back as events ([`Capture::events`]): what an exporter needs to write the
-//! capture as JSON lines, pcap or HAR, from what the budget left.
+//! The store read back as events ([`Capture::events`], [`Capture::export`]): what an exporter
+//! needs to write the capture as JSON lines, pcap or HAR, from what the budget left.
+//!
+//! Streamed: an export takes the small per-connection events (opening, handshake, close...)
+//! and the range of records (TCP calls, frames) at once, then copies the records out a chunk at
+//! a time ([`CHUNK_BYTES`], [`CHUNK_RECORDS`]), the store read-locked for one chunk only, and
+//! goes on from the sequence numbers where it stopped (they survive eviction). Records stored
+//! after it began are not part of it; records the budget drops before it reaches them are
+//! counted ([`Evicted`]) and their TCP bytes written as a [`GapCause::Evicted`] gap, so a pcap
+//! or JSON-lines file never has a hole it does not say.
 //!
 //! Order: the records (TCP calls, frames) come back in the order they were stored, which their
 //! places in the byte log give (a frame's payload is appended after the calls that carried it);
@@ -31,6 +39,9 @@ use super::{Capture, ConnRecord, Seq};
 use crate::event::{ConnId, Direction, ErrorKind, Event, EventKind, GapCause};
 use crate::protocol::Message;
 
+mod stream;
+pub use stream::{Evicted, Export, ExportEvents, ExportStats, CHUNK_BYTES, CHUNK_RECORDS};
+
 /// Where an event that is not a record came in the stream of records: after the TCP calls
 /// numbered below `tcp` and the frames numbered below `frames`, and when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +64,10 @@ pub(super) struct ConnMarks {
     pub(super) http: Option<Mark>,
     pub(super) closed: Option<Mark>,
 }
+
+/// The kind of a [`Mark`]ed event that closes its connection (the order key `conn_events`
+/// gives a close).
+const CLOSED: u8 = 5;
 
 /// A record, in the order of the store.
 #[derive(Clone, Copy)]
@@ -88,123 +103,14 @@ impl Capture {
     /// listener, per connection its opening, TCP calls, handshake, HTTP answer, frames,
     /// messages and close, and the limits and errors kept. See the module doc for the order,
     /// the times and a connection whose first bytes were dropped. The events are copies: the
-    /// store can be unlocked while they are written.
+    /// store can be unlocked while they are written. All of them at once (one chunk: what the
+    /// export did before it streamed, and what the streamed one is tested against): an
+    /// exporter that must not hold the capture twice uses [`Capture::export`].
     pub fn events(&self) -> Vec<Event> {
-        let mut out: Vec<Event> = Vec::with_capacity(
-            self.tcp.len() + 2 * self.frames.len() + 4 * self.connections.len() + 8,
-        );
-        // Non-record events by where they came; the order of one connection's own kinds is the
-        // order they happen in.
-        let mut marked: Vec<(Mark, ConnId, u8, Event)> = Vec::new();
-        if let (Some(addr), Some(m)) = (self.listening, self.listening_at) {
-            marked.push((m, 0, 0, ev(0, m.time, EventKind::Listening { addr })));
-        }
-        let mut resume: HashMap<(ConnId, usize), Resume> = HashMap::new();
-        for c in &self.connections {
-            self.conn_events(c, &mut marked, &mut resume);
-        }
-        marked.sort_by_key(|(m, conn, k, _)| (m.tcp, m.frames, m.time, *conn, *k));
-
-        // Messages by their last frame.
-        let mut after_frame: HashMap<Seq, Vec<Seq>> = HashMap::new();
-        for (s, m) in self.messages.iter_from(0) {
-            if let Some(&last) = m.frames().last() {
-                after_frame.entry(last).or_default().push(s);
-            }
-        }
-
-        let mut marked = marked.into_iter().peekable();
-        for item in self.records() {
-            while let Some((m, ..)) = marked.peek() {
-                let before = match item {
-                    Item::Tcp(s) => m.tcp <= s,
-                    Item::Frame(s) => m.frames <= s,
-                };
-                if !before {
-                    break;
-                }
-                if let Some((_, conn, _, e)) = marked.next() {
-                    self.say_gaps_before_close(conn, &e, &mut resume, &mut out);
-                    out.push(e);
-                }
-            }
-            match item {
-                Item::Tcp(s) => self.tcp_event(s, &mut resume, &mut out),
-                Item::Frame(s) => {
-                    let Some(r) = self.frames.get(s) else {
-                        continue;
-                    };
-                    if let Some(frame) = self.frame(s) {
-                        out.push(ev(
-                            r.conn,
-                            r.time(),
-                            EventKind::Frame {
-                                direction: r.direction,
-                                frame: Box::new(frame),
-                            },
-                        ));
-                    }
-                    for m in after_frame.remove(&s).unwrap_or_default() {
-                        if let Some(e) = self.message_event(m, r.time()) {
-                            out.push(e);
-                        }
-                    }
-                }
-            }
-        }
-        for (_, conn, _, e) in marked {
-            self.say_gaps_before_close(conn, &e, &mut resume, &mut out);
-            out.push(e);
-        }
-        // Gaps of directions with no call kept after them, at the end of what is known.
-        let mut left: Vec<Resume> = resume.into_values().filter(|r| !r.said).collect();
-        left.sort_by_key(|r| (r.conn, r.direction.index()));
-        let end = out.last().map_or(Duration::ZERO, |e| e.time);
-        out.extend(left.iter().map(|r| gap(r, end)));
-
-        for n in &self.notices {
-            let kind = match &n.what {
-                super::NoticeKind::Limit {
-                    kind,
-                    limit,
-                    actual,
-                } => EventKind::Limit {
-                    kind: *kind,
-                    limit: *limit,
-                    actual: *actual,
-                },
-                super::NoticeKind::Error(e) => EventKind::Error(e.clone()),
-            };
-            out.push(ev(n.conn, n.time, kind));
-        }
-        // Stable: events of the same time keep the order above.
-        out.sort_by_key(|e| e.time);
-        if let Some(unix_micros) = self.clock_unix_micros {
-            out.insert(0, ev(0, Duration::ZERO, EventKind::Clock { unix_micros }));
-        }
-        out
-    }
-
-    /// The kept TCP calls and frames in the order they were stored. A frame's payload is
-    /// appended to the log after the bytes of the calls that carried it, and a call's after the
-    /// frames before it, so log positions order them; at the same position (an empty payload)
-    /// the frame came first, since a call with bytes stored before it would have moved the log.
-    fn records(&self) -> impl Iterator<Item = Item> + '_ {
-        let mut tcp = self.tcp.iter_from(0).peekable();
-        let mut frames = self.frames.iter_from(0).peekable();
-        std::iter::from_fn(move || {
-            let frame_first = match (tcp.peek(), frames.peek()) {
-                (None, None) => return None,
-                (Some(_), None) => false,
-                (None, Some(_)) => true,
-                (Some((_, t)), Some((_, f))) => f.log < t.log || (f.log == t.log && t.len > 0),
-            };
-            if frame_first {
-                frames.next().map(|(s, _)| Item::Frame(s))
-            } else {
-                tcp.next().map(|(s, _)| Item::Tcp(s))
-            }
-        })
+        self.export()
+            .with_chunks(usize::MAX, usize::MAX)
+            .events(|f| f(self))
+            .collect()
     }
 
     /// Connection `c`'s events that are not records, and how each direction resumes when its
@@ -312,62 +218,6 @@ impl Capture {
                 clean: close.clean,
             };
             marked.push((mark, id, 5, ev(id, mark.time, kind)));
-        }
-    }
-
-    /// TCP call `s`, after its direction's gap, and only from where its direction resumes.
-    fn tcp_event(
-        &self,
-        s: Seq,
-        resume: &mut HashMap<(ConnId, usize), Resume>,
-        out: &mut Vec<Event>,
-    ) {
-        let Some(r) = self.tcp.get(s) else {
-            return;
-        };
-        let Some(bytes) = self.tcp_bytes(r) else {
-            return;
-        };
-        let mut skip = 0;
-        if let Some(g) = resume.get_mut(&(r.conn, r.direction.index())) {
-            if r.range().end <= g.to {
-                return;
-            }
-            skip = usize::try_from(g.to.saturating_sub(r.offset)).unwrap_or(0);
-            if !g.said {
-                g.said = true;
-                out.push(gap(g, r.time()));
-            }
-        }
-        let bytes = Bytes::copy_from_slice(bytes.get(skip..).unwrap_or_default());
-        out.push(ev(
-            r.conn,
-            r.time(),
-            EventKind::Tcp {
-                direction: r.direction,
-                bytes,
-            },
-        ));
-    }
-
-    /// Before a connection's close: the gaps of its directions that no kept call followed.
-    fn say_gaps_before_close(
-        &self,
-        conn: ConnId,
-        e: &Event,
-        resume: &mut HashMap<(ConnId, usize), Resume>,
-        out: &mut Vec<Event>,
-    ) {
-        if !matches!(e.kind, EventKind::Closed { .. }) {
-            return;
-        }
-        for i in 0..2 {
-            if let Some(g) = resume.get_mut(&(conn, i)) {
-                if !g.said {
-                    g.said = true;
-                    out.push(gap(g, e.time));
-                }
-            }
         }
     }
 

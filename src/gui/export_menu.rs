@@ -1,16 +1,19 @@
 //! The top bar's Export menu: what the store holds now, written as JSON lines, pcap or HAR to
-//! a file in the current folder. The store is read-locked only while its events are copied out
-//! ([`Capture::events`](crate::capture::Capture::events)); the file is written on a thread of
-//! its own, so a large export never stalls the window, and the status bar says how it went.
+//! a file in the current folder. The file is written on a thread of its own, which copies the
+//! store's records out a chunk at a time ([`Capture::export`]): the store is read-locked for
+//! one chunk (a few MiB) at a time, so ingest and drawing go on, and the export holds one chunk,
+//! not a second copy of the capture. What the budget drops before the export reaches it is
+//! written as a gap and said in the status bar.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use eframe::egui;
 
 use super::i18n::{fill, Text};
 use super::{style, WsscopeApp};
+use crate::capture::{Capture, Evicted};
 use crate::event::{Clock, Event, EventKind};
 use crate::export::{write_har, write_pcap, HarSummary, PcapSummary};
 use crate::record::Writer;
@@ -56,8 +59,11 @@ pub enum Exported {
 pub struct ExportJob {
     /// The file.
     pub path: PathBuf,
-    /// Events copied out of the store.
+    /// Events written so far (all of them once done).
     pub events: u64,
+    /// What the capture budget dropped before the export reached it (written as gaps; see
+    /// [`Evicted`]).
+    pub evicted: Evicted,
     /// `None` while writing; then what was written, or why not (the file's name is in
     /// [`ExportJob::path`]).
     pub result: Option<Result<Exported, String>>,
@@ -106,13 +112,16 @@ impl WsscopeApp {
         path
     }
 
-    /// Copies the store's events out (under its read lock) and writes them to `path` as
-    /// `format` on a thread of its own; [`WsscopeApp::export_job`] says how it goes.
+    /// Writes what the store holds now to `path` as `format` on a thread of its own, which
+    /// copies the store's records out a chunk at a time; [`WsscopeApp::export_job`] says how
+    /// it goes. Events stored after this call are not part of the export.
     pub fn export_to(&mut self, format: ExportFormat, path: &Path) {
-        let events = self.server.capture().events();
+        let shared = self.server.shared_capture();
+        let export = read(&shared).export();
         let job = Arc::new(Mutex::new(ExportJob {
             path: path.to_path_buf(),
-            events: events.len() as u64,
+            events: 0,
+            evicted: Evicted::default(),
             result: None,
         }));
         self.exports.last = Some(Arc::clone(&job));
@@ -122,8 +131,21 @@ impl WsscopeApp {
         let spawned = std::thread::Builder::new()
             .name("wsscope-export".into())
             .spawn(move || {
-                let result = write(format, events, &path);
-                lock(&done).result = Some(result);
+                let mut events = export.events(|f| f(&read(&shared)));
+                let mut n = 0u64;
+                let result = {
+                    let mut counted = events.by_ref().inspect(|_| {
+                        n += 1;
+                        if n % 4096 == 0 {
+                            lock(&done).events = n;
+                        }
+                    });
+                    write(format, &mut counted, &path)
+                };
+                let mut job = lock(&done);
+                job.events = n;
+                job.evicted = events.stats().evicted;
+                job.result = Some(result);
                 ctx.request_repaint();
             });
         if let Err(e) = spawned {
@@ -151,6 +173,11 @@ impl WsscopeApp {
             }
             Some(Ok(done)) => {
                 ui.label(exported_text(t, done, &path));
+                let e = job.evicted;
+                if e.any() {
+                    let text = fill(t.export_evicted, &[&e.tcp_calls, &e.bytes, &e.frames]);
+                    ui.colored_label(style::BAD, text);
+                }
             }
             Some(Err(e)) => {
                 ui.colored_label(style::BAD, fill(t.export_failed, &[&path, e]));
@@ -175,7 +202,11 @@ fn exported_text(t: &Text, done: &Exported, path: &dyn std::fmt::Display) -> Str
 }
 
 /// Writes `events` to `path` as `format`.
-fn write(format: ExportFormat, events: Vec<Event>, path: &Path) -> Result<Exported, String> {
+fn write(
+    format: ExportFormat,
+    events: &mut dyn Iterator<Item = Event>,
+    path: &Path,
+) -> Result<Exported, String> {
     let create = || {
         std::fs::File::create(path)
             .map(std::io::BufWriter::new)
@@ -189,28 +220,32 @@ fn write(format: ExportFormat, events: Vec<Event>, path: &Path) -> Result<Export
             .map(Exported::Har)
             .map_err(|e| e.to_string()),
         ExportFormat::JsonLines => {
-            // The header carries time zero: the clock event is not repeated as a line.
-            let unix_micros = events.iter().find_map(|e| match e.kind {
-                EventKind::Clock { unix_micros } => Some(unix_micros),
+            // The header carries time zero: the clock event is not repeated as a line. An
+            // export gives it first when the capture has one.
+            let mut events = events.peekable();
+            let unix_micros = match events.peek().map(|e| &e.kind) {
+                Some(EventKind::Clock { unix_micros }) => Some(*unix_micros),
                 _ => None,
-            });
+            };
             let clock = Clock {
                 epoch: std::time::Instant::now(),
                 wall: std::time::UNIX_EPOCH + Duration::from_micros(unix_micros.unwrap_or(0)),
             };
             let mut w = Writer::create_with_clock(path, &clock).map_err(|e| e.to_string())?;
             let mut n = 0;
-            for e in events
-                .iter()
-                .filter(|e| !matches!(e.kind, EventKind::Clock { .. }))
-            {
-                w.write(e).map_err(|e| e.to_string())?;
+            for e in events.filter(|e| !matches!(e.kind, EventKind::Clock { .. })) {
+                w.write(&e).map_err(|e| e.to_string())?;
                 n += 1;
             }
             w.flush().map_err(|e| e.to_string())?;
             Ok(Exported::JsonLines { events: n })
         }
     }
+}
+
+/// The store, read-locked (by the export's thread: not counted as the window's wait).
+fn read(c: &RwLock<Capture>) -> std::sync::RwLockReadGuard<'_, Capture> {
+    c.read().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -298,6 +298,11 @@ impl Engine {
         Duration::from_nanos(self.lock_wait.swap(0, Ordering::Relaxed))
     }
 
+    /// The store itself, for a thread that reads it a chunk at a time (the export).
+    pub fn shared_capture(&self) -> Arc<RwLock<Capture>> {
+        Arc::clone(&self.capture)
+    }
+
     /// The store, to change (clear, load).
     pub fn capture_mut(&self) -> RwLockWriteGuard<'_, Capture> {
         self.capture.write().unwrap_or_else(PoisonError::into_inner)

@@ -641,6 +641,7 @@ strings! {
     exported_pcap: "exported {0} connections, {1} packets, {2} TCP bytes to {3}", "已导出 {0} 个连接、{1} 个数据包、{2} 字节 TCP 数据到 {3}";
     exported_har: "exported {0} entries ({1} WebSocket), {2} messages to {3}", "已导出 {0} 个条目（{1} 个 WebSocket）、{2} 条消息到 {3}";
     export_failed: "export to {0} failed: {1}", "导出到 {0} 失败：{1}";
+    export_evicted: "while it ran, the memory budget dropped {0} TCP reads/writes ({1} bytes) and {2} frames before the export reached them: the file marks the gaps (Record keeps everything)", "导出进行时，内存预算在写到之前丢弃了 {0} 次 TCP 读写（{1} 字节）和 {2} 个帧：文件中标出了缺口（录制会保留全部）";
     json_too_nested: "JSON too large or too deeply nested to pretty-print: shown as sent", "JSON 过大或嵌套过深，无法美化显示：按原样显示";
     ev_limit_close_timeout: "our close frame was not answered within {0} ms: TCP closed after {1} ms without the closing handshake (no close frame received: 1006, §7.1.5)", "我方的关闭帧在 {0} 毫秒内没有得到回应：{1} 毫秒后关闭 TCP，关闭握手未完成（未收到关闭帧：1006，§7.1.5）";
     ev_limit_ping_timeout: "no pong within {0} ms of a keepalive ping (waited {1} ms): closing with 1011 and closing TCP", "保活 ping 发出后 {0} 毫秒内没有收到 pong（已等 {1} 毫秒）：以 1011 关闭，并关闭 TCP";
