@@ -64,17 +64,17 @@ impl Recording {
     /// Starts the pending recording: `held` (what the store holds, its time zero first) goes
     /// in before anything that comes next, so a recording started mid-capture still has the
     /// openings and handshakes of the connections it catches in the middle.
-    fn begin(&mut self, held: impl FnOnce() -> Vec<Event>) {
+    fn begin<I: IntoIterator<Item = Event>>(&mut self, held: impl FnOnce() -> I) {
         let Some(w) = self.pending.take() else {
             return;
         };
         self.writer = Some(w);
         // The file's header carries the time zero: the store's Clock is not a line of its own.
         for e in held()
-            .iter()
+            .into_iter()
             .filter(|e| !matches!(e.kind, EventKind::Clock { .. }))
         {
-            self.write(e);
+            self.write(&e);
         }
     }
 
@@ -190,7 +190,7 @@ impl Engine {
         match &self.thread {
             // The ingest thread starts it between two batches.
             Some(t) => t.thread().unpark(),
-            None => r.begin(|| read(&self.capture).events()),
+            None => r.begin(|| held(&self.capture)),
         }
         Ok(())
     }
@@ -199,7 +199,7 @@ impl Engine {
     pub fn stop_recording(&self) {
         let mut r = lock(&self.recording);
         // Asked for and stopped before it began: what the store held still goes in.
-        r.begin(|| read(&self.capture).events());
+        r.begin(|| held(&self.capture));
         r.flush();
         r.writer = None;
     }
@@ -405,6 +405,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// What the store holds, as events for a recording that starts now, copied out a few MiB at a
+/// time instead of all at once. The ingest thread does not store events meanwhile (it is the
+/// caller, or waits for the recording's lock, which the caller holds); should a file being
+/// opened make the budget drop records first, they are written as gaps.
+fn held(capture: &RwLock<Capture>) -> impl Iterator<Item = Event> + '_ {
+    let export = read(capture).export();
+    export.events(move |f| f(&read(capture)))
+}
+
 fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     m.read().unwrap_or_else(PoisonError::into_inner)
 }
@@ -428,7 +437,7 @@ fn run(
             // where a recording asked for mid-capture starts.
             let mut r = lock(recording);
             if r.pending.is_some() {
-                r.begin(|| read(capture).events());
+                r.begin(|| held(capture));
             }
         }
         let drained = supervisor
