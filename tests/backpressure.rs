@@ -17,7 +17,7 @@ use wsscope::protocol::OpCode;
 use wsscope::server::{ServerConfig, Supervisor};
 
 mod common;
-use common::{frame, REQUEST};
+use common::frame;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -129,22 +129,8 @@ struct BigFlood {
 
 impl BigFlood {
     fn start(addr: SocketAddr) -> Self {
-        let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("{e}"));
-        s.set_read_timeout(Some(WAIT))
-            .unwrap_or_else(|e| panic!("{e}"));
-        s.write_all(REQUEST.replace("Host: x", "Host: localhost").as_bytes())
-            .unwrap_or_else(|e| panic!("{e}"));
-        // The 101's head, a byte at a time: nothing comes after it until we send frames.
-        let mut head = Vec::new();
-        let mut b = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            s.read_exact(&mut b)
-                .unwrap_or_else(|e| panic!("no answer to the handshake: {e}"));
-            head.push(b[0]);
-        }
-        assert!(head.starts_with(b"HTTP/1.1 101"));
-        // The echoes stop while the flood is paused: no timeout from here.
-        s.set_read_timeout(None).unwrap_or_else(|e| panic!("{e}"));
+        // The echoes stop while the flood is paused: no read timeout.
+        let mut s = common::upgraded(addr);
         let mut r = s.try_clone().unwrap_or_else(|e| panic!("{e}"));
         let echoed = Arc::new(AtomicUsize::new(0));
         let count = Arc::clone(&echoed);

@@ -69,9 +69,8 @@ fn client(addr: SocketAddr, n: usize, close: bool) -> Option<Ws> {
     }
 }
 
-/// Every event of a session with the real server: three clients at once (the third stays
-/// open), then a plain HTTP request (a 404).
-fn session() -> Vec<Event> {
+/// A supervised server on a free port, and its address.
+fn serving() -> (Supervisor, std::net::SocketAddr) {
     let mut sup = Supervisor::new(None);
     let addr = sup
         .start(ServerConfig {
@@ -79,6 +78,13 @@ fn session() -> Vec<Event> {
             ..ServerConfig::default()
         })
         .unwrap_or_else(|e| panic!("cannot start: {e}"));
+    (sup, addr)
+}
+
+/// Every event of a session with the real server: three clients at once (the third stays
+/// open), then a plain HTTP request (a 404).
+fn session() -> Vec<Event> {
+    let (mut sup, addr) = serving();
     let clients: Vec<_> = (1..=3)
         .map(|n| std::thread::spawn(move || client(addr, n, n != 3)))
         .collect();
@@ -387,13 +393,7 @@ fn peak_memory_of_an_export() {
             .unwrap_or(0)
     };
     let whole = std::env::var("WSSCOPE_EXPORT").is_ok_and(|m| m == "whole");
-    let mut sup = Supervisor::new(None);
-    let addr = sup
-        .start(ServerConfig {
-            port: 0,
-            ..ServerConfig::default()
-        })
-        .unwrap_or_else(|e| panic!("cannot start: {e}"));
+    let (mut sup, addr) = serving();
     let mut c = Capture::new(512 << 20);
     let t = std::thread::spawn(move || {
         let (mut ws, _) =

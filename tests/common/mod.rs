@@ -117,30 +117,37 @@ pub struct Flood {
     reader: std::thread::JoinHandle<()>,
 }
 
+/// A raw socket to `addr` after a successful upgrade (the 101's head read, nothing after it),
+/// with no read timeout.
+pub fn upgraded(addr: std::net::SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("{e}"));
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // A loopback Host: a loopback bind answers only those.
+    s.write_all(REQUEST.replace("Host: x", "Host: localhost").as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The 101's head, a byte at a time: nothing comes after it until we send frames.
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut b)
+            .unwrap_or_else(|e| panic!("no answer to the handshake: {e}"));
+        head.push(b[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    s.set_read_timeout(None).unwrap_or_else(|e| panic!("{e}"));
+    s
+}
+
 impl Flood {
     /// Connects to `addr`, completes the handshake and starts flooding.
     pub fn start(addr: std::net::SocketAddr) -> Self {
         use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-        let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("{e}"));
-        s.set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap_or_else(|e| panic!("{e}"));
-        // A loopback Host: a loopback bind answers only those.
-        s.write_all(REQUEST.replace("Host: x", "Host: localhost").as_bytes())
-            .unwrap_or_else(|e| panic!("{e}"));
-        // The 101's head, a byte at a time: nothing comes after it until we send frames.
-        let mut head = Vec::new();
-        let mut b = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            s.read_exact(&mut b)
-                .unwrap_or_else(|e| panic!("no answer to the handshake: {e}"));
-            head.push(b[0]);
-        }
-        assert!(
-            head.starts_with(b"HTTP/1.1 101"),
-            "{}",
-            String::from_utf8_lossy(&head)
-        );
-        s.set_read_timeout(None).unwrap_or_else(|e| panic!("{e}"));
+        let mut s = upgraded(addr);
         let mut r = s.try_clone().unwrap_or_else(|e| panic!("{e}"));
         let echoed = Arc::new(AtomicUsize::new(0));
         let count = Arc::clone(&echoed);
