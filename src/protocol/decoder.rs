@@ -543,7 +543,7 @@ mod tests {
         assert_eq!(
             echo[4..].as_ptr(),
             messages[0].as_ptr(),
-            "a copy, not the payload"
+            "the payload itself, not a copy of it"
         );
         assert_eq!(d.echo_frame(&messages[0]), None, "taken once");
         assert_eq!(d.echo_frame(&messages[1]), None, "small");
