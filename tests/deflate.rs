@@ -317,6 +317,16 @@ impl Drop for PyServer {
 /// Runs wsscope's client against `url`: sends each text, waits for as many messages back,
 /// closes; returns every event of the connection.
 fn client_session(config: ClientConfig, texts: &[&str]) -> Vec<Event> {
+    client_session_until(config, texts, &|_| true)
+}
+
+/// Like [`client_session`], and before closing also waits until `until` holds (or the
+/// connection ends): a test that sends nothing must not close before the server's frame arrives.
+fn client_session_until(
+    config: ClientConfig,
+    texts: &[&str],
+    until: &dyn Fn(&[Event]) -> bool,
+) -> Vec<Event> {
     let (tx, rx) = crossbeam_channel::unbounded();
     let ctx = common::peer_context(tx);
     let handle = client::connect(config, ctx).unwrap_or_else(|e| panic!("{e}"));
@@ -346,7 +356,7 @@ fn client_session(config: ClientConfig, texts: &[&str]) -> Vec<Event> {
         }
         let n = texts.len();
         wait(&mut events, &|ev| {
-            messages(ev, Direction::ServerToClient).len() >= n
+            (messages(ev, Direction::ServerToClient).len() >= n && until(ev))
                 || ev
                     .iter()
                     .any(|e| matches!(e.kind, EventKind::Closed { .. }))
@@ -582,7 +592,12 @@ fn a_deflate_bomb_to_the_client_gets_1009() {
         max_message_size: 1 << 20,
     };
     c.close_timeout = Duration::from_millis(500);
-    let events = client_session(c, &[]);
+    // Wait for our close (1009 expected), so the session does not close with 1000 first.
+    let events = client_session_until(c, &[], &|ev| {
+        frames(ev, Direction::ClientToServer)
+            .iter()
+            .any(|f| f.header.opcode == OpCode::Close)
+    });
     let _ = server.join();
     assert!(messages(&events, Direction::ServerToClient).is_empty());
     let close = frames(&events, Direction::ClientToServer)
