@@ -20,13 +20,16 @@
 //!   connect and TLS are not seen by wsscope and are -1 (HAR's "does not apply").
 //!
 //! Entries are written when their connection closes (or at the end of the events), so the file is
-//! streamed; only the open connections' messages are held, already written as the JSON they
-//! take in the file (a 32-byte text about 90 bytes, a 64 KiB binary its 87 KiB of base64). An
-//! entry holds its connection's messages, and entries do not interleave in a JSON array, so a
-//! connection open for the whole capture is held whole until its entry is written.
+//! streamed. An entry holds its connection's messages, and entries do not interleave in a JSON
+//! array, so the open connections' messages wait, already written as the JSON they take in the
+//! file (a 32-byte text about 90 bytes, a 64 KiB binary its 87 KiB of base64). At most
+//! [`HELD_IN_MEMORY`] of them wait in memory: past that they go to an unnamed temporary file and
+//! are copied back when their entry is written, so a connection open for a whole day-long
+//! capture costs disk, not memory.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -55,11 +58,28 @@ const HEAD_CAP: usize = 256 * 1024;
 /// Header fields parsed at most per head.
 const MAX_HEADERS: usize = 512;
 
+/// The open connections' messages kept in memory at most, all together (see the module doc).
+pub const HELD_IN_MEMORY: usize = 16 << 20;
+/// One connection's messages kept in memory at most before they go to the temporary file: with
+/// few connections open, the file is written in large pieces.
+const HELD_PER_CONN: usize = 1 << 20;
+
 /// Writes `events` to `out` as HAR 1.2 JSON (see the module doc for what an entry holds).
 pub fn write_har<W: Write>(
     events: impl IntoIterator<Item = Event>,
-    mut out: W,
+    out: W,
 ) -> Result<HarSummary, ExportError> {
+    write_har_holding(events, out, HELD_IN_MEMORY, HELD_PER_CONN).map(|(s, _)| s)
+}
+
+/// [`write_har`], holding at most `held` bytes of messages in memory (`per_conn` per
+/// connection); also returns how many bytes went through the temporary file.
+fn write_har_holding<W: Write>(
+    events: impl IntoIterator<Item = Event>,
+    mut out: W,
+    held: usize,
+    per_conn: usize,
+) -> Result<(HarSummary, u64), ExportError> {
     out.write_all(b"{\"log\": {\n\"version\": \"1.2\",\n\"creator\": ")?;
     serde_json::to_writer(
         &mut out,
@@ -70,7 +90,9 @@ pub fn write_har<W: Write>(
         out,
         unix_micros: 0,
         summary: HarSummary::default(),
+        spill: Spill::default(),
     };
+    let mut in_memory = 0usize;
     // Ordered by connection number, so the entries left open at the end come in order.
     let mut conns: BTreeMap<ConnId, Conn> = BTreeMap::new();
     for event in events {
@@ -107,6 +129,7 @@ pub fn write_har<W: Write>(
                     OpCode::Text => String::from_utf8_lossy(&message.payload).into_owned(),
                     _ => base64::engine::general_purpose::STANDARD.encode(&message.payload),
                 };
+                let before = conn.messages.len();
                 if conn.message_count > 0 {
                     conn.messages.push(b',');
                 }
@@ -123,9 +146,23 @@ pub fn write_har<W: Write>(
                         "data": data,
                     }),
                 )?;
+                in_memory += conn.messages.len() - before;
+                if conn.messages.len() >= per_conn {
+                    in_memory -= conn.messages.len();
+                    w.spill.put(conn)?;
+                }
+                if in_memory > held {
+                    // Every connection's, not only the largest: each byte is looked at again
+                    // only after `held` more have arrived.
+                    for c in conns.values_mut() {
+                        w.spill.put(c)?;
+                    }
+                    in_memory = 0;
+                }
             }
             EventKind::Closed { .. } => {
                 if let Some(conn) = conns.remove(&id) {
+                    in_memory -= conn.messages.len().min(in_memory);
                     w.entry(id, conn)?;
                 }
             }
@@ -137,7 +174,59 @@ pub fn write_har<W: Write>(
     }
     w.out.write_all(b"\n]\n}}\n")?;
     w.out.flush()?;
-    Ok(w.summary)
+    Ok((w.summary, w.spill.written))
+}
+
+/// The temporary file the open connections' messages go to past [`HELD_IN_MEMORY`]; created on
+/// first use, deleted by the system when closed (it has no name).
+#[derive(Default)]
+struct Spill {
+    file: Option<File>,
+    /// Bytes written to it (where the next piece goes).
+    written: u64,
+}
+
+impl Spill {
+    /// Moves `conn`'s messages held in memory to the file.
+    fn put(&mut self, conn: &mut Conn) -> Result<(), ExportError> {
+        if conn.messages.is_empty() {
+            return Ok(());
+        }
+        let file = match &mut self.file {
+            Some(f) => f,
+            None => self
+                .file
+                .insert(tempfile::tempfile().map_err(ExportError::Spill)?),
+        };
+        file.seek(SeekFrom::Start(self.written))
+            .and_then(|_| file.write_all(&conn.messages))
+            .map_err(ExportError::Spill)?;
+        let len = conn.messages.len() as u64;
+        conn.spilled.push((self.written, len));
+        self.written += len;
+        // Freed, not kept for reuse: most connections never grow again.
+        conn.messages = Vec::new();
+        Ok(())
+    }
+
+    /// Copies the pieces of one connection back out of the file, in order.
+    fn copy_out(&mut self, pieces: &[(u64, u64)], out: &mut impl Write) -> Result<(), ExportError> {
+        let Some(file) = &mut self.file else {
+            return Ok(());
+        };
+        let mut buf = vec![0u8; 64 * 1024];
+        for &(at, len) in pieces {
+            file.seek(SeekFrom::Start(at)).map_err(ExportError::Spill)?;
+            let mut left = len;
+            while left > 0 {
+                let n = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+                file.read_exact(&mut buf[..n]).map_err(ExportError::Spill)?;
+                out.write_all(&buf[..n])?;
+                left -= n as u64;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The first HTTP head sent one way: bytes up to the blank line.
@@ -180,7 +269,9 @@ struct Conn {
     bytes: [u64; 2],
     /// The status of a plain HTTP answer.
     status: Option<u16>,
-    /// `_webSocketMessages` as written in the file, without the brackets.
+    /// `_webSocketMessages` as written in the file, without the brackets: the pieces in the
+    /// temporary file (offset, length) come first, then what is still in memory.
+    spilled: Vec<(u64, u64)>,
     messages: Vec<u8>,
     message_count: u64,
 }
@@ -195,6 +286,7 @@ impl Conn {
             first_bytes: [None; 2],
             bytes: [0; 2],
             status: None,
+            spilled: Vec::new(),
             messages: Vec::new(),
             message_count: 0,
         }
@@ -277,6 +369,7 @@ struct EntryWriter<W: Write> {
     out: W,
     unix_micros: u64,
     summary: HarSummary,
+    spill: Spill,
 }
 
 impl<W: Write> EntryWriter<W> {
@@ -400,6 +493,7 @@ impl<W: Write> EntryWriter<W> {
             let open = entry.strip_suffix(b"}").unwrap_or(&entry);
             self.out.write_all(open)?;
             self.out.write_all(b",\"_webSocketMessages\":[")?;
+            self.spill.copy_out(&conn.spilled, &mut self.out)?;
             self.out.write_all(&conn.messages)?;
             self.out.write_all(b"]}")?;
         } else {
@@ -512,6 +606,147 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::{ClosedBy, Endpoint};
+    use crate::protocol::Message;
+    use bytes::Bytes;
+
+    /// Three WebSockets whose messages interleave: #2 closes half way, #1 at the end, #3 never.
+    fn interleaved() -> Vec<Event> {
+        let at = |ms: u64| Duration::from_millis(ms);
+        let ev = |conn, ms, kind| Event {
+            conn,
+            time: at(ms),
+            kind,
+        };
+        let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
+        let tcp = |direction, text: &str| EventKind::Tcp {
+            direction,
+            bytes: Bytes::from(text.to_string()),
+        };
+        let mut events = vec![ev(
+            0,
+            0,
+            EventKind::Clock {
+                unix_micros: 1_796_011_782_000_000,
+            },
+        )];
+        for id in 1..=3u64 {
+            events.push(ev(
+                id,
+                id,
+                EventKind::Opened {
+                    endpoint: Endpoint::Server,
+                    client: addr(40000 + id as u16),
+                    server: addr(8080),
+                },
+            ));
+            events.push(ev(id, id, tcp(Direction::ClientToServer, "GET /chat?x=1 HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")));
+            events.push(ev(
+                id,
+                id,
+                tcp(
+                    Direction::ServerToClient,
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
+                ),
+            ));
+        }
+        for i in 0..600u64 {
+            let id = 1 + i % 3;
+            if id == 2 && i > 298 {
+                continue;
+            }
+            let (opcode, payload) = if i % 4 == 0 {
+                (
+                    OpCode::Binary,
+                    Bytes::from(vec![i as u8; (i * 7 % 500) as usize]),
+                )
+            } else {
+                (
+                    OpCode::Text,
+                    Bytes::from(format!("message {i} {}", "x".repeat((i % 90) as usize))),
+                )
+            };
+            let direction = if i % 2 == 0 {
+                Direction::ClientToServer
+            } else {
+                Direction::ServerToClient
+            };
+            events.push(ev(
+                id,
+                10 + i,
+                EventKind::Message {
+                    direction,
+                    message: Message {
+                        opcode,
+                        payload,
+                        frame_count: 1,
+                        byte_range: 0..1,
+                    },
+                },
+            ));
+            if id == 2 && i == 298 {
+                events.push(ev(
+                    2,
+                    10 + i,
+                    EventKind::Closed {
+                        code: None,
+                        reason: String::new(),
+                        by: ClosedBy::Client,
+                        clean: false,
+                    },
+                ));
+            }
+        }
+        events.push(ev(
+            1,
+            700,
+            EventKind::Closed {
+                code: None,
+                reason: String::new(),
+                by: ClosedBy::Server,
+                clean: false,
+            },
+        ));
+        events
+    }
+
+    /// Messages that wait in the temporary file come back in place: the file is byte-identical
+    /// to one written with everything held in memory, whatever the caps.
+    #[test]
+    fn messages_past_the_memory_cap_come_back_from_the_file_in_place() {
+        let events = interleaved();
+        let write = |held, per_conn| {
+            let mut out = Vec::new();
+            let (summary, spilled) = write_har_holding(events.clone(), &mut out, held, per_conn)
+                .unwrap_or_else(|e| panic!("{e}"));
+            (out, summary, spilled)
+        };
+        let (whole, summary, spilled) = write(usize::MAX, usize::MAX);
+        assert_eq!(spilled, 0);
+        assert_eq!(
+            (summary.entries, summary.websockets, summary.messages),
+            (3, 3, 500)
+        );
+        let parsed: Value = serde_json::from_slice(&whole).unwrap_or_else(|e| panic!("{e}"));
+        let counts: Vec<usize> = parsed["log"]["entries"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| e["_webSocketMessages"].as_array().map_or(0, Vec::len))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(counts, [100, 200, 200]);
+        for (held, per_conn) in [(2_000, usize::MAX), (usize::MAX, 700), (1, 1), (5_000, 300)] {
+            let (out, s, spilled) = write(held, per_conn);
+            assert!(spilled > 0, "held {held}, per connection {per_conn}");
+            assert_eq!(s, summary);
+            assert!(
+                out == whole,
+                "held {held}, per connection {per_conn}: the file differs"
+            );
+        }
+    }
 
     #[test]
     fn iso8601_matches_known_dates() {

@@ -17,6 +17,10 @@ pub enum ExportError {
     /// Writing the output failed.
     #[error("cannot write the export: {0}")]
     Io(#[from] std::io::Error),
+    /// The temporary file that HAR's open connections' messages go to past a memory cap failed
+    /// (it lives in `$TMPDIR`, or `/tmp`).
+    #[error("cannot use the temporary file for the HAR's messages (in $TMPDIR or /tmp): {0}")]
+    Spill(std::io::Error),
     /// The pcap writer refused a packet (e.g. a time after 2106, which the classic pcap format
     /// cannot hold).
     #[error("cannot write the pcap: {0}")]
