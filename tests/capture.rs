@@ -165,6 +165,49 @@ fn budget_drops_oldest_records_whole() {
     }
 }
 
+/// Squeezed below its budget (the window's resident memory was too large), the store drops its
+/// oldest records at once, whole and counted as a full budget does, and holds the lower limit
+/// until it is lifted.
+#[test]
+fn a_squeezed_store_drops_oldest_records_at_once_and_holds_the_lower_limit() {
+    let mut wire = Vec::new();
+    for i in 0..40u8 {
+        wire.extend(frame(OpCode::Binary, true, &[i; 10_000]));
+    }
+    let budget = 4 << 20;
+    let events = events_of_writes(&[REQUEST.as_bytes(), &wire], Duration::ZERO);
+    let (first, rest) = events.split_at(events.len() / 2);
+    let mut c = Capture::new(budget);
+    first.iter().cloned().for_each(|e| c.ingest(e));
+    let held = c.memory();
+    assert_eq!(c.dropped.frames, 0);
+    assert!(held > 200_000, "{held}");
+    let to = held / 2;
+    c.squeeze(Some(to), 300 << 20);
+    assert_eq!(c.limit(), to);
+    assert!(
+        c.memory() <= to,
+        "{} bytes held, squeezed to {to}",
+        c.memory()
+    );
+    assert!(c.dropped.frames > 0 && c.dropped.since.is_some());
+    assert_eq!(c.first_frame(), c.dropped.frames);
+    for e in rest.iter().cloned() {
+        c.ingest(e);
+        assert!(
+            c.memory() <= to,
+            "{} bytes held, squeezed to {to}",
+            c.memory()
+        );
+    }
+    for (seq, r) in c.frames_from(0) {
+        let kept = c.frame(seq).map(|f| f.payload.len() as u64);
+        assert_eq!(kept, Some(r.header.payload_len), "frame {seq}");
+    }
+    c.squeeze(None, 100 << 20);
+    assert_eq!((c.limit(), c.squeezed), (budget, None));
+}
+
 /// The seed's point made measurable: TCP calls and frames do not line up. A read that holds the
 /// handshake and a frame, or three frames, is "sticky"; a frame in two reads is "split"; and
 /// every frame's bytes are found at the place of the TCP stream its offset says.

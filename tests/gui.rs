@@ -763,6 +763,30 @@ fn a_command_with_no_server_running_says_so_in_the_status_bar() {
     assert_eq!(h.state().status(), "no server is running");
 }
 
+/// A store held below its budget because the window's resident memory was too large says so in
+/// the status bar, with the figures, and stops saying it once lifted.
+#[test]
+fn a_squeezed_store_says_so_in_the_status_bar() {
+    let mut h = offline();
+    h.run();
+    let text =
+        "memory: the store keeps at most 100.0 of its 512.0 MiB while the window is 720.0 MiB \
+                resident (budget + 200.0 MiB is the most it may take)";
+    assert!(h
+        .query_by_label_contains("the store keeps at most")
+        .is_none());
+    h.state_mut()
+        .capture_mut()
+        .squeeze(Some(100 << 20), 720 << 20);
+    h.run();
+    h.get_by_label(text);
+    h.state_mut().capture_mut().squeeze(None, 300 << 20);
+    h.run();
+    assert!(h
+        .query_by_label_contains("the store keeps at most")
+        .is_none());
+}
+
 /// Record in the window, close it, open the file in a new window: the same frames, the same
 /// payloads, the same handshake; the recording has the server's closing events too.
 #[test]

@@ -66,6 +66,9 @@ pub struct Capture {
     pub clock_unix_micros: Option<u64>,
     /// The memory budget in bytes.
     pub budget: usize,
+    /// The store held to less than its budget because the process's resident memory was past
+    /// budget + overhead (see [`Capture::squeeze`]).
+    pub squeezed: Option<Squeezed>,
     /// What the budget dropped.
     pub dropped: Dropped,
     /// Events ingested.
@@ -76,6 +79,41 @@ pub struct Capture {
     conn_mem: usize,
     /// What the frames' violations count.
     violation_mem: usize,
+}
+
+/// The store held below its budget (see [`Capture::squeeze`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Squeezed {
+    /// What the store may hold, in bytes.
+    pub to: usize,
+    /// The process's resident memory when it was set, in bytes.
+    pub resident: u64,
+}
+
+/// The store's limit that brings a process of `resident` bytes back under `ceiling` (budget +
+/// overhead), given its `budget`, what it holds (`memory`) and its limit now (`limit`):
+/// `Some(to)` holds it to less than the budget, `None` lets it use all of it. It goes down by
+/// the excess (never below a quarter of the budget: past that the rest of the process is what
+/// is large) and back up in steps once 32 MiB are free again, so it does not swing.
+pub fn squeeze_for(
+    budget: usize,
+    memory: usize,
+    limit: usize,
+    resident: u64,
+    ceiling: u64,
+) -> Option<usize> {
+    const SLACK: u64 = 32 << 20;
+    let floor = budget / 4;
+    let to = if resident > ceiling {
+        let excess = usize::try_from(resident - ceiling).unwrap_or(usize::MAX);
+        memory.min(limit).saturating_sub(excess).max(floor)
+    } else if resident + SLACK < ceiling {
+        let room = usize::try_from(ceiling - SLACK - resident).unwrap_or(usize::MAX);
+        limit.saturating_add(room / 2)
+    } else {
+        limit
+    };
+    (to < budget).then_some(to)
 }
 
 impl Default for Capture {
@@ -103,6 +141,7 @@ impl Capture {
             listening_at: None,
             clock_unix_micros: None,
             budget,
+            squeezed: None,
             dropped: Dropped::default(),
             events: 0,
             open: 0,
@@ -609,13 +648,28 @@ impl Capture {
         }
     }
 
+    /// What the store may hold now: the budget, or less while squeezed.
+    pub fn limit(&self) -> usize {
+        self.squeezed.map_or(self.budget, |s| s.to.min(self.budget))
+    }
+
+    /// Holds the store to `to` bytes (dropping the oldest records now, as a full budget does)
+    /// because the process is `resident` bytes large; `None` lifts that. Only the budget counts
+    /// what the store holds; what the allocator keeps around it (free pieces it cannot give
+    /// back) shows only in the process's resident memory, which is what a budget must hold.
+    pub fn squeeze(&mut self, to: Option<usize>, resident: u64) {
+        self.squeezed = to.map(|to| Squeezed { to, resident });
+        self.enforce_budget();
+    }
+
     /// Drops the oldest chunk of the log and every record whose bytes were in it, until the
     /// capture fits its budget.
     fn enforce_budget(&mut self) {
-        if self.memory() <= self.budget {
+        let limit = self.limit();
+        if self.memory() <= limit {
             return;
         }
-        while self.memory() > self.budget {
+        while self.memory() > limit {
             let cut = match self.log.drop_chunk() {
                 Some(start) => start,
                 // Only the chunk being filled is left: drop records one at a time.
@@ -742,4 +796,55 @@ impl Capture {
 /// What the budget counts for a frame's violations.
 fn violation_mem(v: &[Violation]) -> usize {
     v.len() * (std::mem::size_of::<Violation>() + 32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: usize = 1 << 20;
+    const MIB64: u64 = 1 << 20;
+
+    /// Over the ceiling the limit drops by the excess, not below a quarter of the budget; well
+    /// under it, it climbs back by half the room and is lifted once it reaches the budget; in
+    /// between it stays.
+    #[test]
+    fn squeeze_follows_resident_memory_with_hysteresis() {
+        let budget = 128 * MIB;
+        let ceiling = 316 * MIB64;
+        // 10 MiB over, store full: 10 MiB less.
+        assert_eq!(
+            squeeze_for(budget, budget, budget, ceiling + 10 * MIB64, ceiling),
+            Some(118 * MIB)
+        );
+        // A store not full yet gives up the excess from what it holds.
+        assert_eq!(
+            squeeze_for(budget, 50 * MIB, budget, ceiling + 10 * MIB64, ceiling),
+            Some(40 * MIB)
+        );
+        // Far over: the floor.
+        assert_eq!(
+            squeeze_for(budget, budget, budget, ceiling + 500 * MIB64, ceiling),
+            Some(32 * MIB)
+        );
+        // Under the ceiling, but within the slack: where it is.
+        assert_eq!(
+            squeeze_for(budget, 60 * MIB, 60 * MIB, ceiling - 10 * MIB64, ceiling),
+            Some(60 * MIB)
+        );
+        assert_eq!(
+            squeeze_for(budget, budget, budget, ceiling - 10 * MIB64, ceiling),
+            None
+        );
+        // 52 MiB free: up by (52 - 32) / 2.
+        assert_eq!(
+            squeeze_for(budget, 60 * MIB, 60 * MIB, ceiling - 52 * MIB64, ceiling),
+            Some(70 * MIB)
+        );
+        // Plenty free: lifted.
+        assert_eq!(
+            squeeze_for(budget, 60 * MIB, 60 * MIB, 100 * MIB64, ceiling),
+            None
+        );
+    }
 }

@@ -170,6 +170,20 @@ impl WsscopeApp {
                     &mib(c.budget),
                 ],
             ));
+            if let Some(sq) = c.squeezed {
+                ui.colored_label(
+                    style::BAD,
+                    fill(
+                        t.squeezed,
+                        &[
+                            &mib(sq.to),
+                            &mib(c.budget),
+                            &mib(usize::try_from(sq.resident).unwrap_or(usize::MAX)),
+                            &mib(usize::try_from(super::ingest::OVERHEAD).unwrap_or(usize::MAX)),
+                        ],
+                    ),
+                );
+            }
             let d = &c.dropped;
             if let Some(since) = d.since {
                 ui.colored_label(

@@ -37,6 +37,14 @@ const REPAINT_BUSY: Duration = Duration::from_millis(100);
 const BUSY_RATE: u64 = 2_000;
 /// How often, while events arrive, the memory the budget freed is given back to the system.
 const TRIM: Duration = Duration::from_secs(2);
+/// What the window may hold beyond its capture budget: egui, the GL stack, fonts, the events in
+/// flight (`--max-in-flight`) and what the allocator keeps around freed records. The README
+/// states it; [`govern`] holds the process's resident memory to budget + this.
+pub const OVERHEAD: u64 = 200 << 20;
+/// What [`govern`] aims under [`OVERHEAD`], for the growth between two of its looks.
+const MARGIN: u64 = 12 << 20;
+/// How often the process's resident memory is looked at.
+const GOVERN: Duration = Duration::from_millis(250);
 /// How long the ingest thread sleeps when nothing arrives and nobody wakes it.
 const IDLE: Duration = Duration::from_millis(100);
 
@@ -385,7 +393,6 @@ impl Drop for Engine {
     }
 }
 
-/// `m` locked (a panicked holder left nothing half-done that matters here).
 /// Returns the pages malloc holds free to the system. What the budget drops is freed by this
 /// thread, what replaces it is allocated by the server's threads: each thread's heap keeps
 /// free pages in its middle that no trim threshold reaches, and the window's resident memory
@@ -401,6 +408,48 @@ fn give_back_free_memory() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn give_back_free_memory() {}
 
+/// Holds the window's resident memory to budget + [`OVERHEAD`]: past it the store keeps less
+/// than its budget (the status bar says so), until there is room again. The budget counts what
+/// the store holds; this catches what it cannot count (the allocator's leftovers after a mixed
+/// load peaked 10 MiB over without it).
+fn govern(capture: &RwLock<Capture>) {
+    let Some(resident) = resident_bytes() else {
+        return;
+    };
+    let (budget, memory, limit, now) = {
+        let c = read(capture);
+        (c.budget, c.memory(), c.limit(), c.squeezed.map(|s| s.to))
+    };
+    let ceiling = (budget as u64).saturating_add(OVERHEAD - MARGIN);
+    let to = crate::capture::squeeze_for(budget, memory, limit, resident, ceiling);
+    if to == now {
+        return;
+    }
+    let tighter = to.is_some_and(|t| t < limit);
+    capture
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .squeeze(to, resident);
+    if tighter {
+        give_back_free_memory();
+    }
+}
+
+/// The process's resident memory (`VmRSS`), where the system says.
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+/// `m` locked (a panicked holder left nothing half-done that matters here).
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -431,7 +480,12 @@ fn run(
     // Events stored since the last repaint, for the rate that picks the repaint interval.
     let mut since_repaint = 0u64;
     let mut last_trim = Instant::now();
+    let mut last_govern = Instant::now();
     while !stop.load(Ordering::Acquire) {
+        if last_govern.elapsed() >= GOVERN {
+            last_govern = Instant::now();
+            govern(capture);
+        }
         {
             // Between two batches everything before is in the store and nothing after is:
             // where a recording asked for mid-capture starts.
