@@ -187,7 +187,17 @@ impl Connection {
             Some(frame) if self.out.is_empty() => frame,
             frame => {
                 self.encoded = frame;
-                Bytes::from(self.data_to_send())
+                self.unshare_encoded();
+                // A small output is copied out and the buffer kept for the next frames: one
+                // allocation instead of a new buffer and its share count.
+                let out = &self.out;
+                match super::small_bytes(out.len(), |d| d.copy_from_slice(out)) {
+                    Some(small) => {
+                        self.out.clear();
+                        small
+                    }
+                    None => Bytes::from(std::mem::take(&mut self.out)),
+                }
             }
         }
     }

@@ -475,6 +475,14 @@ impl Source for Bytes {
         let raw = self.split_to(total);
         let (payload, echo) = match key {
             // The wire bytes stay as they were (they are the captured TCP read): unmask a copy.
+            Some(key) if room.is_none() && total - header_len <= super::mask::INLINE => {
+                let src = &raw[header_len..];
+                let payload = super::small_bytes(src.len(), |d| {
+                    d.copy_from_slice(src);
+                    super::apply_mask(d, key, 0);
+                });
+                (payload.unwrap_or_default(), None)
+            }
             Some(key) => {
                 let mut p = Vec::new();
                 let start = room.map_or(0, |h| {

@@ -98,3 +98,32 @@ pub fn extend_masked<B: ByteBuf>(out: &mut B, src: &[u8], key: Option<[u8; 4]>, 
 pub fn extend_copy<B: ByteBuf>(out: &mut B, src: &[u8]) {
     extend_masked(out, src, None, 0);
 }
+
+/// Reads and payloads up to this size are built in one allocation that holds their share count
+/// too (see [`small_bytes`]).
+pub(crate) const INLINE: usize = 128;
+
+/// The bytes of [`small_bytes`], inline.
+struct Inline {
+    len: usize,
+    data: [u8; INLINE],
+}
+
+impl AsRef<[u8]> for Inline {
+    fn as_ref(&self) -> &[u8] {
+        &self.data[..self.len]
+    }
+}
+
+/// `len` bytes written by `fill`, in one allocation that clones share without another: a
+/// `Bytes` made from a `Vec` allocates its share count at the first clone, and a small read or
+/// payload is cloned at once (the TCP event and its frames, a frame and its message). `None`
+/// past [`INLINE`].
+pub(crate) fn small_bytes(len: usize, fill: impl FnOnce(&mut [u8])) -> Option<bytes::Bytes> {
+    if len > INLINE {
+        return None;
+    }
+    let mut data = [0; INLINE];
+    fill(&mut data[..len]);
+    Some(bytes::Bytes::from_owner(Inline { len, data }))
+}

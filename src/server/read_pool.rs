@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
+use crate::protocol::small_bytes;
+
 /// Largest read. A 64 KiB message with its header (65,550 bytes) arrives in one read, not in a
 /// full 64 KiB read and a 14-byte one: one syscall and one wake-up less per large message.
 pub(crate) const READ_BUF: usize = 128 * 1024;
@@ -39,7 +41,7 @@ impl ReadBuf {
         let n = from.read(&mut self.buf)?.min(self.buf.len());
         let full = n == self.buf.len();
         if n < self.buf.len() / 2 {
-            return Ok((Bytes::copy_from_slice(&self.buf[..n]), full));
+            return Ok((copied(&self.buf[..n]), full));
         }
         let buf = std::mem::replace(&mut self.buf, self.pool.take());
         let lent = Bytes::from_owner(Lent {
@@ -49,6 +51,13 @@ impl ReadBuf {
         });
         Ok((lent, full))
     }
+}
+
+/// A copy of a small read that the TCP event and the frames cut from it share without another
+/// allocation (see [`small_bytes`]).
+fn copied(src: &[u8]) -> Bytes {
+    small_bytes(src.len(), |d| d.copy_from_slice(src))
+        .unwrap_or_else(|| Bytes::copy_from_slice(src))
 }
 
 impl Drop for ReadBuf {
