@@ -418,11 +418,21 @@ fn govern(capture: &RwLock<Capture>) {
     };
     let (budget, memory, limit, now) = {
         let c = read(capture);
-        (c.budget, c.memory(), c.limit(), c.squeezed.map(|s| s.to))
+        (c.budget, c.memory(), c.limit(), c.squeezed)
     };
     let ceiling = (budget as u64).saturating_add(OVERHEAD - MARGIN);
     let to = crate::capture::squeeze_for(budget, memory, limit, resident, ceiling);
-    if to == now {
+    if let Some(now) = now.filter(|n| Some(n.to) == to) {
+        // The same limit: the status bar's figure of the process follows it by the MiB.
+        if now.resident.abs_diff(resident) >= 1 << 20 {
+            let mut c = capture.write().unwrap_or_else(PoisonError::into_inner);
+            if let Some(s) = &mut c.squeezed {
+                s.resident = resident;
+            }
+        }
+        return;
+    }
+    if to.is_none() && now.is_none() {
         return;
     }
     let tighter = to.is_some_and(|t| t < limit);
