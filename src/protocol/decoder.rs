@@ -474,27 +474,31 @@ impl Source for Bytes {
     ) -> (Bytes, Bytes, Option<Bytes>) {
         let raw = self.split_to(total);
         let (payload, echo) = match key {
-            // The wire bytes stay as they were (they are the captured TCP read): unmask a copy.
-            Some(key) if room.is_none() && total - header_len <= super::mask::INLINE => {
-                let src = &raw[header_len..];
-                let payload = super::small_bytes(src.len(), |d| {
-                    d.copy_from_slice(src);
-                    super::apply_mask(d, key, 0);
-                });
-                (payload.unwrap_or_default(), None)
-            }
-            Some(key) => {
-                let mut p = Vec::new();
-                let start = room.map_or(0, |h| {
-                    p.reserve(h.header_len() + total - header_len);
-                    h.encode(&mut p);
-                    p.len()
-                });
-                extend_masked(&mut p, &raw[header_len..], Some(key), 0);
-                let p = Bytes::from(p);
-                (p.slice(start..), room.map(|_| p))
-            }
             None => (raw.slice(header_len..), None),
+            // The wire bytes stay as they were (they are the captured TCP read): unmask a copy.
+            Some(key) => {
+                let src = &raw[header_len..];
+                let small = room.is_none().then(|| {
+                    super::small_bytes(src.len(), |d| {
+                        d.copy_from_slice(src);
+                        apply_mask(d, key, 0);
+                    })
+                });
+                match small.flatten() {
+                    Some(payload) => (payload, None),
+                    None => {
+                        let mut p = Vec::new();
+                        let start = room.map_or(0, |h| {
+                            p.reserve(h.header_len() + total - header_len);
+                            h.encode(&mut p);
+                            p.len()
+                        });
+                        extend_masked(&mut p, src, Some(key), 0);
+                        let p = Bytes::from(p);
+                        (p.slice(start..), room.map(|_| p))
+                    }
+                }
+            }
         };
         (raw.slice(..header_len), payload, echo)
     }
