@@ -264,13 +264,7 @@ fn a_quiet_client_is_served_while_a_flood_waits(event_loops: usize) {
     }
     // Its closing handshake completes too.
     quiet.close(None).unwrap_or_else(|e| panic!("{e}"));
-    loop {
-        match quiet.read() {
-            Ok(_) => {}
-            Err(tungstenite::Error::ConnectionClosed) => break,
-            Err(e) => panic!("the quiet client's close: {e}"),
-        }
-    }
+    common::read_until_closed(&mut quiet, "the quiet client's close");
     // Meanwhile the flood stayed paused, and what is in flight under the ceiling.
     assert_eq!(
         flood.echoed(),

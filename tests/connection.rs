@@ -1,6 +1,7 @@
 //! The sans-IO connection: auto-pong, the close handshake, failing on violations with the RFC's
 //! close code, and interoperation with tungstenite as an independent peer over a real socket.
 
+mod common;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 
@@ -250,13 +251,7 @@ fn interoperates_with_tungstenite_over_tcp() {
     }))
     .unwrap_or_else(|e| panic!("{e}"));
     // Read until tungstenite reports the close handshake complete.
-    loop {
-        match ws.read() {
-            Ok(_) => continue,
-            Err(tungstenite::Error::ConnectionClosed) => break,
-            Err(e) => panic!("unexpected: {e}"),
-        }
-    }
+    common::read_until_closed(&mut ws, "unexpected");
     let events = server
         .join()
         .unwrap_or_else(|_| panic!("server thread panicked"));

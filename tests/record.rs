@@ -2,6 +2,7 @@
 //! by a tungstenite client, the file read back with `record::Reader` and with `wsscope read`.
 #![cfg(unix)]
 
+mod common;
 use std::io::{BufRead, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -169,13 +170,7 @@ fn run_session(url: &str) {
         code: tungstenite::protocol::frame::coding::CloseCode::Normal,
         reason: "bye".into(),
     })));
-    loop {
-        match ws.read() {
-            Ok(_) => {}
-            Err(tungstenite::Error::ConnectionClosed) => break,
-            Err(e) => panic!("{e}"),
-        }
-    }
+    common::read_until_closed(&mut ws, "the close");
 }
 
 /// The frames a fresh decoder finds in `bytes`, sent by `sender`.

@@ -1,6 +1,7 @@
 //! The server engine over real sockets on port 0: tungstenite as an independent client, raw
 //! `TcpStream` bytes for every violation class and limit, and the captured events.
 
+mod common;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -199,13 +200,7 @@ fn tungstenite_client_full_conversation() {
         reason: "bye".into(),
     }))
     .unwrap_or_else(|e| panic!("{e}"));
-    loop {
-        match ws.read() {
-            Ok(_) => {}
-            Err(tungstenite::Error::ConnectionClosed) => break,
-            Err(e) => panic!("{e}"),
-        }
-    }
+    common::read_until_closed(&mut ws, "the close");
 
     let hs = srv.wait_for("handshake", |e| matches!(e.kind, EventKind::Handshake(_)));
     let conn = hs.conn;
@@ -750,13 +745,7 @@ fn reply_modes_and_commands() {
         }
         other => panic!("{other:?}"),
     }
-    loop {
-        match ws.read() {
-            Ok(_) => {}
-            Err(tungstenite::Error::ConnectionClosed) => break,
-            Err(e) => panic!("{e}"),
-        }
-    }
+    common::read_until_closed(&mut ws, "the close");
     assert_eq!(
         srv.closed(conn),
         (Some(CloseCode::Private(4000)), ClosedBy::Server, true)

@@ -288,6 +288,18 @@ pub fn tungstenite_echo<S: Read + Write>(stream: S) {
     }
 }
 
+/// Reads until the closing handshake is over (tungstenite's `ConnectionClosed`); any other
+/// error fails the test, naming `what`.
+pub fn read_until_closed<S: Read + Write>(ws: &mut tungstenite::WebSocket<S>, what: &str) {
+    loop {
+        match ws.read() {
+            Ok(_) => {}
+            Err(tungstenite::Error::ConnectionClosed) => return,
+            Err(e) => panic!("{what}: {e}"),
+        }
+    }
+}
+
 /// Starts a server with `config` on a free loopback port; its events come on the receiver.
 pub fn start_server(
     config: ServerConfig,
