@@ -2033,3 +2033,30 @@ fn the_connect_tabs_switch_decides_the_deflate_offer() {
         "no offer with the switch off"
     );
 }
+
+/// Heavy traffic spaces repaints that cost much CPU (no GPU) to their share of a CPU, the status
+/// bar says so, and stops saying so once the traffic is over.
+#[test]
+fn heavy_traffic_spaces_costly_repaints_and_says_so() {
+    let (mut h, addr) = listening();
+    h.state_mut().set_paint_cost(Duration::from_millis(75));
+    h.run();
+    let note = "heavy traffic: the view refreshes every";
+    assert!(h.query_by_label_contains(note).is_none());
+    let flood = Flood::start(addr);
+    step_until(&mut h, "repaints spaced", |h| {
+        h.query_by_label_contains(note).is_some()
+    });
+    // 75 ms of CPU a repaint, 15 % of a CPU: one every 0.5 s.
+    h.get_by_label_contains("the view refreshes every 0.5 s, since a refresh costs 75 ms");
+    assert_eq!(
+        h.state().spaced_repaints(),
+        Some((Duration::from_millis(500), Duration::from_millis(75)))
+    );
+    let sent = flood.join();
+    assert!(sent > 0);
+    step_until(&mut h, "the note gone after the traffic", |h| {
+        h.query_by_label_contains(note).is_none()
+    });
+    assert_eq!(h.state().spaced_repaints(), None);
+}

@@ -184,6 +184,15 @@ impl WsscopeApp {
                     ),
                 );
             }
+            if let Some((every, cost)) = self.server.spaced_repaints() {
+                ui.label(
+                    RichText::new(fill(
+                        t.spaced,
+                        &[&format!("{:.1}", every.as_secs_f64()), &cost.as_millis()],
+                    ))
+                    .small(),
+                );
+            }
             let d = &c.dropped;
             if let Some(since) = d.since {
                 ui.colored_label(

@@ -7,7 +7,7 @@
 //! server that gets ahead of the store pauses its WebSocket reads, losing nothing.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
 use std::sync::{RwLockReadGuard, RwLockWriteGuard};
 use std::thread::{JoinHandle, Thread};
@@ -17,6 +17,7 @@ use eframe::egui;
 
 use std::path::{Path, PathBuf};
 
+use super::paint_meter::busy_interval;
 use crate::capture::Capture;
 use crate::client::ClientConfig;
 use crate::event::{Clock, Command, ConnId, Event, EventKind};
@@ -28,11 +29,14 @@ const HOLD: Duration = Duration::from_millis(4);
 /// How often the window repaints while events arrive: enough to look live, little enough to
 /// leave the CPU to the server.
 const REPAINT: Duration = Duration::from_millis(40);
-/// How often under heavy traffic (more than [`BUSY_RATE`] events a second): rows then move too
-/// fast to read at either rate, and without a GPU every repaint costs a core about 14 ms
-/// (1500x900, llvmpipe; 42-47% of the process's CPU at 25 repaints a second under 50 x 32 B or
-/// handshake churn), taken from the server. Input (a click, a key) still repaints at once.
+/// How often at most under heavy traffic (more than [`BUSY_RATE`] events a second): rows then
+/// move too fast to read at either rate. Repaints that cost much CPU (no GPU) are spaced
+/// further apart (`paint_meter::busy_interval`). Input (a click, a key) still repaints at once.
 const REPAINT_BUSY: Duration = Duration::from_millis(100);
+/// How long after the last heavy traffic the status bar stops saying repaints are spaced.
+const QUIET: Duration = Duration::from_secs(1);
+/// Over how long the event rate is measured.
+const RATE_WINDOW: Duration = Duration::from_millis(250);
 /// Events a second from which the traffic counts as heavy.
 const BUSY_RATE: u64 = 2_000;
 /// How often, while events arrive, the memory the budget freed is given back to the system.
@@ -47,6 +51,42 @@ const MARGIN: u64 = 12 << 20;
 const GOVERN: Duration = Duration::from_millis(250);
 /// How long the ingest thread sleeps when nothing arrives and nobody wakes it.
 const IDLE: Duration = Duration::from_millis(100);
+
+/// Whether traffic is heavy: more than [`BUSY_RATE`] events a second over the last
+/// [`RATE_WINDOW`] (held for the next one: a sample taken just after a repaint, or between two
+/// reads of a flood, must not ask for a sooner repaint than the spacing allows).
+struct Rate {
+    start: Instant,
+    events: u64,
+    busy: bool,
+}
+
+impl Default for Rate {
+    fn default() -> Self {
+        Self {
+            start: Instant::now(),
+            events: 0,
+            busy: false,
+        }
+    }
+}
+
+impl Rate {
+    fn count(&mut self, events: usize) {
+        self.events = self.events.saturating_add(events as u64);
+    }
+
+    fn busy(&mut self) -> bool {
+        let elapsed = self.start.elapsed();
+        if elapsed >= RATE_WINDOW {
+            self.busy =
+                u128::from(self.events) * 1000 > u128::from(BUSY_RATE) * elapsed.as_millis();
+            self.start = Instant::now();
+            self.events = 0;
+        }
+        self.busy
+    }
+}
 
 /// A recording under way (or the last one, with how it ended).
 #[derive(Default)]
@@ -131,6 +171,18 @@ pub struct Engine {
     thread: Option<JoinHandle<()>>,
     /// Nanoseconds the UI waited for the store's read lock since [`Engine::take_lock_wait`].
     lock_wait: std::sync::atomic::AtomicU64,
+    /// The live view's repaints: what one costs, and how far apart heavy traffic spaces them.
+    pace: Arc<Pace>,
+}
+
+/// What the UI measures of its repaints and the ingest thread does with it (nanoseconds; 0 is
+/// "not known" and "not spaced").
+#[derive(Default)]
+struct Pace {
+    /// CPU time of one repaint, UI and GL driver threads (see `paint_meter`).
+    cost: AtomicU64,
+    /// The interval heavy traffic spaces repaints to now, when longer than [`REPAINT_BUSY`].
+    spaced: AtomicU64,
 }
 
 impl Engine {
@@ -153,17 +205,19 @@ impl Engine {
         let capture = Arc::new(RwLock::new(Capture::new(budget)));
         let recording = Arc::new(Mutex::new(Recording::default()));
         let stop = Arc::new(AtomicBool::new(false));
+        let pace = Arc::new(Pace::default());
         let thread = {
-            let (supervisor, capture, recording, stop, ctx) = (
+            let (supervisor, capture, recording, stop, pace, ctx) = (
                 Arc::clone(&supervisor),
                 Arc::clone(&capture),
                 Arc::clone(&recording),
                 Arc::clone(&stop),
+                Arc::clone(&pace),
                 ctx.clone(),
             );
             std::thread::Builder::new()
                 .name("wsscope-ingest".into())
-                .spawn(move || run(&supervisor, &capture, &recording, &stop, &ctx))
+                .spawn(move || run(&supervisor, &capture, &recording, &stop, &pace, &ctx))
                 .ok()
         };
         if let Some(t) = &thread {
@@ -178,7 +232,23 @@ impl Engine {
             stop,
             thread,
             lock_wait: Default::default(),
+            pace,
         }
+    }
+
+    /// What one repaint of the window costs the CPU (the UI's and the GL driver's threads),
+    /// measured by the UI: heavy traffic spaces repaints by it.
+    pub fn set_paint_cost(&self, cost: Duration) {
+        let ns = u64::try_from(cost.as_nanos()).unwrap_or(u64::MAX);
+        self.pace.cost.store(ns, Ordering::Relaxed);
+    }
+
+    /// While heavy traffic spaces the live view's repaints further apart than usual because each
+    /// costs much CPU (no GPU): the interval and the cost of one repaint.
+    pub fn spaced_repaints(&self) -> Option<(Duration, Duration)> {
+        let spaced = self.pace.spaced.load(Ordering::Relaxed);
+        let cost = self.pace.cost.load(Ordering::Relaxed);
+        (spaced > 0).then(|| (Duration::from_nanos(spaced), Duration::from_nanos(cost)))
     }
 
     /// Starts writing every event to `path` as JSON lines (the file is replaced): what the store
@@ -483,14 +553,20 @@ fn run(
     capture: &RwLock<Capture>,
     recording: &Mutex<Recording>,
     stop: &AtomicBool,
+    pace: &Pace,
     ctx: &egui::Context,
 ) {
     let mut batches: Vec<Vec<Event>> = Vec::new();
     let mut last_repaint = Instant::now();
-    // Events stored since the last repaint, for the rate that picks the repaint interval.
-    let mut since_repaint = 0u64;
+    // Events stored per RATE_WINDOW, for the rate that picks the repaint interval.
+    let mut rate = Rate::default();
     let mut last_trim = Instant::now();
     let mut last_govern = Instant::now();
+    // When repaints were last spaced out (see [`Pace::spaced`]).
+    let mut spaced_since: Option<Instant> = None;
+    // Events stored and not yet asked to be shown, and how far apart repaints are now.
+    let mut unshown = false;
+    let mut every = REPAINT;
     while !stop.load(Ordering::Acquire) {
         if last_govern.elapsed() >= GOVERN {
             last_govern = Instant::now();
@@ -519,7 +595,7 @@ fn run(
             let mut c = capture.write().unwrap_or_else(PoisonError::into_inner);
             let mut since = Instant::now();
             for batch in batches.drain(..) {
-                since_repaint += batch.len() as u64;
+                rate.count(batch.len());
                 for e in batch {
                     c.ingest(e);
                 }
@@ -535,27 +611,57 @@ fn run(
                 give_back_free_memory();
                 last_trim = Instant::now();
             }
-            let elapsed = last_repaint.elapsed();
-            let busy = u128::from(since_repaint) * 1000
-                > u128::from(BUSY_RATE) * elapsed.as_millis().max(1);
-            let every = if busy { REPAINT_BUSY } else { REPAINT };
-            if elapsed >= every {
-                ctx.request_repaint();
-                last_repaint = Instant::now();
-                since_repaint = 0;
+            unshown = true;
+            every = if rate.busy() {
+                let cost = match pace.cost.load(Ordering::Relaxed) {
+                    0 => None,
+                    ns => Some(Duration::from_nanos(ns)),
+                };
+                busy_interval(REPAINT_BUSY, cost)
             } else {
-                ctx.request_repaint_after(every - elapsed);
+                REPAINT
+            };
+            if every > REPAINT_BUSY {
+                spaced_since = Some(Instant::now());
             }
+            let spaced = if every > REPAINT_BUSY {
+                every
+            } else {
+                Duration::ZERO
+            };
+            let spaced = u64::try_from(spaced.as_nanos()).unwrap_or(u64::MAX);
+            if (pace.spaced.swap(spaced, Ordering::Relaxed) == 0) != (spaced == 0) {
+                // The status bar says so, or stops saying so.
+                ctx.request_repaint();
+            }
+        }
+        // Only this thread asks for repaints, and only when one is due: each request wakes the
+        // UI thread (a scheduled `request_repaint_after` per batch did, thousands a second).
+        if unshown && last_repaint.elapsed() >= every {
+            ctx.request_repaint();
+            last_repaint = Instant::now();
+            unshown = false;
         }
         if !drained.more && drained.batches == 0 {
             // Quiet now: what was recorded goes to disk instead of waiting for more.
             lock(recording).flush();
+            // Quiet for a while (not between two reads of a flood): repaints are no longer spaced.
+            if spaced_since.is_some_and(|t| t.elapsed() >= QUIET) {
+                spaced_since = None;
+                pace.spaced.store(0, Ordering::Relaxed);
+                ctx.request_repaint();
+            }
             // A stopped server's last events may still come: look again soon.
             let retiring = supervisor
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .retiring();
-            std::thread::park_timeout(if retiring { HOLD } else { IDLE });
+            let mut wait = if retiring { HOLD } else { IDLE };
+            if unshown {
+                // What came last is shown when its repaint is due.
+                wait = wait.min(every.saturating_sub(last_repaint.elapsed()));
+            }
+            std::thread::park_timeout(wait);
         }
     }
 }

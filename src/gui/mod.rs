@@ -17,6 +17,7 @@ mod ingest;
 pub use crate::i18n;
 pub use export_menu::{ExportFormat, ExportJob, Exported};
 mod live;
+mod paint_meter;
 mod panel;
 mod playground;
 mod server_window;
@@ -127,6 +128,8 @@ pub struct WsscopeApp {
     /// Each frame's times, kept when WSSCOPE_FRAME_STATS is set and summed up at exit: what
     /// the frame-time bench reads.
     frame_times: Option<FrameTimes>,
+    /// What a repaint costs the CPU, for the ingest thread's pacing.
+    paint_meter: Option<paint_meter::PaintMeter>,
     /// Set by Ctrl-C (SIGINT or SIGTERM) in the terminal that started the window: close it the
     /// way the close button does, so a recording gets its last events.
     quit: Option<Arc<AtomicBool>>,
@@ -173,6 +176,7 @@ impl WsscopeApp {
             decode: DecodePanel::new(hex),
             build: BuildPanel::default(),
             frame_times: std::env::var_os("WSSCOPE_FRAME_STATS").map(|_| FrameTimes::default()),
+            paint_meter: Some(paint_meter::PaintMeter::default()),
             quit: None,
         }
     }
@@ -259,6 +263,19 @@ impl WsscopeApp {
     /// Events the recording under way has written (0 until it has begun).
     pub fn recording_events(&self) -> u64 {
         self.server.recording().events
+    }
+
+    /// Takes every repaint of the window to cost `cost` of CPU instead of measuring it: how far
+    /// apart heavy traffic spaces repaints follows from it (see [`WsscopeApp::spaced_repaints`]).
+    pub fn set_paint_cost(&mut self, cost: Duration) {
+        self.paint_meter = None;
+        self.server.set_paint_cost(cost);
+    }
+
+    /// While heavy traffic spaces the live view's repaints further apart than usual because each
+    /// costs much CPU: the interval, and what one repaint costs.
+    pub fn spaced_repaints(&self) -> Option<(Duration, Duration)> {
+        self.server.spaced_repaints()
     }
 
     /// Whether a restart is still under way (tests wait for it).
@@ -454,6 +471,13 @@ impl eframe::App for WsscopeApp {
         }
         if let (Some(times), Some(t)) = (&mut self.frame_times, frame.info().cpu_usage) {
             FrameTimes::push(&mut times.whole, t);
+        }
+        if let Some(cost) = self
+            .paint_meter
+            .as_mut()
+            .and_then(paint_meter::PaintMeter::frame)
+        {
+            self.server.set_paint_cost(cost);
         }
         self.poll_restart();
         if self.server.restarting() {

@@ -1,0 +1,153 @@
+//! What a repaint costs the CPU: the UI thread's run time plus the renderer's own threads
+//! (llvmpipe's rasterizers without a GPU), read from `/proc` on Linux. Under heavy traffic the
+//! ingest thread spaces the live view's repaints so that painting takes at most
+//! [`PAINT_SHARE`] of one CPU: without a GPU a 1500x900 repaint costs 60-90 ms of CPU, and
+//! at ten a second that is most of a core taken from the server (measured: 0.5x the `serve`
+//! rate at 50 x 32 B). Input (a click, a key, a scroll) still repaints at once.
+
+use std::time::{Duration, Instant};
+
+/// The share of one CPU the live view's repaints may take while traffic is heavy.
+pub const PAINT_SHARE: f64 = 0.15;
+
+/// The longest the live view waits between two repaints under heavy traffic, whatever they
+/// cost: the counters still move every second.
+pub const SLOWEST: Duration = Duration::from_secs(1);
+
+/// How long the meter averages over before it reports a new cost per repaint.
+const WINDOW: Duration = Duration::from_secs(1);
+
+/// The interval between two repaints under heavy traffic: at least `floor`, long enough that
+/// repaints costing `cost` of CPU each take at most [`PAINT_SHARE`] of one CPU, at most
+/// [`SLOWEST`] (or `floor`, if that is longer).
+pub fn busy_interval(floor: Duration, cost: Option<Duration>) -> Duration {
+    let spaced = cost.map_or(Duration::ZERO, |c| c.div_f64(PAINT_SHARE));
+    spaced.min(SLOWEST).max(floor)
+}
+
+/// Counts repaints and the CPU time of the threads that paint, and reports the average cost of
+/// one repaint about once a second.
+#[derive(Default)]
+pub struct PaintMeter {
+    /// When the current window began, with the painting threads' CPU time then.
+    start: Option<(Instant, u64)>,
+    frames: u64,
+}
+
+impl PaintMeter {
+    /// Call once per frame. Returns the average CPU cost of a frame over the last second or so
+    /// when a second is over, `None` meanwhile (and always where the system does not say).
+    pub fn frame(&mut self) -> Option<Duration> {
+        let now = Instant::now();
+        let Some((since, cpu0)) = self.start else {
+            self.start = Some((now, painting_cpu_ns()?));
+            self.frames = 0;
+            return None;
+        };
+        self.frames += 1;
+        if now.duration_since(since) < WINDOW {
+            return None;
+        }
+        let cpu = painting_cpu_ns()?;
+        self.start = Some((now, cpu));
+        let frames = std::mem::take(&mut self.frames);
+        per_frame(cpu.saturating_sub(cpu0), frames)
+    }
+}
+
+/// `ns` of CPU over `frames` frames, per frame.
+fn per_frame(ns: u64, frames: u64) -> Option<Duration> {
+    (frames > 0).then(|| Duration::from_nanos(ns / frames))
+}
+
+/// Whether a thread of this process paints: the main thread (eframe's UI), and every thread
+/// that is not one of ours (named `wsscope-…`): the GL driver's.
+fn paints(tid: u32, pid: u32, comm: &str) -> bool {
+    tid == pid || !comm.trim_end().starts_with("wsscope-")
+}
+
+/// Nanoseconds of CPU the painting threads have run, from each thread's `schedstat`.
+#[cfg(target_os = "linux")]
+fn painting_cpu_ns() -> Option<u64> {
+    let pid = std::process::id();
+    let mut total = 0u64;
+    for entry in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let dir = entry.path();
+        let Some(tid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+            continue;
+        };
+        let Ok(comm) = std::fs::read_to_string(dir.join("comm")) else {
+            // The thread ended meanwhile.
+            continue;
+        };
+        if !paints(tid, pid, &comm) {
+            continue;
+        }
+        let ran = std::fs::read_to_string(dir.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok());
+        total = total.saturating_add(ran.unwrap_or(0));
+    }
+    Some(total)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn painting_cpu_ns() -> Option<u64> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn costly_repaints_are_spaced_to_their_share_of_a_cpu() {
+        let floor = Duration::from_millis(100);
+        // No measurement, or cheap repaints (a GPU): the floor.
+        assert_eq!(busy_interval(floor, None), floor);
+        assert_eq!(busy_interval(floor, Some(Duration::from_millis(3))), floor);
+        // 75 ms of CPU each: 0.5 s apart is 15 % of a CPU.
+        let at = busy_interval(floor, Some(Duration::from_millis(75)));
+        assert_eq!(at, Duration::from_millis(500));
+        // Whatever they cost, the counters move every second.
+        assert_eq!(busy_interval(floor, Some(Duration::from_secs(2))), SLOWEST);
+        assert_eq!(
+            busy_interval(Duration::from_secs(3), None),
+            Duration::from_secs(3)
+        );
+    }
+
+    #[test]
+    fn the_main_thread_and_the_drivers_threads_paint_ours_do_not() {
+        assert!(paints(7, 7, "wsscope-bench\n"));
+        assert!(paints(9, 7, "llvmpipe-0\n"));
+        assert!(!paints(8, 7, "wsscope-loop-0\n"));
+        assert!(!paints(10, 7, "wsscope-ingest\n"));
+        assert_eq!(per_frame(90_000_000, 3), Some(Duration::from_millis(30)));
+        assert_eq!(per_frame(5, 0), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_meter_reports_this_threads_work_once_a_second() {
+        // The test's own thread is not the main one; what it burns must not count...
+        let mut m = PaintMeter::default();
+        assert_eq!(m.frame(), None);
+        let t0 = painting_cpu_ns().unwrap_or(0);
+        let spin = Instant::now();
+        let mut x = 0u64;
+        while spin.elapsed() < Duration::from_millis(30) {
+            x = x.wrapping_mul(31).wrapping_add(1);
+        }
+        std::hint::black_box(x);
+        let t1 = painting_cpu_ns().unwrap_or(0);
+        // ... unless it is not named like ours (test threads are named after the test).
+        assert!(t1 >= t0 + 20_000_000, "{t0} -> {t1}");
+        std::thread::sleep(WINDOW);
+        let cost = m.frame();
+        assert!(
+            cost.is_some_and(|c| c >= Duration::from_millis(20)),
+            "{cost:?}"
+        );
+    }
+}
