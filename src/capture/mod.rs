@@ -324,6 +324,18 @@ impl Capture {
     /// Position in `c.tcp_of(d)` of the call that carried stream byte `pos`.
     pub fn call_at(&self, c: &ConnRecord, d: Direction, pos: u64) -> Option<usize> {
         let calls = c.tcp_of(d);
+        // A frame being stored was carried by the last few calls: look there before searching
+        // (the search was a fifth of the ingest thread's time under 50 x 32 B).
+        for (i, &t) in calls.iter().enumerate().rev().take(4) {
+            let r = self.tcp.get(t)?;
+            if r.range().contains(&pos) {
+                return Some(i);
+            }
+            if r.range().end <= pos {
+                // Past the newest calls (or in a gap between them): no call carried it.
+                return None;
+            }
+        }
         let i = calls.partition_point(|&t| self.tcp.get(t).is_some_and(|r| r.range().end <= pos));
         let r = self.tcp.get(*calls.get(i)?)?;
         r.range().contains(&pos).then_some(i)
@@ -846,5 +858,39 @@ mod tests {
             squeeze_for(budget, 60 * MIB, 60 * MIB, 100 * MIB64, ceiling),
             None
         );
+    }
+
+    /// The call that carried a stream byte, found from the newest calls or by searching, is the
+    /// one a walk over every call finds, at every byte, before and after the oldest go.
+    #[test]
+    fn call_at_finds_the_call_that_carried_each_byte() {
+        let mut c = Capture::new(1 << 30);
+        let sizes = [3usize, 1, 7, 2, 5, 1, 1, 9, 4, 6, 2, 8];
+        for (i, &n) in sizes.iter().cycle().take(60).enumerate() {
+            c.ingest(Event {
+                time: Duration::from_millis(i as u64),
+                conn: 1,
+                kind: EventKind::Tcp {
+                    direction: Direction::ClientToServer,
+                    bytes: bytes::Bytes::from(vec![0u8; n]),
+                },
+            });
+        }
+        let d = Direction::ClientToServer;
+        let check = |c: &Capture| {
+            let conn = c.connection(1).unwrap_or_else(|| panic!("no connection"));
+            let total = conn.bytes[d.index()];
+            for pos in 0..total + 3 {
+                let walk = conn
+                    .tcp_of(d)
+                    .iter()
+                    .position(|&t| c.tcp(t).is_some_and(|r| r.range().contains(&pos)));
+                assert_eq!(c.call_at(conn, d, pos), walk, "byte {pos}");
+            }
+        };
+        check(&c);
+        c.squeeze(Some(c.memory() / 2), 0);
+        assert!(c.tcp(0).is_none(), "the oldest calls went");
+        check(&c);
     }
 }

@@ -49,6 +49,10 @@ pub const OVERHEAD: u64 = 200 << 20;
 const MARGIN: u64 = 12 << 20;
 /// How often the process's resident memory is looked at.
 const GOVERN: Duration = Duration::from_millis(250);
+/// While events arrive the ingest thread looks every POLL instead of being woken, for up to
+/// POLLS empty looks in a row.
+const POLL: Duration = Duration::from_millis(1);
+const POLLS: u32 = 100;
 /// How long the ingest thread sleeps when nothing arrives and nobody wakes it.
 const IDLE: Duration = Duration::from_millis(100);
 
@@ -529,6 +533,18 @@ fn resident_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// Asks for a repaint now. `request_repaint()` asks for two, so that layout that lags a pass
+/// settles (a table sticking to its bottom shows the previous pass's last row, then the
+/// newest); while repaints are spaced (each costs tens of milliseconds of CPU the server
+/// needs) one is enough: the rows move on anyway, and the quiet after the traffic asks for two.
+fn repaint(ctx: &egui::Context, spaced: bool) {
+    if spaced {
+        ctx.request_repaint_after(Duration::from_nanos(1));
+    } else {
+        ctx.request_repaint();
+    }
+}
+
 /// `m` locked (a panicked holder left nothing half-done that matters here).
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -566,6 +582,8 @@ fn run(
     let mut spaced_since: Option<Instant> = None;
     // Events stored and not yet asked to be shown, and how far apart repaints are now.
     let mut unshown = false;
+    // Empty drains in a row: after POLLS of them the thread parks until woken.
+    let mut idle_polls = POLLS;
     let mut every = REPAINT;
     while !stop.load(Ordering::Acquire) {
         if last_govern.elapsed() >= GOVERN {
@@ -632,13 +650,13 @@ fn run(
             let spaced = u64::try_from(spaced.as_nanos()).unwrap_or(u64::MAX);
             if (pace.spaced.swap(spaced, Ordering::Relaxed) == 0) != (spaced == 0) {
                 // The status bar says so, or stops saying so.
-                ctx.request_repaint();
+                repaint(ctx, spaced != 0);
             }
         }
         // Only this thread asks for repaints, and only when one is due: each request wakes the
         // UI thread (a scheduled `request_repaint_after` per batch did, thousands a second).
         if unshown && last_repaint.elapsed() >= every {
-            ctx.request_repaint();
+            repaint(ctx, every > REPAINT_BUSY);
             last_repaint = Instant::now();
             unshown = false;
         }
@@ -649,7 +667,7 @@ fn run(
             if spaced_since.is_some_and(|t| t.elapsed() >= QUIET) {
                 spaced_since = None;
                 pace.spaced.store(0, Ordering::Relaxed);
-                ctx.request_repaint();
+                repaint(ctx, false);
             }
             // A stopped server's last events may still come: look again soon.
             let retiring = supervisor
@@ -661,7 +679,16 @@ fn run(
                 // What came last is shown when its repaint is due.
                 wait = wait.min(every.saturating_sub(last_repaint.elapsed()));
             }
-            std::thread::park_timeout(wait);
+            if idle_polls < POLLS {
+                // Under load, poll: a parked thread costs the event loop a futex call to wake
+                // it per batch, a sleeping one a flag.
+                idle_polls += 1;
+                std::thread::sleep(wait.min(POLL));
+            } else {
+                std::thread::park_timeout(wait);
+            }
+        } else {
+            idle_polls = 0;
         }
     }
 }

@@ -147,6 +147,10 @@ impl WsscopeApp {
         fonts::install(ctx, fonts::Sources::BundledAndSystem);
         let config = ServerConfig::default();
         apply_view_settings(ctx, &settings);
+        // Solid scroll bars: floating ones fade in and out, and every fade is a run of repaints
+        // (without a GPU, each costs the server tens of milliseconds of CPU); while connections
+        // come and go their lists keep starting new fades.
+        ctx.all_styles_mut(|s| s.spacing.scroll = egui::style::ScrollStyle::solid());
         let Settings {
             lang,
             zoom: _,

@@ -5,6 +5,7 @@
 //! at ten a second that is most of a core taken from the server (measured: 0.5x the `serve`
 //! rate at 50 x 32 B). Input (a click, a key, a scroll) still repaints at once.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// The share of one CPU the live view's repaints may take while traffic is heavy.
@@ -29,9 +30,11 @@ pub fn busy_interval(floor: Duration, cost: Option<Duration>) -> Duration {
 /// one repaint about once a second.
 #[derive(Default)]
 pub struct PaintMeter {
-    /// When the current window began, with the painting threads' CPU time then.
-    start: Option<(Instant, u64)>,
+    /// When the current window began.
+    start: Option<Instant>,
     frames: u64,
+    /// Each painting thread's CPU time when last looked at, by thread id.
+    ran: HashMap<u32, u64>,
 }
 
 impl PaintMeter {
@@ -39,8 +42,9 @@ impl PaintMeter {
     /// when a second is over, `None` meanwhile (and always where the system does not say).
     pub fn frame(&mut self) -> Option<Duration> {
         let now = Instant::now();
-        let Some((since, cpu0)) = self.start else {
-            self.start = Some((now, painting_cpu_ns()?));
+        let Some(since) = self.start else {
+            self.ran_since()?;
+            self.start = Some(now);
             self.frames = 0;
             return None;
         };
@@ -48,10 +52,22 @@ impl PaintMeter {
         if now.duration_since(since) < WINDOW {
             return None;
         }
-        let cpu = painting_cpu_ns()?;
-        self.start = Some((now, cpu));
+        let ns = self.ran_since()?;
+        self.start = Some(now);
         let frames = std::mem::take(&mut self.frames);
-        per_frame(cpu.saturating_sub(cpu0), frames)
+        per_frame(ns, frames)
+    }
+
+    /// Nanoseconds of CPU the painting threads ran since the last call, thread by thread (a
+    /// thread that ended meanwhile takes its time with it; a new one counts from its start).
+    fn ran_since(&mut self) -> Option<u64> {
+        let now: HashMap<u32, u64> = painting_threads()?.into_iter().collect();
+        let ns = now
+            .iter()
+            .map(|(tid, &ran)| ran.saturating_sub(self.ran.get(tid).copied().unwrap_or(0)))
+            .fold(0u64, u64::saturating_add);
+        self.ran = now;
+        Some(ns)
     }
 }
 
@@ -66,11 +82,11 @@ fn paints(tid: u32, pid: u32, comm: &str) -> bool {
     tid == pid || !comm.trim_end().starts_with("wsscope-")
 }
 
-/// Nanoseconds of CPU the painting threads have run, from each thread's `schedstat`.
+/// The painting threads and the nanoseconds of CPU each has run, from their `schedstat`.
 #[cfg(target_os = "linux")]
-fn painting_cpu_ns() -> Option<u64> {
+fn painting_threads() -> Option<Vec<(u32, u64)>> {
     let pid = std::process::id();
-    let mut total = 0u64;
+    let mut threads = Vec::new();
     for entry in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
         let dir = entry.path();
         let Some(tid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
@@ -86,13 +102,15 @@ fn painting_cpu_ns() -> Option<u64> {
         let ran = std::fs::read_to_string(dir.join("schedstat"))
             .ok()
             .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok());
-        total = total.saturating_add(ran.unwrap_or(0));
+        if let Some(ran) = ran {
+            threads.push((tid, ran));
+        }
     }
-    Some(total)
+    Some(threads)
 }
 
 #[cfg(not(target_os = "linux"))]
-fn painting_cpu_ns() -> Option<u64> {
+fn painting_threads() -> Option<Vec<(u32, u64)>> {
     None
 }
 
@@ -130,19 +148,28 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn the_meter_reports_this_threads_work_once_a_second() {
-        // The test's own thread is not the main one; what it burns must not count...
+        // A test thread is named after its test, not `wsscope-…`: what it burns counts.
         let mut m = PaintMeter::default();
         assert_eq!(m.frame(), None);
-        let t0 = painting_cpu_ns().unwrap_or(0);
-        let spin = Instant::now();
+        let mut probe = PaintMeter::default();
+        assert!(probe.ran_since().is_some());
+        // 30 ms of this thread's own CPU time (other tests may hold the CPUs meanwhile).
+        let own = || {
+            std::fs::read_to_string("/proc/thread-self/schedstat")
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("no schedstat"))
+        };
+        let (start, deadline) = (own(), Instant::now() + Duration::from_secs(20));
         let mut x = 0u64;
-        while spin.elapsed() < Duration::from_millis(30) {
-            x = x.wrapping_mul(31).wrapping_add(1);
+        while own() < start + 30_000_000 && Instant::now() < deadline {
+            for _ in 0..10_000 {
+                x = x.wrapping_mul(31).wrapping_add(1);
+            }
         }
         std::hint::black_box(x);
-        let t1 = painting_cpu_ns().unwrap_or(0);
-        // ... unless it is not named like ours (test threads are named after the test).
-        assert!(t1 >= t0 + 20_000_000, "{t0} -> {t1}");
+        let ran = probe.ran_since().unwrap_or(0);
+        assert!(ran >= 30_000_000, "{ran}");
         std::thread::sleep(WINDOW);
         let cost = m.frame();
         assert!(
