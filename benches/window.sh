@@ -16,13 +16,7 @@ BUDGET=${BUDGET:-128}
 DUR=${DUR:-6}
 HALL=${HALL:-1000}
 D=:${DISPLAY_NUM:-99}
-if [ -z "${WSLOAD:-}" ]; then
-    WSLOAD=target/wsload/target/release/wsload
-    if [ ! -x "$WSLOAD" ]; then
-        mkdir -p target/wsload && cp -r ../shared/bench/wsload/. target/wsload/ &&
-            (cd target/wsload && cargo build --release -q) || exit 1
-    fi
-fi
+. benches/wsload.sh
 [ -x "$BIN" ] || { echo "no $BIN: cargo build --release" >&2; exit 1; }
 
 declare -A ARGS=(
