@@ -33,7 +33,10 @@ const REPAINT: Duration = Duration::from_millis(40);
 /// move too fast to read at either rate. Repaints that cost much CPU (no GPU) are spaced
 /// further apart (`paint_meter::busy_interval`). Input (a click, a key) still repaints at once.
 const REPAINT_BUSY: Duration = Duration::from_millis(100);
-/// How long after the last heavy traffic the status bar stops saying repaints are spaced.
+/// From which interval the status bar says repaints are spaced (below, it is about the usual
+/// rate under heavy traffic, [`REPAINT_BUSY`]).
+const SPACED: Duration = Duration::from_millis(150);
+/// How long after the last spaced repaint the status bar stops saying so.
 const QUIET: Duration = Duration::from_secs(1);
 /// Over how long the event rate is measured.
 const RATE_WINDOW: Duration = Duration::from_millis(250);
@@ -185,7 +188,8 @@ pub struct Engine {
 struct Pace {
     /// CPU time of one repaint, UI and GL driver threads (see `paint_meter`).
     cost: AtomicU64,
-    /// The interval heavy traffic spaces repaints to now, when longer than [`REPAINT_BUSY`].
+    /// The interval heavy traffic spaces repaints to, while the status bar says so (from
+    /// [`SPACED`] on, until [`QUIET`] after the last).
     spaced: AtomicU64,
 }
 
@@ -639,19 +643,21 @@ fn run(
             } else {
                 REPAINT
             };
-            if every > REPAINT_BUSY {
+            if every >= SPACED {
                 spaced_since = Some(Instant::now());
+                let ns = u64::try_from(every.as_nanos()).unwrap_or(u64::MAX);
+                if pace.spaced.swap(ns, Ordering::Relaxed) == 0 {
+                    // The status bar says so.
+                    repaint(ctx, true);
+                }
             }
-            let spaced = if every > REPAINT_BUSY {
-                every
-            } else {
-                Duration::ZERO
-            };
-            let spaced = u64::try_from(spaced.as_nanos()).unwrap_or(u64::MAX);
-            if (pace.spaced.swap(spaced, Ordering::Relaxed) == 0) != (spaced == 0) {
-                // The status bar says so, or stops saying so.
-                repaint(ctx, spaced != 0);
-            }
+        }
+        // Spaced no more for a while (not only between two reads of a flood, nor for one
+        // lighter moment): the status bar stops saying so.
+        if spaced_since.is_some_and(|t| t.elapsed() >= QUIET) {
+            spaced_since = None;
+            pace.spaced.store(0, Ordering::Relaxed);
+            repaint(ctx, false);
         }
         // Only this thread asks for repaints, and only when one is due: each request wakes the
         // UI thread (a scheduled `request_repaint_after` per batch did, thousands a second).
@@ -663,12 +669,6 @@ fn run(
         if !drained.more && drained.batches == 0 {
             // Quiet now: what was recorded goes to disk instead of waiting for more.
             lock(recording).flush();
-            // Quiet for a while (not between two reads of a flood): repaints are no longer spaced.
-            if spaced_since.is_some_and(|t| t.elapsed() >= QUIET) {
-                spaced_since = None;
-                pace.spaced.store(0, Ordering::Relaxed);
-                repaint(ctx, false);
-            }
             // A stopped server's last events may still come: look again soon.
             let retiring = supervisor
                 .lock()
@@ -679,7 +679,7 @@ fn run(
                 // What came last is shown when its repaint is due.
                 wait = wait.min(every.saturating_sub(last_repaint.elapsed()));
             }
-            if idle_polls < POLLS {
+            if idle_polls < POLLS && rate.busy {
                 // Under load, poll: a parked thread costs the event loop a futex call to wake
                 // it per batch, a sleeping one a flag.
                 idle_polls += 1;

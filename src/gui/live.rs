@@ -3,6 +3,7 @@
 
 use eframe::egui::{self, RichText};
 use egui_extras::{Column, TableBuilder};
+use std::time::Duration;
 
 use super::deflate_view::{self, Compressed};
 use super::i18n::{fill, opcode_name, Lang};
@@ -192,26 +193,31 @@ impl LivePanel {
         }
     }
 
-    /// Tests new frames against the filter (8 ms at most; a repaint continues the rest).
-    fn refresh_filter(&mut self, ctx: &egui::Context, capture: &Capture) {
+    /// Tests new frames against the filter (8 ms at most; a repaint continues the rest). While
+    /// repaints are spaced, 40 ms at most and the rest at the next spaced repaint: asking for
+    /// one at once would bring back the repaints the spacing leaves out.
+    fn refresh_filter(&mut self, ctx: &egui::Context, capture: &Capture, spaced: Option<Duration>) {
         if self.filter_text.trim().is_empty() {
             return;
         }
+        let budget = if spaced.is_some() { 40 } else { 8 };
         let more = self.filter.update(
             &self.filter_text,
             self.selected_conn,
             capture,
-            std::time::Duration::from_millis(8),
+            Duration::from_millis(budget),
         );
-        if more {
-            ctx.request_repaint();
+        match (more, spaced) {
+            (false, _) => {}
+            (true, Some(every)) => ctx.request_repaint_after(every),
+            (true, None) => ctx.request_repaint(),
         }
     }
 
     fn frames_ui(&mut self, ui: &mut egui::Ui, cx: &PanelCtx, out: &mut Outbox) {
         let t = cx.lang.t();
         let capture = cx.capture;
-        self.refresh_filter(ui.ctx(), capture);
+        self.refresh_filter(ui.ctx(), capture, cx.spaced);
         ui.horizontal(|ui| {
             ui.strong(t.frames);
             ui.label(RichText::new(t.frames_hint).small());
@@ -229,7 +235,7 @@ impl LivePanel {
                 .on_hover_text(t.filter_hover);
             if r.changed() {
                 self.paused_at = None;
-                self.refresh_filter(ui.ctx(), capture);
+                self.refresh_filter(ui.ctx(), capture, cx.spaced);
             }
             if let Some(e) = self.filter.error() {
                 let text = match e {

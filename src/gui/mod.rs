@@ -359,6 +359,7 @@ impl WsscopeApp {
             capture: &capture,
             lang: *lang,
             selected_conn: live.selected_conn(),
+            spaced: server.spaced_repaints().map(|(every, _)| every),
         };
         if *tab == Tab::Live {
             live.ui(ui, &cx, out);

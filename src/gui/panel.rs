@@ -16,6 +16,8 @@ pub(super) struct PanelCtx<'a> {
     pub lang: Lang,
     /// The connection picked in the Live panel; the other tabs show the same one.
     pub selected_conn: Option<ConnId>,
+    /// While heavy traffic spaces repaints (each costs much CPU), how far apart.
+    pub spaced: Option<std::time::Duration>,
 }
 
 impl PanelCtx<'_> {

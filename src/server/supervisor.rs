@@ -276,7 +276,7 @@ impl Supervisor {
         let waker = Arc::clone(&self.waker);
         let in_flight = Some(Arc::clone(&self.in_flight));
         let stopping = self.stopper.take();
-        self.restart = Some(std::thread::spawn(move || {
+        self.restart = Some(spawn_named("wsscope-restart", move || {
             // A server still stopping releases its port first.
             if let Some(s) = stopping {
                 let _ = s.join();
@@ -494,7 +494,7 @@ impl Supervisor {
             return;
         }
         let previous = self.stopper.take();
-        self.stopper = Some(std::thread::spawn(move || {
+        self.stopper = Some(spawn_named("wsscope-stop", move || {
             if let Some(p) = previous {
                 let _ = p.join();
             }
@@ -537,5 +537,17 @@ impl Drop for Supervisor {
         if let Some(t) = self.stopper.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// `std::thread::spawn` with a name (the window's paint meter counts threads not named
+/// `wsscope-…` as the GL driver's). Like it, panics if the system cannot start a thread.
+fn spawn_named<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> JoinHandle<T> {
+    match std::thread::Builder::new().name(name.into()).spawn(f) {
+        Ok(h) => h,
+        Err(e) => panic!("cannot start a thread: {e}"),
     }
 }
