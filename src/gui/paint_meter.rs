@@ -106,14 +106,22 @@ fn painting_threads() -> Option<Vec<(u32, u64)>> {
         if !paints(tid, pid, &comm) {
             continue;
         }
-        let ran = std::fs::read_to_string(dir.join("schedstat"))
-            .ok()
-            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok());
-        if let Some(ran) = ran {
+        if let Some(ran) = ran_ns(&dir.join("schedstat")) {
             threads.push((tid, ran));
         }
     }
     Some(threads)
+}
+
+/// Nanoseconds a thread has run, from its `schedstat` file (the first field).
+#[cfg(target_os = "linux")]
+fn ran_ns(schedstat: &std::path::Path) -> Option<u64> {
+    std::fs::read_to_string(schedstat)
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -162,9 +170,7 @@ mod tests {
         assert!(probe.ran_since().is_some());
         // 30 ms of this thread's own CPU time (other tests may hold the CPUs meanwhile).
         let own = || {
-            std::fs::read_to_string("/proc/thread-self/schedstat")
-                .ok()
-                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            ran_ns(std::path::Path::new("/proc/thread-self/schedstat"))
                 .unwrap_or_else(|| panic!("no schedstat"))
         };
         let (start, deadline) = (own(), Instant::now() + Duration::from_secs(20));
