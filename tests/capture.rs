@@ -130,6 +130,64 @@ fn every_frame_is_rebuilt_exactly() {
     );
 }
 
+/// An unmasked frame is kept once: the server's echoes point at the bytes of the write that
+/// carried them instead of copying them into the store again. The same events with every frame
+/// payload in memory of its own (as a capture file reads back) are stored with copies, and both
+/// stores rebuild every frame exactly.
+#[test]
+fn unmasked_frames_share_the_bytes_of_their_tcp_call() {
+    let mut wire = Vec::new();
+    for i in 0..20u8 {
+        wire.extend(frame(OpCode::Binary, true, &[i; 50_000]));
+    }
+    let events = events_of_writes(&[REQUEST.as_bytes(), &wire], Duration::ZERO);
+    let copied: Vec<Event> = events
+        .iter()
+        .cloned()
+        .map(|mut e| {
+            if let EventKind::Frame { frame, .. } = &mut e.kind {
+                frame.payload = bytes::Bytes::copy_from_slice(&frame.payload);
+            }
+            e
+        })
+        .collect();
+    let frames: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Frame { frame, .. } => Some((**frame).clone()),
+            _ => None,
+        })
+        .collect();
+    let echoed = frames
+        .iter()
+        .filter(|f| f.header.mask_key.is_none())
+        .map(|f| f.payload.len())
+        .sum::<usize>();
+    assert!(echoed >= 1_000_000, "{echoed} bytes echoed");
+    let budget = 8 << 20;
+    let store = |events: Vec<Event>| {
+        let mut c = Capture::new(budget);
+        for e in events {
+            c.ingest(e);
+        }
+        for (seq, f) in frames.iter().enumerate() {
+            assert_eq!(c.frame(seq as u64).as_ref(), Some(f), "frame {seq}");
+        }
+        assert_eq!(c.dropped, Default::default());
+        c.memory()
+    };
+    let shared = store(events);
+    let own = store(copied);
+    // The log grows in chunks (a 64th of the budget): what is saved is the echoed payloads,
+    // give or take two chunks.
+    let chunk = budget / 64;
+    let saved = own.saturating_sub(shared);
+    assert!(
+        saved + 2 * chunk >= echoed && saved <= echoed + 2 * chunk,
+        "{shared} bytes held sharing, {own} copying, {echoed} echoed"
+    );
+}
+
 /// The budget holds after every event, and when it is full the oldest records go whole: a kept
 /// frame always has all of its payload, and the window can say from when the capture is complete.
 #[test]

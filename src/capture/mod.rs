@@ -79,6 +79,21 @@ pub struct Capture {
     conn_mem: usize,
     /// What the frames' violations count.
     violation_mem: usize,
+    /// The last TCP call, while the frames cut from it follow (see [`Capture::in_last_call`]).
+    last_call: Option<LastCall>,
+    /// Log position of the newest frame's payload: frames keep log order.
+    last_frame_log: u64,
+}
+
+/// The bytes of the last TCP call and where the log holds them. Holding them (one call's bytes,
+/// which the event's sender held a moment ago) keeps their memory from being reused, so a frame
+/// payload found inside them by address is those very bytes.
+#[derive(Debug)]
+struct LastCall {
+    conn: ConnId,
+    direction: Direction,
+    bytes: Bytes,
+    log: u64,
 }
 
 /// The store held below its budget (see [`Capture::squeeze`]).
@@ -147,6 +162,8 @@ impl Capture {
             open: 0,
             conn_mem: 0,
             violation_mem: 0,
+            last_call: None,
+            last_frame_log: 0,
         }
     }
 
@@ -377,6 +394,7 @@ impl Capture {
         self.messages.clear();
         self.tcp.clear();
         self.log.clear();
+        self.last_call = None;
         self.open_fragments.clear();
         self.notices.clear();
         self.violation_mem = 0;
@@ -389,6 +407,13 @@ impl Capture {
         let Event { conn, time, kind } = e;
         let time_ns = u64::try_from(time.as_nanos()).unwrap_or(u64::MAX);
         let mark = self.mark(time);
+        if !matches!(
+            kind,
+            EventKind::Tcp { .. } | EventKind::Frame { .. } | EventKind::Message { .. }
+        ) {
+            // Its frames have all come: the call's bytes are not held any longer.
+            self.last_call = None;
+        }
         match kind {
             EventKind::Clock { unix_micros } => {
                 self.clock_unix_micros.get_or_insert(unix_micros);
@@ -434,6 +459,12 @@ impl Capture {
                     len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
                     log,
                     direction,
+                });
+                self.last_call = Some(LastCall {
+                    conn,
+                    direction,
+                    bytes,
+                    log,
                 });
             }
             EventKind::Handshake(h) => self.with_conn(conn, time, |c| {
@@ -578,7 +609,11 @@ impl Capture {
             violations,
             ..
         } = frame;
-        let log = self.log.append(&payload);
+        let log = match self.in_last_call(conn, direction, &payload) {
+            Some(at) => at,
+            None => self.log.append(&payload),
+        };
+        self.last_frame_log = log;
         let seq = self.frames.end();
         let key = (conn, direction == Direction::ClientToServer);
         match fragment {
@@ -625,6 +660,26 @@ impl Capture {
             c.frames[d] += 1;
             c.all_frames.push_back(seq);
         });
+    }
+
+    /// Where the log holds `payload` already, when it is a piece of the last TCP call's bytes
+    /// (the same memory, not equal bytes: an unmasked frame is cut from the read or write that
+    /// carried it). Such a frame points at the call's bytes instead of copying them again: at
+    /// 64 KiB echoes a quarter of what the store copied and kept.
+    fn in_last_call(&self, conn: ConnId, direction: Direction, payload: &Bytes) -> Option<u64> {
+        let call = self
+            .last_call
+            .as_ref()
+            .filter(|c| c.conn == conn && c.direction == direction && !payload.is_empty())?;
+        // Both are alive, so if the payload's address lies in the call's bytes, they share them.
+        let start = (payload.as_ptr() as usize).checked_sub(call.bytes.as_ptr() as usize)?;
+        if start.checked_add(payload.len())? > call.bytes.len() {
+            return None;
+        }
+        let at = call.log.checked_add(start as u64)?;
+        // Still held, and not before the newest frame's: eviction drops frames from the front
+        // by log position.
+        (at >= self.log.start() && at >= self.last_frame_log).then_some(at)
     }
 
     /// Updates the sticky and split counts with a new frame at stream range `span` (frames

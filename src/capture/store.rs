@@ -198,7 +198,8 @@ impl ByteLog {
                 break;
             };
             let n = (self.chunk - c.len()).min(bytes.len());
-            c.extend_from_slice(&bytes[..n]);
+            // Not `extend_from_slice`: see `extend_copy` (glibc's slow `rep movsb` case).
+            crate::protocol::extend_copy(c, &bytes[..n]);
             bytes = &bytes[n..];
         }
         at
