@@ -4,7 +4,9 @@
 //! runs the full size; under `cargo test` it runs a small smoke version.
 //!
 //! The events are what the server emits for an echo of 32-byte text messages: for each round
-//! trip the client's TCP read, frame and message, then the server's TCP write, frame and message.
+//! trip the client's TCP read, frame and message, then the server's TCP write, frame and message,
+//! the frames cut from the TCP bytes as the server's tap cuts them (so an unmasked frame shares
+//! its call's bytes; the decoding is inside the timed ingest).
 
 use std::time::{Duration, Instant};
 
@@ -27,18 +29,16 @@ fn rss() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-/// The wire bytes and decoded events of one 32-byte text frame sent by `role`.
-fn sent(role: Role, text: &[u8]) -> (Vec<u8>, Vec<Decoded>) {
+/// The wire bytes of one 32-byte text frame sent by `role`, and a decoder of what `role` sends.
+fn sent(role: Role, text: &[u8]) -> (Vec<u8>, Decoder) {
     let key = (role == Role::Client).then_some([0x37, 0xfa, 0x21, 0x3d]);
     let mut wire = Vec::new();
     encode_frame(FrameHeader::new(OpCode::Text, 0, key), text, &mut wire);
-    let mut d = Decoder::new(DecoderConfig {
+    let d = Decoder::new(DecoderConfig {
         sender: Some(role),
         ..Default::default()
     });
-    let mut out = Vec::new();
-    d.feed(&wire, &mut out);
-    (wire, out)
+    (wire, d)
 }
 
 fn main() {
@@ -46,7 +46,8 @@ fn main() {
     let frames: u64 = if full { 1_000_000 } else { 20_000 };
     let budget = 1 << 30;
     let text = b"hello, this is 32 bytes of text!";
-    let sides = [sent(Role::Client, text), sent(Role::Server, text)];
+    let mut sides = [sent(Role::Client, text), sent(Role::Server, text)];
+    let mut decoded = Vec::new();
     let before = rss();
     let mut c = Capture::new(budget);
     let start = Instant::now();
@@ -60,17 +61,16 @@ fn main() {
             Direction::ServerToClient
         };
         let time = Duration::from_micros(i * 10);
-        let (wire, decoded) = &sides[side];
+        let (wire, decoder) = &mut sides[side];
         let off = &mut offsets[(conn - 1) as usize][side];
+        let bytes = Bytes::copy_from_slice(wire);
+        decoder.feed_bytes(bytes.clone(), &mut decoded);
         c.ingest(Event {
             conn,
             time,
-            kind: EventKind::Tcp {
-                direction,
-                bytes: Bytes::copy_from_slice(wire),
-            },
+            kind: EventKind::Tcp { direction, bytes },
         });
-        for d in decoded.iter().cloned() {
+        for d in decoded.drain(..) {
             let kind = match d {
                 Decoded::Frame(mut f) => {
                     f.offset = *off;
@@ -83,7 +83,7 @@ fn main() {
             };
             c.ingest(Event { conn, time, kind });
         }
-        *off += wire.len() as u64;
+        *off += sides[side].0.len() as u64;
     }
     let fill = start.elapsed();
     let grown = rss().saturating_sub(before);
