@@ -130,17 +130,19 @@ fn every_frame_is_rebuilt_exactly() {
     );
 }
 
-/// An unmasked frame is kept once: the server's echoes point at the bytes of the write that
-/// carried them instead of copying them into the store again. The same events with every frame
+/// A frame's payload is kept once: the server's echoes point at the bytes of the write that
+/// carried them, the client's masked frames at their read (unmasked when read), instead of
+/// copying them into the store again. The same events with every frame
 /// payload in memory of its own (as a capture file reads back) are stored with copies, and both
 /// stores rebuild every frame exactly.
 #[test]
 fn unmasked_frames_share_the_bytes_of_their_tcp_call() {
-    let mut wire = Vec::new();
+    // One write per frame, apart, so that each arrives in one read (as a 64 KiB echo does).
+    let mut writes = vec![REQUEST.as_bytes().to_vec()];
     for i in 0..20u8 {
-        wire.extend(frame(OpCode::Binary, true, &[i; 50_000]));
+        writes.push(frame(OpCode::Binary, true, &[i; 50_000]));
     }
-    let events = events_of_writes(&[REQUEST.as_bytes(), &wire], Duration::ZERO);
+    let events = events_of_writes(&writes, Duration::from_millis(20));
     let copied: Vec<Event> = events
         .iter()
         .cloned()
@@ -165,7 +167,17 @@ fn unmasked_frames_share_the_bytes_of_their_tcp_call() {
         .sum::<usize>();
     assert!(echoed >= 1_000_000, "{echoed} bytes echoed");
     let budget = 8 << 20;
+    let frames_of = |events: &[Event]| -> Vec<wsscope::protocol::Frame> {
+        events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Frame { frame, .. } => Some((**frame).clone()),
+                _ => None,
+            })
+            .collect()
+    };
     let store = |events: Vec<Event>| {
+        let frames = frames_of(&events);
         let mut c = Capture::new(budget);
         for e in events {
             c.ingest(e);
@@ -176,8 +188,34 @@ fn unmasked_frames_share_the_bytes_of_their_tcp_call() {
         assert_eq!(c.dropped, Default::default());
         c.memory()
     };
+    let tcp: usize = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Tcp { bytes, .. } => Some(bytes.len()),
+            _ => None,
+        })
+        .sum();
+    // A capture file can say a masked frame carried other bytes than its read: what it says is
+    // kept, not the read's bytes unmasked.
+    let mut tampered = events.clone();
+    for e in &mut tampered {
+        if let EventKind::Frame { frame, .. } = &mut e.kind {
+            if frame.header.mask_key.is_some() && !frame.payload.is_empty() {
+                let mut p = frame.payload.to_vec();
+                p[0] ^= 0xff;
+                frame.payload = p.into();
+            }
+        }
+    }
+    store(tampered);
     let shared = store(events);
     let own = store(copied);
+    // Masked payloads (the client's) are kept as the masked bytes of their TCP read, unmasked
+    // when read: the store holds little more than the TCP bytes (records, a partly filled chunk).
+    assert!(
+        shared <= tcp + 3 * (budget / 64),
+        "{shared} bytes held for {tcp} TCP bytes"
+    );
     // The log grows in chunks (a 64th of the budget): what is saved is the echoed payloads,
     // give or take two chunks.
     let chunk = budget / 64;

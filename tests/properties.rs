@@ -3,8 +3,8 @@
 
 use proptest::prelude::*;
 use wsscope::protocol::{
-    apply_mask, apply_mask_reference, encode_frame, extend_copy, extend_masked, Decoded, Decoder,
-    DecoderConfig, Frame, FrameHeader, Limits, OpCode, Pending, Role, Rule,
+    apply_mask, apply_mask_reference, encode_frame, extend_copy, extend_masked, masks_to, Decoded,
+    Decoder, DecoderConfig, Frame, FrameHeader, Limits, OpCode, Pending, Role, Rule,
 };
 
 /// Decodes `bytes` cut at `cuts`, through `feed` or (with `shared`) the zero-copy `feed_bytes`.
@@ -175,6 +175,27 @@ fn fast_mask_equals_reference_for_every_length_and_offset() {
 }
 
 proptest! {
+    /// `masks_to` says yes exactly for the masked bytes: the payload masked with its key (the
+    /// reference mask), and no when any one byte differs or the lengths do.
+    #[test]
+    fn masks_to_recognises_exactly_the_masked_bytes(
+        data in proptest::collection::vec(any::<u8>(), 0..300),
+        key in any::<[u8; 4]>(),
+        flip in any::<proptest::sample::Index>(),
+        bit in 0u8..8,
+    ) {
+        let mut wire = data.clone();
+        apply_mask_reference(&mut wire, key, 0);
+        prop_assert!(masks_to(&data, key, &wire));
+        if !wire.is_empty() {
+            let i = flip.index(wire.len());
+            wire[i] ^= 1 << bit;
+            prop_assert!(!masks_to(&data, key, &wire));
+            wire[i] ^= 1 << bit;
+            prop_assert!(!masks_to(&data, key, &wire[1..]));
+        }
+    }
+
     /// The piecewise copy (with and without unmasking, into a Vec and a BytesMut already holding
     /// bytes) gives what a plain copy and the byte-by-byte mask give, across piece boundaries.
     #[test]

@@ -94,7 +94,14 @@ struct LastCall {
     direction: Direction,
     bytes: Bytes,
     log: u64,
+    /// Stream offset of its first byte.
+    offset: u64,
 }
+
+/// A masked payload at least this large is kept as the masked bytes of its TCP call when they
+/// unmask to it (checked), not copied again unmasked: readers unmask it, which for small ones
+/// would cost the filter more than the copy saves.
+const SHARE_MASKED: usize = 1024;
 
 /// The store held below its budget (see [`Capture::squeeze`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -281,8 +288,7 @@ impl Capture {
         let mut header_bytes = Vec::with_capacity(14);
         r.header.encode(&mut header_bytes);
         let payload = self
-            .log
-            .get(r.log, r.kept as usize)
+            .payload_of(r, usize::MAX)
             .map(|b| Bytes::copy_from_slice(&b))?;
         Some(Frame {
             offset: r.offset,
@@ -297,8 +303,7 @@ impl Capture {
 
     /// The first `max` bytes of frame `seq`'s unmasked payload (for previews and the filter).
     pub fn payload_prefix(&self, r: &FrameRecord, max: usize) -> Cow<'_, [u8]> {
-        let n = (r.kept as usize).min(max);
-        self.log.get(r.log, n).unwrap_or(Cow::Borrowed(&[]))
+        self.payload_of(r, max).unwrap_or(Cow::Borrowed(&[]))
     }
 
     /// The kept messages from `from` on, oldest first.
@@ -323,7 +328,7 @@ impl Capture {
         let mut v = Vec::with_capacity(usize::try_from(m.len).unwrap_or(0).min(1 << 26));
         for &f in m.frames() {
             let r = self.frames.get(f)?;
-            v.extend_from_slice(&self.log.get(r.log, r.kept as usize)?);
+            v.extend_from_slice(&self.payload_of(r, usize::MAX)?);
         }
         Some(v.into())
     }
@@ -465,6 +470,7 @@ impl Capture {
                     direction,
                     bytes,
                     log,
+                    offset,
                 });
             }
             EventKind::Handshake(h) => self.with_conn(conn, time, |c| {
@@ -609,9 +615,9 @@ impl Capture {
             violations,
             ..
         } = frame;
-        let log = match self.in_last_call(conn, direction, &payload) {
-            Some(at) => at,
-            None => self.log.append(&payload),
+        let (log, masked) = match self.in_last_call(conn, direction, offset, &header, &payload) {
+            Some(found) => found,
+            None => (self.log.append(&payload), false),
         };
         self.last_frame_log = log;
         let seq = self.frames.end();
@@ -639,6 +645,7 @@ impl Capture {
             header,
             offset,
             log,
+            masked,
             kept: u32::try_from(payload.len()).unwrap_or(u32::MAX),
             direction,
             fragment,
@@ -662,24 +669,69 @@ impl Capture {
         });
     }
 
-    /// Where the log holds `payload` already, when it is a piece of the last TCP call's bytes
-    /// (the same memory, not equal bytes: an unmasked frame is cut from the read or write that
-    /// carried it). Such a frame points at the call's bytes instead of copying them again: at
-    /// 64 KiB echoes a quarter of what the store copied and kept.
-    fn in_last_call(&self, conn: ConnId, direction: Direction, payload: &Bytes) -> Option<u64> {
+    /// Where the log holds `payload` already, and whether masked, when it is a piece of the
+    /// last TCP call's bytes: an unmasked frame is cut from the read or write that carried it
+    /// (the same memory, not equal bytes), and a large masked one unmasks from there (checked).
+    /// Such a frame points at the call's bytes instead of copying them again: at 64 KiB echoes
+    /// half of what the store copied and kept.
+    fn in_last_call(
+        &self,
+        conn: ConnId,
+        direction: Direction,
+        offset: u64,
+        header: &crate::protocol::FrameHeader,
+        payload: &Bytes,
+    ) -> Option<(u64, bool)> {
         let call = self
             .last_call
             .as_ref()
             .filter(|c| c.conn == conn && c.direction == direction && !payload.is_empty())?;
+        let within = |start: usize| {
+            start
+                .checked_add(payload.len())
+                .is_some_and(|end| end <= call.bytes.len())
+        };
         // Both are alive, so if the payload's address lies in the call's bytes, they share them.
-        let start = (payload.as_ptr() as usize).checked_sub(call.bytes.as_ptr() as usize)?;
-        if start.checked_add(payload.len())? > call.bytes.len() {
-            return None;
-        }
+        let (start, masked) = match (payload.as_ptr() as usize)
+            .checked_sub(call.bytes.as_ptr() as usize)
+            .filter(|&s| within(s))
+        {
+            Some(start) => (start, false),
+            None => {
+                let key = header.mask_key.filter(|_| payload.len() >= SHARE_MASKED)?;
+                // Frame offsets count from the end of the handshake, calls' from the start.
+                let ws_start = self.connection(conn)?.ws_start[direction.index()]?;
+                let at = ws_start
+                    .checked_add(offset)?
+                    .checked_add(header.header_len() as u64)?;
+                let start = usize::try_from(at.checked_sub(call.offset)?).ok()?;
+                let wire = call.bytes.get(start..start.checked_add(payload.len())?)?;
+                // §5.3: masking the payload again with its key gives the wire bytes back.
+                if !crate::protocol::masks_to(payload, key, wire) {
+                    return None;
+                }
+                (start, true)
+            }
+        };
         let at = call.log.checked_add(start as u64)?;
         // Still held, and not before the newest frame's: eviction drops frames from the front
-        // by log position.
-        (at >= self.log.start() && at >= self.last_frame_log).then_some(at)
+        // by log position. (A frame after one that spanned two reads, and was copied to the
+        // log's end, is copied too.)
+        (at >= self.log.start() && at >= self.last_frame_log).then_some((at, masked))
+    }
+
+    /// The first `max` bytes of a frame's payload from the log, unmasked.
+    fn payload_of(&self, r: &FrameRecord, max: usize) -> Option<Cow<'_, [u8]>> {
+        let n = (r.kept as usize).min(max);
+        let bytes = self.log.get(r.log, n)?;
+        match r.header.mask_key.filter(|_| r.masked) {
+            None => Some(bytes),
+            Some(key) => {
+                let mut v = bytes.into_owned();
+                crate::protocol::apply_mask(&mut v, key, 0);
+                Some(Cow::Owned(v))
+            }
+        }
     }
 
     /// Updates the sticky and split counts with a new frame at stream range `span` (frames

@@ -230,8 +230,11 @@ pub struct FrameRecord {
     pub header: FrameHeader,
     /// Stream offset of the frame's first byte, from the start of the WebSocket stream.
     pub offset: u64,
-    /// Where the unmasked payload is in the log.
+    /// Where the payload is in the log.
     pub(super) log: u64,
+    /// The log holds the payload masked, as the TCP call that carried it (see
+    /// [`Capture::payload_of`](super::Capture)): readers unmask it with the header's key.
+    pub(super) masked: bool,
     /// Payload bytes kept (less than the header says when decoding stopped at a limit).
     pub kept: u32,
     /// Which way.

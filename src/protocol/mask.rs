@@ -39,6 +39,30 @@ fn mask_word(key: [u8; 4], offset: usize) -> u64 {
     u64::from_ne_bytes(wide)
 }
 
+/// Whether `unmasked`, masked with `key` from payload position 0, is `wire`: one read of each,
+/// no copy.
+pub fn masks_to(unmasked: &[u8], key: [u8; 4], wire: &[u8]) -> bool {
+    if unmasked.len() != wire.len() {
+        return false;
+    }
+    let word = mask_word(key, 0);
+    let mut a = unmasked.chunks_exact(8);
+    let mut b = wire.chunks_exact(8);
+    let words = (&mut a).zip(&mut b).all(|(x, y)| {
+        let (mut x8, mut y8) = ([0u8; 8], [0u8; 8]);
+        x8.copy_from_slice(x);
+        y8.copy_from_slice(y);
+        u64::from_ne_bytes(x8) ^ word == u64::from_ne_bytes(y8)
+    });
+    // The tail starts at a multiple of 8: key phase 0.
+    words
+        && a.remainder()
+            .iter()
+            .zip(b.remainder())
+            .enumerate()
+            .all(|(i, (x, y))| x ^ key[i % 4] == *y)
+}
+
 /// How much [`extend_masked`] copies per `memcpy` call: no more than glibc copies with vector
 /// moves, below the size where it switches to `rep movsb`.
 const COPY_PIECE: usize = 2048;

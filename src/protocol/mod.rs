@@ -39,7 +39,7 @@ pub use decoder::{Decoded, Decoder, DecoderConfig, Limits, Pending};
 pub use extension::Extension;
 pub use frame::{encode_frame, FieldSpans, Fragment, Frame, FrameHeader, LenEncoding, OpCode};
 pub(crate) use mask::small_bytes;
-pub use mask::{apply_mask, apply_mask_reference, extend_copy, extend_masked, ByteBuf};
+pub use mask::{apply_mask, apply_mask_reference, extend_copy, extend_masked, masks_to, ByteBuf};
 pub use message::Message;
 pub use violation::{Detail, ExtensionFailure, Rule, Violation};
 
