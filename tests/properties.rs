@@ -179,7 +179,7 @@ proptest! {
     /// reference mask), and no when any one byte differs or the lengths do.
     #[test]
     fn masks_to_recognises_exactly_the_masked_bytes(
-        data in proptest::collection::vec(any::<u8>(), 0..300),
+        data in proptest::collection::vec(any::<u8>(), 0..700),
         key in any::<[u8; 4]>(),
         flip in any::<proptest::sample::Index>(),
         bit in 0u8..8,

@@ -46,21 +46,29 @@ pub fn masks_to(unmasked: &[u8], key: [u8; 4], wire: &[u8]) -> bool {
         return false;
     }
     let word = mask_word(key, 0);
-    let mut a = unmasked.chunks_exact(8);
-    let mut b = wire.chunks_exact(8);
-    let words = (&mut a).zip(&mut b).all(|(x, y)| {
-        let (mut x8, mut y8) = ([0u8; 8], [0u8; 8]);
-        x8.copy_from_slice(x);
-        y8.copy_from_slice(y);
-        u64::from_ne_bytes(x8) ^ word == u64::from_ne_bytes(y8)
-    });
-    // The tail starts at a multiple of 8: key phase 0.
-    words
-        && a.remainder()
-            .iter()
-            .zip(b.remainder())
-            .enumerate()
-            .all(|(i, (x, y))| x ^ key[i % 4] == *y)
+    let word_of = |b: &[u8]| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(b);
+        u64::from_ne_bytes(w)
+    };
+    // Differences gathered over a block without a branch per word, so the loop vectorises.
+    let mut a = unmasked.chunks_exact(MASK_BLOCK);
+    let mut b = wire.chunks_exact(MASK_BLOCK);
+    for (x, y) in (&mut a).zip(&mut b) {
+        let diff = x
+            .chunks_exact(8)
+            .zip(y.chunks_exact(8))
+            .fold(0, |d, (x, y)| d | (word_of(x) ^ word ^ word_of(y)));
+        if diff != 0 {
+            return false;
+        }
+    }
+    // The tail starts at a multiple of MASK_BLOCK: key phase 0.
+    a.remainder()
+        .iter()
+        .zip(b.remainder())
+        .enumerate()
+        .all(|(i, (x, y))| x ^ key[i % 4] == *y)
 }
 
 /// How much [`extend_masked`] copies per `memcpy` call: no more than glibc copies with vector
