@@ -63,6 +63,7 @@ fn main() {
         let time = Duration::from_micros(i * 10);
         let (wire, decoder) = &mut sides[side];
         let off = &mut offsets[(conn - 1) as usize][side];
+        let wire_len = wire.len() as u64;
         let bytes = Bytes::copy_from_slice(wire);
         decoder.feed_bytes(bytes.clone(), &mut decoded);
         c.ingest(Event {
@@ -83,7 +84,7 @@ fn main() {
             };
             c.ingest(Event { conn, time, kind });
         }
-        *off += sides[side].0.len() as u64;
+        *off += wire_len;
     }
     let fill = start.elapsed();
     let grown = rss().saturating_sub(before);

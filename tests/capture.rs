@@ -132,11 +132,11 @@ fn every_frame_is_rebuilt_exactly() {
 
 /// A frame's payload is kept once: the server's echoes point at the bytes of the write that
 /// carried them, the client's masked frames at their read (unmasked when read), instead of
-/// copying them into the store again. The same events with every frame
-/// payload in memory of its own (as a capture file reads back) are stored with copies, and both
-/// stores rebuild every frame exactly.
+/// copying them into the store again. The same events with every frame payload in memory of its
+/// own (as a capture file reads back) are stored with copies, and both stores rebuild every
+/// frame exactly.
 #[test]
-fn unmasked_frames_share_the_bytes_of_their_tcp_call() {
+fn payloads_share_the_bytes_of_their_tcp_call() {
     // One write per frame, apart, so that each arrives in one read (as a 64 KiB echo does).
     let mut writes = vec![REQUEST.as_bytes().to_vec()];
     for i in 0..20u8 {
@@ -153,20 +153,6 @@ fn unmasked_frames_share_the_bytes_of_their_tcp_call() {
             e
         })
         .collect();
-    let frames: Vec<_> = events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Frame { frame, .. } => Some((**frame).clone()),
-            _ => None,
-        })
-        .collect();
-    let echoed = frames
-        .iter()
-        .filter(|f| f.header.mask_key.is_none())
-        .map(|f| f.payload.len())
-        .sum::<usize>();
-    assert!(echoed >= 1_000_000, "{echoed} bytes echoed");
-    let budget = 8 << 20;
     let frames_of = |events: &[Event]| -> Vec<wsscope::protocol::Frame> {
         events
             .iter()
@@ -176,6 +162,13 @@ fn unmasked_frames_share_the_bytes_of_their_tcp_call() {
             })
             .collect()
     };
+    let echoed = frames_of(&events)
+        .iter()
+        .filter(|f| f.header.mask_key.is_none())
+        .map(|f| f.payload.len())
+        .sum::<usize>();
+    assert!(echoed >= 1_000_000, "{echoed} bytes echoed");
+    let budget = 8 << 20;
     let store = |events: Vec<Event>| {
         let frames = frames_of(&events);
         let mut c = Capture::new(budget);

@@ -81,8 +81,6 @@ pub struct Capture {
     violation_mem: usize,
     /// The last TCP call, while the frames cut from it follow (see [`Capture::in_last_call`]).
     last_call: Option<LastCall>,
-    /// Log position of the newest frame's payload: frames keep log order.
-    last_frame_log: u64,
 }
 
 /// The bytes of the last TCP call and where the log holds them. Holding them (one call's bytes,
@@ -170,7 +168,6 @@ impl Capture {
             conn_mem: 0,
             violation_mem: 0,
             last_call: None,
-            last_frame_log: 0,
         }
     }
 
@@ -619,7 +616,6 @@ impl Capture {
             Some(found) => found,
             None => (self.log.append(&payload), false),
         };
-        self.last_frame_log = log;
         let seq = self.frames.end();
         let key = (conn, direction == Direction::ClientToServer);
         match fragment {
@@ -717,7 +713,13 @@ impl Capture {
         // Still held, and not before the newest frame's: eviction drops frames from the front
         // by log position. (A frame after one that spanned two reads, and was copied to the
         // log's end, is copied too.)
-        (at >= self.log.start() && at >= self.last_frame_log).then_some((at, masked))
+        let newest = self
+            .frames
+            .end()
+            .checked_sub(1)
+            .and_then(|s| self.frames.get(s))
+            .map_or(0, |r| r.log);
+        (at >= self.log.start() && at >= newest).then_some((at, masked))
     }
 
     /// The first `max` bytes of a frame's payload from the log, unmasked.

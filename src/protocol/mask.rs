@@ -17,9 +17,7 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let word = mask_word(key, offset);
     let mut chunks = buf.chunks_exact_mut(8);
     for chunk in &mut chunks {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(chunk);
-        let x = u64::from_ne_bytes(bytes) ^ word;
+        let x = load_word(chunk) ^ word;
         chunk.copy_from_slice(&x.to_ne_bytes());
     }
     // The tail is shorter than 8 bytes and starts at a multiple of 8, i.e. of 4: key phase 0.
@@ -39,6 +37,13 @@ fn mask_word(key: [u8; 4], offset: usize) -> u64 {
     u64::from_ne_bytes(wide)
 }
 
+/// The 8 bytes of `b` (exactly 8 long: a `chunks_exact(8)` piece) as one word.
+fn load_word(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(b);
+    u64::from_ne_bytes(w)
+}
+
 /// Whether `unmasked`, masked with `key` from payload position 0, is `wire`: one read of each,
 /// no copy.
 pub fn masks_to(unmasked: &[u8], key: [u8; 4], wire: &[u8]) -> bool {
@@ -46,11 +51,6 @@ pub fn masks_to(unmasked: &[u8], key: [u8; 4], wire: &[u8]) -> bool {
         return false;
     }
     let word = mask_word(key, 0);
-    let word_of = |b: &[u8]| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(b);
-        u64::from_ne_bytes(w)
-    };
     // Differences gathered over a block without a branch per word, so the loop vectorises.
     let mut a = unmasked.chunks_exact(MASK_BLOCK);
     let mut b = wire.chunks_exact(MASK_BLOCK);
@@ -58,7 +58,7 @@ pub fn masks_to(unmasked: &[u8], key: [u8; 4], wire: &[u8]) -> bool {
         let diff = x
             .chunks_exact(8)
             .zip(y.chunks_exact(8))
-            .fold(0, |d, (x, y)| d | (word_of(x) ^ word ^ word_of(y)));
+            .fold(0, |d, (x, y)| d | (load_word(x) ^ word ^ load_word(y)));
         if diff != 0 {
             return false;
         }
@@ -133,9 +133,7 @@ pub fn extend_masked<B: ByteBuf>(out: &mut B, src: &[u8], key: Option<[u8; 4]>, 
     for block in &mut blocks {
         let mut unmasked = [0u8; MASK_BLOCK];
         for (to, from) in unmasked.chunks_exact_mut(8).zip(block.chunks_exact(8)) {
-            let mut bytes = [0u8; 8];
-            bytes.copy_from_slice(from);
-            to.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ word).to_ne_bytes());
+            to.copy_from_slice(&(load_word(from) ^ word).to_ne_bytes());
         }
         out.append(&unmasked);
     }
