@@ -17,7 +17,7 @@ use mio::{Events, Interest, Poll, Token};
 use super::conn::{Conn, FLUSH_WAIT, LINGER};
 use super::read_pool::ReadBuf;
 use super::wire::Wire;
-use super::{Shared, HANDSHAKE_HEADROOM};
+use super::{Acceptor, Shared, ACCEPT_RETRY, HANDSHAKE_HEADROOM};
 use crate::event::{
     ClosedBy, Command, ConnId, Endpoint, ErrorKind, EventKind, IoFailure, LimitKind,
 };
@@ -33,6 +33,10 @@ const TICK: Duration = Duration::from_millis(25);
 
 /// The token of a loop's waker; connections use their number.
 const WAKE: Token = Token(usize::MAX);
+/// The token of the listener, when the loop accepts itself.
+const LISTEN: Token = Token(usize::MAX - 2);
+/// Connections accepted per turn at most, before the others get theirs.
+const ACCEPTS_PER_TURN: usize = 32;
 
 /// Half-life of what a connection produced (`Conn::produced`): what counts is about the last
 /// second or two.
@@ -76,23 +80,54 @@ impl LoopTx {
 }
 
 /// Starts event loop `index`.
+/// Starts event loop `index`; with a `listener` it accepts its connections itself.
 pub(crate) fn spawn_loop(
     shared: &Arc<Shared>,
     index: usize,
+    listener: Option<(mio::net::TcpListener, Acceptor)>,
 ) -> io::Result<(LoopTx, JoinHandle<()>)> {
     let poll = Poll::new()?;
     let waker = Arc::new(mio::Waker::new(poll.registry(), WAKE)?);
+    let listening = match listener {
+        Some((mut listener, acceptor)) => {
+            poll.registry()
+                .register(&mut listener, LISTEN, Interest::READABLE)?;
+            Some(Listening {
+                listener,
+                acceptor,
+                more: false,
+                retry_at: None,
+            })
+        }
+        None => None,
+    };
     let (tx, rx) = crossbeam_channel::unbounded();
     let s = Arc::clone(shared);
     let thread = std::thread::Builder::new()
         .name(format!("wsscope-loop-{index}"))
-        .spawn(move || EventLoop::new(s, poll, rx, index).run())?;
+        .spawn(move || {
+            let mut l = EventLoop::new(s, poll, rx, index);
+            l.listening = listening;
+            l.run();
+        })?;
     Ok((LoopTx { tx, waker }, thread))
+}
+
+/// The listener of a loop that accepts itself.
+struct Listening {
+    listener: mio::net::TcpListener,
+    acceptor: Acceptor,
+    /// Connections may still wait: the last turn accepted its most (readiness comes on edges).
+    more: bool,
+    /// accept() failed: it is tried again at this time.
+    retry_at: Option<Instant>,
 }
 
 struct EventLoop {
     shared: Arc<Shared>,
     poll: Poll,
+    /// The listener, when this loop accepts itself (dropped when shutdown begins).
+    listening: Option<Listening>,
     inbox: Receiver<Msg>,
     index: usize,
     conns: HashMap<usize, Conn>,
@@ -109,6 +144,7 @@ impl EventLoop {
         Self {
             shared,
             poll,
+            listening: None,
             inbox,
             index,
             conns: HashMap::new(),
@@ -123,7 +159,8 @@ impl EventLoop {
         let mut events = Events::with_capacity(256);
         let mut ready: Vec<usize> = Vec::new();
         loop {
-            let timeout = if !self.again.is_empty() {
+            let accept_more = self.listening.as_ref().is_some_and(|l| l.more);
+            let mut timeout = if !self.again.is_empty() || accept_more {
                 Some(Duration::ZERO)
             } else if self.lag.on || self.conns.values().any(Conn::timed) {
                 // Paused: look at what is in flight every tick to resume.
@@ -131,6 +168,10 @@ impl EventLoop {
             } else {
                 None
             };
+            if let Some(at) = self.listening.as_ref().and_then(|l| l.retry_at) {
+                let d = at.saturating_duration_since(Instant::now());
+                timeout = Some(timeout.map_or(d, |t| t.min(d)));
+            }
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     let e = ErrorKind::EventLoop(IoFailure::from(&e));
@@ -148,9 +189,19 @@ impl EventLoop {
                 }
             }
             let mut woken = false;
+            let mut accept = accept_more
+                || self
+                    .listening
+                    .as_ref()
+                    .and_then(|l| l.retry_at)
+                    .is_some_and(|at| at <= Instant::now());
             for ev in events.iter() {
                 if ev.token() == WAKE {
                     woken = true;
+                    continue;
+                }
+                if ev.token() == LISTEN {
+                    accept = true;
                     continue;
                 }
                 let key = ev.token().0;
@@ -172,6 +223,9 @@ impl EventLoop {
             }
             for &key in &ready {
                 self.drive(key);
+            }
+            if accept {
+                self.accept_ready();
             }
             if woken && self.take_messages() {
                 break;
@@ -205,10 +259,14 @@ impl EventLoop {
     fn take_messages(&mut self) -> bool {
         while let Ok(msg) = self.inbox.try_recv() {
             match msg {
-                Msg::Accepted(id, stream, addrs) => self.accept(id, stream, addrs),
+                Msg::Accepted(id, stream, addrs) => self.accept(id, stream, addrs, false),
                 Msg::Command(cmd) => self.command(cmd),
                 Msg::Stopping => {
                     self.stopping = true;
+                    // No new connections: the listener closes.
+                    if let Some(mut l) = self.listening.take() {
+                        let _ = self.poll.registry().deregister(&mut l.listener);
+                    }
                     let keys: Vec<usize> = self.conns.keys().copied().collect();
                     for key in keys {
                         self.stop_one(key);
@@ -241,23 +299,63 @@ impl EventLoop {
         }
     }
 
+    /// Accepts what waits on this loop's own listener, up to [`ACCEPTS_PER_TURN`].
+    fn accept_ready(&mut self) {
+        let Some(mut l) = self.listening.take() else {
+            return;
+        };
+        l.more = false;
+        l.retry_at = None;
+        let mut admitted = Vec::new();
+        let mut n = 0;
+        while n < ACCEPTS_PER_TURN {
+            match l.listener.accept() {
+                Ok((stream, peer)) => {
+                    n += 1;
+                    admitted.extend(l.acceptor.admit(stream.into(), peer));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                // A client that reset before it was accepted: the next one may be fine.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {
+                    l.acceptor.failed(&e);
+                }
+                Err(e) => {
+                    l.acceptor.failed(&e);
+                    l.retry_at = Some(Instant::now() + ACCEPT_RETRY);
+                    break;
+                }
+            }
+        }
+        l.more = n == ACCEPTS_PER_TURN;
+        self.listening = Some(l);
+        for a in admitted {
+            // mio's accept made the socket non-blocking already.
+            self.accept(a.id, a.stream, a.addrs, true);
+        }
+    }
+
     fn accept(
         &mut self,
         id: ConnId,
         stream: std::net::TcpStream,
         addrs: io::Result<(SocketAddr, SocketAddr)>,
+        nonblocking: bool,
     ) {
         let shared = &self.shared;
-        let registered = stream
-            .set_nonblocking(true)
-            .and_then(|()| stream.set_nodelay(true))
-            .map(|()| TcpStream::from_std(stream))
-            .and_then(|mut s| {
-                self.poll
-                    .registry()
-                    .register(&mut s, token(id), Interest::READABLE | Interest::WRITABLE)
-                    .map(|()| s)
-            });
+        let registered = (if nonblocking {
+            Ok(())
+        } else {
+            stream.set_nonblocking(true)
+        })
+        .and_then(|()| stream.set_nodelay(true))
+        .map(|()| TcpStream::from_std(stream))
+        .and_then(|mut s| {
+            self.poll
+                .registry()
+                .register(&mut s, token(id), Interest::READABLE | Interest::WRITABLE)
+                .map(|()| s)
+        });
         let (stream, (peer, local)) = match (registered, addrs) {
             (Ok(s), Ok(a)) => (s, a),
             (Err(e), _) | (_, Err(e)) => {

@@ -1,5 +1,5 @@
-//! The server engine: a listener thread (blocking `accept`) and a few event-loop threads (mio,
-//! half the CPUs by default) that own the connections and drive the sans-IO core, publishing
+//! The server engine: a few event-loop threads (mio, half the CPUs by default; one accepts
+//! itself, several share a listener thread with a blocking `accept`) that own the connections and drive the sans-IO core, publishing
 //! [`Event`]s on a channel and taking [`Command`]s. It wakes its consumer through an
 //! injected closure and does not depend on egui.
 //!
@@ -361,10 +361,27 @@ pub(crate) fn start_counted(
         0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).clamp(1, 4)),
         n => n,
     };
+    // Refused connections wait here for the client to take the 503 (see drain_refused).
+    let (refused_tx, refused_rx) = crossbeam_channel::bounded(DRAINING_MAX);
+    std::thread::Builder::new()
+        .name("wsscope-refused".into())
+        .spawn(move || drain_refused(&refused_rx))?;
+    let acceptor = Acceptor::new(&shared, &listener, n, refused_tx);
+    // One loop accepts itself: a new connection is then not handed from thread to thread (a
+    // wake-up per connection, slow on small machines). Several share a listener thread.
+    let (mut own_listener, mut acceptor) = if n == 1 {
+        listener.set_nonblocking(true)?;
+        (
+            Some((mio::net::TcpListener::from_std(listener), acceptor)),
+            None,
+        )
+    } else {
+        (None, Some((listener, acceptor)))
+    };
     let mut loops = Vec::with_capacity(n);
     let mut loop_threads = Vec::with_capacity(n);
     for i in 0..n {
-        match event_loop::spawn_loop(&shared, i) {
+        match event_loop::spawn_loop(&shared, i, own_listener.take()) {
             Ok((tx, thread)) => {
                 loops.push(tx);
                 loop_threads.push(thread);
@@ -384,70 +401,131 @@ pub(crate) fn start_counted(
     let command_thread = std::thread::Builder::new()
         .name("wsscope-commands".into())
         .spawn(move || command_loop(&s, &cmd_rx))?;
-    // Refused connections wait here for the client to take the 503 (see drain_refused).
-    let (refused_tx, refused_rx) = crossbeam_channel::bounded(DRAINING_MAX);
-    std::thread::Builder::new()
-        .name("wsscope-refused".into())
-        .spawn(move || drain_refused(&refused_rx))?;
-    let s = Arc::clone(&shared);
-    let listener_thread = std::thread::Builder::new()
-        .name("wsscope-listener".into())
-        .spawn(move || accept_loop(&s, &listener, &refused_tx))?;
+    let listener_thread = match acceptor.take() {
+        Some((listener, acceptor)) => Some(
+            std::thread::Builder::new()
+                .name("wsscope-listener".into())
+                .spawn(move || accept_loop(&acceptor, &listener))?,
+        ),
+        None => None,
+    };
     Ok(ServerHandle {
         shared,
         addr,
         commands: cmd_tx,
-        listener: Some(listener_thread),
+        listener: listener_thread,
         command_thread: Some(command_thread),
         loop_threads,
     })
 }
 
-fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener, refused: &Sender<TcpStream>) {
-    let own = Arc::new(AtomicU64::new(1));
-    let next_id = shared.config.conn_ids.as_ref().unwrap_or(&own);
+/// Numbers each new connection and picks its event loop, or answers 503 past the connection
+/// limit. Used by the listener thread, or by the event loop itself when there is only one.
+pub(crate) struct Acceptor {
+    shared: Arc<Shared>,
+    /// Numbers connections when the config does not share a counter.
+    own_ids: AtomicU64,
+    /// The listener's address when bound to one address: that is every connection's local
+    /// address, so no getsockname per connection. Bound to all interfaces, each connection
+    /// asks which one it came in on.
+    bound: Option<SocketAddr>,
+    /// How many event loops share the connections (round robin).
+    loops: usize,
+    refused: Sender<TcpStream>,
+}
+
+/// A connection the [`Acceptor`] let in: its number, socket, addresses and event loop.
+pub(crate) struct Admitted {
+    pub(crate) id: ConnId,
+    pub(crate) stream: TcpStream,
+    pub(crate) addrs: io::Result<(SocketAddr, SocketAddr)>,
+    pub(crate) loop_index: usize,
+}
+
+impl Acceptor {
+    fn new(
+        shared: &Arc<Shared>,
+        listener: &TcpListener,
+        loops: usize,
+        refused: Sender<TcpStream>,
+    ) -> Self {
+        Self {
+            shared: Arc::clone(shared),
+            own_ids: AtomicU64::new(1),
+            bound: listener
+                .local_addr()
+                .ok()
+                .filter(|a| !a.ip().is_unspecified()),
+            loops,
+            refused,
+        }
+    }
+
+    /// Counts a new connection as open and numbers it, or refuses it (503) past the limit.
+    /// `peer` comes with the socket from accept(): no getpeername per connection.
+    pub(crate) fn admit(&self, stream: TcpStream, peer: SocketAddr) -> Option<Admitted> {
+        let shared = &self.shared;
+        let ids = shared.config.conn_ids.as_deref().unwrap_or(&self.own_ids);
+        let id = ids.fetch_add(1, Ordering::Relaxed);
+        let addrs = self
+            .bound
+            .map_or_else(|| stream.local_addr(), Ok)
+            .map(|l| (peer, l));
+        let open = shared.open.fetch_add(1, Ordering::SeqCst);
+        if open >= shared.config.max_connections || self.loops == 0 {
+            shared.open.fetch_sub(1, Ordering::SeqCst);
+            refuse_busy(shared, id, stream, addrs.ok(), open, &self.refused);
+            return None;
+        }
+        // Round robin: connection numbers are consecutive.
+        let loop_index = usize::try_from(id).unwrap_or_default() % self.loops;
+        Some(Admitted {
+            id,
+            stream,
+            addrs,
+            loop_index,
+        })
+    }
+
+    /// accept() failed (out of file descriptors and the like): reported; the caller waits a
+    /// little before the next try, so as not to spin.
+    pub(crate) fn failed(&self, e: &io::Error) {
+        let e = ErrorKind::Accept(IoFailure::from(e));
+        self.shared.publish(vec![self.shared.error(0, e)]);
+    }
+}
+
+/// How long accepting pauses after accept() failed.
+pub(crate) const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+
+/// The listener thread, with more than one event loop: a blocking accept(), then the connection
+/// goes to its loop.
+fn accept_loop(acceptor: &Acceptor, listener: &TcpListener) {
+    let shared = &acceptor.shared;
     let loops = shared.loops();
-    // Bound to one address, that is every connection's local address: no getsockname per
-    // connection. Bound to all interfaces, each connection asks which one it came in on.
-    let bound = listener
-        .local_addr()
-        .ok()
-        .filter(|a| !a.ip().is_unspecified());
     loop {
-        // accept() gives the peer's address with the socket: no getpeername per connection.
         let accepted = listener.accept();
         if shared.stopping.load(Ordering::SeqCst) {
             break;
         }
-        let (stream, peer) = match accepted {
-            Ok(s) => s,
+        let a = match accepted {
+            Ok((stream, peer)) => acceptor.admit(stream, peer),
             Err(e) => {
-                let e = ErrorKind::Accept(IoFailure::from(&e));
-                shared.publish(vec![shared.error(0, e)]);
-                // Out of file descriptors and the like: do not spin.
-                std::thread::sleep(Duration::from_millis(50));
+                acceptor.failed(&e);
+                std::thread::sleep(ACCEPT_RETRY);
                 continue;
             }
         };
-        let id = next_id.fetch_add(1, Ordering::Relaxed);
-        let addrs = bound
-            .map_or_else(|| stream.local_addr(), Ok)
-            .map(|l| (peer, l));
-        let open = shared.open.fetch_add(1, Ordering::SeqCst);
-        if open >= shared.config.max_connections || loops.is_empty() {
-            shared.open.fetch_sub(1, Ordering::SeqCst);
-            refuse_busy(shared, id, stream, addrs.ok(), open, refused);
+        let Some(a) = a else {
             continue;
-        }
-        // Round robin: connection numbers are consecutive.
-        let i = usize::try_from(id).unwrap_or_default() % loops.len();
-        if loops[i]
-            .send(event_loop::Msg::Accepted(id, stream, addrs))
-            .is_err()
-        {
+        };
+        let sent = loops
+            .get(a.loop_index)
+            .map(|l| l.send(event_loop::Msg::Accepted(a.id, a.stream, a.addrs)));
+        if !matches!(sent, Some(Ok(()))) {
             // The loop is gone (it can only have panicked): the socket closes unserved.
             shared.open.fetch_sub(1, Ordering::SeqCst);
-            shared.publish(vec![shared.error(id, ErrorKind::NoEventLoop)]);
+            shared.publish(vec![shared.error(a.id, ErrorKind::NoEventLoop)]);
         }
     }
 }
@@ -480,7 +558,8 @@ fn refuse_busy(
         actual: open as u64,
     }));
     let answer = HttpAnswer::busy(limit);
-    // The listener's socket is still blocking, and the answer is small.
+    // A fresh socket's send buffer is empty and the answer small: blocking or not, it is taken
+    // whole.
     let mut writer = &stream;
     let written = writer.write_all(&answer.response);
     let _ = stream.shutdown(Shutdown::Write);
@@ -608,9 +687,9 @@ impl ServerHandle {
         for h in self.loop_threads.drain(..) {
             let _ = h.join();
         }
-        // Wake the blocking accept() so the listener sees the flag.
-        let _ = TcpStream::connect_timeout(&reachable(self.addr), Duration::from_millis(500));
         if let Some(h) = self.listener.take() {
+            // Wake the blocking accept() so the listener sees the flag.
+            let _ = TcpStream::connect_timeout(&reachable(self.addr), Duration::from_millis(500));
             let _ = h.join();
         }
         drop(self.commands);
