@@ -449,7 +449,9 @@ impl Capture {
                 let seq = self.tcp.end();
                 let offset = self.with_conn(conn, time, |c| {
                     let o = c.bytes[d];
-                    c.bytes[d] += bytes.len() as u64;
+                    // A capture file's gap can put the stream near 2^64: it stops counting
+                    // there instead of wrapping.
+                    c.bytes[d] = o.saturating_add(bytes.len() as u64);
                     c.tcp_by_dir[d].push_back(seq);
                     o
                 });

@@ -454,7 +454,7 @@ impl Walk {
             let expected = t.expected.max(floor);
             if r.offset > expected && skipped_within(&self.skipped, t.from, s) {
                 let missing = r.offset - expected;
-                self.evicted.bytes += missing;
+                self.evicted.bytes = self.evicted.bytes.saturating_add(missing);
                 out.push(evicted_gap(
                     r.conn,
                     r.direction,
