@@ -184,6 +184,22 @@ impl Capture {
             + self.violation_mem
     }
 
+    /// What the budget cannot drop: the connections still listed (their records, indexes and
+    /// handshakes), the notices, and the containers' fixed part (the log's chunk being filled
+    /// and a spare one, a spare block of each kind of record). A budget below this holds no
+    /// record at all; after every event, [`Capture::memory`] is at most the larger of
+    /// [`Capture::limit`] and this.
+    pub fn unevictable(&self) -> usize {
+        2 * self.log.chunk_bytes()
+            + self.frames.block_bytes()
+            + self.messages.block_bytes()
+            + self.tcp.block_bytes()
+            + self.conn_mem
+            + self.index.capacity() * 24
+            + self.connections.capacity() * std::mem::size_of::<ConnRecord>()
+            + self.notices.capacity() * std::mem::size_of::<Notice>()
+    }
+
     /// The record of connection `id`.
     pub fn connection(&self, id: ConnId) -> Option<&ConnRecord> {
         self.index.get(&id).and_then(|&i| self.connections.get(i))
@@ -797,26 +813,37 @@ impl Capture {
                 Some(start) => start,
                 // Only the chunk being filled is left: drop records one at a time.
                 None => {
+                    // Messages too: one holding its own bytes (transformed, or its frames never
+                    // came) may be all that is left.
                     let oldest = [
                         self.frames.front().map(|r| r.log),
                         self.tcp.front().map(|r| r.log),
+                        self.messages.front().map(|m| {
+                            if m.log == NONE {
+                                self.log.end()
+                            } else {
+                                m.log
+                            }
+                        }),
                     ]
                     .into_iter()
                     .flatten()
                     .min();
                     match oldest {
                         Some(at) => {
-                            self.log.drop_before(at + 1);
+                            let cut = at.saturating_add(1);
+                            self.log.drop_before(cut);
                             // A zero-length record sits at the log's end: `start` cannot pass
                             // it, and the loop would never drop it (a hang).
-                            self.log.start().max(at + 1)
+                            self.log.start().max(cut)
                         }
                         None => break,
                     }
                 }
             };
             self.drop_before(cut);
-            if self.frames.is_empty() && self.tcp.is_empty() && self.log.end() <= cut {
+            let empty = self.frames.is_empty() && self.tcp.is_empty() && self.messages.is_empty();
+            if empty && self.log.end() <= cut {
                 break;
             }
         }
@@ -971,6 +998,85 @@ mod tests {
             squeeze_for(budget, 60 * MIB, 60 * MIB, 100 * MIB64, ceiling),
             None
         );
+    }
+
+    fn event(t: u64, conn: ConnId, kind: EventKind) -> Event {
+        Event {
+            time: Duration::from_millis(t),
+            conn,
+            kind,
+        }
+    }
+
+    fn data_frame(
+        opcode: crate::protocol::OpCode,
+        fin: bool,
+        fragment: Fragment,
+        payload: &[u8],
+    ) -> EventKind {
+        let mut header = crate::protocol::FrameHeader::new(opcode, payload.len() as u64, None);
+        header.fin = fin;
+        let mut header_bytes = Vec::new();
+        header.encode(&mut header_bytes);
+        EventKind::Frame {
+            direction: Direction::ServerToClient,
+            frame: Box::new(Frame {
+                offset: 0,
+                header,
+                header_bytes: header_bytes.into(),
+                payload: Bytes::copy_from_slice(payload),
+                payload_captured: true,
+                fragment,
+                violations: Vec::new(),
+            }),
+        }
+    }
+
+    fn message(payload: &'static [u8]) -> EventKind {
+        EventKind::Message {
+            direction: Direction::ServerToClient,
+            message: crate::protocol::Message {
+                opcode: crate::protocol::OpCode::Binary,
+                payload: Bytes::from_static(payload),
+                frame_count: 1,
+                byte_range: 0..1,
+            },
+        }
+    }
+
+    /// With no budget at all, a message that holds its own bytes in the log (here one whose
+    /// frames never came) goes as well: nothing stays held over the limit.
+    #[test]
+    fn a_budget_of_zero_keeps_no_message() {
+        let mut c = Capture::new(0);
+        c.ingest(event(1, 1, message(b"hello")));
+        assert_eq!(c.message_count(), 0, "{} B held", c.memory());
+        assert!(c.memory() <= c.unevictable());
+        // One whose first frame the budget dropped goes too, with the frames after it.
+        let mut c = Capture::new(0);
+        c.ingest(event(
+            1,
+            1,
+            data_frame(
+                crate::protocol::OpCode::Binary,
+                false,
+                Fragment::First,
+                b"he",
+            ),
+        ));
+        c.ingest(event(
+            2,
+            1,
+            data_frame(
+                crate::protocol::OpCode::Continuation,
+                true,
+                Fragment::Last,
+                b"llo",
+            ),
+        ));
+        c.ingest(event(2, 1, message(b"hello")));
+        assert_eq!((c.frame_count(), c.message_count()), (0, 0));
+        assert!(c.memory() <= c.unevictable());
     }
 
     /// The call that carried a stream byte, found from the newest calls or by searching, is the
