@@ -55,7 +55,10 @@ pub struct Capture {
     messages: Blocks<MessageRecord>,
     tcp: Blocks<TcpRecord>,
     /// Open data frames per (connection, direction), waiting for their message.
-    open_fragments: HashMap<(ConnId, bool), Vec<Seq>>,
+    open_fragments: HashMap<(ConnId, bool), OpenMessage>,
+    /// What the lists of frames count: the open messages' and the kept messages' of several
+    /// frames (8 bytes a frame, which an endless message of empty frames makes the most of).
+    seq_mem: usize,
     /// Limits hit and errors, the newest [`MAX_NOTICES`].
     pub notices: VecDeque<Notice>,
     /// The listening address.
@@ -81,6 +84,21 @@ pub struct Capture {
     violation_mem: usize,
     /// The last TCP call, while the frames cut from it follow (see [`Capture::in_last_call`]).
     last_call: Option<LastCall>,
+}
+
+/// The data frames of a message not complete yet.
+#[derive(Debug, Default)]
+struct OpenMessage {
+    frames: Vec<Seq>,
+    /// The budget dropped its first frame: the message cannot be kept whole, so its frames are
+    /// not listed any longer (a peer can keep a message open forever) and it is counted as
+    /// dropped when it completes.
+    lost: bool,
+}
+
+/// What the budget counts for a list of `capacity` frame numbers.
+fn seqs_mem(capacity: usize) -> usize {
+    capacity * std::mem::size_of::<Seq>()
 }
 
 /// The bytes of the last TCP call and where the log holds them. Holding them (one call's bytes,
@@ -156,6 +174,7 @@ impl Capture {
             messages: Blocks::new(records(std::mem::size_of::<MessageRecord>())),
             tcp: Blocks::new(records(std::mem::size_of::<TcpRecord>())),
             open_fragments: HashMap::new(),
+            seq_mem: 0,
             notices: VecDeque::new(),
             listening: None,
             listening_at: None,
@@ -182,6 +201,7 @@ impl Capture {
             + self.connections.capacity() * std::mem::size_of::<ConnRecord>()
             + self.notices.capacity() * std::mem::size_of::<Notice>()
             + self.violation_mem
+            + self.seq_mem
     }
 
     /// What the budget cannot drop: the connections still listed (their records, indexes and
@@ -416,6 +436,7 @@ impl Capture {
         self.open_fragments.clear();
         self.notices.clear();
         self.violation_mem = 0;
+        self.seq_mem = 0;
         self.dropped = Dropped::default();
     }
 
@@ -516,7 +537,15 @@ impl Capture {
             }
             EventKind::Message { direction, message } => {
                 let key = (conn, direction == Direction::ClientToServer);
-                let frames = self.open_fragments.remove(&key).unwrap_or_default();
+                let open = self.close_message(key).unwrap_or_default();
+                if open.lost || open.frames.first().is_some_and(|&f| f < self.frames.base()) {
+                    // Its start was dropped: kept, it could never be read whole.
+                    self.dropped.messages += 1;
+                    self.with_conn(conn, time, |_| {});
+                    self.enforce_budget();
+                    return;
+                }
+                let frames = open.frames;
                 let m = self.messages.end();
                 let mut sum = 0u64;
                 // RSV1 (permessage-deflate): the payload is inflated, not the frames' bytes,
@@ -538,7 +567,10 @@ impl Capture {
                 };
                 let frames = match frames.as_slice() {
                     [one] => MsgFrames::One(*one),
-                    _ => MsgFrames::Many(Box::new(Seqs(frames))),
+                    _ => {
+                        self.seq_mem += seqs_mem(frames.capacity());
+                        MsgFrames::Many(Box::new(Seqs(frames)))
+                    }
                 };
                 self.messages.push(MessageRecord {
                     conn,
@@ -605,12 +637,20 @@ impl Capture {
                     self.open = self.open.saturating_sub(1);
                 }
                 // Fragments of a message that never completed belong to no message.
-                self.open_fragments.remove(&(conn, true));
-                self.open_fragments.remove(&(conn, false));
+                self.close_message((conn, true));
+                self.close_message((conn, false));
             }
             EventKind::Stopped => {}
         }
         self.enforce_budget();
+    }
+
+    /// Ends the open message of `key` (connection, client to server): its frames, no longer
+    /// counted.
+    fn close_message(&mut self, key: (ConnId, bool)) -> Option<OpenMessage> {
+        let o = self.open_fragments.remove(&key)?;
+        self.seq_mem = self.seq_mem.saturating_sub(seqs_mem(o.frames.capacity()));
+        Some(o)
     }
 
     fn notice(&mut self, n: Notice) {
@@ -639,13 +679,28 @@ impl Capture {
         match fragment {
             _ if !violations.is_empty() => {
                 // A broken frame ends its message without one.
-                self.open_fragments.remove(&key);
+                self.close_message(key);
             }
             Fragment::Whole | Fragment::First => {
-                self.open_fragments.insert(key, vec![seq]);
+                self.close_message(key);
+                self.seq_mem += seqs_mem(1);
+                let frames = vec![seq];
+                self.open_fragments.insert(
+                    key,
+                    OpenMessage {
+                        frames,
+                        lost: false,
+                    },
+                );
             }
             Fragment::Middle | Fragment::Last => {
-                self.open_fragments.entry(key).or_default().push(seq);
+                let o = self.open_fragments.entry(key).or_default();
+                if !o.lost {
+                    let before = o.frames.capacity();
+                    o.frames.push(seq);
+                    self.seq_mem = (self.seq_mem + seqs_mem(o.frames.capacity()))
+                        .saturating_sub(seqs_mem(before));
+                }
             }
             Fragment::Control | Fragment::Stray => {}
         }
@@ -896,8 +951,22 @@ impl Capture {
         while self.messages.front().is_some_and(|m| {
             m.frames().first().is_none_or(|&f| f < first_frame) || (m.log != NONE && m.log < cut)
         }) {
-            self.messages.pop_front();
+            if let Some(MessageRecord {
+                frames: MsgFrames::Many(v),
+                ..
+            }) = self.messages.pop_front()
+            {
+                self.seq_mem = self.seq_mem.saturating_sub(seqs_mem(v.0.capacity()));
+            }
             self.dropped.messages += 1;
+        }
+        // An open message whose start went: its list goes too (see `OpenMessage::lost`).
+        for o in self.open_fragments.values_mut() {
+            if !o.lost && o.frames.first().is_some_and(|&f| f < first_frame) {
+                self.seq_mem = self.seq_mem.saturating_sub(seqs_mem(o.frames.capacity()));
+                o.frames = Vec::new();
+                o.lost = true;
+            }
         }
         touched.sort_unstable();
         touched.dedup();
@@ -1077,6 +1146,45 @@ mod tests {
         c.ingest(event(2, 1, message(b"hello")));
         assert_eq!((c.frame_count(), c.message_count()), (0, 0));
         assert!(c.memory() <= c.unevictable());
+    }
+
+    /// A message that never ends (a first frame without FIN, then empty continuations, as a live
+    /// peer can send forever) keeps no list of frames the budget no longer holds: what the
+    /// store keeps for it stays within the budget.
+    #[test]
+    fn endless_empty_continuations_keep_the_store_bounded() {
+        use crate::protocol::OpCode;
+        let budget = 64 << 10;
+        let mut c = Capture::new(budget);
+        c.ingest(event(
+            0,
+            1,
+            data_frame(OpCode::Binary, false, Fragment::First, b"x"),
+        ));
+        for i in 0..20_000 {
+            c.ingest(event(
+                i,
+                1,
+                data_frame(OpCode::Continuation, false, Fragment::Middle, b""),
+            ));
+            assert!(c.memory() <= budget, "{} B held", c.memory());
+        }
+        assert!(c.dropped.frames > 0, "the budget dropped nothing");
+        let open: usize = c.open_fragments.values().map(|v| v.frames.capacity()).sum();
+        assert!(
+            open <= 2 * c.frame_count() + 8,
+            "{open} frames listed, {} held",
+            c.frame_count()
+        );
+        // Its end: the message is counted as dropped, not kept without its start.
+        c.ingest(event(
+            20_001,
+            1,
+            data_frame(OpCode::Continuation, true, Fragment::Last, b""),
+        ));
+        c.ingest(event(20_001, 1, message(b"x")));
+        assert_eq!(c.message_count(), 0);
+        assert!(c.open_fragments.is_empty());
     }
 
     /// The call that carried a stream byte, found from the newest calls or by searching, is the
