@@ -82,6 +82,9 @@ pub struct Capture {
     conn_mem: usize,
     /// What the frames' violations count.
     violation_mem: usize,
+    /// The newest frame's payload, while its message may follow: a message of that one frame
+    /// whose payload is these same bytes is its frame's (see [`Capture::spells`]).
+    last_payload: Option<(Seq, Bytes)>,
     /// The last TCP call, while the frames cut from it follow (see [`Capture::in_last_call`]).
     last_call: Option<LastCall>,
 }
@@ -187,6 +190,7 @@ impl Capture {
             conn_mem: 0,
             violation_mem: 0,
             last_call: None,
+            last_payload: None,
         }
     }
 
@@ -433,6 +437,7 @@ impl Capture {
         self.tcp.clear();
         self.log.clear();
         self.last_call = None;
+        self.last_payload = None;
         self.open_fragments.clear();
         self.notices.clear();
         self.violation_mem = 0;
@@ -452,6 +457,7 @@ impl Capture {
         ) {
             // Its frames have all come: the call's bytes are not held any longer.
             self.last_call = None;
+            self.last_payload = None;
         }
         match kind {
             EventKind::Clock { unix_micros } => {
@@ -558,12 +564,25 @@ impl Capture {
                         compressed |= r.header.rsv[0];
                     }
                 }
-                // Stored only when it is not its frames' payloads one after the other.
-                let log = if compressed || sum != message.payload.len() as u64 || frames.is_empty()
-                {
-                    self.log.append(&message.payload)
-                } else {
+                // Stored only when it is not its frames' payloads one after the other: checked
+                // (one read of each), so a capture file saying otherwise keeps what it says. One
+                // frame whose payload is the very same bytes (as the tap makes it) needs no look.
+                // (Not held past its message.)
+                let last = self.last_payload.take();
+                let spelled = !compressed
+                    && sum == message.payload.len() as u64
+                    && match (frames.as_slice(), &last) {
+                        ([one], Some((seq, p)))
+                            if seq == one && p.as_ptr() == message.payload.as_ptr() =>
+                        {
+                            true
+                        }
+                        (frames, _) => self.spells(frames, &message.payload),
+                    };
+                let log = if spelled {
                     NONE
+                } else {
+                    self.log.append(&message.payload)
                 };
                 let frames = match frames.as_slice() {
                     [one] => MsgFrames::One(*one),
@@ -643,6 +662,33 @@ impl Capture {
             EventKind::Stopped => {}
         }
         self.enforce_budget();
+    }
+
+    /// Whether the payloads of `frames`, one after the other, are `payload` (masked ones
+    /// compared as they are held, masked).
+    fn spells(&self, frames: &[Seq], payload: &[u8]) -> bool {
+        let mut at = 0usize;
+        for &f in frames {
+            let Some(r) = self.frames.get(f) else {
+                return false;
+            };
+            let n = r.kept as usize;
+            let Some(piece) = at.checked_add(n).and_then(|end| payload.get(at..end)) else {
+                return false;
+            };
+            let Some(held) = self.log.get(r.log, n) else {
+                return false;
+            };
+            let same = match r.header.mask_key.filter(|_| r.masked) {
+                Some(key) => crate::protocol::masks_to(piece, key, &held),
+                None => *held == *piece,
+            };
+            if !same {
+                return false;
+            }
+            at += n;
+        }
+        at == payload.len() && !frames.is_empty()
     }
 
     /// Ends the open message of `key` (connection, client to server): its frames, no longer
@@ -729,6 +775,7 @@ impl Capture {
             .and_then(|&i| self.connections.get(i))
             .and_then(|c| c.frame_span(&r));
         self.frames.push(r);
+        self.last_payload = Some((seq, payload));
         if let Some(span) = span_start {
             self.count_stream(conn, direction, span);
         }
@@ -1185,6 +1232,32 @@ mod tests {
         c.ingest(event(20_001, 1, message(b"x")));
         assert_eq!(c.message_count(), 0);
         assert!(c.open_fragments.is_empty());
+    }
+
+    /// A message is kept as its frames' payloads only when it is them: a capture file whose
+    /// message says other bytes of the same length keeps what the message says (it read back
+    /// as its frame's).
+    #[test]
+    fn a_message_unlike_its_frames_keeps_its_own_bytes() {
+        use crate::protocol::OpCode;
+        let mut c = Capture::new(1 << 20);
+        c.ingest(event(
+            1,
+            1,
+            data_frame(OpCode::Binary, true, Fragment::Whole, b"hello"),
+        ));
+        c.ingest(event(1, 1, message(b"world")));
+        let m = c.message(0).cloned();
+        let payload = m.and_then(|m| c.message_payload(&m));
+        assert_eq!(payload.as_deref(), Some(&b"world"[..]));
+        // The same bytes are not stored twice.
+        c.ingest(event(
+            2,
+            1,
+            data_frame(OpCode::Binary, true, Fragment::Whole, b"again"),
+        ));
+        c.ingest(event(2, 1, message(b"again")));
+        assert_eq!(c.message(1).map(|m| m.log), Some(NONE));
     }
 
     /// The call that carried a stream byte, found from the newest calls or by searching, is the
