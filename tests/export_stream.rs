@@ -442,3 +442,75 @@ fn peak_memory_of_an_export() {
         start.elapsed(),
     );
 }
+
+/// A connection whose start the budget dropped resumes at its first frame, which may begin
+/// inside the first call kept (the gap written for the start ends there, not at the call).
+/// When the budget then drops that call and the rest of the direction while an export runs,
+/// the hole written for them starts where that gap ended: before, it started at the call, so
+/// the file said the same bytes were missing twice (the intermittent "a gap not where its bytes
+/// end" of the test above, when the session's reads fell that way).
+#[test]
+fn a_hole_made_during_an_export_starts_where_the_resume_gap_ends() {
+    use wsscope::protocol::handshake::{
+        answer, parse_request, HandshakeLimits, Parsed, ServerPolicy,
+    };
+    use wsscope::protocol::{encode_frame, FrameHeader, OpCode};
+    use wsscope::tap::Tap;
+    let head =
+        b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    let hs = match parse_request(head, &HandshakeLimits::default()) {
+        Ok(Parsed::Complete(r)) => answer(r, &ServerPolicy::default()),
+        other => panic!("{other:?}"),
+    };
+    let response = bytes::Bytes::copy_from_slice(&hs.response.raw);
+    let mut tap = Tap::replay(1, wsscope::event::Endpoint::File, Duration::ZERO);
+    let mut events = Vec::new();
+    tap.request_bytes(
+        bytes::Bytes::from_static(head),
+        &HandshakeLimits::default(),
+        &mut events,
+    );
+    tap.handshake(hs, wsscope::protocol::Limits::default(), &mut events);
+    tap.tcp(Direction::ServerToClient, response, &mut events);
+    // A large frame but its last bytes in one read; those and a second frame in the next.
+    let mut wire = Vec::new();
+    encode_frame(
+        FrameHeader::new(OpCode::Binary, 0, Some([1, 2, 3, 4])),
+        &[7; 40_000],
+        &mut wire,
+    );
+    let cut = wire.len() - 9;
+    encode_frame(
+        FrameHeader::new(OpCode::Text, 0, Some([1, 2, 3, 4])),
+        b"second",
+        &mut wire,
+    );
+    for (i, part) in [&wire[..cut], &wire[cut..]].into_iter().enumerate() {
+        tap.set_time(Duration::from_millis(1 + i as u64));
+        tap.observe(
+            Direction::ClientToServer,
+            bytes::Bytes::copy_from_slice(part),
+            &mut events,
+        );
+    }
+    let mut c = capture(&events, 1 << 20);
+    // The oldest chunks go: the head and the first read, not the second.
+    c.squeeze(Some(c.memory() - 1), 0);
+    let kept = c.connections[0].tcp_of(Direction::ClientToServer).clone();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let at_start = c.events();
+    let ends = stream_ends(&at_start);
+    let length = c.connections[0].bytes[0];
+    assert_eq!(ends.get(&(1, 0)), Some(&length));
+    // Everything goes before the export reaches it.
+    let mut it = c.export().with_chunks(1, 1).events(|f| {
+        c.squeeze(Some(0), 0);
+        f(&c)
+    });
+    let events: Vec<Event> = it.by_ref().collect();
+    assert!(it.stats().evicted.tcp_calls > 0, "{:?}", it.stats());
+    // The gap for the start, up to the second frame; then the hole for the rest.
+    assert_eq!(stream_ends(&events).get(&(1, 0)), Some(&length));
+    assert_eq!(it.stats().evicted.bytes, 12);
+}

@@ -752,3 +752,95 @@ mod properties {
         }
     }
 }
+
+/// A capture file can say any stream offset. A gap that ends two bytes before 2^64, then more
+/// bytes than fit, and a frame (with its message) at offset `u64::MAX`: read, stored and
+/// exported (events, pcap, HAR) without an overflow (a panic in a debug build, a wrapped
+/// number in a release one).
+#[test]
+fn offsets_at_the_end_of_u64_read_store_and_export() {
+    use wsscope::event::{ErrorKind, GapCause};
+    use wsscope::protocol::{Fragment, FrameHeader, Message};
+    let ev = |us: u64, kind: EventKind| Event {
+        time: Duration::from_micros(us),
+        conn: 1,
+        kind,
+    };
+    let tcp = |us, bytes: &'static [u8]| {
+        ev(
+            us,
+            EventKind::Tcp {
+                direction: Direction::ClientToServer,
+                bytes: bytes::Bytes::from_static(bytes),
+            },
+        )
+    };
+    let header = FrameHeader::new(OpCode::Binary, 2, None);
+    let mut header_bytes = Vec::new();
+    header.encode(&mut header_bytes);
+    let frame = Frame {
+        offset: u64::MAX,
+        header,
+        header_bytes: header_bytes.into(),
+        payload: bytes::Bytes::from_static(b"hi"),
+        payload_captured: true,
+        fragment: Fragment::Whole,
+        violations: Vec::new(),
+    };
+    let events = [
+        tcp(1, b"abc"),
+        ev(
+            2,
+            EventKind::Error(ErrorKind::Gap {
+                direction: Direction::ClientToServer,
+                offset: u64::MAX - 2,
+                missing: 2,
+                cause: GapCause::EndOfFile,
+            }),
+        ),
+        tcp(3, b"defgh"),
+        ev(
+            4,
+            EventKind::Frame {
+                direction: Direction::ClientToServer,
+                frame: Box::new(frame),
+            },
+        ),
+        ev(
+            4,
+            EventKind::Message {
+                direction: Direction::ClientToServer,
+                message: Message {
+                    opcode: OpCode::Binary,
+                    payload: bytes::Bytes::from_static(b"hi"),
+                    frame_count: 1,
+                    byte_range: u64::MAX..u64::MAX,
+                },
+            },
+        ),
+        tcp(5, b"ij"),
+    ];
+    let mut lines = vec![HEADER.to_string(), CLOCK.to_string()];
+    lines.extend(events.iter().map(|e| ok(serde_json::to_string(e))));
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let p = file_of("offsets-at-u64-max.jsonl", &lines);
+    let read = read_all(&p);
+    assert_eq!(read.len(), events.len() + 1);
+    let mut c = wsscope::capture::Capture::new(1 << 20);
+    for e in read {
+        c.ingest(e);
+    }
+    let conn = c.connection(1).unwrap_or_else(|| panic!("no connection"));
+    // The stream cannot count past its last byte; what came after is still kept.
+    assert_eq!(conn.bytes[0], u64::MAX);
+    assert_eq!(c.frame_count(), 1);
+    assert_eq!(c.message_count(), 1);
+    let out = c.events();
+    assert!(out
+        .iter()
+        .any(|e| matches!(&e.kind, EventKind::Message { message, .. } if message.byte_range.start == u64::MAX)));
+    let mut pcap = Vec::new();
+    ok(wsscope::export::write_pcap(out.iter().cloned(), &mut pcap));
+    let mut har = Vec::new();
+    ok(wsscope::export::write_har(out, &mut har));
+}

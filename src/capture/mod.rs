@@ -55,7 +55,10 @@ pub struct Capture {
     messages: Blocks<MessageRecord>,
     tcp: Blocks<TcpRecord>,
     /// Open data frames per (connection, direction), waiting for their message.
-    open_fragments: HashMap<(ConnId, bool), Vec<Seq>>,
+    open_fragments: HashMap<(ConnId, bool), OpenMessage>,
+    /// What the lists of frames count: the open messages' and the kept messages' of several
+    /// frames (8 bytes a frame, which an endless message of empty frames makes the most of).
+    seq_mem: usize,
     /// Limits hit and errors, the newest [`MAX_NOTICES`].
     pub notices: VecDeque<Notice>,
     /// The listening address.
@@ -79,8 +82,26 @@ pub struct Capture {
     conn_mem: usize,
     /// What the frames' violations count.
     violation_mem: usize,
+    /// The newest frame's payload, while its message may follow: a message of that one frame
+    /// whose payload is these same bytes is its frame's (see [`Capture::spells`]).
+    last_payload: Option<(Seq, Bytes)>,
     /// The last TCP call, while the frames cut from it follow (see [`Capture::in_last_call`]).
     last_call: Option<LastCall>,
+}
+
+/// The data frames of a message not complete yet.
+#[derive(Debug, Default)]
+struct OpenMessage {
+    frames: Vec<Seq>,
+    /// The budget dropped its first frame: the message cannot be kept whole, so its frames are
+    /// not listed any longer (a peer can keep a message open forever) and it is counted as
+    /// dropped when it completes.
+    lost: bool,
+}
+
+/// What the budget counts for a list of `capacity` frame numbers.
+fn seqs_mem(capacity: usize) -> usize {
+    capacity * std::mem::size_of::<Seq>()
 }
 
 /// The bytes of the last TCP call and where the log holds them. Holding them (one call's bytes,
@@ -156,6 +177,7 @@ impl Capture {
             messages: Blocks::new(records(std::mem::size_of::<MessageRecord>())),
             tcp: Blocks::new(records(std::mem::size_of::<TcpRecord>())),
             open_fragments: HashMap::new(),
+            seq_mem: 0,
             notices: VecDeque::new(),
             listening: None,
             listening_at: None,
@@ -168,6 +190,7 @@ impl Capture {
             conn_mem: 0,
             violation_mem: 0,
             last_call: None,
+            last_payload: None,
         }
     }
 
@@ -182,6 +205,23 @@ impl Capture {
             + self.connections.capacity() * std::mem::size_of::<ConnRecord>()
             + self.notices.capacity() * std::mem::size_of::<Notice>()
             + self.violation_mem
+            + self.seq_mem
+    }
+
+    /// What the budget cannot drop: the connections still listed (their records, indexes and
+    /// handshakes), the notices, and the containers' fixed part (the log's chunk being filled
+    /// and a spare one, a spare block of each kind of record). A budget below this holds no
+    /// record at all; after every event, [`Capture::memory`] is at most the larger of
+    /// [`Capture::limit`] and this.
+    pub fn unevictable(&self) -> usize {
+        2 * self.log.chunk_bytes()
+            + self.frames.block_bytes()
+            + self.messages.block_bytes()
+            + self.tcp.block_bytes()
+            + self.conn_mem
+            + self.index.capacity() * 24
+            + self.connections.capacity() * std::mem::size_of::<ConnRecord>()
+            + self.notices.capacity() * std::mem::size_of::<Notice>()
     }
 
     /// The record of connection `id`.
@@ -397,9 +437,11 @@ impl Capture {
         self.tcp.clear();
         self.log.clear();
         self.last_call = None;
+        self.last_payload = None;
         self.open_fragments.clear();
         self.notices.clear();
         self.violation_mem = 0;
+        self.seq_mem = 0;
         self.dropped = Dropped::default();
     }
 
@@ -415,6 +457,7 @@ impl Capture {
         ) {
             // Its frames have all come: the call's bytes are not held any longer.
             self.last_call = None;
+            self.last_payload = None;
         }
         match kind {
             EventKind::Clock { unix_micros } => {
@@ -449,7 +492,9 @@ impl Capture {
                 let seq = self.tcp.end();
                 let offset = self.with_conn(conn, time, |c| {
                     let o = c.bytes[d];
-                    c.bytes[d] += bytes.len() as u64;
+                    // A capture file's gap can put the stream near 2^64: it stops counting
+                    // there instead of wrapping.
+                    c.bytes[d] = o.saturating_add(bytes.len() as u64);
                     c.tcp_by_dir[d].push_back(seq);
                     o
                 });
@@ -498,7 +543,15 @@ impl Capture {
             }
             EventKind::Message { direction, message } => {
                 let key = (conn, direction == Direction::ClientToServer);
-                let frames = self.open_fragments.remove(&key).unwrap_or_default();
+                let open = self.close_message(key).unwrap_or_default();
+                if open.lost || open.frames.first().is_some_and(|&f| f < self.frames.base()) {
+                    // Its start was dropped: kept, it could never be read whole.
+                    self.dropped.messages += 1;
+                    self.with_conn(conn, time, |_| {});
+                    self.enforce_budget();
+                    return;
+                }
+                let frames = open.frames;
                 let m = self.messages.end();
                 let mut sum = 0u64;
                 // RSV1 (permessage-deflate): the payload is inflated, not the frames' bytes,
@@ -511,16 +564,32 @@ impl Capture {
                         compressed |= r.header.rsv[0];
                     }
                 }
-                // Stored only when it is not its frames' payloads one after the other.
-                let log = if compressed || sum != message.payload.len() as u64 || frames.is_empty()
-                {
-                    self.log.append(&message.payload)
-                } else {
+                // Stored only when it is not its frames' payloads one after the other: checked
+                // (one read of each), so a capture file saying otherwise keeps what it says. One
+                // frame whose payload is the very same bytes (as the tap makes it) needs no look.
+                // (Not held past its message.)
+                let last = self.last_payload.take();
+                let spelled = !compressed
+                    && sum == message.payload.len() as u64
+                    && match (frames.as_slice(), &last) {
+                        ([one], Some((seq, p)))
+                            if seq == one && p.as_ptr() == message.payload.as_ptr() =>
+                        {
+                            true
+                        }
+                        (frames, _) => self.spells(frames, &message.payload),
+                    };
+                let log = if spelled {
                     NONE
+                } else {
+                    self.log.append(&message.payload)
                 };
                 let frames = match frames.as_slice() {
                     [one] => MsgFrames::One(*one),
-                    _ => MsgFrames::Many(Box::new(Seqs(frames))),
+                    _ => {
+                        self.seq_mem += seqs_mem(frames.capacity());
+                        MsgFrames::Many(Box::new(Seqs(frames)))
+                    }
                 };
                 self.messages.push(MessageRecord {
                     conn,
@@ -587,12 +656,47 @@ impl Capture {
                     self.open = self.open.saturating_sub(1);
                 }
                 // Fragments of a message that never completed belong to no message.
-                self.open_fragments.remove(&(conn, true));
-                self.open_fragments.remove(&(conn, false));
+                self.close_message((conn, true));
+                self.close_message((conn, false));
             }
             EventKind::Stopped => {}
         }
         self.enforce_budget();
+    }
+
+    /// Whether the payloads of `frames`, one after the other, are `payload` (masked ones
+    /// compared as they are held, masked).
+    fn spells(&self, frames: &[Seq], payload: &[u8]) -> bool {
+        let mut at = 0usize;
+        for &f in frames {
+            let Some(r) = self.frames.get(f) else {
+                return false;
+            };
+            let n = r.kept as usize;
+            let Some(piece) = at.checked_add(n).and_then(|end| payload.get(at..end)) else {
+                return false;
+            };
+            let Some(held) = self.log.get(r.log, n) else {
+                return false;
+            };
+            let same = match r.header.mask_key.filter(|_| r.masked) {
+                Some(key) => crate::protocol::masks_to(piece, key, &held),
+                None => *held == *piece,
+            };
+            if !same {
+                return false;
+            }
+            at += n;
+        }
+        at == payload.len() && !frames.is_empty()
+    }
+
+    /// Ends the open message of `key` (connection, client to server): its frames, no longer
+    /// counted.
+    fn close_message(&mut self, key: (ConnId, bool)) -> Option<OpenMessage> {
+        let o = self.open_fragments.remove(&key)?;
+        self.seq_mem = self.seq_mem.saturating_sub(seqs_mem(o.frames.capacity()));
+        Some(o)
     }
 
     fn notice(&mut self, n: Notice) {
@@ -621,13 +725,28 @@ impl Capture {
         match fragment {
             _ if !violations.is_empty() => {
                 // A broken frame ends its message without one.
-                self.open_fragments.remove(&key);
+                self.close_message(key);
             }
             Fragment::Whole | Fragment::First => {
-                self.open_fragments.insert(key, vec![seq]);
+                self.close_message(key);
+                self.seq_mem += seqs_mem(1);
+                let frames = vec![seq];
+                self.open_fragments.insert(
+                    key,
+                    OpenMessage {
+                        frames,
+                        lost: false,
+                    },
+                );
             }
             Fragment::Middle | Fragment::Last => {
-                self.open_fragments.entry(key).or_default().push(seq);
+                let o = self.open_fragments.entry(key).or_default();
+                if !o.lost {
+                    let before = o.frames.capacity();
+                    o.frames.push(seq);
+                    self.seq_mem = (self.seq_mem + seqs_mem(o.frames.capacity()))
+                        .saturating_sub(seqs_mem(before));
+                }
             }
             Fragment::Control | Fragment::Stray => {}
         }
@@ -656,6 +775,7 @@ impl Capture {
             .and_then(|&i| self.connections.get(i))
             .and_then(|c| c.frame_span(&r));
         self.frames.push(r);
+        self.last_payload = Some((seq, payload));
         if let Some(span) = span_start {
             self.count_stream(conn, direction, span);
         }
@@ -795,26 +915,37 @@ impl Capture {
                 Some(start) => start,
                 // Only the chunk being filled is left: drop records one at a time.
                 None => {
+                    // Messages too: one holding its own bytes (transformed, or its frames never
+                    // came) may be all that is left.
                     let oldest = [
                         self.frames.front().map(|r| r.log),
                         self.tcp.front().map(|r| r.log),
+                        self.messages.front().map(|m| {
+                            if m.log == NONE {
+                                self.log.end()
+                            } else {
+                                m.log
+                            }
+                        }),
                     ]
                     .into_iter()
                     .flatten()
                     .min();
                     match oldest {
                         Some(at) => {
-                            self.log.drop_before(at + 1);
+                            let cut = at.saturating_add(1);
+                            self.log.drop_before(cut);
                             // A zero-length record sits at the log's end: `start` cannot pass
                             // it, and the loop would never drop it (a hang).
-                            self.log.start().max(at + 1)
+                            self.log.start().max(cut)
                         }
                         None => break,
                     }
                 }
             };
             self.drop_before(cut);
-            if self.frames.is_empty() && self.tcp.is_empty() && self.log.end() <= cut {
+            let empty = self.frames.is_empty() && self.tcp.is_empty() && self.messages.is_empty();
+            if empty && self.log.end() <= cut {
                 break;
             }
         }
@@ -867,8 +998,22 @@ impl Capture {
         while self.messages.front().is_some_and(|m| {
             m.frames().first().is_none_or(|&f| f < first_frame) || (m.log != NONE && m.log < cut)
         }) {
-            self.messages.pop_front();
+            if let Some(MessageRecord {
+                frames: MsgFrames::Many(v),
+                ..
+            }) = self.messages.pop_front()
+            {
+                self.seq_mem = self.seq_mem.saturating_sub(seqs_mem(v.0.capacity()));
+            }
             self.dropped.messages += 1;
+        }
+        // An open message whose start went: its list goes too (see `OpenMessage::lost`).
+        for o in self.open_fragments.values_mut() {
+            if !o.lost && o.frames.first().is_some_and(|&f| f < first_frame) {
+                self.seq_mem = self.seq_mem.saturating_sub(seqs_mem(o.frames.capacity()));
+                o.frames = Vec::new();
+                o.lost = true;
+            }
         }
         touched.sort_unstable();
         touched.dedup();
@@ -969,6 +1114,150 @@ mod tests {
             squeeze_for(budget, 60 * MIB, 60 * MIB, 100 * MIB64, ceiling),
             None
         );
+    }
+
+    fn event(t: u64, conn: ConnId, kind: EventKind) -> Event {
+        Event {
+            time: Duration::from_millis(t),
+            conn,
+            kind,
+        }
+    }
+
+    fn data_frame(
+        opcode: crate::protocol::OpCode,
+        fin: bool,
+        fragment: Fragment,
+        payload: &[u8],
+    ) -> EventKind {
+        let mut header = crate::protocol::FrameHeader::new(opcode, payload.len() as u64, None);
+        header.fin = fin;
+        let mut header_bytes = Vec::new();
+        header.encode(&mut header_bytes);
+        EventKind::Frame {
+            direction: Direction::ServerToClient,
+            frame: Box::new(Frame {
+                offset: 0,
+                header,
+                header_bytes: header_bytes.into(),
+                payload: Bytes::copy_from_slice(payload),
+                payload_captured: true,
+                fragment,
+                violations: Vec::new(),
+            }),
+        }
+    }
+
+    fn message(payload: &'static [u8]) -> EventKind {
+        EventKind::Message {
+            direction: Direction::ServerToClient,
+            message: crate::protocol::Message {
+                opcode: crate::protocol::OpCode::Binary,
+                payload: Bytes::from_static(payload),
+                frame_count: 1,
+                byte_range: 0..1,
+            },
+        }
+    }
+
+    /// With no budget at all, a message that holds its own bytes in the log (here one whose
+    /// frames never came) goes as well: nothing stays held over the limit.
+    #[test]
+    fn a_budget_of_zero_keeps_no_message() {
+        let mut c = Capture::new(0);
+        c.ingest(event(1, 1, message(b"hello")));
+        assert_eq!(c.message_count(), 0, "{} B held", c.memory());
+        assert!(c.memory() <= c.unevictable());
+        // One whose first frame the budget dropped goes too, with the frames after it.
+        let mut c = Capture::new(0);
+        c.ingest(event(
+            1,
+            1,
+            data_frame(
+                crate::protocol::OpCode::Binary,
+                false,
+                Fragment::First,
+                b"he",
+            ),
+        ));
+        c.ingest(event(
+            2,
+            1,
+            data_frame(
+                crate::protocol::OpCode::Continuation,
+                true,
+                Fragment::Last,
+                b"llo",
+            ),
+        ));
+        c.ingest(event(2, 1, message(b"hello")));
+        assert_eq!((c.frame_count(), c.message_count()), (0, 0));
+        assert!(c.memory() <= c.unevictable());
+    }
+
+    /// A message that never ends (a first frame without FIN, then empty continuations, as a live
+    /// peer can send forever) keeps no list of frames the budget no longer holds: what the
+    /// store keeps for it stays within the budget.
+    #[test]
+    fn endless_empty_continuations_keep_the_store_bounded() {
+        use crate::protocol::OpCode;
+        let budget = 64 << 10;
+        let mut c = Capture::new(budget);
+        c.ingest(event(
+            0,
+            1,
+            data_frame(OpCode::Binary, false, Fragment::First, b"x"),
+        ));
+        for i in 0..20_000 {
+            c.ingest(event(
+                i,
+                1,
+                data_frame(OpCode::Continuation, false, Fragment::Middle, b""),
+            ));
+            assert!(c.memory() <= budget, "{} B held", c.memory());
+        }
+        assert!(c.dropped.frames > 0, "the budget dropped nothing");
+        let open: usize = c.open_fragments.values().map(|v| v.frames.capacity()).sum();
+        assert!(
+            open <= 2 * c.frame_count() + 8,
+            "{open} frames listed, {} held",
+            c.frame_count()
+        );
+        // Its end: the message is counted as dropped, not kept without its start.
+        c.ingest(event(
+            20_001,
+            1,
+            data_frame(OpCode::Continuation, true, Fragment::Last, b""),
+        ));
+        c.ingest(event(20_001, 1, message(b"x")));
+        assert_eq!(c.message_count(), 0);
+        assert!(c.open_fragments.is_empty());
+    }
+
+    /// A message is kept as its frames' payloads only when it is them: a capture file whose
+    /// message says other bytes of the same length keeps what the message says (it read back
+    /// as its frame's).
+    #[test]
+    fn a_message_unlike_its_frames_keeps_its_own_bytes() {
+        use crate::protocol::OpCode;
+        let mut c = Capture::new(1 << 20);
+        c.ingest(event(
+            1,
+            1,
+            data_frame(OpCode::Binary, true, Fragment::Whole, b"hello"),
+        ));
+        c.ingest(event(1, 1, message(b"world")));
+        let m = c.message(0).cloned();
+        let payload = m.and_then(|m| c.message_payload(&m));
+        assert_eq!(payload.as_deref(), Some(&b"world"[..]));
+        // The same bytes are not stored twice.
+        c.ingest(event(
+            2,
+            1,
+            data_frame(OpCode::Binary, true, Fragment::Whole, b"again"),
+        ));
+        c.ingest(event(2, 1, message(b"again")));
+        assert_eq!(c.message(1).map(|m| m.log), Some(NONE));
     }
 
     /// The call that carried a stream byte, found from the newest calls or by searching, is the

@@ -68,9 +68,10 @@ impl TcpRecord {
         Duration::from_nanos(self.time_ns)
     }
 
-    /// The stream range this call carried.
+    /// The stream range this call carried (cut at 2^64: a capture file's gap can put a
+    /// stream's offsets there).
     pub fn range(&self) -> std::ops::Range<u64> {
-        self.offset..self.offset + u64::from(self.len)
+        self.offset..self.offset.saturating_add(u64::from(self.len))
     }
 }
 

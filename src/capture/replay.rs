@@ -228,7 +228,11 @@ impl Capture {
         let frames = m.frames();
         let first = self.frames.get(*frames.first()?)?;
         let last = self.frames.get(*frames.last()?)?;
-        let end = last.offset + last.header.header_len() as u64 + u64::from(last.kept);
+        // Saturating: a capture file can put a frame at any offset, up to 2^64 - 1.
+        let end = last
+            .offset
+            .saturating_add(last.header.header_len() as u64)
+            .saturating_add(u64::from(last.kept));
         Some(ev(
             m.conn,
             time,

@@ -137,6 +137,11 @@ impl<T> Blocks<T> {
         self.blocks.clear();
     }
 
+    /// Bytes one block of records takes.
+    pub fn block_bytes(&self) -> usize {
+        self.block * std::mem::size_of::<T>()
+    }
+
     /// Bytes allocated for the records themselves (their own heap data is not included).
     pub fn allocated(&self) -> usize {
         let blocks = self.blocks.len() + usize::from(self.spare.is_some());
@@ -266,6 +271,11 @@ impl ByteLog {
         // Positions stay unique: the next chunk starts at the old end.
         self.base = end;
         self.start = end;
+    }
+
+    /// Bytes one chunk takes.
+    pub fn chunk_bytes(&self) -> usize {
+        self.chunk
     }
 
     /// Bytes allocated for the log.

@@ -324,10 +324,14 @@ impl<W: Write> Out<W> {
         self.buf.clear();
         tcp.write(&mut self.buf, payload)
             .map_err(|e| failed(e.to_string()))?;
-        let micros = Duration::from_micros(self.unix_micros);
+        // An event of any time can come (not only from a file): past what a `Duration` holds
+        // it is an error, not a panic.
+        let time = Duration::from_micros(self.unix_micros)
+            .checked_add(at)
+            .ok_or_else(|| failed(format!("its time {at:?} after the clock is out of range")))?;
         let orig_len = u32::try_from(self.buf.len()).map_err(|e| failed(e.to_string()))?;
         self.writer
-            .write_packet(&PcapPacket::new(micros + at, orig_len, &self.buf))?;
+            .write_packet(&PcapPacket::new(time, orig_len, &self.buf))?;
         self.summary.packets = number;
         // SYN and FIN each take one sequence number.
         let advance = payload.len() as u64 + u64::from(flags.syn) + u64::from(flags.fin);

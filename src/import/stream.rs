@@ -78,8 +78,9 @@ impl Stream {
         // a segment is never more than 2 GiB away from it.
         let due = base.wrapping_add(self.delivered as u32);
         let rel = i64::from(seq.wrapping_sub(due) as i32);
-        let start = self.delivered as i64 + rel;
-        let end = start + payload.len() as i64;
+        // Saturating: a stream never nears 2^63 bytes, but nothing here may wrap if one did.
+        let start = (self.delivered as i64).saturating_add(rel);
+        let end = start.saturating_add(payload.len() as i64);
         if fin {
             self.fin.get_or_insert(end.max(0) as u64);
         }
@@ -134,7 +135,7 @@ impl Stream {
             let bytes = entry.remove();
             self.held_bytes -= bytes.len();
             *total -= bytes.len();
-            let end = start + bytes.len() as u64;
+            let end = start.saturating_add(bytes.len() as u64);
             if end <= self.delivered {
                 self.duplicate_bytes += bytes.len() as u64;
                 continue;

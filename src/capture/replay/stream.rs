@@ -159,7 +159,12 @@ impl Capture {
                     .and_then(|&s| Some((s, self.tcp.get(s)?)));
                 if let Some((from, r)) = first {
                     let end = c.bytes[i];
-                    let expected = r.offset;
+                    // Where the direction resumes after its start was dropped: the gap written
+                    // for the start says the bytes before, a hole made during the export the
+                    // ones after (from the call's start, both would say the same bytes).
+                    let expected = resume
+                        .get(&(c.id, i))
+                        .map_or(r.offset, |g| g.to.max(r.offset));
                     track.insert(
                         (c.id, i),
                         Track {
@@ -449,7 +454,7 @@ impl Walk {
             let expected = t.expected.max(floor);
             if r.offset > expected && skipped_within(&self.skipped, t.from, s) {
                 let missing = r.offset - expected;
-                self.evicted.bytes += missing;
+                self.evicted.bytes = self.evicted.bytes.saturating_add(missing);
                 out.push(evicted_gap(
                     r.conn,
                     r.direction,
@@ -498,32 +503,41 @@ impl Walk {
     /// The end of a direction the budget dropped during the export (no later call of it
     /// was written), as a gap at `time`.
     fn trailing_hole(&mut self, key: (ConnId, usize), time: Duration, out: &mut Out) {
-        let Some(t) = self.track.get_mut(&key) else {
-            return;
-        };
-        if t.expected < t.end && skipped_within(&self.skipped, t.from, self.tcp_end) {
-            let missing = t.end - t.expected;
-            self.evicted.bytes += missing;
-            let direction = if key.1 == 0 {
-                Direction::ClientToServer
-            } else {
-                Direction::ServerToClient
-            };
-            out.push(evicted_gap(key.0, direction, t.expected, missing, time));
-            t.expected = t.end;
+        if let Some(e) = self.hole_at_end(key, time) {
+            out.push(e);
         }
+    }
+
+    /// The gap [`Walk::trailing_hole`] writes, if there is one.
+    fn hole_at_end(&mut self, key: (ConnId, usize), time: Duration) -> Option<Event> {
+        let t = self.track.get_mut(&key)?;
+        if t.expected >= t.end || !skipped_within(&self.skipped, t.from, self.tcp_end) {
+            return None;
+        }
+        let missing = t.end - t.expected;
+        self.evicted.bytes = self.evicted.bytes.saturating_add(missing);
+        let direction = if key.1 == 0 {
+            Direction::ClientToServer
+        } else {
+            Direction::ServerToClient
+        };
+        let hole = evicted_gap(key.0, direction, t.expected, missing, time);
+        t.expected = t.end;
+        Some(hole)
     }
 
     /// After the last record (no store needed): the marks left, then (when writing, `left` being what the
     /// planning walk left unsaid) the gaps the budget made during the export. Returns the
-    /// time of the last event before them and the gaps of directions no kept call followed,
-    /// by connection.
+    /// time of the last event before them, the gaps of directions no kept call followed,
+    /// by connection, and the holes at the end of the directions in `left`: those must come
+    /// after their direction's gap, which the export's tail says.
     fn finish(
         &mut self,
         plan: &mut Export,
         out: &mut Out,
         left: Option<(&[(ConnId, usize)], Duration)>,
-    ) -> (Duration, Vec<Resume>) {
+    ) -> (Duration, Vec<Resume>, HolesAfterGap) {
+        let mut after_gap = Vec::new();
         self.marks(plan, None, usize::MAX, out);
         let end = out.last.or(self.last).unwrap_or(Duration::ZERO);
         let mut unsaid: Vec<Resume> = self.resume.values().filter(|r| !r.said).copied().collect();
@@ -540,12 +554,20 @@ impl Walk {
             let mut keys: Vec<(ConnId, usize)> = self.track.keys().copied().collect();
             keys.sort_unstable();
             for k in keys {
-                self.trailing_hole(k, at, out);
+                match self.hole_at_end(k, at) {
+                    Some(hole) if left.contains(&k) => after_gap.push((k, hole)),
+                    Some(hole) => out.push(hole),
+                    None => {}
+                }
             }
         }
-        (end, unsaid)
+        (end, unsaid, after_gap)
     }
 }
+
+/// Holes at the end of directions whose gap the export's tail says (see [`Walk::finish`]),
+/// by (connection, direction index).
+type HolesAfterGap = Vec<((ConnId, usize), Event)>;
 
 /// The gap of bytes the budget dropped while an export ran.
 fn evicted_gap(
@@ -669,7 +691,7 @@ impl<F: FnMut(&mut dyn FnMut(&Capture))> ExportEvents<F> {
         }
         let mut out = Out::new(true);
         // The marks need no store.
-        let (end, unsaid) = dry.finish(plan, &mut out, None);
+        let (end, unsaid, _) = dry.finish(plan, &mut out, None);
         mins.push(out.min);
         let mut tail: Vec<Event> = unsaid.iter().map(|r| gap(r, end)).collect();
         self.left = unsaid
@@ -715,7 +737,24 @@ impl<F: FnMut(&mut dyn FnMut(&Capture))> ExportEvents<F> {
                 });
             }
             None => {
-                walk.finish(plan, &mut out, Some((left.as_slice(), *given)));
+                let (_, _, after_gap) =
+                    walk.finish(plan, &mut out, Some((left.as_slice(), *given)));
+                for (key, mut hole) in after_gap {
+                    // Right after its direction's gap while the tail still holds it (at its
+                    // time, so the tail stays in order); once given, anywhere after.
+                    let at = self.tail.iter().position(|e| {
+                        e.conn == key.0
+                            && matches!(&e.kind, EventKind::Error(ErrorKind::Gap { direction, .. })
+                                if direction.index() == key.1)
+                    });
+                    match at {
+                        Some(i) => {
+                            hole.time = self.tail[i].time;
+                            self.tail.insert(i + 1, hole);
+                        }
+                        None => out.push(hole),
+                    }
+                }
                 self.done = true;
             }
         }
