@@ -543,10 +543,19 @@ fn header_flood_gets_431_and_slowloris_is_cut_off() {
     });
 }
 
+/// One event loop accepts its connections itself; several share a listener thread: the limit
+/// holds either way.
 #[test]
 fn connection_limit_answers_503_and_frees_up() {
+    for event_loops in [1, 2] {
+        connection_limit_with(event_loops);
+    }
+}
+
+fn connection_limit_with(event_loops: usize) {
     let mut srv = Server::start(ServerConfig {
         max_connections: 2,
+        event_loops,
         ..ServerConfig::default()
     });
     let a = raw_client(srv.addr);

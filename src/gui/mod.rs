@@ -151,6 +151,9 @@ impl WsscopeApp {
         // (without a GPU, each costs the server tens of milliseconds of CPU); while connections
         // come and go their lists keep starting new fades.
         ctx.all_styles_mut(|s| s.spacing.scroll = egui::style::ScrollStyle::solid());
+        if std::env::var_os("WSSCOPE_EXP_FILL").is_some() {
+            ctx.all_styles_mut(|s| s.visuals.panel_fill = egui::Color32::TRANSPARENT);
+        }
         let Settings {
             lang,
             zoom: _,
@@ -466,6 +469,15 @@ impl FrameTimes {
 }
 
 impl eframe::App for WsscopeApp {
+    fn clear_color(&self, visuals: &egui::Visuals) -> [f32; 4] {
+        let theme = if visuals.dark_mode {
+            egui::Visuals::dark()
+        } else {
+            egui::Visuals::light()
+        };
+        theme.panel_fill.to_normalized_gamma_f32()
+    }
+
     fn logic(&mut self, ctx: &egui::Context, frame: &mut eframe::Frame) {
         if self
             .quit

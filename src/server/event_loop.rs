@@ -33,6 +33,14 @@ const TICK: Duration = Duration::from_millis(25);
 
 /// The token of a loop's waker; connections use their number.
 const WAKE: Token = Token(usize::MAX);
+static SPIN: std::sync::LazyLock<Duration> = std::sync::LazyLock::new(|| {
+    Duration::from_micros(
+        std::env::var("WSSCOPE_SPIN_US")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+    )
+});
 /// The token of the listener, when the loop accepts itself.
 const LISTEN: Token = Token(usize::MAX - 2);
 /// Connections accepted per turn at most, before the others get theirs.
@@ -158,6 +166,7 @@ impl EventLoop {
     fn run(mut self) {
         let mut events = Events::with_capacity(256);
         let mut ready: Vec<usize> = Vec::new();
+        let mut busy = false;
         loop {
             let accept_more = self.listening.as_ref().is_some_and(|l| l.more);
             let mut timeout = if !self.again.is_empty() || accept_more {
@@ -172,7 +181,13 @@ impl EventLoop {
                 let d = at.saturating_duration_since(Instant::now());
                 timeout = Some(timeout.map_or(d, |t| t.min(d)));
             }
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
+            let spun = busy && timeout != Some(Duration::ZERO) && self.spin(&mut events);
+            let polled = if spun {
+                Ok(())
+            } else {
+                self.poll.poll(&mut events, timeout)
+            };
+            if let Err(e) = polled {
                 if e.kind() != io::ErrorKind::Interrupted {
                     let e = ErrorKind::EventLoop(IoFailure::from(&e));
                     self.shared.publish(vec![self.shared.error(0, e)]);
@@ -221,6 +236,7 @@ impl EventLoop {
                     ready.push(key);
                 }
             }
+            busy = !ready.is_empty();
             for &key in &ready {
                 self.drive(key);
             }
@@ -234,6 +250,24 @@ impl EventLoop {
                 self.next_tick = Instant::now() + TICK;
                 self.check_deadlines();
             }
+        }
+    }
+
+    /// Polls without sleeping for a short while after a busy turn; true when something came.
+    fn spin(&mut self, events: &mut Events) -> bool {
+        let spin = *SPIN;
+        if spin.is_zero() {
+            return false;
+        }
+        let start = Instant::now();
+        loop {
+            if self.poll.poll(events, Some(Duration::ZERO)).is_ok() && !events.is_empty() {
+                return true;
+            }
+            if start.elapsed() >= spin {
+                return false;
+            }
+            std::hint::spin_loop();
         }
     }
 
