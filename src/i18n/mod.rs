@@ -344,6 +344,7 @@ strings! {
     rf_newer: "capture format version {0} is newer than this wsscope reads ({1}.x): use a newer wsscope", "抓包格式版本 {0} 比这个 wsscope 能读的（{1}.x）新：请使用更新的 wsscope";
     rf_unknown_type: "unknown event type {0}", "未知的事件类型 {0}";
     rf_bad_event: "bad {0} event: {1}", "错误的 {0} 事件：{1}";
+    rf_past_stream_end: "bad {0} event: offset {1} plus {2} bytes runs past 2^64, the end of any stream", "错误的 {0} 事件：偏移 {1} 加上 {2} 字节超过了 2^64，任何流都没有这么长";
     rf_truncated: "the last line is cut short (no newline at the end of the file): the recording was interrupted; everything before it was read", "最后一行不完整（文件末尾没有换行）：录制被中断了；之前的内容都已读取";
     rf_line_too_long: "line longer than {0} bytes", "行长超过 {0} 字节";
     pf_at_byte: "at byte {0}", "第 {0} 字节";
