@@ -76,7 +76,8 @@ pub struct Capture {
     pub dropped: Dropped,
     /// Events ingested.
     pub events: u64,
-    /// Connections not yet closed (kept at ingest so the top bar's count costs nothing).
+    /// Connections held whose opening was seen and whose close not yet (kept at ingest so the
+    /// top bar's count costs nothing): the records with `counted` set.
     open: usize,
     /// What the connections count (sum of their `mem`).
     conn_mem: usize,
@@ -233,7 +234,10 @@ impl Capture {
         if let Some(&i) = self.index.get(&id) {
             return i;
         }
-        self.open += 1;
+        // Not counted as open here: only its `Opened` event counts it. Any other event for a
+        // connection not held is a late one for a connection the budget dropped (closed or
+        // not: which, the store no longer knows) or one whose opening the file lacks; counted,
+        // a closed one would stay "open" for good. It gets a record so its frames are listed.
         let c = ConnRecord::new(id, time);
         self.conn_mem += c.measure();
         self.connections.push(c);
@@ -471,13 +475,23 @@ impl Capture {
                 endpoint,
                 client,
                 server,
-            } => self.with_conn(conn, time, |c| {
-                c.endpoint = Some(endpoint);
-                c.client = Some(client);
-                c.server = Some(server);
-                c.opened_at = time;
-                c.marks.opened = Some(mark);
-            }),
+            } => {
+                let counts = self.with_conn(conn, time, |c| {
+                    c.endpoint = Some(endpoint);
+                    c.client = Some(client);
+                    c.server = Some(server);
+                    c.opened_at = time;
+                    c.marks.opened = Some(mark);
+                    // Once: a second opening of the same connection, or one after its close
+                    // (a file can say so), opens nothing more.
+                    let counts = !c.counted && c.state != ConnState::Closed;
+                    c.counted |= counts;
+                    counts
+                });
+                if counts {
+                    self.open += 1;
+                }
+            }
             EventKind::Relay { peer } => self.with_conn(conn, time, |c| {
                 c.relay = Some(peer);
                 c.marks.relay = Some(mark);
@@ -641,7 +655,8 @@ impl Capture {
                 clean,
             } => {
                 let was_open = self.with_conn(conn, time, |c| {
-                    let was_open = c.state != ConnState::Closed;
+                    // Only a connection counted open is one less (see `conn_pos`).
+                    let was_open = std::mem::take(&mut c.counted);
                     c.state = ConnState::Closed;
                     c.close = Some(CloseRecord {
                         code,

@@ -132,6 +132,9 @@ pub struct ConnRecord {
     pub(super) last_log: u64,
     /// What the budget counts for it (the record, its indexes, the handshake).
     pub(super) mem: usize,
+    /// Counted in [`Capture::open_connections`](super::Capture::open_connections): its opening
+    /// was seen and its close not yet.
+    pub(super) counted: bool,
     /// When and where in the stream of records its opening, handshake, HTTP answer and close
     /// came ([`Capture::events`] puts them back there).
     pub(super) marks: replay::ConnMarks,
@@ -159,6 +162,7 @@ impl ConnRecord {
             stream: Default::default(),
             last_log: 0,
             mem: 0,
+            counted: false,
             marks: replay::ConnMarks::default(),
         }
     }
