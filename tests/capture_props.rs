@@ -1163,7 +1163,7 @@ proptest! {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Connections that come and go
+// Connections without end
 // ---------------------------------------------------------------------------------------------
 
 fn opened(t_us: u64, conn: ConnId) -> Event {
@@ -1201,6 +1201,46 @@ fn closed(t_us: u64, conn: ConnId) -> Event {
             clean: false,
         },
     }
+}
+
+/// A file that opens connections without end and never closes them (each with one small TCP
+/// read): the store holds no more than its budget, or than the fixed part it cannot drop, which
+/// does not grow with the connections; the oldest connections go, open as they are, and are
+/// counted as dropped (so the window says so, and since when). They were held for good, and
+/// past the budget, before.
+#[test]
+fn endless_open_connections_keep_the_store_bounded() {
+    within((), |()| {
+        let budget = 64 << 10;
+        let mut c = Capture::new(budget);
+        let fixed = c.unevictable();
+        let mut t = 0;
+        for conn in 0..100_000u64 {
+            for e in [opened(t, conn), read(t + 1, conn, b"GET / HTTP/1.1\r\n")] {
+                t += 2;
+                c.ingest(e);
+                assert!(
+                    c.memory() <= budget.max(c.unevictable()),
+                    "connection {conn}: {} B held, budget {budget} B, {} connections listed",
+                    c.memory(),
+                    c.connections.len()
+                );
+                assert!(
+                    c.unevictable() <= fixed,
+                    "connection {conn}: {} B cannot be dropped, {fixed} B at the start",
+                    c.unevictable()
+                );
+            }
+        }
+        assert!(c.memory() <= budget, "{} B held", c.memory());
+        let held = c.connections.len() as u64;
+        assert!(held < 1000, "{held} connections listed");
+        assert_eq!(c.dropped.connections + held, 100_000);
+        assert!(c.dropped.since.is_some(), "the window would not say");
+        // The newest is held, and what is held is counted as open.
+        assert!(c.connection(99_999).is_some());
+        assert_eq!(c.open_connections() as u64, held);
+    });
 }
 
 /// A late event for a connection that closed and was dropped (here a TCP read and a second

@@ -363,7 +363,8 @@ pub struct Dropped {
     pub tcp_calls: u64,
     /// Bytes of those calls.
     pub tcp_bytes: u64,
-    /// Closed connections dropped.
+    /// Connections dropped: closed ones once nothing of theirs is left, and when nothing else is
+    /// left to drop, the oldest of the others too (open ones included).
     pub connections: u64,
     /// The time of the oldest record still kept, once something was dropped: the capture is
     /// complete from there on.

@@ -230,7 +230,7 @@ strings! {
 
     // Status bar.
     status_counts: "{0} frames · {1} messages · {2} connections · {3} of {4} MiB", "{0} 帧 · {1} 条消息 · {2} 个连接 · 已用 {3} / {4} MiB";
-    evicted: "budget full: the oldest {0} frames, {1} messages, {2} TCP calls and {3} closed connections were dropped; complete from {4} s on", "预算已满：已丢弃最早的 {0} 个帧、{1} 条消息、{2} 次 TCP 调用和 {3} 个已关闭连接；从 {4} 秒起完整";
+    evicted: "budget full: the oldest {0} frames, {1} messages, {2} TCP calls and {3} connections (closed ones, then open ones once nothing else was left) were dropped; complete from {4} s on", "预算已满：已丢弃最早的 {0} 个帧、{1} 条消息、{2} 次 TCP 调用和 {3} 个连接（先是已关闭的，其他都已丢弃后也包括仍打开的）；从 {4} 秒起完整";
     squeezed: "memory: the store keeps at most {0} of its {1} MiB while the window is {2} MiB resident (budget + {3} MiB is the most it may take)", "内存：窗口常驻内存为 {2} MiB（最多可用预算 + {3} MiB），存储暂时最多保留 {0} / {1} MiB";
     spaced: "heavy traffic: the view refreshes every {0} s, since a refresh costs {1} ms of CPU here (no GPU?) and the server comes first; every frame is still captured", "流量很大：每次刷新要占用本机 {1} 毫秒 CPU（没有 GPU？），为让服务器优先，界面改为每 {0} 秒刷新一次；所有帧仍完整捕获";
     notice_error: "error", "错误";
