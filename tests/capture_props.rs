@@ -8,14 +8,14 @@
 //! Each case runs in a thread with a deadline ([`within`]): a hang fails the test instead of
 //! stalling it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use proptest::prelude::*;
 
-use wsscope::capture::Capture;
+use wsscope::capture::{Capture, ConnState};
 use wsscope::event::{
     Clock, ClosedBy, ConnId, Direction, Endpoint, ErrorKind, Event, EventKind, GapCause, LimitKind,
 };
@@ -718,7 +718,9 @@ fn big() -> impl Strategy<Value = u64> {
 }
 
 fn conn_id() -> impl Strategy<Value = ConnId> {
-    prop_oneof![8 => 0u64..4, 1 => Just(u64::MAX)]
+    // Mostly a few connections that share events; sometimes a new one, as a file that opens
+    // connections without end says them.
+    prop_oneof![8 => 0u64..4, 1 => Just(u64::MAX), 1 => 4u64..1_000_000]
 }
 
 fn direction() -> impl Strategy<Value = Direction> {
@@ -1087,21 +1089,54 @@ fn hostile_event(t_us: u64, op: &Op, last_tcp: &mut Bytes, hs: &Handshake) -> Op
     })
 }
 
+/// The connections the store should count as open: held, opened (an `Opened` event while its
+/// record was not held or not closed), and not closed since. `e` is about to be ingested; after
+/// it, [`forget_dropped`].
+fn note_open(c: &Capture, e: &Event, opened: &mut HashSet<ConnId>) {
+    let not_closed = || {
+        c.connection(e.conn)
+            .is_none_or(|k| k.state != ConnState::Closed)
+    };
+    match e.kind {
+        EventKind::Opened { .. } if not_closed() => {
+            opened.insert(e.conn);
+        }
+        EventKind::Closed { .. } => {
+            opened.remove(&e.conn);
+        }
+        _ => {}
+    }
+}
+
+/// A connection the budget dropped is no longer counted (an event for it later is not an
+/// opening).
+fn forget_dropped(c: &Capture, opened: &mut HashSet<ConnId>) {
+    opened.retain(|&id| c.connection(id).is_some());
+}
+
 fn run_hostile(h: Hostile) {
     let hs = handshake();
     let mut c = Capture::new(h.budget);
     let mut sent = Sent::default();
     let mut last_tcp = Bytes::new();
+    let mut opened = HashSet::new();
     for (i, (t_us, op)) in h.ops.iter().enumerate() {
         match op {
             Op::Squeeze(to) => c.squeeze(to.map(|x| x as usize), 0),
             Op::Clear => c.clear(),
             _ => {
                 if let Some(e) = hostile_event(*t_us, op, &mut last_tcp, &hs) {
+                    note_open(&c, &e, &mut opened);
                     sent.ingest(&mut c, e);
                 }
             }
         }
+        forget_dropped(&c, &mut opened);
+        assert_eq!(
+            c.open_connections(),
+            opened.len(),
+            "step {i}: {op:?}: open connections {opened:?}"
+        );
         check_budget(&c, &format!("step {i}: {op:?}"));
         if i % 8 == 0 {
             check_rebuilt(&c, &sent, false);
@@ -1125,4 +1160,118 @@ proptest! {
     fn hostile_events_keep_the_store_sound(h in hostile()) {
         within(h, run_hostile);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connections without end
+// ---------------------------------------------------------------------------------------------
+
+fn opened(t_us: u64, conn: ConnId) -> Event {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 9000));
+    Event {
+        conn,
+        time: Duration::from_micros(t_us),
+        kind: EventKind::Opened {
+            endpoint: Endpoint::File,
+            client: addr,
+            server: addr,
+        },
+    }
+}
+
+fn read(t_us: u64, conn: ConnId, bytes: &'static [u8]) -> Event {
+    Event {
+        conn,
+        time: Duration::from_micros(t_us),
+        kind: EventKind::Tcp {
+            direction: C2S,
+            bytes: Bytes::from_static(bytes),
+        },
+    }
+}
+
+fn closed(t_us: u64, conn: ConnId) -> Event {
+    Event {
+        conn,
+        time: Duration::from_micros(t_us),
+        kind: EventKind::Closed {
+            code: None,
+            reason: String::new(),
+            by: ClosedBy::Client,
+            clean: false,
+        },
+    }
+}
+
+/// A file that opens connections without end and never closes them (each with one small TCP
+/// read): the store holds no more than its budget, or than the fixed part it cannot drop, which
+/// does not grow with the connections; the oldest connections go, open as they are, and are
+/// counted as dropped (so the window says so, and since when). They were held for good, and
+/// past the budget, before.
+#[test]
+fn endless_open_connections_keep_the_store_bounded() {
+    within((), |()| {
+        let budget = 64 << 10;
+        let mut c = Capture::new(budget);
+        let fixed = c.unevictable();
+        let mut t = 0;
+        for conn in 0..100_000u64 {
+            for e in [opened(t, conn), read(t + 1, conn, b"GET / HTTP/1.1\r\n")] {
+                t += 2;
+                c.ingest(e);
+                assert!(
+                    c.memory() <= budget.max(c.unevictable()),
+                    "connection {conn}: {} B held, budget {budget} B, {} connections listed",
+                    c.memory(),
+                    c.connections.len()
+                );
+                assert!(
+                    c.unevictable() <= fixed,
+                    "connection {conn}: {} B cannot be dropped, {fixed} B at the start",
+                    c.unevictable()
+                );
+            }
+        }
+        assert!(c.memory() <= budget, "{} B held", c.memory());
+        let held = c.connections.len() as u64;
+        assert!(held < 1000, "{held} connections listed");
+        assert_eq!(c.dropped.connections + held, 100_000);
+        assert!(c.dropped.since.is_some(), "the window would not say");
+        // The newest is held, and what is held is counted as open.
+        assert!(c.connection(99_999).is_some());
+        assert_eq!(c.open_connections() as u64, held);
+    });
+}
+
+/// A late event for a connection that closed and was dropped (here a TCP read and a second
+/// close, as a capture file can say them) does not make it an open connection again: the open
+/// count stays right, and goes to 0 once every connection closed. It went up by one for good
+/// before.
+#[test]
+fn a_late_event_for_a_dropped_connection_does_not_open_it() {
+    let mut c = Capture::new(40 << 10);
+    c.ingest(opened(0, 1));
+    c.ingest(read(1, 1, b"hello"));
+    c.ingest(closed(2, 1));
+    c.ingest(opened(3, 2));
+    assert_eq!(c.open_connections(), 1);
+    let mut t = 4;
+    while c.connection(1).is_some() {
+        assert!(t < 100_000, "connection 1 never went");
+        c.ingest(read(t, 2, &[0; 1000]));
+        t += 1;
+    }
+    assert!(c.dropped.connections >= 1);
+    // Late: a read on connection 1, then its close again.
+    c.ingest(read(t, 1, b"late"));
+    assert!(c.connection(1).is_some(), "its late read is listed");
+    assert_eq!(
+        c.open_connections(),
+        1,
+        "the late read opened connection 1 again"
+    );
+    c.ingest(closed(t + 1, 1));
+    assert_eq!(c.open_connections(), 1);
+    c.ingest(closed(t + 2, 2));
+    assert_eq!(c.open_connections(), 0);
 }

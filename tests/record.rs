@@ -753,10 +753,11 @@ mod properties {
     }
 }
 
-/// A capture file can say any stream offset. A gap that ends two bytes before 2^64, then more
-/// bytes than fit, and a frame (with its message) at offset `u64::MAX`: read, stored and
-/// exported (events, pcap, HAR) without an overflow (a panic in a debug build, a wrapped
-/// number in a release one).
+/// Stream offsets at the end of u64. A gap that ends two bytes before 2^64, then more bytes than
+/// fit: read from a file. A frame at offset `u64::MAX` (and its message), which a file cannot
+/// say (its bytes run past 2^64: see `offsets_past_u64_are_bad_lines`) but which the store
+/// must take from any source: stored and exported (events, pcap, HAR) without an overflow (a
+/// panic in a debug build, a wrapped number in a release one).
 #[test]
 fn offsets_at_the_end_of_u64_read_store_and_export() {
     use wsscope::event::{ErrorKind, GapCause};
@@ -821,11 +822,18 @@ fn offsets_at_the_end_of_u64_read_store_and_export() {
         tcp(5, b"ij"),
     ];
     let mut lines = vec![HEADER.to_string(), CLOCK.to_string()];
-    lines.extend(events.iter().map(|e| ok(serde_json::to_string(e))));
+    lines.extend(
+        events
+            .iter()
+            .filter(|e| !matches!(e.kind, EventKind::Frame { .. }))
+            .map(|e| ok(serde_json::to_string(e))),
+    );
     let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
     let p = file_of("offsets-at-u64-max.jsonl", &lines);
-    let read = read_all(&p);
-    assert_eq!(read.len(), events.len() + 1);
+    let mut read = read_all(&p);
+    assert_eq!(read.len(), events.len());
+    // The frame before its message, where it came.
+    read.insert(4, events[3].clone());
     let mut c = wsscope::capture::Capture::new(1 << 20);
     for e in read {
         c.ingest(e);
@@ -843,4 +851,73 @@ fn offsets_at_the_end_of_u64_read_store_and_export() {
     ok(wsscope::export::write_pcap(out.iter().cloned(), &mut pcap));
     let mut har = Vec::new();
     ok(wsscope::export::write_har(out, &mut har));
+}
+
+/// A line whose stream bytes run past 2^64 is a bad line, reported with the file, the line and
+/// its byte offset, after the events before it: a frame at offset `u64::MAX`, one whose offset
+/// plus header and payload does not fit, a gap whose end does not. They were read silently
+/// before. A frame that ends at 2^64 exactly, and one whose announced length has its top bit
+/// set (a broken frame wsscope records as the peer sent it), still read.
+#[test]
+fn offsets_past_u64_are_bad_lines() {
+    let frame = |offset: u64, payload_len: u64, captured: bool, violation: &str| {
+        format!(
+            r#"{{"t_us":3,"conn":1,"type":"frame","dir":"s2c","offset":{offset},"header":{{"fin":true,"rsv":[false,false,false],"opcode":"binary","masked":false,"payload_len":{payload_len},"mask_key":null,"len_encoding":"sixty_four"}},"header_bytes":{{"b64":""}},"payload":{{"text":"hi"}},"payload_captured":{captured},"fragment":"whole","violations":[{violation}]}}"#
+        )
+    };
+    let gap = |offset: u64, missing: u64| {
+        use wsscope::event::{ErrorKind, GapCause};
+        ok(serde_json::to_string(&Event {
+            time: Duration::from_micros(3),
+            conn: 1,
+            kind: EventKind::Error(ErrorKind::Gap {
+                direction: Direction::ClientToServer,
+                offset,
+                missing,
+                cause: GapCause::EndOfFile,
+            }),
+        }))
+    };
+    let max = u64::MAX;
+    // A 64-bit length: a 10-byte header.
+    for (bad, len) in [
+        (frame(max, 2, true, ""), 12),
+        (frame(max - 11, 2, true, ""), 12),
+        (frame(max - 100, 1000, true, ""), 1010),
+        (frame(1 << 63, max >> 1, true, ""), 10 + (max >> 1)),
+        (gap(max - 1, 2), 2),
+        (gap(2, max), max),
+    ] {
+        let lines = [HEADER, CLOCK, LISTENING, &bad, STOPPED];
+        let p = file_of("past-u64.jsonl", &lines);
+        let (events, e) = read_until_error(&p);
+        let e = e.unwrap_or_else(|| panic!("no error for {bad}"));
+        assert_eq!(events.len(), 2, "{e}");
+        assert_eq!(e.line, 4, "{e}");
+        let start: u64 = lines[..3].iter().map(|l| l.len() as u64 + 1).sum();
+        assert_eq!(e.offset, start, "{e}");
+        assert!(
+            matches!(&e.problem, Problem::PastStreamEnd { len: l, .. } if *l == len),
+            "{e}"
+        );
+        let said = e.to_string();
+        assert!(
+            said.starts_with(&format!("{}: line 4, byte {start}: bad ", p.display()))
+                && said.contains("runs past 2^64"),
+            "{said}"
+        );
+    }
+    // At the end, not past it; a broken frame's announced length is only a claim.
+    let top_bit =
+        r#"{"rule":"length_top_bit_set","byte_range":{"start":3,"end":11},"detail":"none"}"#;
+    for good in [
+        frame(max - 12, 2, true, ""),
+        frame(5, max, false, top_bit),
+        gap(max - 2, 2),
+    ] {
+        let p = file_of("at-u64.jsonl", &[HEADER, CLOCK, &good, STOPPED]);
+        let (events, e) = read_until_error(&p);
+        assert!(e.is_none(), "{good}: {e:?}");
+        assert_eq!(events.len(), 3);
+    }
 }

@@ -8,7 +8,9 @@
 //! record blocks, the per-connection indexes, handshakes, notices — by what is allocated, not by
 //! what is used. When it is exceeded the oldest log chunk goes, and with it every record whose
 //! bytes were in it (whole records: a frame, its message, the TCP call); closed connections go
-//! once nothing of theirs is left. What went, and since when, is counted for the window.
+//! once nothing of theirs is left. When nothing else is left to drop, the oldest connections go
+//! too, open ones included (a file can open connections without end and never close them). What
+//! went, and since when, is counted for the window.
 
 pub mod conn_filter;
 pub mod filter;
@@ -44,6 +46,10 @@ const NONE: u64 = u64::MAX;
 /// Notices kept (limits hit, errors); older ones are dropped.
 const MAX_NOTICES: usize = 1000;
 
+/// What the budget counts for a place in the map of open messages (its key and value, and the
+/// map's control byte).
+const OPEN_ENTRY: usize = std::mem::size_of::<((ConnId, bool), OpenMessage)>() + 1;
+
 /// The whole capture.
 #[derive(Debug)]
 pub struct Capture {
@@ -76,8 +82,12 @@ pub struct Capture {
     pub dropped: Dropped,
     /// Events ingested.
     pub events: u64,
-    /// Connections not yet closed (kept at ingest so the top bar's count costs nothing).
+    /// Connections held whose opening was seen and whose close not yet (kept at ingest so the
+    /// top bar's count costs nothing): the records with `counted` set.
     open: usize,
+    /// The latest event time ingested: what the capture is complete from when the budget
+    /// dropped everything.
+    latest: Duration,
     /// What the connections count (sum of their `mem`).
     conn_mem: usize,
     /// What the frames' violations count.
@@ -187,6 +197,7 @@ impl Capture {
             dropped: Dropped::default(),
             events: 0,
             open: 0,
+            latest: Duration::ZERO,
             conn_mem: 0,
             violation_mem: 0,
             last_call: None,
@@ -206,21 +217,20 @@ impl Capture {
             + self.notices.capacity() * std::mem::size_of::<Notice>()
             + self.violation_mem
             + self.seq_mem
+            + self.open_fragments.capacity() * OPEN_ENTRY
     }
 
-    /// What the budget cannot drop: the connections still listed (their records, indexes and
-    /// handshakes), the notices, and the containers' fixed part (the log's chunk being filled
-    /// and a spare one, a spare block of each kind of record). A budget below this holds no
-    /// record at all; after every event, [`Capture::memory`] is at most the larger of
-    /// [`Capture::limit`] and this.
+    /// What the budget cannot drop: the notices, and the containers' fixed part (the log's
+    /// chunk being filled and a spare one, a spare block of each kind of record). It does not
+    /// grow with the connections: once no record is left, connection records go too (oldest
+    /// first, open ones included). A budget below this holds no record and no connection at
+    /// all; after every event, [`Capture::memory`] is at most the larger of [`Capture::limit`]
+    /// and this.
     pub fn unevictable(&self) -> usize {
         2 * self.log.chunk_bytes()
             + self.frames.block_bytes()
             + self.messages.block_bytes()
             + self.tcp.block_bytes()
-            + self.conn_mem
-            + self.index.capacity() * 24
-            + self.connections.capacity() * std::mem::size_of::<ConnRecord>()
             + self.notices.capacity() * std::mem::size_of::<Notice>()
     }
 
@@ -233,9 +243,18 @@ impl Capture {
         if let Some(&i) = self.index.get(&id) {
             return i;
         }
-        self.open += 1;
+        // Not counted as open here: only its `Opened` event counts it. Any other event for a
+        // connection not held is a late one for a connection the budget dropped (closed or
+        // not: which, the store no longer knows) or one whose opening the file lacks; counted,
+        // a closed one would stay "open" for good. It gets a record so its frames are listed.
         let c = ConnRecord::new(id, time);
         self.conn_mem += c.measure();
+        if self.connections.len() == self.connections.capacity() {
+            // A quarter more, not double: the budget counts the list by its capacity, and a
+            // doubling would make it drop a lot at once.
+            self.connections
+                .reserve_exact((self.connections.len() / 4).max(4));
+        }
         self.connections.push(c);
         let i = self.connections.len() - 1;
         self.index.insert(id, i);
@@ -449,6 +468,7 @@ impl Capture {
     pub fn ingest(&mut self, e: Event) {
         self.events += 1;
         let Event { conn, time, kind } = e;
+        self.latest = self.latest.max(time);
         let time_ns = u64::try_from(time.as_nanos()).unwrap_or(u64::MAX);
         let mark = self.mark(time);
         if !matches!(
@@ -471,13 +491,23 @@ impl Capture {
                 endpoint,
                 client,
                 server,
-            } => self.with_conn(conn, time, |c| {
-                c.endpoint = Some(endpoint);
-                c.client = Some(client);
-                c.server = Some(server);
-                c.opened_at = time;
-                c.marks.opened = Some(mark);
-            }),
+            } => {
+                let counts = self.with_conn(conn, time, |c| {
+                    c.endpoint = Some(endpoint);
+                    c.client = Some(client);
+                    c.server = Some(server);
+                    c.opened_at = time;
+                    c.marks.opened = Some(mark);
+                    // Once: a second opening of the same connection, or one after its close
+                    // (a file can say so), opens nothing more.
+                    let counts = !c.counted && c.state != ConnState::Closed;
+                    c.counted |= counts;
+                    counts
+                });
+                if counts {
+                    self.open += 1;
+                }
+            }
             EventKind::Relay { peer } => self.with_conn(conn, time, |c| {
                 c.relay = Some(peer);
                 c.marks.relay = Some(mark);
@@ -641,7 +671,8 @@ impl Capture {
                 clean,
             } => {
                 let was_open = self.with_conn(conn, time, |c| {
-                    let was_open = c.state != ConnState::Closed;
+                    // Only a connection counted open is one less (see `conn_pos`).
+                    let was_open = std::mem::take(&mut c.counted);
                     c.state = ConnState::Closed;
                     c.close = Some(CloseRecord {
                         code,
@@ -949,13 +980,85 @@ impl Capture {
                 break;
             }
         }
-        self.dropped.since = [
+        // No record is left: what is over is the connections themselves.
+        self.drop_oldest_connections(limit);
+        let kept = [
             self.frames.front().map(FrameRecord::time),
             self.tcp.front().map(TcpRecord::time),
         ]
         .into_iter()
         .flatten()
         .min();
+        // Nothing kept but something dropped: complete from the latest event on (so the window
+        // still says what went).
+        let d = &self.dropped;
+        let any = d.frames + d.messages + d.tcp_calls + d.connections > 0;
+        self.dropped.since = kept.or(any.then_some(self.latest));
+    }
+
+    /// Drops the oldest connections, open ones included, until the store fits `limit`; called
+    /// when no record is left, so none of them has anything else held. At least an eighth of
+    /// them go at once: each removal walks the list (index rebuilt), and a file that opens
+    /// connections without end would otherwise pay that walk for every one.
+    fn drop_oldest_connections(&mut self, limit: usize) {
+        while self.memory() > limit && !self.connections.is_empty() {
+            let mut excess = self.memory() - limit;
+            let least = (self.connections.len() / 8).max(1);
+            let mut n = 0;
+            for c in &self.connections {
+                if n >= least && excess == 0 {
+                    break;
+                }
+                excess = excess.saturating_sub(c.mem + std::mem::size_of::<ConnRecord>() + 24);
+                n += 1;
+            }
+            self.remove_connections(|i, _| i < n);
+        }
+    }
+
+    /// Removes the connections for which `gone(position, record)` holds, with what is kept for
+    /// them outside their record, and counts them as dropped.
+    fn remove_connections(&mut self, mut gone: impl FnMut(usize, &ConnRecord) -> bool) {
+        let before = self.connections.len();
+        let mut freed = 0;
+        let mut uncounted = 0;
+        let mut ids = Vec::new();
+        let mut i = 0;
+        self.connections.retain(|c| {
+            let g = gone(i, c);
+            i += 1;
+            if g {
+                freed += c.mem;
+                uncounted += usize::from(c.counted);
+                ids.push(c.id);
+            }
+            !g
+        });
+        if ids.is_empty() {
+            return;
+        }
+        self.conn_mem = self.conn_mem.saturating_sub(freed);
+        // Dropped, it is no longer among the open ones held (see `conn_pos`).
+        self.open = self.open.saturating_sub(uncounted);
+        for id in ids {
+            self.close_message((id, true));
+            self.close_message((id, false));
+        }
+        let len = self.connections.len();
+        // Shrunk with some room left, so the next connections do not grow it again at once.
+        if len == 0 || self.connections.capacity() > len + len / 4 + 4 {
+            self.connections.shrink_to(len + len / 8);
+        }
+        if self.open_fragments.len() <= self.open_fragments.capacity() / 4 {
+            self.open_fragments.shrink_to(self.open_fragments.len() * 2);
+        }
+        self.dropped.connections += (before - len) as u64;
+        self.index = self
+            .connections
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id, i))
+            .collect();
     }
 
     /// Drops every record whose bytes are before log position `cut`.
@@ -1037,26 +1140,7 @@ impl Capture {
         let start = self.log.start();
         let gone = |c: &ConnRecord| c.state == ConnState::Closed && c.last_log < start;
         if self.connections.iter().any(gone) {
-            let before = self.connections.len();
-            let mut freed = 0;
-            self.connections.retain(|c| {
-                let g = gone(c);
-                if g {
-                    freed += c.mem;
-                }
-                !g
-            });
-            self.conn_mem = self.conn_mem.saturating_sub(freed);
-            if self.connections.len() <= self.connections.capacity() / 4 {
-                self.connections.shrink_to(self.connections.len() * 2);
-            }
-            self.dropped.connections += (before - self.connections.len()) as u64;
-            self.index = self
-                .connections
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (c.id, i))
-                .collect();
+            self.remove_connections(|_, c| gone(c));
         }
     }
 }
@@ -1264,8 +1348,11 @@ mod tests {
     /// one a walk over every call finds, at every byte, before and after the oldest go.
     #[test]
     fn call_at_finds_the_call_that_carried_each_byte() {
-        let mut c = Capture::new(1 << 30);
-        let sizes = [3usize, 1, 7, 0, 2, 5, 1, 1, 9, 4, 0, 6, 2, 8];
+        // Log chunks of 16 KiB and calls of up to 1800 bytes: the oldest calls can go alone.
+        let mut c = Capture::new(1 << 20);
+        let sizes = [
+            600usize, 200, 1400, 0, 400, 1000, 1, 200, 1800, 800, 0, 1200, 2, 1600,
+        ];
         for (i, &n) in sizes.iter().cycle().take(60).enumerate() {
             c.ingest(Event {
                 time: Duration::from_millis(i as u64),
@@ -1289,8 +1376,10 @@ mod tests {
             }
         };
         check(&c);
-        c.squeeze(Some(c.memory() / 2), 0);
+        c.squeeze(Some(c.memory() - 1), 0);
         assert!(c.tcp(0).is_none(), "the oldest calls went");
+        let left = c.connection(1).map_or(0, |k| k.tcp_of(d).len());
+        assert!(left > 0, "every call went");
         check(&c);
     }
 }

@@ -132,6 +132,9 @@ pub struct ConnRecord {
     pub(super) last_log: u64,
     /// What the budget counts for it (the record, its indexes, the handshake).
     pub(super) mem: usize,
+    /// Counted in [`Capture::open_connections`](super::Capture::open_connections): its opening
+    /// was seen and its close not yet.
+    pub(super) counted: bool,
     /// When and where in the stream of records its opening, handshake, HTTP answer and close
     /// came ([`Capture::events`] puts them back there).
     pub(super) marks: replay::ConnMarks,
@@ -159,6 +162,7 @@ impl ConnRecord {
             stream: Default::default(),
             last_log: 0,
             mem: 0,
+            counted: false,
             marks: replay::ConnMarks::default(),
         }
     }
@@ -359,7 +363,8 @@ pub struct Dropped {
     pub tcp_calls: u64,
     /// Bytes of those calls.
     pub tcp_bytes: u64,
-    /// Closed connections dropped.
+    /// Connections dropped: closed ones once nothing of theirs is left, and when nothing else is
+    /// left to drop, the oldest of the others too (open ones included).
     pub connections: u64,
     /// The time of the oldest record still kept, once something was dropped: the capture is
     /// complete from there on.

@@ -17,6 +17,9 @@ pub fn read_error(lang: Lang, e: &ReadError) -> String {
         Problem::NewerVersion { found, supported } => fill(t.rf_newer, &[found, supported]),
         Problem::UnknownType(kind) => fill(t.rf_unknown_type, &[kind]),
         Problem::BadEvent { kind, why } => fill(t.rf_bad_event, &[kind, why]),
+        Problem::PastStreamEnd { kind, offset, len } => {
+            fill(t.rf_past_stream_end, &[kind, offset, len])
+        }
         Problem::Truncated => t.rf_truncated.to_string(),
         Problem::LineTooLong { limit } => fill(t.rf_line_too_long, &[limit]),
     };

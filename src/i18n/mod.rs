@@ -230,7 +230,7 @@ strings! {
 
     // Status bar.
     status_counts: "{0} frames · {1} messages · {2} connections · {3} of {4} MiB", "{0} 帧 · {1} 条消息 · {2} 个连接 · 已用 {3} / {4} MiB";
-    evicted: "budget full: the oldest {0} frames, {1} messages, {2} TCP calls and {3} closed connections were dropped; complete from {4} s on", "预算已满：已丢弃最早的 {0} 个帧、{1} 条消息、{2} 次 TCP 调用和 {3} 个已关闭连接；从 {4} 秒起完整";
+    evicted: "budget full: the oldest {0} frames, {1} messages, {2} TCP calls and {3} connections (closed ones, then open ones once nothing else was left) were dropped; complete from {4} s on", "预算已满：已丢弃最早的 {0} 个帧、{1} 条消息、{2} 次 TCP 调用和 {3} 个连接（先是已关闭的，其他都已丢弃后也包括仍打开的）；从 {4} 秒起完整";
     squeezed: "memory: the store keeps at most {0} of its {1} MiB while the window is {2} MiB resident (budget + {3} MiB is the most it may take)", "内存：窗口常驻内存为 {2} MiB（最多可用预算 + {3} MiB），存储暂时最多保留 {0} / {1} MiB";
     spaced: "heavy traffic: the view refreshes every {0} s, since a refresh costs {1} ms of CPU here (no GPU?) and the server comes first; every frame is still captured", "流量很大：每次刷新要占用本机 {1} 毫秒 CPU（没有 GPU？），为让服务器优先，界面改为每 {0} 秒刷新一次；所有帧仍完整捕获";
     notice_error: "error", "错误";
@@ -344,6 +344,7 @@ strings! {
     rf_newer: "capture format version {0} is newer than this wsscope reads ({1}.x): use a newer wsscope", "抓包格式版本 {0} 比这个 wsscope 能读的（{1}.x）新：请使用更新的 wsscope";
     rf_unknown_type: "unknown event type {0}", "未知的事件类型 {0}";
     rf_bad_event: "bad {0} event: {1}", "错误的 {0} 事件：{1}";
+    rf_past_stream_end: "bad {0} event: offset {1} plus {2} bytes runs past 2^64, the end of any stream", "错误的 {0} 事件：偏移 {1} 加上 {2} 字节超过了 2^64，任何流都没有这么长";
     rf_truncated: "the last line is cut short (no newline at the end of the file): the recording was interrupted; everything before it was read", "最后一行不完整（文件末尾没有换行）：录制被中断了；之前的内容都已读取";
     rf_line_too_long: "line longer than {0} bytes", "行长超过 {0} 字节";
     pf_at_byte: "at byte {0}", "第 {0} 字节";

@@ -6,7 +6,7 @@ use std::io::{self, BufRead, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 
 use super::{Header, FORMAT, VERSION_MAJOR};
-use crate::event::Event;
+use crate::event::{ErrorKind, Event, EventKind};
 
 /// The longest line read by default: 64 MiB. The writer's lines are at most about twice the
 /// largest payload in them (base64 or text with two-byte escapes), so this reads every frame and
@@ -79,6 +79,19 @@ pub enum Problem {
         kind: String,
         /// What the parser said.
         why: String,
+    },
+    /// An event whose stream bytes run past 2^64 (a frame's offset plus its length, a gap's
+    /// offset plus what it misses): no stream is that long, so the line is wrong.
+    #[error(
+        "bad {kind} event: offset {offset} plus {len} bytes runs past 2^64, the end of any stream"
+    )]
+    PastStreamEnd {
+        /// The line's `type`.
+        kind: String,
+        /// Where it says the bytes start.
+        offset: u64,
+        /// How many it says there are.
+        len: u64,
     },
     /// The last line ends without a newline and does not parse: the writer was cut off.
     #[error("the last line is cut short (no newline at the end of the file): the recording was interrupted; everything before it was read")]
@@ -272,7 +285,11 @@ impl Reader {
                 continue;
             }
             return match serde_json::from_slice::<Event>(&self.buf) {
-                Ok(e) => Ok(Some(e)),
+                Ok(e) => match past_stream_end(&e) {
+                    // The line as a whole is wrong, not a place in it: its start.
+                    Some(problem) => Err(self.error(start, problem)),
+                    None => Ok(Some(e)),
+                },
                 Err(e) => Err(self.error(json_offset(start, &e), self.classify(&e, newline))),
             };
         }
@@ -306,6 +323,37 @@ impl Reader {
             },
         }
     }
+}
+
+/// The problem with `e` when the stream bytes it says run past 2^64: a frame's offset plus the
+/// bytes it took (its header, and the payload its header announces; the payload kept when
+/// decoding stopped at it, whose announced length is only a claim, as wsscope records a
+/// peer's length with its top bit set), a gap's offset plus the bytes it misses. The store and
+/// the exporters saturate such numbers, but a file saying them is wrong, and is told so.
+fn past_stream_end(e: &Event) -> Option<Problem> {
+    let (kind, offset, len) = match &e.kind {
+        EventKind::Frame { frame, .. } => {
+            let payload = if frame.payload_captured && frame.violations.is_empty() {
+                frame.header.payload_len
+            } else {
+                frame.payload.len() as u64
+            };
+            let len = (frame.header.header_len() as u64).saturating_add(payload);
+            ("frame", frame.offset, len)
+        }
+        EventKind::Error(ErrorKind::Gap {
+            offset, missing, ..
+        }) => ("error", *offset, *missing),
+        _ => return None,
+    };
+    offset
+        .checked_add(len)
+        .is_none()
+        .then(|| Problem::PastStreamEnd {
+            kind: kind.to_string(),
+            offset,
+            len,
+        })
 }
 
 /// The event types of format version 1 (`docs/capture-format.md`).
