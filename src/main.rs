@@ -101,6 +101,10 @@ struct ServerArgs {
     /// Threads that serve the connections (event loops); 0 is half the CPUs, 1 to 4.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=64))]
     event_loops: u16,
+    /// Microseconds an event loop keeps polling after a busy turn before it sleeps (0: sleep
+    /// at once). Being woken costs more than looking, on virtual machines most; off on one CPU.
+    #[arg(long, value_name = "MICROS", default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    busy_poll: u32,
     /// Seconds a close frame we sent waits for the client's before TCP is closed anyway
     /// (python-websockets' default, 10).
     #[arg(long, default_value_t = 10.0)]
@@ -213,6 +217,7 @@ impl ServerArgs {
             },
             max_connections: self.max_connections,
             event_loops: usize::from(self.event_loops),
+            busy_poll: Duration::from_micros(u64::from(self.busy_poll)),
             auto_pong: !self.no_auto_pong,
             deflate: !self.no_deflate,
             close_timeout,

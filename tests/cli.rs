@@ -194,6 +194,8 @@ fn bad_server_options_are_refused() {
         (vec!["serve", "--bind", "localhost:1"], "invalid value"),
         (vec!["serve", "--max-connections", "0"], "--max-connections"),
         (vec!["serve", "--event-loops", "65"], "--event-loops"),
+        (vec!["serve", "--busy-poll", "100001"], "--busy-poll"),
+        (vec!["serve", "--busy-poll=-1"], "--busy-poll"),
         // Above the largest length a frame can announce (and, on 32 bits, above usize).
         (
             vec!["serve", "--max-frame", "9223372036854775808"],

@@ -250,7 +250,17 @@ fn fragmented_message_is_reassembled_and_echoed_whole() {
 /// frames carry the same payloads.
 #[test]
 fn large_echoes_keep_their_bytes_and_order_next_to_control_frames() {
-    let mut srv = Server::echo();
+    // With the loop polling a while after each turn (the default), and sleeping at once.
+    for busy_poll in [ServerConfig::default().busy_poll, Duration::ZERO] {
+        large_echoes_with(ServerConfig {
+            busy_poll,
+            ..ServerConfig::default()
+        });
+    }
+}
+
+fn large_echoes_with(config: ServerConfig) {
+    let mut srv = Server::start(config);
     let mut s = raw_client(srv.addr);
     let big: Vec<u8> = (0..70_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let text = "é".repeat(3000);

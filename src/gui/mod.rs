@@ -150,10 +150,13 @@ impl WsscopeApp {
         // Solid scroll bars: floating ones fade in and out, and every fade is a run of repaints
         // (without a GPU, each costs the server tens of milliseconds of CPU); while connections
         // come and go their lists keep starting new fades.
-        ctx.all_styles_mut(|s| s.spacing.scroll = egui::style::ScrollStyle::solid());
-        if std::env::var_os("WSSCOPE_EXP_FILL").is_some() {
-            ctx.all_styles_mut(|s| s.visuals.panel_fill = egui::Color32::TRANSPARENT);
-        }
+        // Panels are not filled: the screen is cleared to their colour (see `clear_color`).
+        // Without a GPU every filled pixel is shaded on the CPU, and the panels cover the
+        // whole window: a repaint under load went from 21-22 to 18-20 ms (p50).
+        ctx.all_styles_mut(|s| {
+            s.spacing.scroll = egui::style::ScrollStyle::solid();
+            s.visuals.panel_fill = egui::Color32::TRANSPARENT;
+        });
         let Settings {
             lang,
             zoom: _,
@@ -469,6 +472,7 @@ impl FrameTimes {
 }
 
 impl eframe::App for WsscopeApp {
+    /// The theme's panel colour: the panels themselves are not filled (see `with_settings`).
     fn clear_color(&self, visuals: &egui::Visuals) -> [f32; 4] {
         let theme = if visuals.dark_mode {
             egui::Visuals::dark()

@@ -33,14 +33,6 @@ const TICK: Duration = Duration::from_millis(25);
 
 /// The token of a loop's waker; connections use their number.
 const WAKE: Token = Token(usize::MAX);
-static SPIN: std::sync::LazyLock<Duration> = std::sync::LazyLock::new(|| {
-    Duration::from_micros(
-        std::env::var("WSSCOPE_SPIN_US")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0),
-    )
-});
 /// The token of the listener, when the loop accepts itself.
 const LISTEN: Token = Token(usize::MAX - 2);
 /// Connections accepted per turn at most, before the others get theirs.
@@ -145,10 +137,16 @@ struct EventLoop {
     lag: Lag,
     stopping: bool,
     next_tick: Instant,
+    /// [`ServerConfig::busy_poll`], or zero on a single CPU.
+    busy_poll: Duration,
 }
 
 impl EventLoop {
     fn new(shared: Arc<Shared>, poll: Poll, inbox: Receiver<Msg>, index: usize) -> Self {
+        let busy_poll = match std::thread::available_parallelism() {
+            Ok(n) if n.get() > 1 => shared.config.busy_poll,
+            _ => Duration::ZERO,
+        };
         Self {
             shared,
             poll,
@@ -160,6 +158,7 @@ impl EventLoop {
             lag: Lag::new(),
             stopping: false,
             next_tick: Instant::now() + TICK,
+            busy_poll,
         }
     }
 
@@ -181,6 +180,8 @@ impl EventLoop {
                 let d = at.saturating_duration_since(Instant::now());
                 timeout = Some(timeout.map_or(d, |t| t.min(d)));
             }
+            // After a busy turn, look a little longer before sleeping: the next message is
+            // often on its way, and being woken for it costs more than looking.
             let spun = busy && timeout != Some(Duration::ZERO) && self.spin(&mut events);
             let polled = if spun {
                 Ok(())
@@ -253,10 +254,10 @@ impl EventLoop {
         }
     }
 
-    /// Polls without sleeping for a short while after a busy turn; true when something came.
+    /// Polls without sleeping for up to [`ServerConfig::busy_poll`] after a turn that had work
+    /// (see [`crate::server::DEFAULT_BUSY_POLL`]); true when something came meanwhile.
     fn spin(&mut self, events: &mut Events) -> bool {
-        let spin = *SPIN;
-        if spin.is_zero() {
+        if self.busy_poll.is_zero() {
             return false;
         }
         let start = Instant::now();
@@ -264,7 +265,7 @@ impl EventLoop {
             if self.poll.poll(events, Some(Duration::ZERO)).is_ok() && !events.is_empty() {
                 return true;
             }
-            if start.elapsed() >= spin {
+            if start.elapsed() >= self.busy_poll {
                 return false;
             }
             std::hint::spin_loop();

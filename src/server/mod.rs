@@ -40,6 +40,13 @@ pub use supervisor::{Drained, StartError, Supervisor};
 /// Port browsers accept (6666, the seed's, is on their unsafe-port list).
 pub const DEFAULT_PORT: u16 = 8765;
 
+/// Default of [`ServerConfig::busy_poll`]: 50 µs. Waking a sleeping thread on another CPU
+/// costs tens of microseconds on virtual machines (a halted virtual CPU is woken by its host):
+/// a loop that polls a little longer after a message takes the next one without being woken.
+/// Measured on a 2-CPU VM: one connection echoing 32 B went from 12.6k to 25.4k round trips per
+/// second, 64 KiB from 1.5-9k to 11.7k; the cost is at most this much CPU per burst of traffic.
+pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(50);
+
 /// Default of [`ServerConfig::max_in_flight`]: 8 MiB. It sits outside the capture budget, so it
 /// is part of the window's fixed overhead (budget + 200 MiB resident at most, measured).
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 8 << 20;
@@ -139,6 +146,10 @@ pub struct ServerConfig {
     pub max_in_flight: usize,
     /// Event-loop threads that serve the connections (0: half the CPUs, 1 to 4).
     pub event_loops: usize,
+    /// How long an event loop keeps looking for more to do before it sleeps, after a turn that
+    /// had some (0: it sleeps at once). Off on a single CPU, where the peer cannot run
+    /// meanwhile. See [`DEFAULT_BUSY_POLL`].
+    pub busy_poll: Duration,
     /// Where event times count from (`None`: when the server starts). A restarted listener
     /// passes the first one's so a capture keeps one time line.
     pub clock: Option<Clock>,
@@ -178,6 +189,7 @@ impl Default for ServerConfig {
             channel_capacity: 4096,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             event_loops: 0,
+            busy_poll: DEFAULT_BUSY_POLL,
             clock: None,
             conn_ids: None,
             // python-websockets' close_timeout and ping_timeout defaults (its
