@@ -8,6 +8,8 @@
 //! Each case runs in a thread with a deadline ([`within`]): a hang fails the test instead of
 //! stalling it.
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -624,33 +626,6 @@ fn realistic() -> impl Strategy<Value = Realistic> {
         })
 }
 
-/// Per connection and direction: each gap of an export starts where the bytes before it end.
-fn check_gaps_follow_bytes(events: &[Event]) {
-    let mut at: HashMap<(ConnId, usize), u64> = HashMap::new();
-    for e in events {
-        match &e.kind {
-            EventKind::Tcp { direction, bytes } => {
-                *at.entry((e.conn, direction.index())).or_default() += bytes.len() as u64;
-            }
-            EventKind::Error(ErrorKind::Gap {
-                direction,
-                offset,
-                missing,
-                ..
-            }) => {
-                let pos = at.entry((e.conn, direction.index())).or_default();
-                assert_eq!(
-                    *offset, *pos,
-                    "a gap of #{} not where its bytes end",
-                    e.conn
-                );
-                *pos = pos.saturating_add(*missing);
-            }
-            _ => {}
-        }
-    }
-}
-
 fn run_realistic(r: Realistic) {
     let events = session(&r.conns, &r.schedule);
     let mut c = Capture::new(r.budget);
@@ -678,14 +653,14 @@ fn run_realistic(r: Realistic) {
     let during: Vec<Event> = it.by_ref().collect();
     drop(it);
     assert!(during.windows(2).all(|w| w[0].time <= w[1].time));
-    check_gaps_follow_bytes(&during);
+    common::stream_ends(&during);
     for e in rest.flatten() {
         sent.ingest(&mut c, e.clone());
         check_budget(&c, "an event after the export");
     }
     check_rebuilt(&c, &sent, true);
     let all = c.events();
-    check_gaps_follow_bytes(&all);
+    common::stream_ends(&all);
     check_export(&c, true);
 }
 

@@ -5,6 +5,8 @@
 //! connection's start; what the budget drops while an export runs is counted and written as
 //! gaps, never left out unsaid; and a chunk holds what its limit says, not the capture.
 
+mod common;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -220,36 +222,6 @@ fn a_streamed_export_writes_the_same_files_as_all_at_once() {
     }
 }
 
-/// Per connection and direction: the TCP bytes written and the gaps, in order. Asserts that
-/// each gap starts where the bytes before it end (nothing missing unsaid) and returns how far
-/// each direction goes.
-fn stream_ends(events: &[Event]) -> HashMap<(ConnId, usize), u64> {
-    let mut at: HashMap<(ConnId, usize), u64> = HashMap::new();
-    for e in events {
-        match &e.kind {
-            EventKind::Tcp { direction, bytes } => {
-                *at.entry((e.conn, direction.index())).or_default() += bytes.len() as u64;
-            }
-            EventKind::Error(ErrorKind::Gap {
-                direction,
-                offset,
-                missing,
-                ..
-            }) => {
-                let pos = at.entry((e.conn, direction.index())).or_default();
-                assert_eq!(
-                    *offset, *pos,
-                    "a gap of #{} not where its bytes end",
-                    e.conn
-                );
-                *pos += missing;
-            }
-            _ => {}
-        }
-    }
-    at
-}
-
 #[test]
 fn what_the_budget_drops_during_an_export_is_counted_and_written_as_gaps() {
     let session = shared_session();
@@ -284,7 +256,7 @@ fn what_the_budget_drops_during_an_export_is_counted_and_written_as_gaps() {
     assert!(events.windows(2).all(|w| w[0].time <= w[1].time));
 
     // Every direction goes to where it was when the export began, in bytes or in gaps.
-    let ends = stream_ends(&events);
+    let ends = common::stream_ends(&events);
     for (key, len) in &lengths {
         assert_eq!(
             ends.get(key).copied().unwrap_or(0),
@@ -500,7 +472,7 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n
     let kept = c.connections[0].tcp_of(Direction::ClientToServer).clone();
     assert_eq!(kept.len(), 1, "{kept:?}");
     let at_start = c.events();
-    let ends = stream_ends(&at_start);
+    let ends = common::stream_ends(&at_start);
     let length = c.connections[0].bytes[0];
     assert_eq!(ends.get(&(1, 0)), Some(&length));
     // Everything goes before the export reaches it.
@@ -511,6 +483,6 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n
     let events: Vec<Event> = it.by_ref().collect();
     assert!(it.stats().evicted.tcp_calls > 0, "{:?}", it.stats());
     // The gap for the start, up to the second frame; then the hole for the rest.
-    assert_eq!(stream_ends(&events).get(&(1, 0)), Some(&length));
+    assert_eq!(common::stream_ends(&events).get(&(1, 0)), Some(&length));
     assert_eq!(it.stats().evicted.bytes, 12);
 }

@@ -324,3 +324,36 @@ pub fn peer_context(tx: crossbeam_channel::Sender<Vec<Event>>) -> wsscope::clien
         in_flight: None,
     }
 }
+
+/// Per connection and direction: the TCP bytes written and the gaps, in order. Asserts that
+/// each gap starts where the bytes before it end (nothing missing unsaid) and returns how far
+/// each direction goes.
+pub fn stream_ends(
+    events: &[Event],
+) -> std::collections::HashMap<(wsscope::event::ConnId, usize), u64> {
+    let mut at: std::collections::HashMap<(wsscope::event::ConnId, usize), u64> =
+        std::collections::HashMap::new();
+    for e in events {
+        match &e.kind {
+            EventKind::Tcp { direction, bytes } => {
+                *at.entry((e.conn, direction.index())).or_default() += bytes.len() as u64;
+            }
+            EventKind::Error(wsscope::event::ErrorKind::Gap {
+                direction,
+                offset,
+                missing,
+                ..
+            }) => {
+                let pos = at.entry((e.conn, direction.index())).or_default();
+                assert_eq!(
+                    *offset, *pos,
+                    "a gap of #{} not where its bytes end",
+                    e.conn
+                );
+                *pos = pos.saturating_add(*missing);
+            }
+            _ => {}
+        }
+    }
+    at
+}
