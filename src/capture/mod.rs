@@ -46,6 +46,10 @@ const NONE: u64 = u64::MAX;
 /// Notices kept (limits hit, errors); older ones are dropped.
 const MAX_NOTICES: usize = 1000;
 
+/// What the budget counts for an entry of the connection index (its key, its position and the
+/// map's own share).
+const INDEX_ENTRY: usize = 24;
+
 /// What the budget counts for a place in the map of open messages (its key and value, and the
 /// map's control byte).
 const OPEN_ENTRY: usize = std::mem::size_of::<((ConnId, bool), OpenMessage)>() + 1;
@@ -212,7 +216,7 @@ impl Capture {
             + self.messages.allocated()
             + self.tcp.allocated()
             + self.conn_mem
-            + self.index.capacity() * 24
+            + self.index.capacity() * INDEX_ENTRY
             + self.connections.capacity() * std::mem::size_of::<ConnRecord>()
             + self.notices.capacity() * std::mem::size_of::<Notice>()
             + self.violation_mem
@@ -1009,7 +1013,8 @@ impl Capture {
                 if n >= least && excess == 0 {
                     break;
                 }
-                excess = excess.saturating_sub(c.mem + std::mem::size_of::<ConnRecord>() + 24);
+                excess =
+                    excess.saturating_sub(c.mem + std::mem::size_of::<ConnRecord>() + INDEX_ENTRY);
                 n += 1;
             }
             self.remove_connections(|i, _| i < n);

@@ -79,7 +79,6 @@ impl LoopTx {
     }
 }
 
-/// Starts event loop `index`.
 /// Starts event loop `index`; with a `listener` it accepts its connections itself.
 pub(crate) fn spawn_loop(
     shared: &Arc<Shared>,
@@ -105,11 +104,7 @@ pub(crate) fn spawn_loop(
     let s = Arc::clone(shared);
     let thread = std::thread::Builder::new()
         .name(format!("wsscope-loop-{index}"))
-        .spawn(move || {
-            let mut l = EventLoop::new(s, poll, rx, index);
-            l.listening = listening;
-            l.run();
-        })?;
+        .spawn(move || EventLoop::new(s, poll, listening, rx, index).run())?;
     Ok((LoopTx { tx, waker }, thread))
 }
 
@@ -137,12 +132,18 @@ struct EventLoop {
     lag: Lag,
     stopping: bool,
     next_tick: Instant,
-    /// [`ServerConfig::busy_poll`], or zero on a single CPU.
+    /// [`super::ServerConfig::busy_poll`], or zero on a single CPU.
     busy_poll: Duration,
 }
 
 impl EventLoop {
-    fn new(shared: Arc<Shared>, poll: Poll, inbox: Receiver<Msg>, index: usize) -> Self {
+    fn new(
+        shared: Arc<Shared>,
+        poll: Poll,
+        listening: Option<Listening>,
+        inbox: Receiver<Msg>,
+        index: usize,
+    ) -> Self {
         let busy_poll = match std::thread::available_parallelism() {
             Ok(n) if n.get() > 1 => shared.config.busy_poll,
             _ => Duration::ZERO,
@@ -150,7 +151,7 @@ impl EventLoop {
         Self {
             shared,
             poll,
-            listening: None,
+            listening,
             inbox,
             index,
             conns: HashMap::new(),
@@ -254,8 +255,8 @@ impl EventLoop {
         }
     }
 
-    /// Polls without sleeping for up to [`ServerConfig::busy_poll`] after a turn that had work
-    /// (see [`crate::server::DEFAULT_BUSY_POLL`]); true when something came meanwhile.
+    /// Polls without sleeping for up to [`super::ServerConfig::busy_poll`] after a turn that
+    /// had work (see [`super::DEFAULT_BUSY_POLL`]); true when something came meanwhile.
     fn spin(&mut self, events: &mut Events) -> bool {
         if self.busy_poll.is_zero() {
             return false;
@@ -350,8 +351,8 @@ impl EventLoop {
                     admitted.extend(l.acceptor.admit(stream.into(), peer));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                // A client that reset before it was accepted: the next one may be fine.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // A client that reset before it was accepted: the next one may be fine.
                 Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {
                     l.acceptor.failed(&e);
                 }

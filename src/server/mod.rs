@@ -1,7 +1,7 @@
 //! The server engine: a few event-loop threads (mio, half the CPUs by default; one accepts
-//! itself, several share a listener thread with a blocking `accept`) that own the connections and drive the sans-IO core, publishing
-//! [`Event`]s on a channel and taking [`Command`]s. It wakes its consumer through an
-//! injected closure and does not depend on egui.
+//! itself, several share a listener thread with a blocking `accept`) that own the connections
+//! and drive the sans-IO core, publishing [`Event`]s on a channel and taking [`Command`]s. It
+//! wakes its consumer through an injected closure and does not depend on egui.
 //!
 //! Nothing is dropped, and a consumer that falls behind stalls no one: what is in flight (published,
 //! not yet drained) is counted in bytes, and past [`ServerConfig::max_in_flight`] the event loops
