@@ -87,6 +87,9 @@ pub(crate) fn spawn_loop(
 ) -> io::Result<(LoopTx, JoinHandle<()>)> {
     let poll = Poll::new()?;
     let waker = Arc::new(mio::Waker::new(poll.registry(), WAKE)?);
+    if let Some(f) = &shared.in_flight {
+        f.watch(&waker);
+    }
     let listening = match listener {
         Some((mut listener, acceptor)) => {
             poll.registry()
@@ -168,6 +171,8 @@ impl EventLoop {
         let mut ready: Vec<usize> = Vec::new();
         let mut busy = false;
         loop {
+            // Paused for the consumer: its drain wakes this loop once it has caught up.
+            self.resume_if_drained();
             let accept_more = self.listening.as_ref().is_some_and(|l| l.more);
             let mut timeout = if !self.again.is_empty() || accept_more {
                 Some(Duration::ZERO)
@@ -274,10 +279,21 @@ impl EventLoop {
     }
 
     /// Resumes paused reads once the consumer has drained down to half the bound (hysteresis:
-    /// not a pause and resume per batch). Readiness is reported once, on its edge: every
-    /// connection that still had bytes to read is queued for reading again.
+    /// not a pause and resume per batch); until then the drain that gets there wakes the loop.
+    /// Readiness is reported once, on its edge: every connection that still had bytes to read
+    /// is queued for reading again.
     fn resume_if_drained(&mut self) {
-        if !self.lag.on || self.shared.in_flight() > self.shared.config.max_in_flight / 2 {
+        if !self.lag.on {
+            return;
+        }
+        let half = self.shared.config.max_in_flight / 2;
+        if self.shared.in_flight() > half
+            && self
+                .shared
+                .in_flight
+                .as_ref()
+                .is_none_or(|f| f.wait_below(half) > half)
+        {
             return;
         }
         self.lag.on = false;

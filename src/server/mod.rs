@@ -82,33 +82,76 @@ pub(crate) fn cost(batch: &[Event]) -> usize {
 }
 
 /// Bytes of events published and not yet drained (see [`cost`]): the servers add, the consumer
-/// ([`Supervisor::drain`]) subtracts.
+/// ([`Supervisor::drain`]) subtracts. Event loops that paused their reads for the consumer are
+/// woken by the drain that brings it under their mark, not by their next timer tick (25 ms
+/// later: one 64 KiB echo ran at 1.2k instead of 14k round trips per second).
 #[derive(Debug, Default)]
-pub struct InFlight(AtomicUsize);
+pub struct InFlight {
+    bytes: AtomicUsize,
+    /// A loop waits for the bytes to fall to `resume_at`.
+    waiting: AtomicBool,
+    resume_at: AtomicUsize,
+    /// The wakers of the loops that may wait (dead ones are pruned when one is added).
+    wakers: Mutex<Vec<std::sync::Weak<mio::Waker>>>,
+}
 
 impl InFlight {
     /// Bytes in flight now.
     pub(crate) fn get(&self) -> usize {
-        self.0.load(Ordering::Acquire)
+        self.bytes.load(Ordering::SeqCst)
     }
 
     pub(crate) fn add(&self, n: usize) {
-        self.0.fetch_add(n, Ordering::AcqRel);
+        self.bytes.fetch_add(n, Ordering::AcqRel);
     }
 
     /// `n` bytes were drained (or will never be: their channel is gone).
     pub(crate) fn sub(&self, n: usize) {
         // Saturating: a channel dropped and cleared may race with a publish failing.
-        let _ = self
-            .0
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+        let before = self
+            .bytes
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
                 Some(v.saturating_sub(n))
-            });
+            })
+            .unwrap_or(0);
+        self.wake_if_below(before.saturating_sub(n));
     }
 
     /// Nobody will drain what is in flight (the consumer dropped its channels).
     pub(crate) fn clear(&self) {
-        self.0.store(0, Ordering::Release);
+        self.bytes.store(0, Ordering::SeqCst);
+        self.wake_if_below(0);
+    }
+
+    /// Wakes an event loop through `waker` when it waits (see [`InFlight::wait_below`]).
+    pub(crate) fn watch(&self, waker: &Arc<mio::Waker>) {
+        if let Ok(mut w) = self.wakers.lock() {
+            w.retain(|w| w.strong_count() > 0);
+            w.push(Arc::downgrade(waker));
+        }
+    }
+
+    /// A loop paused its reads until at most `at` bytes are in flight: the drain that gets
+    /// there wakes the watching loops. Returns the bytes in flight now, read after the wait was
+    /// set: if they are already down, no drain may come to wake it.
+    pub(crate) fn wait_below(&self, at: usize) -> usize {
+        self.resume_at.store(at, Ordering::SeqCst);
+        self.waiting.store(true, Ordering::SeqCst);
+        self.get()
+    }
+
+    fn wake_if_below(&self, now: usize) {
+        if self.waiting.load(Ordering::SeqCst)
+            && now <= self.resume_at.load(Ordering::SeqCst)
+            && self.waiting.swap(false, Ordering::SeqCst)
+        {
+            if let Ok(wakers) = self.wakers.lock() {
+                for w in wakers.iter().filter_map(std::sync::Weak::upgrade) {
+                    // Fails only when that loop has ended.
+                    let _ = w.wake();
+                }
+            }
+        }
     }
 }
 
@@ -724,5 +767,56 @@ pub fn reachable(addr: SocketAddr) -> SocketAddr {
             SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), addr.port())
         }
         _ => addr,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mio::{Events, Poll, Token};
+
+    /// Whether `poll`'s waker fired (without waiting).
+    fn woken(poll: &mut Poll) -> bool {
+        let mut events = Events::with_capacity(4);
+        poll.poll(&mut events, Some(Duration::ZERO))
+            .map(|()| events.iter().any(|e| e.token() == Token(7)))
+            .unwrap_or(false)
+    }
+
+    #[test]
+    fn the_drain_that_catches_up_wakes_a_waiting_loop_once() -> io::Result<()> {
+        let mut poll = Poll::new()?;
+        let waker = Arc::new(mio::Waker::new(poll.registry(), Token(7))?);
+        let f = InFlight::default();
+        f.watch(&waker);
+        f.add(1000);
+        f.sub(100);
+        assert!(!woken(&mut poll), "no loop waits yet");
+        assert_eq!(f.wait_below(400), 900);
+        f.sub(400);
+        assert!(!woken(&mut poll), "500 bytes are still above the mark");
+        f.sub(100);
+        assert!(woken(&mut poll), "400 bytes: the loop may read again");
+        f.sub(100);
+        assert!(!woken(&mut poll), "woken once per wait");
+        assert_eq!(
+            f.wait_below(1000),
+            300,
+            "already down: the loop sees it itself"
+        );
+        f.clear();
+        assert!(woken(&mut poll), "a cleared count wakes a waiting loop too");
+        drop(waker);
+        f.wait_below(0);
+        f.sub(1);
+        let other_poll = Poll::new()?;
+        let other = Arc::new(mio::Waker::new(other_poll.registry(), Token(8))?);
+        f.watch(&other);
+        assert_eq!(
+            f.wakers.lock().map(|w| w.len()).unwrap_or(0),
+            1,
+            "dead wakers pruned"
+        );
+        Ok(())
     }
 }
