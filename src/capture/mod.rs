@@ -24,6 +24,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
+use foldhash::fast::RandomState;
 
 use crate::event::{ConnId, Direction, ErrorKind, Event, EventKind};
 use crate::protocol::{Fragment, Frame, Violation};
@@ -59,13 +60,13 @@ const OPEN_ENTRY: usize = std::mem::size_of::<((ConnId, bool), OpenMessage)>() +
 pub struct Capture {
     /// Connections in the order they opened (closed ones go when nothing of theirs is left).
     pub connections: Vec<ConnRecord>,
-    index: HashMap<ConnId, usize>,
+    index: HashMap<ConnId, usize, RandomState>,
     log: ByteLog,
     frames: Blocks<FrameRecord>,
     messages: Blocks<MessageRecord>,
     tcp: Blocks<TcpRecord>,
     /// Open data frames per (connection, direction), waiting for their message.
-    open_fragments: HashMap<(ConnId, bool), OpenMessage>,
+    open_fragments: HashMap<(ConnId, bool), OpenMessage, RandomState>,
     /// What the lists of frames count: the open messages' and the kept messages' of several
     /// frames (8 bytes a frame, which an endless message of empty frames makes the most of).
     seq_mem: usize,
@@ -185,12 +186,12 @@ impl Capture {
         let records = |size: usize| (budget / 256 / size).clamp(64, 8192);
         Self {
             connections: Vec::new(),
-            index: HashMap::new(),
+            index: HashMap::default(),
             log: ByteLog::new(chunk),
             frames: Blocks::new(records(std::mem::size_of::<FrameRecord>())),
             messages: Blocks::new(records(std::mem::size_of::<MessageRecord>())),
             tcp: Blocks::new(records(std::mem::size_of::<TcpRecord>())),
-            open_fragments: HashMap::new(),
+            open_fragments: HashMap::default(),
             seq_mem: 0,
             notices: VecDeque::new(),
             listening: None,
