@@ -2044,12 +2044,12 @@ fn heavy_traffic_spaces_costly_repaints_and_says_so() {
     let note = "heavy traffic: the view refreshes every";
     assert!(h.query_by_label_contains(note).is_none());
     let flood = Flood::start(addr);
-    // 75 ms of CPU a repaint, 15 % of a CPU: one every 0.5 s.
+    // 75 ms of CPU a repaint, 10 % of a CPU: one every 0.75 s.
     step_until(&mut h, "repaints spaced", |h| {
-        h.query_by_label_contains("the view refreshes every 0.5 s, since a refresh costs 75 ms")
+        h.query_by_label_contains("the view refreshes every 0.8 s, since a refresh costs 75 ms")
             .is_some()
             && h.state().spaced_repaints()
-                == Some((Duration::from_millis(500), Duration::from_millis(75)))
+                == Some((Duration::from_millis(750), Duration::from_millis(75)))
     });
     let sent = flood.join();
     assert!(sent > 0);
