@@ -907,9 +907,10 @@ fn offsets_past_u64_are_bad_lines() {
             "{said}"
         );
     }
-    // At the end, not past it; a broken frame's announced length is only a claim.
+    // At the end, not past it; a broken frame's announced length is only a claim. Its
+    // violation is in its bytes (the frame at 5: byte 1 and the 64-bit length after it).
     let top_bit =
-        r#"{"rule":"length_top_bit_set","byte_range":{"start":3,"end":11},"detail":"none"}"#;
+        r#"{"rule":"length_top_bit_set","byte_range":{"start":6,"end":15},"detail":"none"}"#;
     for good in [
         frame(max - 12, 2, true, ""),
         frame(5, max, false, top_bit),

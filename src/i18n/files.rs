@@ -20,6 +20,22 @@ pub fn read_error(lang: Lang, e: &ReadError) -> String {
         Problem::PastStreamEnd { kind, offset, len } => {
             fill(t.rf_past_stream_end, &[kind, offset, len])
         }
+        Problem::ReversedRange {
+            kind,
+            field,
+            start,
+            end,
+        } => fill(t.rf_reversed_range, &[kind, field, start, end]),
+        Problem::OutsideFrame {
+            field,
+            start,
+            end,
+            frame_start,
+            frame_end,
+        } => fill(
+            t.rf_outside_frame,
+            &[field, start, end, frame_start, frame_end],
+        ),
         Problem::Truncated => t.rf_truncated.to_string(),
         Problem::LineTooLong { limit } => fill(t.rf_line_too_long, &[limit]),
     };

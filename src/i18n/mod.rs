@@ -345,6 +345,8 @@ strings! {
     rf_unknown_type: "unknown event type {0}", "未知的事件类型 {0}";
     rf_bad_event: "bad {0} event: {1}", "错误的 {0} 事件：{1}";
     rf_past_stream_end: "bad {0} event: offset {1} plus {2} bytes runs past 2^64, the end of any stream", "错误的 {0} 事件：偏移 {1} 加上 {2} 字节超过了 2^64，任何流都没有这么长";
+    rf_reversed_range: "bad {0} event: its {1} {2}..{3} ends before it starts", "错误的 {0} 事件：其 {1} {2}..{3} 的结尾在开头之前";
+    rf_outside_frame: "bad frame event: its {0} {1}..{2} is outside the frame's bytes {3}..{4}", "错误的 frame 事件：其 {0} {1}..{2} 不在该帧自己的字节 {3}..{4} 之内";
     rf_truncated: "the last line is cut short (no newline at the end of the file): the recording was interrupted; everything before it was read", "最后一行不完整（文件末尾没有换行）：录制被中断了；之前的内容都已读取";
     rf_line_too_long: "line longer than {0} bytes", "行长超过 {0} 字节";
     pf_at_byte: "at byte {0}", "第 {0} 字节";

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Header, FORMAT, VERSION_MAJOR};
 use crate::event::{ErrorKind, Event, EventKind};
+use crate::protocol::{Detail, Frame, LenEncoding, Rule, Violation};
 
 /// The longest line read by default: 64 MiB. The writer's lines are at most about twice the
 /// largest payload in them (base64 or text with two-byte escapes), so this reads every frame and
@@ -81,7 +82,8 @@ pub enum Problem {
         why: String,
     },
     /// An event whose stream bytes run past 2^64 (a frame's offset plus its length, a gap's
-    /// offset plus what it misses): no stream is that long, so the line is wrong.
+    /// offset plus what it misses, wsscope's own frame too big to follow: its offset plus the
+    /// header and payload it announces): no stream is that long, so the line is wrong.
     #[error(
         "bad {kind} event: offset {offset} plus {len} bytes runs past 2^64, the end of any stream"
     )]
@@ -92,6 +94,36 @@ pub enum Problem {
         offset: u64,
         /// How many it says there are.
         len: u64,
+    },
+    /// An event with a byte range that ends before it starts (a message's `byte_range`, one of
+    /// a frame's violations'): no bytes are like that, so the line is wrong.
+    #[error("bad {kind} event: its {field} {start}..{end} ends before it starts")]
+    ReversedRange {
+        /// The line's `type`.
+        kind: String,
+        /// The range's field, as a path in the line (`violations[1].byte_range`).
+        field: String,
+        /// Where it says the bytes start.
+        start: u64,
+        /// Where it says they end.
+        end: u64,
+    },
+    /// A frame with a violation whose bytes are not the frame's own (from its `offset` to the
+    /// end of its header and payload; a rule of the whole message may start at the message's
+    /// first byte, in an earlier frame): a rule a frame breaks is in its bytes, so the line is
+    /// wrong.
+    #[error("bad frame event: its {field} {start}..{end} is outside the frame's bytes {frame_start}..{frame_end}")]
+    OutsideFrame {
+        /// The range's field, as a path in the line (`violations[1].byte_range`).
+        field: String,
+        /// Where it says the bytes start.
+        start: u64,
+        /// Where it says they end.
+        end: u64,
+        /// The frame's first byte.
+        frame_start: u64,
+        /// One past its last byte.
+        frame_end: u64,
     },
     /// The last line ends without a newline and does not parse: the writer was cut off.
     #[error("the last line is cut short (no newline at the end of the file): the recording was interrupted; everything before it was read")]
@@ -285,7 +317,7 @@ impl Reader {
                 continue;
             }
             return match serde_json::from_slice::<Event>(&self.buf) {
-                Ok(e) => match past_stream_end(&e) {
+                Ok(e) => match past_stream_end(&e).or_else(|| bad_range(&e)) {
                     // The line as a whole is wrong, not a place in it: its start.
                     Some(problem) => Err(self.error(start, problem)),
                     None => Ok(Some(e)),
@@ -326,24 +358,26 @@ impl Reader {
 }
 
 /// The problem with `e` when the stream bytes it says run past 2^64: a frame's offset plus the
-/// bytes it took (its header, and the payload its header announces; the payload kept when
-/// decoding stopped at it, whose announced length is only a claim, as wsscope records a
-/// peer's length with its top bit set), a gap's offset plus the bytes it misses. The store and
-/// the exporters saturate such numbers, but a file saying them is wrong, and is told so.
+/// bytes it took (see [`frame_len`]), a gap's offset plus the bytes it misses, the offset of a
+/// frame of wsscope's own that decoding stopped at plus its header and the payload the header
+/// announces (when that is a length a frame can have: one with its top bit set is only a claim,
+/// and wsscope's raw frames can send it). The store and the exporters saturate such numbers,
+/// but a file saying them is wrong, and is told so.
 fn past_stream_end(e: &Event) -> Option<Problem> {
     let (kind, offset, len) = match &e.kind {
-        EventKind::Frame { frame, .. } => {
-            let payload = if frame.payload_captured && frame.violations.is_empty() {
-                frame.header.payload_len
-            } else {
-                frame.payload.len() as u64
-            };
-            let len = (frame.header.header_len() as u64).saturating_add(payload);
-            ("frame", frame.offset, len)
-        }
+        EventKind::Frame { frame, .. } => ("frame", frame.offset, frame_len(frame)),
         EventKind::Error(ErrorKind::Gap {
             offset, missing, ..
         }) => ("error", *offset, *missing),
+        EventKind::Error(ErrorKind::OwnFrameTooBig {
+            offset, announced, ..
+        }) => {
+            // Decoding stopped at its header, so the header was there: at least the shortest
+            // one that carries the announced length (at most 10 bytes, no overflow).
+            let header = 2 + LenEncoding::minimal_for(*announced).extra_bytes() as u64;
+            let payload = if announced >> 63 == 0 { *announced } else { 0 };
+            ("error", *offset, header + payload)
+        }
         _ => return None,
     };
     offset
@@ -354,6 +388,69 @@ fn past_stream_end(e: &Event) -> Option<Problem> {
             offset,
             len,
         })
+}
+
+/// The stream bytes a frame took: its header, and the payload its header announces; the
+/// payload kept when decoding stopped at it, whose announced length is only a claim, as wsscope
+/// records a peer's length with its top bit set.
+fn frame_len(frame: &Frame) -> u64 {
+    let payload = if frame.payload_captured && frame.violations.is_empty() {
+        frame.header.payload_len
+    } else {
+        frame.payload.len() as u64
+    };
+    (frame.header.header_len() as u64).saturating_add(payload)
+}
+
+/// The problem with `e` when a byte range in it is not one: a message's that ends before it
+/// starts, a frame's violation's that does or that is not in the frame's bytes. Downstream
+/// only shows and writes these numbers, but a file saying them is wrong, and is told so.
+/// Called after [`past_stream_end`]: a frame's end fits in a u64.
+fn bad_range(e: &Event) -> Option<Problem> {
+    match &e.kind {
+        EventKind::Message { message, .. } => {
+            let r = &message.byte_range;
+            (r.start > r.end).then(|| Problem::ReversedRange {
+                kind: "message".to_string(),
+                field: "byte_range".to_string(),
+                start: r.start,
+                end: r.end,
+            })
+        }
+        EventKind::Frame { frame, .. } => {
+            let frame_start = frame.offset;
+            let frame_end = frame_start.saturating_add(frame_len(frame));
+            frame.violations.iter().enumerate().find_map(|(i, v)| {
+                let (start, end) = (v.byte_range.start, v.byte_range.end);
+                let field = || format!("violations[{i}].byte_range");
+                if start > end {
+                    return Some(Problem::ReversedRange {
+                        kind: "frame".to_string(),
+                        field: field(),
+                        start,
+                        end,
+                    });
+                }
+                // A rule of the whole message starts at its first byte, in an earlier frame.
+                let from = if spans_message(v) { 0 } else { frame_start };
+                (start < from || end > frame_end).then(|| Problem::OutsideFrame {
+                    field: field(),
+                    start,
+                    end,
+                    frame_start,
+                    frame_end,
+                })
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Whether `v` is a rule of the whole message, reported on its last frame with a range from
+/// the message's first byte: an extension that could not decode it, or the text it decoded to
+/// that is not UTF-8 (`protocol::message`).
+fn spans_message(v: &Violation) -> bool {
+    v.rule == Rule::ExtensionError || matches!(v.detail, Detail::Utf8AfterExtension { .. })
 }
 
 /// The event types of format version 1 (`docs/capture-format.md`).

@@ -9,7 +9,10 @@ use bytes::Bytes;
 use super::*;
 use crate::event::*;
 use crate::protocol::handshake::{answer, HandshakeLimits, ServerPolicy};
-use crate::protocol::{close_payload_bytes, encode_frame, CloseCode, FrameHeader, Limits, OpCode};
+use crate::protocol::{
+    close_payload_bytes, encode_frame, CloseCode, Detail, ExtensionFailure, Fragment, Frame,
+    FrameHeader, Limits, Message, OpCode, Rule, Violation,
+};
 use crate::tap::{Head, Tap};
 
 /// A fresh path in the system's temporary directory, removed when dropped.
@@ -339,4 +342,252 @@ fn a_time_beyond_u64_microseconds_is_an_error_not_a_wrong_line() {
         kind: EventKind::Stopped,
     });
     assert!(e.is_err_and(|e| e.to_string().contains("too large for t_us")));
+}
+
+/// Writes `events` after a header and reads the file through: the events before the error,
+/// the error, and the byte offset of each line's start (index 0 is line 1, the header).
+fn read_through(path: &TempPath, events: &[Event]) -> (Vec<Event>, Option<ReadError>, Vec<u64>) {
+    write_all(&path.0, events);
+    let text = std::fs::read(&path.0).unwrap_or_else(|e| panic!("{e}"));
+    let mut starts = vec![0];
+    starts.extend(
+        text.iter()
+            .enumerate()
+            .filter(|&(_, &b)| b == b'\n')
+            .map(|(i, _)| i as u64 + 1),
+    );
+    let mut read = Vec::new();
+    let reader = Reader::open(&path.0).unwrap_or_else(|e| panic!("{e}"));
+    for e in reader {
+        match e {
+            Ok(e) => read.push(e),
+            Err(e) => return (read, Some(e), starts),
+        }
+    }
+    (read, None, starts)
+}
+
+/// `bad` between two good events is refused at its line's start, after the event before it,
+/// with a message naming the file, the line and the byte; the problem is returned.
+fn refused_on_line_3(name: &str, bad: EventKind) -> Problem {
+    let path = TempPath::new(name);
+    let events = [
+        ev(
+            0,
+            1,
+            EventKind::Listening {
+                addr: std::net::SocketAddr::from(([127, 0, 0, 1], 8765)),
+            },
+        ),
+        ev(1, 2, bad.clone()),
+        ev(0, 3, EventKind::Stopped),
+    ];
+    let (read, e, starts) = read_through(&path, &events);
+    let e = e.unwrap_or_else(|| panic!("no error for {bad:?}"));
+    assert_eq!(read, events[..1], "{e}");
+    assert_eq!((e.line, e.offset), (3, starts[2]), "{e}");
+    let said = e.to_string();
+    let at = format!("{}: line 3, byte {}: bad ", path.0.display(), starts[2]);
+    assert!(said.starts_with(&at), "{said}");
+    for lang in [crate::i18n::Lang::En, crate::i18n::Lang::Zh] {
+        let said = crate::i18n::read_error(lang, &e);
+        assert!(said.contains(&starts[2].to_string()), "{said}");
+    }
+    e.problem
+}
+
+/// `events` read back whole.
+fn read_whole(name: &str, events: &[Event]) {
+    let path = TempPath::new(name);
+    let (read, e, _) = read_through(&path, events);
+    assert!(e.is_none(), "{e:?}");
+    assert_eq!(read, events);
+}
+
+/// A message whose `byte_range` ends before it starts is a bad line (it was read silently
+/// before). An end past 2^64 was already one: the number is not a u64. An empty range, and one
+/// ending at 2^64, read.
+#[test]
+fn a_message_range_that_ends_before_it_starts_is_a_bad_line() {
+    let message = |byte_range: std::ops::Range<u64>| EventKind::Message {
+        direction: Direction::ClientToServer,
+        message: Message {
+            opcode: OpCode::Text,
+            payload: Bytes::from_static(b"hi"),
+            frame_count: 1,
+            byte_range,
+        },
+    };
+    for (start, end) in [(20, 10), (u64::MAX, 0), (1, 0)] {
+        let problem = refused_on_line_3("message-reversed.jsonl", message(start..end));
+        assert!(
+            matches!(&problem, Problem::ReversedRange { kind, field, start: s, end: e }
+                if kind == "message" && field == "byte_range" && (*s, *e) == (start, end)),
+            "{problem}"
+        );
+        assert!(
+            problem.to_string().contains("ends before it starts"),
+            "{problem}"
+        );
+    }
+    read_whole(
+        "message-ranges.jsonl",
+        &[
+            ev(1, 1, message(10..10)),
+            ev(1, 2, message(0..u64::MAX)),
+            ev(1, 3, message(u64::MAX..u64::MAX)),
+        ],
+    );
+    // 2^64 is no u64: the parser says so.
+    let path = TempPath::new("message-2-64.jsonl");
+    write_all(&path.0, &[ev(1, 1, message(4..u64::MAX))]);
+    let text = std::fs::read_to_string(&path.0).unwrap_or_else(|e| panic!("{e}"));
+    let text = text.replace(&u64::MAX.to_string(), "18446744073709551616");
+    std::fs::write(&path.0, text).unwrap_or_else(|e| panic!("{e}"));
+    let e = Reader::open(&path.0)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .find_map(Result::err);
+    assert!(
+        matches!(&e, Some(ReadError { line: 2, problem: Problem::BadEvent { kind, .. }, .. }) if kind == "message"),
+        "{e:?}"
+    );
+}
+
+/// A frame's violations point at its own bytes (`offset` up to the end of its header and
+/// payload): a range that ends before it starts, or runs outside them, is a bad line (both
+/// were read silently before). A rule of the whole message (an extension's failure, text
+/// that is not UTF-8 once decoded) starts at the message's first byte, in an earlier frame:
+/// it may start before this one, not end after it.
+#[test]
+fn violations_outside_their_frame_are_bad_lines() {
+    let v = |rule: Rule, r: std::ops::Range<u64>| Violation::new(rule, r, Detail::None);
+    let ext = |r: std::ops::Range<u64>| {
+        Violation::new(
+            Rule::ExtensionError,
+            r,
+            Detail::Extension {
+                name: "permessage-deflate".into(),
+                why: ExtensionFailure::BadData("invalid block type".into()),
+            },
+        )
+    };
+    let utf8 = |r: std::ops::Range<u64>| {
+        Violation::new(
+            Rule::InvalidUtf8,
+            r,
+            Detail::Utf8AfterExtension {
+                name: "permessage-deflate".into(),
+                index: 3,
+            },
+        )
+    };
+    // Bytes 100..104: a 2-byte header and "hi".
+    let frame = |violations: Vec<Violation>| EventKind::Frame {
+        direction: Direction::ServerToClient,
+        frame: Box::new(Frame {
+            offset: 100,
+            header: FrameHeader::new(OpCode::Text, 2, None),
+            header_bytes: Bytes::from_static(&[0x81, 0x02]),
+            payload: Bytes::from_static(b"hi"),
+            payload_captured: true,
+            fragment: Fragment::Last,
+            violations,
+        }),
+    };
+    let bit = Rule::ReservedBitSet;
+    for (i, (start, end)) in [(103, 101), (u64::MAX, 0)].into_iter().enumerate() {
+        let mut vs = vec![v(bit, 100..101); i];
+        vs.push(v(bit, start..end));
+        let problem = refused_on_line_3("violation-reversed.jsonl", frame(vs));
+        let want = format!("violations[{i}].byte_range");
+        assert!(
+            matches!(&problem, Problem::ReversedRange { kind, field, start: s, end: e }
+                if kind == "frame" && *field == want && (*s, *e) == (start, end)),
+            "{problem}"
+        );
+    }
+    for (i, bad) in [
+        v(bit, 99..101),
+        v(bit, 102..105),
+        v(bit, 0..1),
+        v(bit, 104..u64::MAX),
+        ext(40..105),
+        utf8(0..200),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let range = bad.byte_range.clone();
+        let vs = vec![v(bit, 100..101), bad];
+        let problem = refused_on_line_3("violation-outside.jsonl", frame(vs));
+        assert!(
+            matches!(&problem, Problem::OutsideFrame { field, start, end, frame_start: 100, frame_end: 104 }
+                if field == "violations[1].byte_range" && (*start, *end) == (range.start, range.end)),
+            "{i}: {problem}"
+        );
+        assert!(
+            problem
+                .to_string()
+                .contains("outside the frame's bytes 100..104"),
+            "{problem}"
+        );
+    }
+    read_whole(
+        "violations-inside.jsonl",
+        &[ev(
+            1,
+            1,
+            frame(vec![
+                v(bit, 100..101),
+                v(Rule::InvalidUtf8, 102..104),
+                v(Rule::InvalidUtf8, 104..104),
+                v(Rule::MessageTooBig, 100..104),
+                ext(40..104),
+                utf8(0..104),
+            ]),
+        )],
+    );
+    // What wsscope writes is read: the connection tapped in `every_kind` has violations.
+    read_whole("violations-tapped.jsonl", &every_kind());
+}
+
+/// An `own_frame_too_big` error says where wsscope's frame starts and the payload length its
+/// header announces: the frame's header, and its payload when that length is one a frame can
+/// have (top bit clear), must end by 2^64 (it was read silently before). A length with its top
+/// bit set is only a claim (wsscope's raw frames can send one): its header must still fit.
+#[test]
+fn an_own_frame_too_big_past_2_64_is_a_bad_line() {
+    let own = |offset: u64, announced: u64| {
+        EventKind::Error(ErrorKind::OwnFrameTooBig {
+            direction: Direction::ClientToServer,
+            offset,
+            announced,
+            limit: 16 << 20,
+        })
+    };
+    let max = u64::MAX;
+    // The shortest header for a length: 2 bytes up to 125, 4 up to 0xFFFF, 10 above.
+    for (offset, announced, len) in [
+        (max - 100, 1000, 1004),
+        ((1 << 63) + 1, (1 << 63) - 1, (1 << 63) + 9),
+        (max, 200, 204),
+        (max - 1, 1, 3),
+        (max - 5, max, 10),
+    ] {
+        let problem = refused_on_line_3("own-frame-past.jsonl", own(offset, announced));
+        assert!(
+            matches!(&problem, Problem::PastStreamEnd { kind, offset: o, len: l }
+                if kind == "error" && (*o, *l) == (offset, len)),
+            "{problem}"
+        );
+    }
+    read_whole(
+        "own-frame-at.jsonl",
+        &[
+            ev(1, 1, own(max - 1004, 1000)),
+            ev(1, 2, own(100, max)),
+            ev(1, 3, own(max - 10, 1 << 63)),
+            ev(1, 4, own(max - 3, 1)),
+        ],
+    );
 }
