@@ -17,7 +17,7 @@ use mio::{Events, Interest, Poll, Token};
 use super::conn::{Conn, FLUSH_WAIT, LINGER};
 use super::read_pool::ReadBuf;
 use super::wire::Wire;
-use super::{Acceptor, Shared, ACCEPT_RETRY, HANDSHAKE_HEADROOM};
+use super::{Acceptor, InFlight, Shared, ACCEPT_RETRY, HANDSHAKE_HEADROOM};
 use crate::event::{
     ClosedBy, Command, ConnId, Endpoint, ErrorKind, EventKind, IoFailure, LimitKind,
 };
@@ -287,13 +287,8 @@ impl EventLoop {
             return;
         }
         let half = self.shared.config.max_in_flight / 2;
-        if self.shared.in_flight() > half
-            && self
-                .shared
-                .in_flight
-                .as_ref()
-                .is_none_or(|f| f.wait_below(half) > half)
-        {
+        let behind = |f: &Arc<InFlight>| f.get() > half && f.wait_below(half) > half;
+        if self.shared.in_flight.as_ref().is_some_and(behind) {
             return;
         }
         self.lag.on = false;

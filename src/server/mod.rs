@@ -342,11 +342,6 @@ impl Shared {
         }
         n.unwrap_or(0)
     }
-
-    /// Bytes in flight (0 when they are not counted).
-    pub(crate) fn in_flight(&self) -> usize {
-        self.in_flight.as_ref().map_or(0, |f| f.get())
-    }
 }
 
 /// A running server. Dropping it does not stop it; call [`ServerHandle::shutdown`].
