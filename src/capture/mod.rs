@@ -6,9 +6,10 @@
 //! [`ByteLog`] in arrival order, and every record is a small fixed-size struct in [`Blocks`];
 //! nothing points into the engine's read buffers. The budget counts all of it — the log, the
 //! record blocks, the per-connection indexes, handshakes, notices — by what is allocated, not by
-//! what is used. When it is exceeded the oldest log chunk goes, and with it every record whose
-//! bytes were in it (whole records: a frame, its message, the TCP call); closed connections go
-//! once nothing of theirs is left. When nothing else is left to drop, the oldest connections go
+//! what is used. Close to it, the oldest records go a few per event (whole records: a frame, its
+//! message, the TCP call), and the log's bytes before the oldest one kept; should it be exceeded
+//! anyway, the oldest log chunk goes at once, with every record whose bytes were in it. Closed
+//! connections go once nothing of theirs is left. When nothing else is left to drop, the oldest connections go
 //! too, open ones included (a file can open connections without end and never close them). What
 //! went, and since when, is counted for the window.
 
@@ -113,6 +114,15 @@ struct OpenMessage {
     /// dropped when it completes.
     lost: bool,
 }
+
+/// How close to its limit, in log chunks, the store starts dropping its oldest records a few at
+/// a time (see [`Capture::evict_ahead`]): more than one event adds (a chunk, or a block of
+/// records).
+const EVICT_SLACK: usize = 2;
+
+/// Records of each kind one event drops at most ahead of the budget (see
+/// [`Capture::evict_ahead`]): a few microseconds.
+const EVICT_STEP: usize = 64;
 
 /// What the budget counts for a list of `capacity` frame numbers.
 fn seqs_mem(capacity: usize) -> usize {
@@ -942,6 +952,7 @@ impl Capture {
     /// Drops the oldest chunk of the log and every record whose bytes were in it, until the
     /// capture fits its budget.
     fn enforce_budget(&mut self) {
+        self.evict_ahead();
         let limit = self.limit();
         if self.memory() <= limit {
             return;
@@ -987,6 +998,51 @@ impl Capture {
         }
         // No record is left: what is over is the connections themselves.
         self.drop_oldest_connections(limit);
+        self.note_since();
+    }
+
+    /// Within [`EVICT_SLACK`] log chunks of the limit, drops the oldest [`EVICT_STEP`] frames
+    /// (and the TCP calls and messages before them): many times what one event adds, so the
+    /// budget is seldom reached. Reached, it drops a whole chunk of the log and every record in
+    /// it at once, and a chunk of empty frames is hundreds of thousands of records: that held
+    /// the store for up to 20 ms while the window waited to draw.
+    fn evict_ahead(&mut self) {
+        let slack = EVICT_SLACK * self.log.chunk_bytes();
+        if self.memory().saturating_add(slack) <= self.limit() {
+            return;
+        }
+        let step = EVICT_STEP as u64;
+        let cut = [
+            self.frames.get(self.frames.base() + step).map(|r| r.log),
+            self.tcp.get(self.tcp.base() + step).map(|r| r.log),
+            self.log.oldest_chunk_end(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        // Too few records, and the log one chunk: the budget drops them (one at a time).
+        let Some(cut) = cut.filter(|&c| c > self.log.start()) else {
+            return;
+        };
+        self.drop_records_before(cut, EVICT_STEP);
+        // What is before the oldest record left goes, up to the cut: a step can leave a few
+        // TCP calls or messages before it, for the next one.
+        let oldest = [
+            self.frames.front().map(|r| r.log),
+            self.tcp.front().map(|r| r.log),
+            Some(cut),
+        ];
+        let freed = self
+            .log
+            .drop_before(oldest.into_iter().flatten().min().unwrap_or(cut));
+        if freed {
+            self.drop_closed_connections();
+        }
+        self.note_since();
+    }
+
+    /// Sets since when records were dropped: the oldest one kept.
+    fn note_since(&mut self) {
         let kept = [
             self.frames.front().map(FrameRecord::time),
             self.tcp.front().map(TcpRecord::time),
@@ -1069,8 +1125,23 @@ impl Capture {
 
     /// Drops every record whose bytes are before log position `cut`.
     fn drop_before(&mut self, cut: u64) {
+        self.drop_records_before(cut, usize::MAX);
+        self.drop_closed_connections();
+    }
+
+    /// Drops at most `max` frames, `max` TCP calls and `max` messages whose bytes are before log
+    /// position `cut`.
+    fn drop_records_before(&mut self, cut: u64, max: usize) {
         let mut touched: Vec<ConnId> = Vec::new();
-        while self.frames.front().is_some_and(|r| r.log < cut) {
+        let mut touch = |id: ConnId| {
+            // Consecutive records are mostly of one connection.
+            if touched.last() != Some(&id) {
+                touched.push(id);
+            }
+        };
+        let mut n = 0;
+        while n < max && self.frames.front().is_some_and(|r| r.log < cut) {
+            n += 1;
             let Some(r) = self.frames.pop_front() else {
                 break;
             };
@@ -1084,10 +1155,12 @@ impl Capture {
                 .and_then(|&i| self.connections.get_mut(i))
             {
                 c.all_frames.pop_front();
-                touched.push(r.conn);
+                touch(r.conn);
             }
         }
-        while self.tcp.front().is_some_and(|r| r.log < cut) {
+        let mut n = 0;
+        while n < max && self.tcp.front().is_some_and(|r| r.log < cut) {
+            n += 1;
             let Some(r) = self.tcp.pop_front() else {
                 break;
             };
@@ -1099,14 +1172,17 @@ impl Capture {
                 .and_then(|&i| self.connections.get_mut(i))
             {
                 c.tcp_by_dir[r.direction.index()].pop_front();
-                touched.push(r.conn);
+                touch(r.conn);
             }
         }
         // A message goes with its first frame (a message never outlives the start of it).
         let first_frame = self.frames.base();
-        while self.messages.front().is_some_and(|m| {
+        let goes = |m: &MessageRecord| {
             m.frames().first().is_none_or(|&f| f < first_frame) || (m.log != NONE && m.log < cut)
-        }) {
+        };
+        let mut n = 0;
+        while n < max && self.messages.front().is_some_and(goes) {
+            n += 1;
             if let Some(MessageRecord {
                 frames: MsgFrames::Many(v),
                 ..
@@ -1142,7 +1218,10 @@ impl Capture {
                 self.conn_mem = (self.conn_mem + c.mem).saturating_sub(before);
             }
         }
-        // Closed connections with nothing left go.
+    }
+
+    /// Drops the closed connections with nothing left in the log.
+    fn drop_closed_connections(&mut self) {
         let start = self.log.start();
         let gone = |c: &ConnRecord| c.state == ConnState::Closed && c.last_log < start;
         if self.connections.iter().any(gone) {
@@ -1322,6 +1401,68 @@ mod tests {
         c.ingest(event(20_001, 1, message(b"x")));
         assert_eq!(c.message_count(), 0);
         assert!(c.open_fragments.is_empty());
+    }
+
+    /// A flood of empty frames read 64 to a TCP call: a log chunk is then the bytes of
+    /// hundreds of thousands of records. Near its limit the store drops the oldest records a
+    /// few per event (dropping a chunk's worth at once held it for 20 ms), keeps close to its
+    /// budget (not half of it), and every record it keeps can still be read.
+    #[test]
+    fn a_full_store_drops_a_few_records_per_event() {
+        use crate::protocol::OpCode;
+        let budget = 4 << 20;
+        let mut c = Capture::new(budget);
+        let call = Bytes::from([0x82u8, 0].repeat(64));
+        let mut offsets = [0u64; 4];
+        let mut most = 0;
+        for i in 0..20_000u64 {
+            let conn = i % 4;
+            let time = Duration::from_micros(i);
+            let tcp = EventKind::Tcp {
+                direction: Direction::ServerToClient,
+                bytes: call.clone(),
+            };
+            c.ingest(event(0, conn + 1, tcp));
+            for _ in 0..64 {
+                let EventKind::Frame {
+                    direction,
+                    mut frame,
+                } = data_frame(OpCode::Binary, true, Fragment::Whole, b"")
+                else {
+                    unreachable!("data_frame makes a frame")
+                };
+                frame.offset = offsets[conn as usize];
+                offsets[conn as usize] += 2;
+                let before = c.dropped.frames;
+                let kind = EventKind::Frame { direction, frame };
+                c.ingest(Event {
+                    time,
+                    conn: conn + 1,
+                    kind,
+                });
+                c.ingest(event(0, conn + 1, message(b"")));
+                most = most.max(c.dropped.frames - before);
+                assert!(c.memory() <= budget, "{} B held", c.memory());
+            }
+        }
+        assert!(c.dropped.frames > 0, "the budget dropped nothing");
+        assert!(
+            most <= 2 * EVICT_STEP as u64,
+            "{most} frames dropped by one event"
+        );
+        assert!(
+            c.memory() >= budget * 3 / 4,
+            "{} B of {budget} held",
+            c.memory()
+        );
+        let first = c.first_frame();
+        for seq in first..first + c.frame_count() as u64 {
+            assert!(c.frame(seq).is_some(), "frame {seq} kept but not readable");
+        }
+        for seq in c.tcp.base()..c.tcp.end() {
+            let bytes = c.tcp(seq).and_then(|r| c.tcp_bytes(r));
+            assert!(bytes.is_some(), "TCP call {seq} kept but not readable");
+        }
     }
 
     /// A message is kept as its frames' payloads only when it is them: a capture file whose

@@ -251,16 +251,24 @@ impl ByteLog {
         Some(self.start())
     }
 
+    /// Where the oldest chunk ends, unless it is the one being filled.
+    pub fn oldest_chunk_end(&self) -> Option<u64> {
+        (self.chunks.len() >= 2).then(|| self.base + self.chunk as u64)
+    }
+
     /// Marks every position before `to` dropped (the chunk holding them is freed once it is
-    /// wholly before the start).
-    pub fn drop_before(&mut self, to: u64) {
+    /// wholly before the start); returns whether a chunk was.
+    pub fn drop_before(&mut self, to: u64) -> bool {
         self.start = self.start.max(to.min(self.end()));
+        let mut freed = false;
         while self.chunks.len() > 1 && self.base + self.chunk as u64 <= self.start {
             if let Some(c) = self.chunks.pop_front() {
                 self.base += self.chunk as u64;
                 self.spare = Some(c);
+                freed = true;
             }
         }
+        freed
     }
 
     /// Drops everything; positions go on from where they were.
