@@ -7,7 +7,7 @@
 //! server that gets ahead of the store pauses its WebSocket reads, losing nothing.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
 use std::sync::{RwLockReadGuard, RwLockWriteGuard};
 use std::thread::{JoinHandle, Thread};
@@ -24,8 +24,13 @@ use crate::event::{Clock, Command, ConnId, Event, EventKind};
 use crate::record::Writer;
 use crate::server::{ServerConfig, StartError, Supervisor};
 
-/// How long the ingest thread holds the store at a time: the UI waits at most this long for it.
+/// How long the ingest thread holds the store at a time when nobody asks for it (a thread
+/// reading the capture, such as an export, waits at most this long).
 const HOLD: Duration = Duration::from_millis(4);
+
+/// How long at most the ingest thread, having let go of the store because the UI waits for it,
+/// leaves it to the UI before taking it again (see [`hand_over`]).
+const HAND_OVER: Duration = Duration::from_millis(2);
 
 /// Events stored between two looks at the clock while the store is held (a look costs about as
 /// much as storing one small frame).
@@ -183,6 +188,8 @@ pub struct Engine {
     thread: Option<JoinHandle<()>>,
     /// Nanoseconds the UI waited for the store's read lock since [`Engine::take_lock_wait`].
     lock_wait: std::sync::atomic::AtomicU64,
+    /// How many UI calls wait for the store now: the ingest thread lets go of it at once.
+    ui_waiting: Arc<AtomicU32>,
     /// The live view's repaints: what one costs, and how far apart heavy traffic spaces them.
     pace: Arc<Pace>,
 }
@@ -219,18 +226,30 @@ impl Engine {
         let recording = Arc::new(Mutex::new(Recording::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let pace = Arc::new(Pace::default());
+        let ui_waiting = Arc::new(AtomicU32::new(0));
         let thread = {
-            let (supervisor, capture, recording, stop, pace, ctx) = (
+            let (supervisor, capture, recording, stop, pace, waiting, ctx) = (
                 Arc::clone(&supervisor),
                 Arc::clone(&capture),
                 Arc::clone(&recording),
                 Arc::clone(&stop),
                 Arc::clone(&pace),
+                Arc::clone(&ui_waiting),
                 ctx.clone(),
             );
             std::thread::Builder::new()
                 .name("wsscope-ingest".into())
-                .spawn(move || run(&supervisor, &capture, &recording, &stop, &pace, &ctx))
+                .spawn(move || {
+                    run(
+                        &supervisor,
+                        &capture,
+                        &waiting,
+                        &recording,
+                        &stop,
+                        &pace,
+                        &ctx,
+                    )
+                })
                 .ok()
         };
         if let Some(t) = &thread {
@@ -245,6 +264,7 @@ impl Engine {
             stop,
             thread,
             lock_wait: Default::default(),
+            ui_waiting,
             pace,
         }
     }
@@ -377,7 +397,7 @@ impl Engine {
     /// The store, to draw from.
     pub fn capture(&self) -> RwLockReadGuard<'_, Capture> {
         let start = Instant::now();
-        let c = self.capture.read().unwrap_or_else(PoisonError::into_inner);
+        let c = read_first(&self.capture, &self.ui_waiting);
         let waited = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.lock_wait.fetch_add(waited, Ordering::Relaxed);
         c
@@ -572,10 +592,46 @@ fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     m.read().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The store read-locked for the UI, which says while it waits (see [`hand_over`]).
+fn read_first<'a>(
+    capture: &'a RwLock<Capture>,
+    ui_waiting: &AtomicU32,
+) -> RwLockReadGuard<'a, Capture> {
+    match capture.try_read() {
+        Ok(c) => return c,
+        Err(std::sync::TryLockError::Poisoned(p)) => return p.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => {}
+    }
+    ui_waiting.fetch_add(1, Ordering::AcqRel);
+    let c = read(capture);
+    ui_waiting.fetch_sub(1, Ordering::AcqRel);
+    c
+}
+
+/// Lets go of the store and takes it again, after the UI, if it waits, has had it. A lock let
+/// go of goes to whichever thread takes it first, and this one, running already, always did:
+/// the UI waited through several holds in a row (p99 40 ms) while a flood was stored.
+fn hand_over<'a>(
+    capture: &'a RwLock<Capture>,
+    held: RwLockWriteGuard<'a, Capture>,
+    ui_waiting: &AtomicU32,
+    limit: Duration,
+) -> RwLockWriteGuard<'a, Capture> {
+    drop(held);
+    let since = Instant::now();
+    // The UI counts itself out once it holds the store; another reader gets a chance.
+    std::thread::yield_now();
+    while ui_waiting.load(Ordering::Acquire) > 0 && since.elapsed() < limit {
+        std::thread::yield_now();
+    }
+    capture.write().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// The ingest thread: drain, store, repaint now and then; sleep when nothing comes.
 fn run(
     supervisor: &Mutex<Supervisor>,
     capture: &RwLock<Capture>,
+    ui_waiting: &AtomicU32,
     recording: &Mutex<Recording>,
     stop: &AtomicBool,
     pace: &Pace,
@@ -618,7 +674,8 @@ fn run(
                 batches.iter().flatten().for_each(|e| r.write(e));
             }
             drop(r);
-            // The UI waits for the store while it is written: hand it over every HOLD / 2.
+            // The UI waits for the store while it is written: hand it over when it asks, and
+            // every HOLD / 2 for other readers.
             let mut c = capture.write().unwrap_or_else(PoisonError::into_inner);
             let mut since = Instant::now();
             let mut stored = 0usize;
@@ -629,10 +686,10 @@ fn run(
                 for e in batch {
                     c.ingest(e);
                     stored += 1;
-                    if stored % LOOK_EVERY == 0 && since.elapsed() >= HOLD / 2 {
-                        drop(c);
-                        std::thread::yield_now();
-                        c = capture.write().unwrap_or_else(PoisonError::into_inner);
+                    if ui_waiting.load(Ordering::Relaxed) > 0
+                        || (stored % LOOK_EVERY == 0 && since.elapsed() >= HOLD / 2)
+                    {
+                        c = hand_over(capture, c, ui_waiting, HAND_OVER);
                         since = Instant::now();
                     }
                 }
@@ -698,6 +755,42 @@ fn run(
             }
         } else {
             idle_polls = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The UI, waiting for the store while the ingest thread holds it, has it before the ingest
+    /// thread takes it again (it lost that race every time: the thread letting go is running).
+    #[test]
+    fn the_ui_waiting_for_the_store_has_it_before_the_ingest_thread_again() {
+        let capture = Arc::new(RwLock::new(Capture::new(1 << 20)));
+        let waiting = Arc::new(AtomicU32::new(0));
+        let had = Arc::new(AtomicBool::new(false));
+        for _ in 0..20 {
+            had.store(false, Ordering::SeqCst);
+            let held = capture.write().unwrap_or_else(PoisonError::into_inner);
+            let ui = {
+                let (capture, waiting, had) =
+                    (Arc::clone(&capture), Arc::clone(&waiting), Arc::clone(&had));
+                std::thread::spawn(move || {
+                    let _c = read_first(&capture, &waiting);
+                    had.store(true, Ordering::SeqCst);
+                })
+            };
+            while waiting.load(Ordering::SeqCst) == 0 {
+                std::thread::yield_now();
+            }
+            let held = hand_over(&capture, held, &waiting, Duration::from_secs(60));
+            assert!(
+                had.load(Ordering::SeqCst),
+                "the ingest thread took the store first"
+            );
+            drop(held);
+            assert!(ui.join().is_ok());
         }
     }
 }
