@@ -1020,22 +1020,35 @@ impl Capture {
         .into_iter()
         .flatten()
         .min();
+        let start = self.log.start();
+        let any = !(self.frames.is_empty() && self.tcp.is_empty() && self.messages.is_empty());
+        // Empty payloads take no bytes: more than a step of records can sit at one position.
+        let cut = cut.map(|c| if any { c.max(start + 1) } else { c });
         // Too few records, and the log one chunk: the budget drops them (one at a time).
-        let Some(cut) = cut.filter(|&c| c > self.log.start()) else {
+        let Some(cut) = cut.filter(|&c| c > start) else {
             return;
         };
         self.drop_records_before(cut, EVICT_STEP);
         // What is before the oldest record left goes, up to the cut: a step can leave a few
         // TCP calls or messages before it, for the next one.
+        let message = self.messages.front().map(|m| match m.log {
+            NONE => m
+                .frames()
+                .first()
+                .and_then(|&f| self.frames.get(f))
+                // Its first frame went: it goes next, and holds the start where it is till then.
+                .map_or(start, |r| r.log),
+            own => own,
+        });
         let oldest = [
             self.frames.front().map(|r| r.log),
             self.tcp.front().map(|r| r.log),
+            message,
             Some(cut),
         ];
-        let freed = self
-            .log
-            .drop_before(oldest.into_iter().flatten().min().unwrap_or(cut));
-        if freed {
+        let to = oldest.into_iter().flatten().min().unwrap_or(cut);
+        if self.log.drop_before(to) {
+            self.lose_open_messages();
             self.drop_closed_connections();
         }
         self.note_since();
@@ -1126,7 +1139,21 @@ impl Capture {
     /// Drops every record whose bytes are before log position `cut`.
     fn drop_before(&mut self, cut: u64) {
         self.drop_records_before(cut, usize::MAX);
+        self.lose_open_messages();
         self.drop_closed_connections();
+    }
+
+    /// Open messages whose first frame went: their lists go too (see `OpenMessage::lost`).
+    /// A walk over all of them: once per chunk of the log, not per event.
+    fn lose_open_messages(&mut self) {
+        let first_frame = self.frames.base();
+        for o in self.open_fragments.values_mut() {
+            if !o.lost && o.frames.first().is_some_and(|&f| f < first_frame) {
+                self.seq_mem = self.seq_mem.saturating_sub(seqs_mem(o.frames.capacity()));
+                o.frames = Vec::new();
+                o.lost = true;
+            }
+        }
     }
 
     /// Drops at most `max` frames, `max` TCP calls and `max` messages whose bytes are before log
@@ -1191,14 +1218,6 @@ impl Capture {
                 self.seq_mem = self.seq_mem.saturating_sub(seqs_mem(v.0.capacity()));
             }
             self.dropped.messages += 1;
-        }
-        // An open message whose start went: its list goes too (see `OpenMessage::lost`).
-        for o in self.open_fragments.values_mut() {
-            if !o.lost && o.frames.first().is_some_and(|&f| f < first_frame) {
-                self.seq_mem = self.seq_mem.saturating_sub(seqs_mem(o.frames.capacity()));
-                o.frames = Vec::new();
-                o.lost = true;
-            }
         }
         touched.sort_unstable();
         touched.dedup();
@@ -1403,66 +1422,87 @@ mod tests {
         assert!(c.open_fragments.is_empty());
     }
 
-    /// A flood of empty frames read 64 to a TCP call: a log chunk is then the bytes of
-    /// hundreds of thousands of records. Near its limit the store drops the oldest records a
-    /// few per event (dropping a chunk's worth at once held it for 20 ms), keeps close to its
-    /// budget (not half of it), and every record it keeps can still be read.
+    /// A flood of empty frames read 64 or 1,024 to a TCP call: a log chunk is then the bytes
+    /// of hundreds of thousands of records, and many sit at one position (an empty payload
+    /// takes no bytes). Near its limit the store drops the oldest records a few per event
+    /// (dropping a chunk's worth at once held it for 20 ms), keeps close to its budget (not
+    /// half of it), and every record it keeps can still be read.
     #[test]
     fn a_full_store_drops_a_few_records_per_event() {
         use crate::protocol::OpCode;
         let budget = 4 << 20;
-        let mut c = Capture::new(budget);
-        let call = Bytes::from([0x82u8, 0].repeat(64));
-        let mut offsets = [0u64; 4];
-        let mut most = 0;
-        for i in 0..20_000u64 {
-            let conn = i % 4;
-            let time = Duration::from_micros(i);
-            let tcp = EventKind::Tcp {
-                direction: Direction::ServerToClient,
-                bytes: call.clone(),
-            };
-            c.ingest(event(0, conn + 1, tcp));
-            for _ in 0..64 {
-                let EventKind::Frame {
-                    direction,
-                    mut frame,
-                } = data_frame(OpCode::Binary, true, Fragment::Whole, b"")
-                else {
-                    unreachable!("data_frame makes a frame")
+        for per_call in [64, 1024] {
+            let mut c = Capture::new(budget);
+            let call = Bytes::from([0x82u8, 0].repeat(per_call));
+            let mut offsets = [0u64; 4];
+            let mut most = 0;
+            for i in 0..(1_280_000 / per_call) as u64 {
+                let conn = i % 4;
+                let time = Duration::from_micros(i);
+                let tcp = EventKind::Tcp {
+                    direction: Direction::ServerToClient,
+                    bytes: call.clone(),
                 };
-                frame.offset = offsets[conn as usize];
-                offsets[conn as usize] += 2;
-                let before = c.dropped.frames;
-                let kind = EventKind::Frame { direction, frame };
-                c.ingest(Event {
-                    time,
-                    conn: conn + 1,
-                    kind,
-                });
-                c.ingest(event(0, conn + 1, message(b"")));
-                most = most.max(c.dropped.frames - before);
-                assert!(c.memory() <= budget, "{} B held", c.memory());
+                c.ingest(event(0, conn + 1, tcp));
+                for _ in 0..per_call {
+                    let EventKind::Frame {
+                        direction,
+                        mut frame,
+                    } = data_frame(OpCode::Binary, true, Fragment::Whole, b"")
+                    else {
+                        unreachable!("data_frame makes a frame")
+                    };
+                    frame.offset = offsets[conn as usize];
+                    offsets[conn as usize] += 2;
+                    let before = c.dropped.frames;
+                    let kind = EventKind::Frame { direction, frame };
+                    c.ingest(Event {
+                        time,
+                        conn: conn + 1,
+                        kind,
+                    });
+                    c.ingest(event(0, conn + 1, message(b"")));
+                    most = most.max(c.dropped.frames - before);
+                    assert!(c.memory() <= budget, "{} B held", c.memory());
+                }
+            }
+            let what = format!("{per_call} frames a call");
+            assert!(c.dropped.frames > 0, "{what}: the budget dropped nothing");
+            assert!(
+                most <= 2 * EVICT_STEP as u64,
+                "{what}: {most} dropped by one event"
+            );
+            let held = c.memory();
+            assert!(held >= budget * 3 / 4, "{what}: {held} B of {budget} held");
+            let first = c.first_frame();
+            for seq in first..first + c.frame_count() as u64 {
+                assert!(c.frame(seq).is_some(), "{what}: frame {seq} not readable");
+            }
+            for seq in c.tcp.base()..c.tcp.end() {
+                let bytes = c.tcp(seq).and_then(|r| c.tcp_bytes(r));
+                assert!(bytes.is_some(), "{what}: TCP call {seq} not readable");
             }
         }
-        assert!(c.dropped.frames > 0, "the budget dropped nothing");
-        assert!(
-            most <= 2 * EVICT_STEP as u64,
-            "{most} frames dropped by one event"
-        );
-        assert!(
-            c.memory() >= budget * 3 / 4,
-            "{} B of {budget} held",
-            c.memory()
-        );
-        let first = c.first_frame();
-        for seq in first..first + c.frame_count() as u64 {
-            assert!(c.frame(seq).is_some(), "frame {seq} kept but not readable");
+    }
+
+    /// Messages that hold their own bytes (a capture file's, whose frames never came) stay
+    /// readable while the store drops the oldest a few per event.
+    #[test]
+    fn messages_with_their_own_bytes_stay_readable_as_the_store_fills() {
+        let mut c = Capture::new(4 << 20);
+        let payload: &'static [u8] = &[7; 100];
+        for i in 0..100_000u64 {
+            c.ingest(event(i, 1 + i % 4, message(payload)));
+            if i % 1000 == 0 {
+                let first = c.messages.base();
+                let lost = c
+                    .messages_from(first)
+                    .filter(|(_, m)| c.message_payload(m).is_none())
+                    .count();
+                assert_eq!(lost, 0, "{lost} kept messages unreadable after {i}");
+            }
         }
-        for seq in c.tcp.base()..c.tcp.end() {
-            let bytes = c.tcp(seq).and_then(|r| c.tcp_bytes(r));
-            assert!(bytes.is_some(), "TCP call {seq} kept but not readable");
-        }
+        assert!(c.dropped.messages > 0, "the budget dropped nothing");
     }
 
     /// A message is kept as its frames' payloads only when it is them: a capture file whose

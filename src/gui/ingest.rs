@@ -602,9 +602,6 @@ fn read_first<'a>(
     ui_waiting: &AtomicU32,
     ingest: Option<&Thread>,
 ) -> RwLockReadGuard<'a, Capture> {
-    if std::env::var_os("NOHAND").is_some() {
-        return read(capture);
-    }
     match capture.try_read() {
         Ok(c) => return c,
         Err(std::sync::TryLockError::Poisoned(p)) => return p.into_inner(),
@@ -620,15 +617,16 @@ fn read_first<'a>(
     c
 }
 
-/// Lets go of the store and takes it again, after the UI, if it waits, has had it. A lock let
-/// go of goes to whichever thread takes it first, and this one, running already, always did:
-/// the UI waited through several holds in a row (p99 40 ms) while a flood was stored.
+/// Lets go of the store and takes it again, after the UI, if it waits, has had it (within
+/// `limit`; the second value says whether it did). A lock let go of goes to whichever thread
+/// takes it first, and this one, running already, always did: the UI waited through several
+/// holds in a row (p99 40 ms) while a flood was stored.
 fn hand_over<'a>(
     capture: &'a RwLock<Capture>,
     held: RwLockWriteGuard<'a, Capture>,
     ui_waiting: &AtomicU32,
     limit: Duration,
-) -> RwLockWriteGuard<'a, Capture> {
+) -> (RwLockWriteGuard<'a, Capture>, bool) {
     drop(held);
     let since = Instant::now();
     // Another reader gets a chance.
@@ -641,7 +639,8 @@ fn hand_over<'a>(
         };
         std::thread::park_timeout(left);
     }
-    capture.write().unwrap_or_else(PoisonError::into_inner)
+    let had = ui_waiting.load(Ordering::Acquire) == 0;
+    (capture.write().unwrap_or_else(PoisonError::into_inner), had)
 }
 
 /// The ingest thread: drain, store, repaint now and then; sleep when nothing comes.
@@ -696,6 +695,8 @@ fn run(
             let mut c = capture.write().unwrap_or_else(PoisonError::into_inner);
             let mut since = Instant::now();
             let mut stored = 0usize;
+            // Whether the UI takes the store when it is handed over (see below).
+            let mut ui_turns = true;
             for batch in batches.drain(..) {
                 rate.count(batch.len());
                 // Looked at within a batch too: one read of a flood of empty frames is tens of
@@ -703,10 +704,14 @@ fn run(
                 for e in batch {
                     c.ingest(e);
                     stored += 1;
-                    if ui_waiting.load(Ordering::Relaxed) > 0
+                    if (ui_turns && ui_waiting.load(Ordering::Relaxed) > 0)
                         || (stored % LOOK_EVERY == 0 && since.elapsed() >= HOLD / 2)
                     {
-                        c = hand_over(capture, c, ui_waiting, HAND_OVER);
+                        let had;
+                        (c, had) = hand_over(capture, c, ui_waiting, HAND_OVER);
+                        // The UI waits for something else (a file being opened holds the
+                        // store): storing one event per hand-over would stall this thread.
+                        ui_turns &= had;
                         since = Instant::now();
                     }
                 }
@@ -802,10 +807,10 @@ mod tests {
             while waiting.load(Ordering::SeqCst) == 0 {
                 std::thread::yield_now();
             }
-            let held = hand_over(&capture, held, &waiting, Duration::from_secs(60));
+            let (held, took) = hand_over(&capture, held, &waiting, Duration::from_secs(60));
             assert!(
-                had.load(Ordering::SeqCst),
-                "the ingest thread took the store first"
+                took && had.load(Ordering::SeqCst),
+                "the ingest thread took it first"
             );
             drop(held);
             assert!(ui.join().is_ok());
