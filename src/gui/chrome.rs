@@ -224,6 +224,9 @@ impl WsscopeApp {
                 };
                 ui.colored_label(style::BAD, format!("#{} {what}: {text}", n.conn));
             }
+            // Let go before the recording's lock: the ingest thread takes that one first, then
+            // the store (a file being opened, waiting to write the store, would block us both).
+            drop(c);
             self.file_status(ui);
             self.export_status(ui);
             if !self.status.is_empty() {
