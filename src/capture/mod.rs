@@ -9,9 +9,9 @@
 //! what is used. Close to it, the oldest records go a few per event (whole records: a frame, its
 //! message, the TCP call), and the log's bytes before the oldest one kept; should it be exceeded
 //! anyway, the oldest log chunk goes at once, with every record whose bytes were in it. Closed
-//! connections go once nothing of theirs is left. When nothing else is left to drop, the oldest connections go
-//! too, open ones included (a file can open connections without end and never close them). What
-//! went, and since when, is counted for the window.
+//! connections go once nothing of theirs is left. When nothing else is left to drop, the oldest
+//! connections go too, open ones included (a file can open connections without end and never
+//! close them). What went, and since when, is counted for the window.
 
 pub mod conn_filter;
 pub mod filter;
@@ -949,8 +949,9 @@ impl Capture {
         self.enforce_budget();
     }
 
-    /// Drops the oldest chunk of the log and every record whose bytes were in it, until the
-    /// capture fits its budget.
+    /// Drops a few of the oldest records when the capture is close to its budget (see
+    /// [`Capture::evict_ahead`]); over it, the oldest chunk of the log and every record whose
+    /// bytes were in it, until the capture fits.
     fn enforce_budget(&mut self) {
         self.evict_ahead();
         let limit = self.limit();
@@ -1036,7 +1037,8 @@ impl Capture {
                 .frames()
                 .first()
                 .and_then(|&f| self.frames.get(f))
-                // Its first frame went: it goes next, and holds the start where it is till then.
+                // Its first frame went: it goes next step. Till then it holds the start where it
+                // is, for the messages behind it that hold their own bytes.
                 .map_or(start, |r| r.log),
             own => own,
         });
